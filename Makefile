@@ -1,0 +1,37 @@
+# Every target installs what it needs first, so each one works as the first command
+# on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NETNS  := tests/netns-run
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: install peers test lint bench profile fuzz demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+peers:
+	sh tests/install-peers.sh
+
+# The whole suite, inside a private network namespace; every benchmark runs once too.
+test: install peers
+	$(NETNS) $(PYTEST) --benchmark-disable -q
+
+lint: install
+	$(BIN)/ruff check mdnsq tests bench
+	$(BIN)/ruff format --check mdnsq tests bench
+	$(BIN)/mypy --strict mdnsq
+
+bench: install peers
+	$(NETNS) $(PYTEST) bench -q -p no:randomly --benchmark-only \
+		--benchmark-columns=min,median,mean,stddev,rounds --benchmark-sort=name
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks bench/out

@@ -1,0 +1,41 @@
+"""Fixtures shared by the whole suite.
+
+Tests that open sockets take ``private_netns`` (directly or through ``lab``); it fails, never
+skips, when the run is not inside tests/netns-run's private namespace.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from tests import netlab
+
+settings.register_profile(
+    "ci",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.load_profile("ci")
+
+
+@pytest.fixture
+def private_netns() -> None:
+    netlab.require_private_netns()
+
+
+@pytest.fixture
+def lab(private_netns: None) -> Iterator[netlab.Lab]:
+    the_lab = netlab.Lab()
+    try:
+        yield the_lab
+    finally:
+        the_lab.close()
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "") not in ("", "0", "false")
