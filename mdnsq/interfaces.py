@@ -1,0 +1,212 @@
+"""Which network interfaces exist, and which of them mDNS should use.
+
+Goals: no runtime dependency (no netifaces, no psutil), no reading of /sys or /proc (in a network
+namespace /sys can describe another namespace), and an answer the kernel itself gives.
+
+Plan: call getifaddrs(3) through ctypes and read each ``struct sockaddr`` by hand. Linux's
+sockaddr starts with a 16-bit family; the BSDs and macOS start with an 8-bit ``sa_len`` then an
+8-bit family. ``sockaddr_in`` and ``sockaddr_in6`` then agree on the offsets this module reads.
+Interface flags differ too (IFF_MULTICAST is 0x1000 on Linux, 0x8000 on the BSDs).
+
+Selection (``select_interfaces``): an explicit list picks interfaces by name, index or one of
+their addresses; the default is every interface that is up, multicast-capable, not
+point-to-point (VPN tunnels) and has an address of the wanted family, with loopback used only
+when nothing else qualifies (so the library still works on an isolated machine).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import socket
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_address
+
+from mdnsq.errors import NetworkError
+
+__all__ = ["Interface", "list_interfaces", "select_interfaces"]
+
+_IFF_UP = 0x1
+_IFF_LOOPBACK = 0x8
+_IFF_POINTOPOINT = 0x10
+_IFF_MULTICAST = 0x1000 if sys.platform.startswith("linux") else 0x8000
+_HAS_SA_LEN = not sys.platform.startswith(("linux", "win", "cygwin"))
+
+
+@dataclass(frozen=True)
+class Interface:
+    """A network interface as the kernel reported it when it was listed."""
+
+    name: str
+    index: int
+    addresses: tuple[IPv4Interface | IPv6Interface, ...] = ()
+    up: bool = True
+    multicast: bool = True
+    loopback: bool = False
+    point_to_point: bool = False
+
+    @property
+    def ipv4(self) -> tuple[IPv4Interface, ...]:
+        return tuple(a for a in self.addresses if isinstance(a, IPv4Interface))
+
+    @property
+    def ipv6(self) -> tuple[IPv6Interface, ...]:
+        return tuple(a for a in self.addresses if isinstance(a, IPv6Interface))
+
+    def has_family(self, family: int) -> bool:
+        if family == socket.AF_INET:
+            return bool(self.ipv4)
+        if family == socket.AF_INET6:
+            return bool(self.ipv6)
+        return False
+
+
+class _IfAddrs(ctypes.Structure):
+    pass
+
+
+_IfAddrs._fields_ = [
+    ("ifa_next", ctypes.POINTER(_IfAddrs)),
+    ("ifa_name", ctypes.c_char_p),
+    ("ifa_flags", ctypes.c_uint),
+    ("ifa_addr", ctypes.c_void_p),
+    ("ifa_netmask", ctypes.c_void_p),
+    ("ifa_ifu", ctypes.c_void_p),
+    ("ifa_data", ctypes.c_void_p),
+]
+
+
+def _libc() -> ctypes.CDLL:
+    path = ctypes.util.find_library("c") if not sys.platform.startswith("linux") else None
+    return ctypes.CDLL(path, use_errno=True)
+
+
+def _family(sa: int) -> int:
+    if _HAS_SA_LEN:
+        return ctypes.c_uint8.from_address(sa + 1).value
+    return ctypes.c_uint16.from_address(sa).value
+
+
+def _raw_address(sa: int | None) -> tuple[int, bytes] | None:
+    """(family, packed address) of an AF_INET/AF_INET6 sockaddr, None for anything else."""
+    if not sa:
+        return None
+    family = _family(sa)
+    if family == socket.AF_INET:
+        return family, ctypes.string_at(sa + 4, 4)
+    if family == socket.AF_INET6:
+        return family, ctypes.string_at(sa + 8, 16)
+    return None
+
+
+def _prefix_length(mask: bytes) -> int:
+    return sum(bin(byte).count("1") for byte in mask)
+
+
+def list_interfaces() -> list[Interface]:
+    """Every interface of this network namespace with its IPv4/IPv6 addresses, in kernel order."""
+    if sys.platform.startswith(("win", "cygwin")):
+        raise NetworkError("listing interfaces needs getifaddrs(3), which this platform lacks")
+    libc = _libc()
+    libc.getifaddrs.argtypes = [ctypes.POINTER(ctypes.POINTER(_IfAddrs))]
+    libc.getifaddrs.restype = ctypes.c_int
+    libc.freeifaddrs.argtypes = [ctypes.POINTER(_IfAddrs)]
+    libc.freeifaddrs.restype = None
+    head = ctypes.POINTER(_IfAddrs)()
+    if libc.getifaddrs(ctypes.byref(head)) != 0:
+        err = ctypes.get_errno()
+        raise NetworkError(err, f"getifaddrs failed: {os.strerror(err)}")
+    order: list[str] = []
+    flags: dict[str, int] = {}
+    addresses: dict[str, list[IPv4Interface | IPv6Interface]] = {}
+    try:
+        node = head
+        while node:
+            entry = node.contents
+            name = (entry.ifa_name or b"").decode("utf-8", "surrogateescape")
+            if name not in flags:
+                order.append(name)
+                addresses[name] = []
+            flags[name] = flags.get(name, 0) | entry.ifa_flags
+            raw = _raw_address(entry.ifa_addr)
+            if raw is not None:
+                family, packed = raw
+                mask = _raw_address(entry.ifa_netmask)
+                prefix = _prefix_length(mask[1]) if mask else (32 if len(packed) == 4 else 128)
+                if family == socket.AF_INET:
+                    addresses[name].append(IPv4Interface((IPv4Address(packed), prefix)))
+                else:
+                    addresses[name].append(IPv6Interface((IPv6Address(packed), prefix)))
+            node = entry.ifa_next
+    finally:
+        libc.freeifaddrs(head)
+    result = []
+    for name in order:
+        try:
+            index = socket.if_nametoindex(name)
+        except OSError:
+            continue  # vanished between the two calls
+        f = flags[name]
+        result.append(
+            Interface(
+                name=name,
+                index=index,
+                addresses=tuple(addresses[name]),
+                up=bool(f & _IFF_UP),
+                multicast=bool(f & _IFF_MULTICAST),
+                loopback=bool(f & _IFF_LOOPBACK),
+                point_to_point=bool(f & _IFF_POINTOPOINT),
+            )
+        )
+    return result
+
+
+def _matches(interface: Interface, wanted: str | int) -> bool:
+    if isinstance(wanted, int):
+        return interface.index == wanted
+    if interface.name == wanted:
+        return True
+    try:
+        address = ip_address(wanted.split("%", 1)[0])
+    except ValueError:
+        return wanted.isdigit() and interface.index == int(wanted)
+    return any(a.ip == address for a in interface.addresses)
+
+
+def select_interfaces(
+    wanted: Iterable[str | int] | None,
+    family: int,
+    available: list[Interface] | None = None,
+) -> list[Interface]:
+    """The interfaces a transport of ``family`` should use (see the module comment).
+
+    Raises NetworkError when a named interface does not exist or nothing is usable.
+    """
+    if isinstance(wanted, (str, int)):
+        wanted = [wanted]
+    known = list_interfaces() if available is None else available
+    version = "IPv4" if family == socket.AF_INET else "IPv6"
+    if wanted is not None:
+        chosen: list[Interface] = []
+        for item in wanted:
+            found = [i for i in known if _matches(i, item)]
+            if not found:
+                raise NetworkError(f"no interface matches {item!r}")
+            for interface in found:
+                if not interface.has_family(family):
+                    raise NetworkError(f"interface {interface.name} has no {version} address")
+                if interface not in chosen:
+                    chosen.append(interface)
+        if not chosen:
+            raise NetworkError("an empty interface list selects nothing")
+        return chosen
+    usable = [i for i in known if i.up and i.multicast and i.has_family(family)]
+    chosen = [i for i in usable if not i.loopback and not i.point_to_point]
+    if not chosen:
+        chosen = [i for i in usable if i.loopback]
+    if not chosen:
+        raise NetworkError(f"no interface is up and multicast-capable with an {version} address")
+    return chosen

@@ -1,0 +1,448 @@
+"""UDP transports: move mDNS datagrams between the network and pooled buffers.
+
+Goals:
+- Run beside Avahi or mDNSResponder: port 5353 with SO_REUSEADDR + SO_REUSEPORT, the group
+  (224.0.0.251 / ff02::fb) joined on every selected interface; or an ephemeral port for one-shot
+  queries (RFC 6762 §5.1), which then hears only unicast replies.
+- Say where each datagram came from: source (address, port) and arrival interface index, from
+  IP_PKTINFO / IPV6_PKTINFO ancillary data read by ``recvmsg_into``.
+- Never hand out half a packet: a datagram larger than the buffer (MSG_TRUNC) is dropped and
+  counted.
+- Block with a deadline, without busy-waiting or threads: the socket stays non-blocking, a read
+  is tried first and ``poll`` waits only when nothing is queued (EINTR is retried by CPython,
+  PEP 475). A timeout returns None.
+- An error on one interface (join, send) is logged and skipped; only "nothing usable" raises
+  NetworkError.
+- The transport never parses DNS: ``receive_with`` lends the pooled view to a handler (the
+  querier passes the parser), ``receive`` returns an owned copy.
+
+Costs per received datagram on the pooled paths (CPython 3.11, bench/bench_receive_alloc.py):
+the objects ``recvmsg_into`` itself creates (result tuple, source address, ancillary data), the
+lease and its views, and for ``receive`` the owned ``bytes``; no buffer-sized allocation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import select
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import NamedTuple, Protocol, TypeVar
+
+from mdnsq.errors import NetworkError
+from mdnsq.interfaces import Interface, select_interfaces
+from mdnsq.pool import BufferPool
+
+__all__ = [
+    "MDNS_GROUP_V4",
+    "MDNS_GROUP_V6",
+    "MDNS_PORT",
+    "Datagram",
+    "Transport",
+    "TransportStats",
+    "UDPv4Transport",
+    "UDPv6Transport",
+]
+
+log = logging.getLogger(__name__)
+
+MDNS_PORT = 5353
+MDNS_GROUP_V4 = "224.0.0.251"
+MDNS_GROUP_V6 = "ff02::fb"
+_TTL = 255  # RFC 6762 §11: receivers may check it, so always send with the maximum
+
+T = TypeVar("T")
+Handler = Callable[[memoryview, tuple[str, int], int], T]
+
+_IP_PKTINFO: int = getattr(socket, "IP_PKTINFO", 8)
+_IPV6_RECVPKTINFO: int = getattr(socket, "IPV6_RECVPKTINFO", 49)
+_IPV6_PKTINFO: int = getattr(socket, "IPV6_PKTINFO", 50)
+_SO_REUSEPORT: int | None = getattr(socket, "SO_REUSEPORT", None)
+_LINUX = sys.platform.startswith("linux")
+_IFINDEX_V4 = struct.Struct("@i")  # struct in_pktinfo { int ipi_ifindex; ... }
+_IFINDEX_V6 = struct.Struct("@16xI")  # struct in6_pktinfo { in6_addr; unsigned ipi6_ifindex; }
+_EMPTY = memoryview(b"")
+
+
+class Datagram(NamedTuple):
+    """One received datagram, owned by the caller."""
+
+    data: bytes
+    source: tuple[str, int]
+    interface: int
+
+
+class TransportStats(NamedTuple):
+    received: int
+    dropped_oversize: int
+    sent: int
+    send_errors: int
+    join_errors: int
+
+
+class Transport(Protocol):
+    """What the querier needs from a transport (a fake one implements this in tests)."""
+
+    family: int
+    interfaces: list[Interface]
+
+    def send(self, data: bytes, dest: tuple[str, int] | None = None) -> None: ...
+
+    def receive(self, timeout: float | None) -> Datagram | None: ...
+
+    def receive_with(self, handler: Handler[T], timeout: float | None) -> T | None: ...
+
+    def fileno(self) -> int: ...
+
+    def close(self) -> None: ...
+
+    def stats(self) -> TransportStats: ...
+
+    def __enter__(self) -> Transport: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class _UDPTransport:
+    """Shared machinery of the IPv4 and IPv6 transports."""
+
+    family: int = socket.AF_INET
+    group: str = MDNS_GROUP_V4
+    _ancsize: int = 0
+
+    def __init__(
+        self,
+        interfaces: Iterable[str | int] | str | int | None = None,
+        port: int = MDNS_PORT,
+        pool: BufferPool | None = None,
+    ) -> None:
+        wanted = [interfaces] if isinstance(interfaces, (str, int)) else interfaces
+        selected = select_interfaces(wanted, self.family)
+        self.port = port
+        self._pool = pool if pool is not None else BufferPool()
+        self._iov: list[memoryview] = [_EMPTY]
+        self._received = 0
+        self._dropped_oversize = 0
+        self._sent = 0
+        self._send_errors = 0
+        self._join_errors = 0
+        self._closed = False
+        self._mcast_if: int | None = None
+        self._sock = socket.socket(self.family, socket.SOCK_DGRAM)
+        try:
+            self._configure(self._sock)
+            self._sock.bind(self._bind_address(port))
+            self.interfaces = self._join_all(selected) if port else selected
+            if not self.interfaces:
+                raise NetworkError("could not join the mDNS group on any selected interface")
+            self._sock.setblocking(False)
+            self._poller = select.poll()
+            self._poller.register(self._sock.fileno(), select.POLLIN)
+        except OSError as exc:
+            self._sock.close()
+            self._closed = True
+            if isinstance(exc, NetworkError):
+                raise
+            raise NetworkError(exc.errno, f"cannot open mDNS socket: {exc.strerror}") from exc
+
+    # -- per-family hooks -----------------------------------------------------------------------
+
+    def _configure(self, sock: socket.socket) -> None:
+        raise NotImplementedError
+
+    def _bind_address(self, port: int) -> tuple[str, int]:
+        raise NotImplementedError
+
+    def _join(self, interface: Interface) -> None:
+        raise NotImplementedError
+
+    def _set_multicast_if(self, interface: Interface) -> None:
+        raise NotImplementedError
+
+    def _unicast_dest(
+        self, dest: tuple[str, int], interface: int | None
+    ) -> tuple[str, int] | tuple[str, int, int, int]:
+        return dest
+
+    def _arrival(self, ancdata: list[tuple[int, int, bytes]]) -> int:
+        raise NotImplementedError
+
+    def _source(self, address: tuple[str, int]) -> tuple[str, int]:
+        return address
+
+    # -- setup ----------------------------------------------------------------------------------
+
+    def _reuse(self, sock: socket.socket) -> None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if _SO_REUSEPORT is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, _SO_REUSEPORT, 1)
+            except OSError as exc:  # old kernels, some sandboxes
+                log.debug("SO_REUSEPORT unavailable: %s", exc)
+
+    def _join_all(self, selected: list[Interface]) -> list[Interface]:
+        joined = []
+        for interface in selected:
+            try:
+                self._join(interface)
+            except OSError as exc:
+                self._join_errors += 1
+                log.warning("cannot join %s on %s: %s", self.group, interface.name, exc)
+            else:
+                joined.append(interface)
+        return joined
+
+    # -- public API -----------------------------------------------------------------------------
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self._poller.unregister(self._sock.fileno())
+        self._sock.close()
+
+    def __enter__(self) -> _UDPTransport:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        names = ",".join(i.name for i in self.interfaces)
+        state = "closed" if self._closed else f"fd={self._sock.fileno()}"
+        return f"<{type(self).__name__} port={self.port} interfaces={names} {state}>"
+
+    def stats(self) -> TransportStats:
+        return TransportStats(
+            received=self._received,
+            dropped_oversize=self._dropped_oversize,
+            sent=self._sent,
+            send_errors=self._send_errors,
+            join_errors=self._join_errors,
+        )
+
+    def send(
+        self, data: bytes, dest: tuple[str, int] | None = None, interface: int | None = None
+    ) -> None:
+        """Send to ``dest``, or to the mDNS group on every selected interface.
+
+        ``interface`` (an index) narrows a multicast send to one interface, and gives the
+        scope of an IPv6 link-local ``dest``. Raises NetworkError only when nothing was sent.
+        """
+        if self._closed:
+            raise NetworkError("transport is closed")
+        if dest is not None:
+            try:
+                self._sock.sendto(data, self._unicast_dest(dest, interface))
+            except OSError as exc:
+                self._send_errors += 1
+                raise NetworkError(exc.errno, f"send to {dest[0]} failed: {exc.strerror}") from exc
+            self._sent += 1
+            return
+        targets = self.interfaces
+        if interface is not None:
+            targets = [i for i in self.interfaces if i.index == interface]
+            if not targets:
+                raise NetworkError(f"interface index {interface} is not selected")
+        group = (self.group, MDNS_PORT)
+        failures: list[str] = []
+        for target in targets:
+            try:
+                if self._mcast_if != target.index:
+                    self._set_multicast_if(target)
+                    self._mcast_if = target.index
+                self._sock.sendto(data, group)
+            except OSError as exc:
+                self._send_errors += 1
+                failures.append(f"{target.name}: {exc}")
+                log.warning("send to %s on %s failed: %s", self.group, target.name, exc)
+            else:
+                self._sent += 1
+        if len(failures) == len(targets):
+            raise NetworkError("multicast send failed on every interface: " + "; ".join(failures))
+
+    def receive(self, timeout: float | None) -> Datagram | None:
+        """The next datagram as an owned copy, or None once ``timeout`` seconds have passed."""
+        lease = self._pool.buffer()
+        with lease as buf:
+            got = self._recv_into(buf, timeout)
+            if got is None:
+                return None
+            nbytes, source, index = got
+            lease.written = nbytes
+            return Datagram(buf[:nbytes].tobytes(), source, index)
+
+    def receive_with(self, handler: Handler[T], timeout: float | None) -> T | None:
+        """Call ``handler(view, source, interface)`` on the next datagram, in place.
+
+        The view is valid only during the call (it is released afterwards); the handler must
+        copy what it keeps. Returns what the handler returns, None on timeout.
+        """
+        lease = self._pool.buffer()
+        with lease as buf:
+            got = self._recv_into(buf, timeout)
+            if got is None:
+                return None
+            nbytes, source, index = got
+            lease.written = nbytes
+            view = buf[:nbytes]
+            try:
+                return handler(view, source, index)
+            finally:
+                view.release()
+
+    # -- receive loop ---------------------------------------------------------------------------
+
+    def _recv_into(
+        self, buf: memoryview, timeout: float | None
+    ) -> tuple[int, tuple[str, int], int] | None:
+        if self._closed:
+            raise NetworkError("transport is closed")
+        sock = self._sock
+        iov = self._iov
+        deadline = None if timeout is None else time.monotonic() + timeout
+        iov[0] = buf
+        try:
+            while True:
+                try:
+                    nbytes, ancdata, flags, address = sock.recvmsg_into(iov, self._ancsize)
+                except BlockingIOError:
+                    if not self._wait(deadline):
+                        return None
+                    continue
+                if flags & socket.MSG_TRUNC:
+                    self._dropped_oversize += 1
+                    log.debug("dropped a datagram larger than %d bytes from %s", len(buf), address)
+                    continue
+                self._received += 1
+                return nbytes, self._source(address), self._arrival(ancdata)
+        finally:
+            iov[0] = _EMPTY  # drop the lease's view; the next holder must not see it here
+
+    def _wait(self, deadline: float | None) -> bool:
+        """Block until the socket is readable; False once the deadline has passed."""
+        if deadline is None:
+            self._poller.poll()
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        # poll() takes milliseconds; round up so a short wait cannot spin at 0 ms.
+        return bool(self._poller.poll(math.ceil(remaining * 1000))) or time.monotonic() < deadline
+
+
+class UDPv4Transport(_UDPTransport):
+    """mDNS over IPv4 (224.0.0.251)."""
+
+    family = socket.AF_INET
+    group = MDNS_GROUP_V4
+    _ancsize = socket.CMSG_SPACE(12)  # struct in_pktinfo
+
+    def _configure(self, sock: socket.socket) -> None:
+        self._reuse(sock)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, _TTL)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, _TTL)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+        sock.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
+
+    def _bind_address(self, port: int) -> tuple[str, int]:
+        return ("", port)
+
+    @staticmethod
+    def _mreq(interface: Interface, group: bytes) -> bytes:
+        address = socket.inet_aton(str(interface.ipv4[0].ip))
+        if _LINUX:  # struct ip_mreqn: picks the interface by index, exact even for shared addresses
+            return group + address + struct.pack("@i", interface.index)
+        return group + address  # struct ip_mreq
+
+    def _join(self, interface: Interface) -> None:
+        mreq = self._mreq(interface, socket.inet_aton(MDNS_GROUP_V4))
+        self._sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+
+    def _set_multicast_if(self, interface: Interface) -> None:
+        if _LINUX:
+            value = self._mreq(interface, bytes(4))
+        else:
+            value = socket.inet_aton(str(interface.ipv4[0].ip))
+        self._sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, value)
+
+    def _arrival(self, ancdata: list[tuple[int, int, bytes]]) -> int:
+        for level, kind, data in ancdata:
+            if level == socket.IPPROTO_IP and kind == _IP_PKTINFO:
+                index: int = _IFINDEX_V4.unpack_from(data)[0]
+                return index
+        return self.interfaces[0].index if len(self.interfaces) == 1 else 0
+
+
+class UDPv6Transport(_UDPTransport):
+    """mDNS over IPv6 (ff02::fb). Sources are reported without scope; the index is the scope."""
+
+    family = socket.AF_INET6
+    group = MDNS_GROUP_V6
+    _ancsize = socket.CMSG_SPACE(20)  # struct in6_pktinfo
+
+    def _configure(self, sock: socket.socket) -> None:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        self._reuse(sock)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, _TTL)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, _TTL)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVPKTINFO, 1)
+
+    def _bind_address(self, port: int) -> tuple[str, int]:
+        return ("::", port)
+
+    def _join(self, interface: Interface) -> None:
+        mreq = socket.inet_pton(socket.AF_INET6, MDNS_GROUP_V6) + struct.pack("@I", interface.index)
+        self._sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+
+    def _set_multicast_if(self, interface: Interface) -> None:
+        self._sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, interface.index)
+
+    def _unicast_dest(
+        self, dest: tuple[str, int], interface: int | None
+    ) -> tuple[str, int] | tuple[str, int, int, int]:
+        host, port = dest[0], dest[1]
+        if "%" in host:
+            return (host, port, 0, 0)  # the caller gave the scope in the text form
+        scope = 0
+        if host.lower().startswith("fe8") or host.lower().startswith(("fe9", "fea", "feb")):
+            scope = interface if interface is not None else self.interfaces[0].index
+        return (host, port, 0, scope)
+
+    def _source(self, address: tuple[str, int]) -> tuple[str, int]:
+        host = address[0]
+        if "%" in host:
+            host = host[: host.index("%")]
+        return (host, address[1])
+
+    def _arrival(self, ancdata: list[tuple[int, int, bytes]]) -> int:
+        for level, kind, data in ancdata:
+            if level == socket.IPPROTO_IPV6 and kind == _IPV6_PKTINFO:
+                index: int = _IFINDEX_V6.unpack_from(data)[0]
+                return index
+        return self.interfaces[0].index if len(self.interfaces) == 1 else 0
