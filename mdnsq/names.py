@@ -1,0 +1,160 @@
+"""Domain names as text: escaping, splitting, joining, comparing.
+
+Goals:
+- One text form everywhere: labels joined by ``.``, no trailing dot (input may have one).
+  A label that itself contains ``.`` or ``\\`` is written ``\\.`` / ``\\\\``, so DNS-SD instance
+  names such as ``Dr. Who's Printer`` survive a round trip. Labels are UTF-8; bytes that are not
+  valid UTF-8 are written ``\\DDD`` (decimal), so any label read off the wire can be written back
+  byte for byte.
+- Internally an unescaped label is a ``str`` in which undecodable bytes are lone surrogates
+  (``surrogateescape``); ``label.encode("utf-8", "surrogateescape")`` gives the wire bytes back.
+- Limits (RFC 1035 §2.3.4, RFC 6762 §18): labels 1..63 bytes, names <= 255 bytes on the wire,
+  <= 128 labels.
+
+Costs: everything here is linear in the length of the name. The parser does not call these helpers
+on its hot path; it produces the same text form directly (see mdnsq/parser.py).
+"""
+
+from __future__ import annotations
+
+MAX_LABEL = 63
+MAX_NAME_WIRE = 255
+MAX_LABELS = 128
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def name_key(name: str) -> str:
+    """The form to compare names by: DNS case-insensitivity is ASCII only (RFC 4343)."""
+    if name.isascii():
+        return name.lower()
+    return name.translate(_ASCII_LOWER)
+
+
+def escape_label(label: str) -> str:
+    """Text form of one unescaped label: ``.``, ``\\`` and undecodable bytes escaped."""
+    if "\\" in label:
+        label = label.replace("\\", "\\\\")
+    if "." in label:
+        label = label.replace(".", "\\.")
+    if not label.isascii():
+        for ch in label:
+            if "\udc80" <= ch <= "\udcff":
+                return "".join(
+                    f"\\{ord(c) - 0xDC00:03d}" if "\udc80" <= c <= "\udcff" else c for c in label
+                )
+    return label
+
+
+def escape_label_bytes(raw: bytes) -> str:
+    """Text form of a label read off the wire."""
+    return escape_label(raw.decode("utf-8", "surrogateescape"))
+
+
+def _split_raw(text: str) -> list[bytes]:
+    """Wire bytes of each label of an escaped name (no validation of lengths)."""
+    if "\\" not in text:
+        if not text:
+            return []
+        return [part.encode("utf-8", "surrogateescape") for part in text.split(".")]
+    labels: list[bytes] = []
+    current = bytearray()
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            if i + 1 >= n:
+                raise ValueError(f"dangling backslash in name {text!r}")
+            digits = text[i + 1 : i + 4]
+            if len(digits) == 3 and digits.isdigit() and digits.isascii():
+                value = int(digits)
+                if value > 255:
+                    raise ValueError(f"escape \\{digits} out of range in name {text!r}")
+                current.append(value)
+                i += 4
+                continue
+            current += text[i + 1].encode("utf-8", "surrogateescape")
+            i += 2
+        elif ch == ".":
+            labels.append(bytes(current))
+            current.clear()
+            i += 1
+        else:
+            current += ch.encode("utf-8", "surrogateescape")
+            i += 1
+    labels.append(bytes(current))
+    return labels
+
+
+def name_to_wire_labels(name: str) -> list[bytes]:
+    """Validated wire labels of a name (trailing dot allowed); ValueError if it breaks a limit."""
+    text = _strip_dot(name)
+    labels = _split_raw(text)
+    wire = 1
+    for label in labels:
+        size = len(label)
+        if size == 0:
+            raise ValueError(f"empty label in name {name!r}")
+        if size > MAX_LABEL:
+            raise ValueError(f"label longer than {MAX_LABEL} bytes in name {name!r}")
+        wire += size + 1
+    if wire > MAX_NAME_WIRE:
+        raise ValueError(f"name longer than {MAX_NAME_WIRE} bytes on the wire: {name!r}")
+    if len(labels) > MAX_LABELS:
+        raise ValueError(f"name has more than {MAX_LABELS} labels: {name!r}")
+    return labels
+
+
+def _strip_dot(text: str) -> str:
+    """Drop one trailing dot unless it is escaped (``a\\.`` keeps it)."""
+    if text.endswith(".") and text != ".":
+        backslashes = len(text) - 1 - len(text[:-1].rstrip("\\"))
+        if backslashes % 2 == 0:
+            return text[:-1]
+        return text
+    if text == ".":
+        return ""
+    return text
+
+
+def unescape_label(text: str) -> str:
+    """The label an escaped single-label text stands for (``\\.`` -> ``.``, ``\\DDD`` -> byte)."""
+    labels = _split_raw(text)
+    if len(labels) != 1:
+        raise ValueError(f"{text!r} is not a single label (an unescaped '.' separates labels)")
+    return labels[0].decode("utf-8", "surrogateescape")
+
+
+def split_name(name: str) -> list[str]:
+    """Unescaped labels of a name, validated; the root name gives ``[]``."""
+    return [label.decode("utf-8", "surrogateescape") for label in name_to_wire_labels(name)]
+
+
+def normalize_name(text: str) -> str:
+    """Canonical text form: trailing dot stripped, escapes minimal, limits checked (ValueError)."""
+    if "\\" not in text:
+        stripped = text[:-1] if text.endswith(".") else text
+        if (
+            stripped
+            and ".." not in stripped
+            and stripped[0] != "."
+            and stripped[-1] != "."
+            and stripped.isascii()
+            and len(stripped) < MAX_NAME_WIRE - 1
+        ):
+            labels = stripped.split(".")
+            if len(labels) <= MAX_LABELS and max(map(len, labels)) <= MAX_LABEL:
+                return stripped
+    return ".".join(escape_label_bytes(label) for label in name_to_wire_labels(text))
+
+
+def join_name(*parts: str) -> str:
+    """Join names in text form, e.g. ``escape_label(instance)`` and ``"_ipp._tcp.local"``.
+
+    Every part is text form, so a raw instance label with dots must go through ``escape_label``
+    first; empty parts and trailing dots are ignored. The result is validated like
+    ``normalize_name``.
+    """
+    pieces = [p for p in (_strip_dot(part) for part in parts) if p]
+    return normalize_name(".".join(pieces))

@@ -1,0 +1,589 @@
+"""The objects a DNS message is made of: RecordType, Question, the record classes, Message.
+
+Goals:
+- Cheap to build in bulk: the parser makes every one of these per packet, so each is a tuple
+  subclass with no per-instance dict. The parser builds them with one ``tuple.__new__`` call (no
+  validation: what it read off the wire is already valid); the keyword constructors are for
+  people and validate their input.
+- Immutable and hashable, so records can be set members and cache keys. Equality and hash ignore
+  the TTL and the ASCII case of the owner name (RFC 4343), which is what a cache and duplicate
+  suppression need.
+- Own their data: a record holds str, int and bytes only, never a view into a receive buffer.
+
+Layout: every record tuple starts ``(name, rclass, ttl, cache_flush)`` followed by its type's data.
+The record type is a class attribute except for UnknownRecord, which stores it. A and AAAA keep the
+packed address (``packed``); ``address`` builds the ``ipaddress`` object when asked, which keeps
+parsing cheap.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterable, Mapping
+from enum import IntEnum
+from ipaddress import IPv4Address, IPv6Address
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from mdnsq.names import name_key, normalize_name
+
+FLAG_QR = 0x8000
+FLAG_AA = 0x0400
+FLAG_TC = 0x0200
+
+CLASS_IN = 1
+
+_R = TypeVar("_R", bound="Record")
+
+
+def _make_field(index: int, doc: str) -> Any:
+    """A fast read-only accessor for tuple slot ``index`` (C-level when the runtime offers one)."""
+    getter: Callable[[int, str], Any] | None = getattr(collections, "_tuplegetter", None)
+    if getter is not None:
+        return getter(index, doc)
+    return property(itemgetter(index), doc=doc)
+
+
+class RecordType(IntEnum):
+    """DNS RR types mDNS uses. Any value 0..65535 is accepted: unknown ones become ``TYPE<n>``."""
+
+    A = 1
+    NS = 2
+    CNAME = 5
+    SOA = 6
+    PTR = 12
+    HINFO = 13
+    TXT = 16
+    AAAA = 28
+    SRV = 33
+    OPT = 41
+    NSEC = 47
+    ANY = 255
+
+    @classmethod
+    def _missing_(cls, value: object) -> RecordType | None:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFF:
+            member = int.__new__(cls, value)
+            member._name_ = f"TYPE{value}"
+            member._value_ = value
+            # Bounded: at most 65536 entries ever, and only values actually seen.
+            return cls._value2member_map_.setdefault(value, member)  # type: ignore[return-value]
+        return None
+
+    @classmethod
+    def parse(cls, text: str) -> RecordType:
+        """``"aaaa"``, ``"TYPE65"`` or ``"28"`` -> RecordType; ValueError for anything else."""
+        word = text.strip().upper()
+        member = cls.__members__.get(word)
+        if member is not None:
+            return member
+        digits = word[4:] if word.startswith("TYPE") else word
+        if digits.isascii() and digits.isdigit() and len(digits) <= 5:
+            value = int(digits)
+            if value <= 0xFFFF:
+                return cls(value)
+        raise ValueError(f"not a DNS record type: {text!r}")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# Fast int -> RecordType for the parser (enum call overhead is ~10x a dict lookup).
+_KNOWN_TYPES: dict[int, RecordType] = {int(t): t for t in RecordType}
+
+
+def record_type(value: int) -> RecordType:
+    """RecordType for a wire value, without the Enum call on the common path."""
+    found = _KNOWN_TYPES.get(value)
+    if found is None:
+        return RecordType(value)
+    return found
+
+
+def _check_u16(value: int, what: str) -> int:
+    value = int(value)
+    if not 0 <= value <= 0xFFFF:
+        raise ValueError(f"{what} must be 0..65535, got {value}")
+    return value
+
+
+def _check_class(rclass: int) -> int:
+    rclass = int(rclass)
+    if not 0 <= rclass <= 0x7FFF:
+        raise ValueError(
+            f"rclass must be 0..32767 (the top bit is the QU / cache-flush bit), got {rclass}"
+        )
+    return rclass
+
+
+def _check_ttl(ttl: int) -> int:
+    ttl = int(ttl)
+    if not 0 <= ttl <= 0xFFFFFFFF:
+        raise ValueError(f"ttl must be 0..4294967295, got {ttl}")
+    return ttl
+
+
+def _rebuild(cls: type[Any], items: tuple[Any, ...]) -> Any:
+    return tuple.__new__(cls, items)
+
+
+class Question(tuple[Any, ...]):
+    """One question: name, type, class and the QU ("unicast response wanted") bit."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        name: str
+        type: RecordType
+        rclass: int
+        unicast_response: bool
+    else:
+        name = _make_field(0, "owner name (text form)")
+        type = _make_field(1, "RecordType asked for")
+        rclass = _make_field(2, "class without the QU bit")
+        unicast_response = _make_field(3, "QU bit (RFC 6762 §5.4)")
+
+    def __new__(
+        cls, name: str, type: int, rclass: int = CLASS_IN, unicast_response: bool = False
+    ) -> Question:
+        return tuple.__new__(
+            cls,
+            (
+                normalize_name(name),
+                record_type(_check_u16(type, "type")),
+                _check_class(rclass),
+                bool(unicast_response),
+            ),
+        )
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return (name_key(self[0]), self[1], self[2])
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Question)
+        return self[1:] == other[1:] and (
+            self[0] == other[0] or name_key(self[0]) == name_key(other[0])
+        )
+
+    def __ne__(self, other: object) -> bool:
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    def __hash__(self) -> int:
+        return hash((name_key(self[0]), *self[1:]))
+
+    def __repr__(self) -> str:
+        qu = ", unicast_response=True" if self[3] else ""
+        cls = "" if self[2] == CLASS_IN else f", rclass={self[2]}"
+        return f"Question({self[0]!r}, {self[1].name}{cls}{qu})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.__class__, tuple(self)))
+
+
+class Record(tuple[Any, ...]):
+    """Common base of all resource records (for isinstance and typing)."""
+
+    __slots__ = ()
+    _data_names: tuple[str, ...] = ()
+
+    if TYPE_CHECKING:
+        name: str
+        type: RecordType
+        rclass: int
+        ttl: int
+        cache_flush: bool
+    else:
+        name = _make_field(0, "owner name (text form)")
+        rclass = _make_field(1, "class without the cache-flush bit")
+        ttl = _make_field(2, "time to live, seconds")
+        cache_flush = _make_field(3, "cache-flush bit (RFC 6762 §10.2)")
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        """What a cache files this record under: (name_key(name), type, rclass)."""
+        return (name_key(self[0]), self.type, self[1])
+
+    def with_ttl(self: _R, ttl: int) -> _R:
+        """The same record with another TTL (e.g. the remaining TTL of a known answer)."""
+        return tuple.__new__(
+            self.__class__, (self[0], self[1], _check_ttl(ttl), self[3], *self[4:])
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Record)
+        return (
+            self[4:] == other[4:]
+            and self[1] == other[1]
+            and (self[0] == other[0] or name_key(self[0]) == name_key(other[0]))
+        )
+
+    def __ne__(self, other: object) -> bool:
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    def __hash__(self) -> int:
+        return hash((self.__class__, name_key(self[0]), self[1], *self[4:]))
+
+    def _data_repr(self) -> str:
+        return ", ".join(f"{n}={getattr(self, n)!r}" for n in self._data_names)
+
+    def __repr__(self) -> str:
+        extra = ""
+        if self[1] != CLASS_IN:
+            extra += f", rclass={self[1]}"
+        if self[3]:
+            extra += ", cache_flush=True"
+        cls = self.__class__.__name__
+        return f"{cls}(name={self[0]!r}, ttl={self[2]}, {self._data_repr()}{extra})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.__class__, tuple(self)))
+
+
+def _head(name: str, ttl: int, rclass: int, cache_flush: bool) -> tuple[str, int, int, bool]:
+    return (normalize_name(name), _check_class(rclass), _check_ttl(ttl), bool(cache_flush))
+
+
+class ARecord(Record):
+    __slots__ = ()
+    type = RecordType.A
+    _data_names = ("address",)
+
+    if TYPE_CHECKING:
+        packed: bytes
+    else:
+        packed = _make_field(4, "the address as 4 bytes")
+
+    def __new__(
+        cls,
+        *,
+        name: str,
+        ttl: int,
+        address: IPv4Address | str | bytes | int,
+        rclass: int = CLASS_IN,
+        cache_flush: bool = False,
+    ) -> ARecord:
+        return tuple.__new__(
+            cls, (*_head(name, ttl, rclass, cache_flush), IPv4Address(address).packed)
+        )
+
+    @property
+    def address(self) -> IPv4Address:
+        return IPv4Address(self[4])
+
+
+class AAAARecord(Record):
+    __slots__ = ()
+    type = RecordType.AAAA
+    _data_names = ("address",)
+
+    if TYPE_CHECKING:
+        packed: bytes
+    else:
+        packed = _make_field(4, "the address as 16 bytes")
+
+    def __new__(
+        cls,
+        *,
+        name: str,
+        ttl: int,
+        address: IPv6Address | str | bytes | int,
+        rclass: int = CLASS_IN,
+        cache_flush: bool = False,
+    ) -> AAAARecord:
+        return tuple.__new__(
+            cls, (*_head(name, ttl, rclass, cache_flush), IPv6Address(address).packed)
+        )
+
+    @property
+    def address(self) -> IPv6Address:
+        return IPv6Address(self[4])
+
+
+class PTRRecord(Record):
+    __slots__ = ()
+    type = RecordType.PTR
+    _data_names = ("target",)
+
+    if TYPE_CHECKING:
+        target: str
+    else:
+        target = _make_field(4, "the name pointed to")
+
+    def __new__(
+        cls, *, name: str, ttl: int, target: str, rclass: int = CLASS_IN, cache_flush: bool = False
+    ) -> PTRRecord:
+        return tuple.__new__(cls, (*_head(name, ttl, rclass, cache_flush), normalize_name(target)))
+
+
+class CNAMERecord(Record):
+    __slots__ = ()
+    type = RecordType.CNAME
+    _data_names = ("target",)
+
+    if TYPE_CHECKING:
+        target: str
+    else:
+        target = _make_field(4, "the canonical name")
+
+    def __new__(
+        cls, *, name: str, ttl: int, target: str, rclass: int = CLASS_IN, cache_flush: bool = False
+    ) -> CNAMERecord:
+        return tuple.__new__(cls, (*_head(name, ttl, rclass, cache_flush), normalize_name(target)))
+
+
+class SRVRecord(Record):
+    __slots__ = ()
+    type = RecordType.SRV
+    _data_names = ("priority", "weight", "port", "target")
+
+    if TYPE_CHECKING:
+        priority: int
+        weight: int
+        port: int
+        target: str
+    else:
+        priority = _make_field(4, "lower is preferred")
+        weight = _make_field(5, "share among equal priorities")
+        port = _make_field(6, "TCP/UDP port of the service")
+        target = _make_field(7, "host name that offers it")
+
+    def __new__(
+        cls,
+        *,
+        name: str,
+        ttl: int,
+        priority: int,
+        weight: int,
+        port: int,
+        target: str,
+        rclass: int = CLASS_IN,
+        cache_flush: bool = False,
+    ) -> SRVRecord:
+        return tuple.__new__(
+            cls,
+            (
+                *_head(name, ttl, rclass, cache_flush),
+                _check_u16(priority, "priority"),
+                _check_u16(weight, "weight"),
+                _check_u16(port, "port"),
+                normalize_name(target),
+            ),
+        )
+
+
+def txt_properties(strings: Iterable[bytes]) -> dict[str, bytes | None]:
+    """RFC 6763 §6.3-6.5: key=value pairs; keys case-insensitive, first wins, bare key -> None."""
+    props: dict[str, bytes | None] = {}
+    for item in strings:
+        if not item or item[0] == 0x3D:  # empty string, or "=value" with no key: ignored (§6.4)
+            continue
+        key, sep, value = item.partition(b"=")
+        text = key.decode("ascii", "replace").lower()
+        if text not in props:
+            props[text] = value if sep else None
+    return props
+
+
+class TXTRecord(Record):
+    __slots__ = ()
+    type = RecordType.TXT
+    _data_names = ("strings",)
+
+    if TYPE_CHECKING:
+        strings: tuple[bytes, ...]
+    else:
+        strings = _make_field(4, "the character-strings, as bytes")
+
+    def __new__(
+        cls,
+        *,
+        name: str,
+        ttl: int,
+        strings: Iterable[bytes],
+        rclass: int = CLASS_IN,
+        cache_flush: bool = False,
+    ) -> TXTRecord:
+        items = tuple(bytes(s) for s in strings)
+        for item in items:
+            if len(item) > 255:
+                raise ValueError("a TXT character-string is at most 255 bytes")
+        return tuple.__new__(cls, (*_head(name, ttl, rclass, cache_flush), items))
+
+    @property
+    def properties(self) -> Mapping[str, bytes | None]:
+        return txt_properties(self[4])
+
+
+class HINFORecord(Record):
+    __slots__ = ()
+    type = RecordType.HINFO
+    _data_names = ("cpu", "os")
+
+    if TYPE_CHECKING:
+        cpu: bytes
+        os: bytes
+    else:
+        cpu = _make_field(4, "CPU type")
+        os = _make_field(5, "operating system")
+
+    def __new__(
+        cls,
+        *,
+        name: str,
+        ttl: int,
+        cpu: bytes,
+        os: bytes,
+        rclass: int = CLASS_IN,
+        cache_flush: bool = False,
+    ) -> HINFORecord:
+        cpu, os = bytes(cpu), bytes(os)
+        if len(cpu) > 255 or len(os) > 255:
+            raise ValueError("HINFO strings are at most 255 bytes")
+        return tuple.__new__(cls, (*_head(name, ttl, rclass, cache_flush), cpu, os))
+
+
+class NSECRecord(Record):
+    __slots__ = ()
+    type = RecordType.NSEC
+    _data_names = ("next_name", "types")
+
+    if TYPE_CHECKING:
+        next_name: str
+        types: frozenset[int]
+    else:
+        next_name = _make_field(4, "next owner name (mDNS: the record's own name)")
+        types = _make_field(5, "the types that exist for this name")
+
+    def __new__(
+        cls,
+        *,
+        name: str,
+        ttl: int,
+        next_name: str,
+        types: Iterable[int],
+        rclass: int = CLASS_IN,
+        cache_flush: bool = False,
+    ) -> NSECRecord:
+        checked = frozenset(_check_u16(t, "type") for t in types)
+        return tuple.__new__(
+            cls, (*_head(name, ttl, rclass, cache_flush), normalize_name(next_name), checked)
+        )
+
+    def _data_repr(self) -> str:
+        names = ", ".join(sorted(str(record_type(t)) for t in self[5]))
+        return f"next_name={self[4]!r}, types={{{names}}}"
+
+
+class UnknownRecord(Record):
+    """Any type mdnsq does not decode: the RDATA bytes as they were on the wire."""
+
+    __slots__ = ()
+    _data_names = ("type", "rdata")
+
+    if TYPE_CHECKING:
+        rdata: bytes
+    else:
+        type = _make_field(4, "RecordType (possibly a TYPE<n> pseudo-member)")
+        rdata = _make_field(5, "raw RDATA")
+
+    def __new__(
+        cls,
+        *,
+        name: str,
+        ttl: int,
+        type: int,
+        rdata: bytes,
+        rclass: int = CLASS_IN,
+        cache_flush: bool = False,
+    ) -> UnknownRecord:
+        rtype = record_type(_check_u16(type, "type"))
+        return tuple.__new__(cls, (*_head(name, ttl, rclass, cache_flush), rtype, bytes(rdata)))
+
+
+class Message(tuple[Any, ...]):
+    """A whole DNS message. ``skipped`` counts records the parser dropped as malformed."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        id: int
+        flags: int
+        questions: tuple[Question, ...]
+        answers: tuple[Record, ...]
+        authorities: tuple[Record, ...]
+        additionals: tuple[Record, ...]
+        skipped: int
+    else:
+        id = _make_field(0, "message ID (0 for multicast)")
+        flags = _make_field(1, "the 16 flag bits of the header")
+        questions = _make_field(2, "Question tuple")
+        answers = _make_field(3, "answer section")
+        authorities = _make_field(4, "authority section (probes put proposed records here)")
+        additionals = _make_field(5, "additional section")
+        skipped = _make_field(6, "records dropped as malformed while parsing")
+
+    def __new__(
+        cls,
+        id: int = 0,
+        flags: int = 0,
+        questions: Iterable[Question] = (),
+        answers: Iterable[Record] = (),
+        authorities: Iterable[Record] = (),
+        additionals: Iterable[Record] = (),
+        skipped: int = 0,
+    ) -> Message:
+        return tuple.__new__(
+            cls,
+            (
+                _check_u16(id, "id"),
+                _check_u16(flags, "flags"),
+                tuple(questions),
+                tuple(answers),
+                tuple(authorities),
+                tuple(additionals),
+                int(skipped),
+            ),
+        )
+
+    @property
+    def is_response(self) -> bool:
+        return bool(self[1] & FLAG_QR)
+
+    @property
+    def opcode(self) -> int:
+        return int((self[1] >> 11) & 0xF)
+
+    @property
+    def rcode(self) -> int:
+        return int(self[1] & 0xF)
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self[1] & FLAG_TC)
+
+    @property
+    def authoritative(self) -> bool:
+        return bool(self[1] & FLAG_AA)
+
+    @property
+    def records(self) -> tuple[Record, ...]:
+        """answers + authorities + additionals."""
+        result: tuple[Record, ...] = self[3] + self[4] + self[5]
+        return result
+
+    def __repr__(self) -> str:
+        return (
+            f"Message(id={self[0]}, flags={self[1]:#06x}, questions={self[2]!r}, "
+            f"answers={self[3]!r}, authorities={self[4]!r}, additionals={self[5]!r}, "
+            f"skipped={self[6]})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.__class__, tuple(self)))

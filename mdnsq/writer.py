@@ -1,0 +1,250 @@
+"""Message -> wire bytes, with name compression; query builders.
+
+Operations: ``encode_message`` for any Message; ``build_query`` for the common one-question case;
+``build_queries`` to spread a long known-answer list over several packets (RFC 6762 §7.2: TC set on
+every packet but the last).
+
+Goals: never produce more than 9000 bytes (RFC 6762 §17); compress every name that RFC 6762
+§18.14 lets us compress (question names, owner names, PTR/CNAME/SRV targets) and leave the NSEC
+next name uncompressed, as §18.14 advises senders. Compression is exact-case: a pointer is only
+used for a suffix with the very same labels, so the receiver reads back exactly the names we were
+given.
+
+Plan: one ``_Writer`` with a bytearray and a suffix -> offset table. ``mark()``/``rollback()`` let
+``build_queries`` try a record and take it back if the packet would get too big.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from struct import Struct
+
+from mdnsq.names import name_to_wire_labels
+from mdnsq.records import (
+    FLAG_TC,
+    AAAARecord,
+    ARecord,
+    CNAMERecord,
+    HINFORecord,
+    Message,
+    NSECRecord,
+    PTRRecord,
+    Question,
+    Record,
+    SRVRecord,
+    TXTRecord,
+    UnknownRecord,
+)
+
+__all__ = ["MAX_PACKET", "build_queries", "build_query", "encode_message"]
+
+MAX_PACKET = 9000
+_POINTER_LIMIT = 0x3FFF
+
+_HEADER = Struct("!6H")
+_RR_TAIL = Struct("!HHIH")
+_Q_TAIL = Struct("!HH")
+_SRV_HEAD = Struct("!HHH")
+
+
+def _suffixes(name: str) -> list[tuple[str, bytes]]:
+    """(text of the suffix starting at label i, wire bytes of label i) for each label."""
+    if "\\" not in name:
+        if not name:
+            return []
+        parts = name.split(".")
+        labels = [p.encode("utf-8", "surrogateescape") for p in parts]
+        for label in labels:
+            if not 0 < len(label) <= 63:
+                # Let the validating path produce the error message.
+                name_to_wire_labels(name)
+        out = []
+        pos = 0
+        for part, label in zip(parts, labels, strict=True):
+            out.append((name[pos:], label))
+            pos += len(part) + 1
+        if sum(len(label) + 1 for label in labels) + 1 > 255 or len(labels) > 128:
+            name_to_wire_labels(name)
+        return out
+    raw = name_to_wire_labels(name)
+    # Escaped names: key suffixes by their wire labels instead of their text.
+    return [("\x00" + repr(raw[i:]), raw[i]) for i in range(len(raw))]
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.buf = bytearray(12)
+        self.names: dict[str, int] = {}
+        self._added: list[str] = []
+
+    def mark(self) -> tuple[int, int]:
+        return len(self.buf), len(self._added)
+
+    def rollback(self, mark: tuple[int, int]) -> None:
+        size, added = mark
+        del self.buf[size:]
+        for key in self._added[added:]:
+            del self.names[key]
+        del self._added[added:]
+
+    def name(self, name: str, compress: bool = True) -> None:
+        buf = self.buf
+        for key, label in _suffixes(name):
+            if compress:
+                offset = self.names.get(key)
+                if offset is not None:
+                    buf += (0xC000 | offset).to_bytes(2, "big")
+                    return
+                here = len(buf)
+                if here <= _POINTER_LIMIT:
+                    self.names[key] = here
+                    self._added.append(key)
+            buf.append(len(label))
+            buf += label
+        buf.append(0)
+
+    def question(self, question: Question) -> None:
+        self.name(question.name)
+        qclass = question.rclass | (0x8000 if question.unicast_response else 0)
+        self.buf += _Q_TAIL.pack(int(question.type), qclass)
+
+    def record(self, record: Record) -> None:
+        buf = self.buf
+        self.name(record.name)
+        rclass = record.rclass | (0x8000 if record.cache_flush else 0)
+        header_at = len(buf)
+        buf += _RR_TAIL.pack(int(record.type), rclass, record.ttl, 0)
+        start = len(buf)
+        if isinstance(record, (PTRRecord, CNAMERecord)):
+            self.name(record.target)
+        elif isinstance(record, SRVRecord):
+            buf += _SRV_HEAD.pack(record.priority, record.weight, record.port)
+            self.name(record.target)
+        elif isinstance(record, TXTRecord):
+            strings = record.strings or (b"",)  # RFC 6763 §6.1: never an empty RDATA
+            for item in strings:
+                if len(item) > 255:
+                    raise ValueError("a TXT character-string is at most 255 bytes")
+                buf.append(len(item))
+                buf += item
+        elif isinstance(record, (ARecord, AAAARecord)):
+            buf += record.packed
+        elif isinstance(record, NSECRecord):
+            self.name(record.next_name, compress=False)
+            buf += _type_bitmap(record.types)
+        elif isinstance(record, HINFORecord):
+            for item in (record.cpu, record.os):
+                if len(item) > 255:
+                    raise ValueError("a HINFO string is at most 255 bytes")
+                buf.append(len(item))
+                buf += item
+        elif isinstance(record, UnknownRecord):
+            buf += record.rdata
+        else:
+            raise TypeError(f"cannot encode {record!r}")
+        rdlength = len(buf) - start
+        if rdlength > 0xFFFF:
+            raise ValueError("RDATA longer than 65535 bytes")
+        buf[header_at + 8 : header_at + 10] = rdlength.to_bytes(2, "big")
+
+    def finish(
+        self, ident: int, flags: int, counts: tuple[int, int, int, int], max_size: int
+    ) -> bytes:
+        if len(self.buf) > max_size:
+            raise ValueError(f"message would be {len(self.buf)} bytes, more than {max_size}")
+        self.buf[0:12] = _HEADER.pack(ident, flags, *counts)
+        return bytes(self.buf)
+
+
+def _type_bitmap(types: Iterable[int]) -> bytes:
+    """RFC 4034 §4.1.2 windowed bitmap."""
+    windows: dict[int, bytearray] = {}
+    for t in sorted(set(types)):
+        window, low = divmod(int(t), 256)
+        bits = windows.setdefault(window, bytearray())
+        index = low >> 3
+        if len(bits) <= index:
+            bits.extend(bytes(index + 1 - len(bits)))
+        bits[index] |= 0x80 >> (low & 7)
+    out = bytearray()
+    for window in sorted(windows):
+        bits = windows[window]
+        out.append(window)
+        out.append(len(bits))
+        out += bits
+    return bytes(out)
+
+
+def encode_message(message: Message) -> bytes:
+    """Wire form of ``message``; ValueError if it would exceed 9000 bytes or break a limit."""
+    writer = _Writer()
+    for question in message.questions:
+        writer.question(question)
+    for record in message.records:
+        writer.record(record)
+    counts = (
+        len(message.questions),
+        len(message.answers),
+        len(message.authorities),
+        len(message.additionals),
+    )
+    for count in counts:
+        if count > 0xFFFF:
+            raise ValueError("more than 65535 entries in one section")
+    return writer.finish(message.id, message.flags, counts, MAX_PACKET)
+
+
+def build_query(
+    name: str,
+    type: int,
+    *,
+    unicast_response: bool = False,
+    known_answers: Iterable[Record] = (),
+    id: int = 0,
+) -> bytes:
+    """One query packet asking one question, with known answers (RFC 6762 §7.1)."""
+    question = Question(name, type, unicast_response=unicast_response)
+    return encode_message(Message(id=id, questions=(question,), answers=tuple(known_answers)))
+
+
+def build_queries(
+    questions: Sequence[Question],
+    known_answers: Iterable[Record] = (),
+    *,
+    id: int = 0,
+    max_size: int = 1460,
+) -> list[bytes]:
+    """Query packets of at most ``max_size`` bytes carrying all questions and known answers.
+
+    The questions go in the first packet; known answers fill it and spill into further packets
+    with no questions. Every packet but the last has TC set (RFC 6762 §7.2), so responders wait
+    for the rest.
+    ValueError if the questions alone, or a single known answer, do not fit in ``max_size``.
+    """
+    max_size = min(max_size, MAX_PACKET)
+    packets: list[bytes] = []
+    writer = _Writer()
+    for question in questions:
+        writer.question(question)
+    if len(writer.buf) > max_size:
+        raise ValueError(f"the questions alone need {len(writer.buf)} bytes, more than {max_size}")
+    n_questions = len(questions)
+    n_answers = 0
+    for record in known_answers:
+        mark = writer.mark()
+        writer.record(record)
+        if len(writer.buf) <= max_size:
+            n_answers += 1
+            continue
+        writer.rollback(mark)
+        if n_answers == 0 and n_questions == 0:
+            raise ValueError(f"known answer {record!r} does not fit in {max_size} bytes")
+        packets.append(writer.finish(id, FLAG_TC, (n_questions, n_answers, 0, 0), max_size))
+        writer = _Writer()
+        n_questions = 0
+        writer.record(record)
+        if len(writer.buf) > max_size:
+            raise ValueError(f"known answer {record!r} does not fit in {max_size} bytes")
+        n_answers = 1
+    packets.append(writer.finish(id, 0, (n_questions, n_answers, 0, 0), max_size))
+    return packets
