@@ -13,18 +13,22 @@ Plan: a LIFO free-list (``list``) under one ``threading.Lock``. Under load the p
 growth counted as a miss); on return at most ``max_idle`` idle buffers are kept and the rest are
 dropped for the garbage collector (counted as ``trimmed``).
 
-Costs per lease (CPython 3.11, measured in bench/bench_receive_alloc.py): one small lease object,
-one memoryview and one int for the acquisition counter; no buffer-sized temporary. Zeroing uses
-preallocated zero views of power-of-two lengths, so it copies at most twice the bytes written
-(the whole buffer when the writer did not say how much it wrote) and allocates nothing.
+Costs per lease (CPython 3.11, measured in bench/bench_receive_alloc.py): one small lease
+object, one memoryview with its managed buffer, and one int for the acquisition counter; no
+buffer-sized temporary. Zeroing uses preallocated zero views of power-of-two lengths, so it
+copies at most twice the bytes written (the whole buffer when the writer did not say how much
+it wrote) and allocates nothing.
 A generator ``@contextmanager`` was rejected: it costs a generator frame and more per use.
 
-Not covered: views *derived* from the handed-out view (``buf[:n]``) outlive its release; code
-that slices must release its slices itself (the transport does).
+Views *derived* from the lent view (``buf[:n]``, ``buf.obj``, a ctypes ``from_buffer``) are
+not revoked by the release; they are detected on exit instead (the buffer's reference count is
+above its idle value), and then the buffer is wiped, dropped from the pool and BufferError is
+raised. Code that slices must release its slices inside the block (the transport does).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from types import TracebackType
 from typing import NamedTuple
@@ -49,13 +53,23 @@ class PoolStats(NamedTuple):
 
 
 class _Slot:
-    """One pooled buffer plus a long-lived view used for zeroing and for slicing out leases."""
+    """One pooled buffer, a long-lived view used only for zeroing, and its idle refcount."""
 
-    __slots__ = ("data", "view")
+    __slots__ = ("baseline", "data", "view")
 
     def __init__(self, size: int) -> None:
         self.data = bytearray(size)
         self.view = memoryview(self.data)
+        self.baseline = sys.getrefcount(self.data)
+
+    def escaped(self) -> bool:
+        """True when something besides the pool still refers to the buffer.
+
+        Each lease view has its own managed buffer, and every view sliced from it keeps that
+        managed buffer (and so a reference to the bytearray) alive; so a view or ``.obj``
+        kept past the block shows up here as a raised reference count.
+        """
+        return sys.getrefcount(self.data) != self.baseline
 
 
 class Lease:
@@ -78,7 +92,7 @@ class Lease:
             raise RuntimeError("a Lease can be entered only once at a time")
         slot = self._pool._acquire()
         self._slot = slot
-        view = slot.view[:]
+        view = memoryview(slot.data)  # its own managed buffer, so escapes are detectable
         self._view = view
         return view
 
@@ -99,11 +113,15 @@ class Lease:
         try:
             view.release()
         except BufferError:
-            # Something still holds the view's buffer (e.g. a C extension export). The
-            # buffer cannot be trusted again: wipe it and let it go instead of returning it.
+            escaped = True  # something holds an export of the view itself
+        else:
+            del view
+            escaped = slot.escaped()
+        if escaped:
+            # The next holder would share this memory: wipe it, let it go, and fail loudly.
             self._pool._zero(slot, -1)
             self._pool._discard()
-            raise
+            raise BufferError("a view of a pooled buffer was kept past its `with` block")
         self._pool._zero(slot, written)
         self._pool._release(slot)
 

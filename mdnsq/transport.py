@@ -127,6 +127,8 @@ class _UDPTransport:
         port: int = MDNS_PORT,
         pool: BufferPool | None = None,
     ) -> None:
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port {port} is out of range")
         wanted = [interfaces] if isinstance(interfaces, (str, int)) else interfaces
         selected = select_interfaces(wanted, self.family)
         self.port = port
@@ -149,12 +151,12 @@ class _UDPTransport:
             self._sock.setblocking(False)
             self._poller = select.poll()
             self._poller.register(self._sock.fileno(), select.POLLIN)
-        except OSError as exc:
+        except BaseException as exc:
             self._sock.close()
             self._closed = True
-            if isinstance(exc, NetworkError):
-                raise
-            raise NetworkError(exc.errno, f"cannot open mDNS socket: {exc.strerror}") from exc
+            if isinstance(exc, OSError) and not isinstance(exc, NetworkError):
+                raise NetworkError(exc.errno, f"cannot open mDNS socket: {exc.strerror}") from exc
+            raise
 
     # -- per-family hooks -----------------------------------------------------------------------
 
@@ -207,6 +209,12 @@ class _UDPTransport:
 
     def fileno(self) -> int:
         return self._sock.fileno()
+
+    @property
+    def local_port(self) -> int:
+        """The port actually bound (the ephemeral one when constructed with port=0)."""
+        port: int = self._sock.getsockname()[1]
+        return port
 
     @property
     def closed(self) -> bool:

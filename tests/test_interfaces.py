@@ -1,0 +1,96 @@
+"""Interface listing (getifaddrs through ctypes) and the default / explicit selection rules."""
+
+from __future__ import annotations
+
+import socket
+from ipaddress import IPv4Interface, IPv6Interface
+
+import pytest
+
+from mdnsq import Interface, NetworkError, list_interfaces
+from mdnsq.interfaces import select_interfaces
+from tests import netlab
+
+LO = Interface("lo", 1, (IPv4Interface("127.0.0.1/8"), IPv6Interface("::1/128")), loopback=True)
+ETH = Interface("eth0", 2, (IPv4Interface("192.0.2.7/24"), IPv6Interface("fe80::7/64")))
+WLAN_V6_ONLY = Interface("wlan0", 3, (IPv6Interface("fe80::3/64"),))
+TUN = Interface("tun0", 4, (IPv4Interface("192.0.2.66/32"),), point_to_point=True)
+DOWN = Interface("eth1", 5, (IPv4Interface("192.0.2.8/24"),), up=False)
+NO_MCAST = Interface("eth2", 6, (IPv4Interface("192.0.2.9/24"),), multicast=False)
+ALL = [LO, ETH, WLAN_V6_ONLY, TUN, DOWN, NO_MCAST]
+
+
+def test_default_skips_loopback_tunnels_down_and_non_multicast() -> None:
+    assert select_interfaces(None, socket.AF_INET, ALL) == [ETH]
+    assert select_interfaces(None, socket.AF_INET6, ALL) == [ETH, WLAN_V6_ONLY]
+
+
+def test_default_falls_back_to_loopback_only_when_nothing_else_qualifies() -> None:
+    assert select_interfaces(None, socket.AF_INET, [LO, TUN, DOWN]) == [LO]
+
+
+def test_nothing_usable_raises_network_error() -> None:
+    with pytest.raises(NetworkError):
+        select_interfaces(None, socket.AF_INET, [TUN, DOWN, NO_MCAST])
+    with pytest.raises(NetworkError):
+        select_interfaces(None, socket.AF_INET6, [TUN])
+
+
+@pytest.mark.parametrize("wanted", ["eth0", 2, "2", "192.0.2.7", "fe80::7", "fe80::7%eth0"])
+def test_explicit_selection_by_name_index_or_address(wanted: str | int) -> None:
+    assert select_interfaces([wanted], socket.AF_INET, ALL) == [ETH]
+
+
+def test_explicit_selection_keeps_order_and_drops_duplicates() -> None:
+    chosen = select_interfaces(["wlan0", "eth0", 2], socket.AF_INET6, ALL)
+    assert chosen == [WLAN_V6_ONLY, ETH]
+
+
+def test_explicit_selection_errors_name_the_problem() -> None:
+    with pytest.raises(NetworkError, match="nope"):
+        select_interfaces(["nope"], socket.AF_INET, ALL)
+    with pytest.raises(NetworkError, match="no IPv4 address"):
+        select_interfaces(["wlan0"], socket.AF_INET, ALL)
+    with pytest.raises(NetworkError):
+        select_interfaces([], socket.AF_INET, ALL)
+
+
+def test_address_helpers() -> None:
+    assert ETH.ipv4 == (IPv4Interface("192.0.2.7/24"),)
+    assert ETH.ipv6 == (IPv6Interface("fe80::7/64"),)
+    assert not WLAN_V6_ONLY.has_family(socket.AF_INET)
+
+
+def test_listing_in_the_private_namespace_sees_lo(private_netns: None) -> None:
+    found = {i.name: i for i in list_interfaces()}
+    lo = found["lo"]
+    assert lo.index == socket.if_nametoindex("lo")
+    assert lo.up and lo.multicast and lo.loopback and not lo.point_to_point
+    assert IPv4Interface("127.0.0.1/8") in lo.addresses
+    assert IPv6Interface("::1/128") in lo.addresses
+
+
+def test_listing_sees_the_lab_bridge_with_prefixes(lab: netlab.Lab) -> None:
+    lab.add_host(1)
+    found = {i.name: i for i in list_interfaces()}
+    br = found[netlab.BRIDGE]
+    assert br.index == lab.bridge_index
+    assert br.up and br.multicast and not br.loopback
+    assert IPv4Interface("192.0.2.254/24") in br.addresses
+    assert IPv6Interface(f"{netlab.link_local(netlab.BRIDGE)}/64") in br.addresses
+    assert select_interfaces(None, socket.AF_INET) == [br]
+    assert select_interfaces(["192.0.2.254"], socket.AF_INET6) == [br]
+
+
+def test_listing_sees_point_to_point_links(private_netns: None) -> None:
+    # A tun device is what a VPN client creates: up, multicast-flagged, point-to-point.
+    netlab.ip("tuntap", "add", "dev", "ptp0", "mode", "tun")
+    try:
+        netlab.ip("link", "set", "ptp0", "multicast", "on", "up")
+        netlab.ip("addr", "add", "192.0.2.201", "peer", "192.0.2.202", "dev", "ptp0")
+        found = {i.name: i for i in list_interfaces()}
+        assert found["ptp0"].point_to_point and found["ptp0"].multicast
+        assert IPv4Interface("192.0.2.201/32") in found["ptp0"].addresses
+        assert found["ptp0"] not in select_interfaces(None, socket.AF_INET)
+    finally:
+        netlab.ip("link", "del", "ptp0")

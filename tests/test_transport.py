@@ -1,0 +1,320 @@
+"""UDP transports over lo (IPv4) and the lab bridge (IPv4 and IPv6), against plain peer sockets.
+
+Every test here opens sockets, so each takes ``private_netns`` or ``lab``.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import struct
+from collections.abc import Iterator
+
+import pytest
+
+from mdnsq import BufferPool, Datagram, NetworkError, UDPv4Transport, UDPv6Transport
+from mdnsq.interfaces import Interface
+from tests import netlab
+
+GROUP4 = ("224.0.0.251", 5353)
+GROUP6 = "ff02::fb"
+WAIT = 3.0  # generous upper bound for a packet that is already on its way; never reached on success
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def lo_index() -> int:
+    return socket.if_nametoindex("lo")
+
+
+# -- IPv4 over lo -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def lo4(private_netns: None) -> Iterator[UDPv4Transport]:
+    with UDPv4Transport(interfaces=["lo"]) as transport:
+        yield transport
+
+
+def test_send_and_receive_over_lo_reports_source_and_interface(lo4: UDPv4Transport) -> None:
+    with UDPv4Transport(interfaces=["lo"], port=0) as sender:
+        sender.send(b"hello over lo")
+        sender_port = sender.local_port
+    assert sender_port not in (0, 5353)
+    got = lo4.receive(WAIT)
+    assert got == Datagram(b"hello over lo", ("127.0.0.1", sender_port), lo_index())
+    assert isinstance(got.data, bytes)
+    assert lo4.stats().received == 1
+
+
+def test_timeout_returns_none_and_zero_timeout_polls(lo4: UDPv4Transport) -> None:
+    assert lo4.receive(0) is None
+    assert lo4.receive(0.05) is None
+    assert lo4.receive_with(lambda view, source, index: 1, 0.01) is None
+    lo4.send(b"queued")
+    assert lo4.receive(WAIT) is not None  # our own multicast, looped back
+    assert lo4.fileno() >= 0
+    lo4.send(b"queued again")
+    readable = select.select([lo4.fileno()], [], [], WAIT)[0]  # a caller's own select loop
+    assert readable == [lo4.fileno()]
+    assert lo4.receive(0) == Datagram(b"queued again", ("127.0.0.1", 5353), lo_index())
+
+
+def test_two_transports_on_5353_both_receive_multicast(private_netns: None) -> None:
+    with (
+        UDPv4Transport(interfaces=["lo"]) as a,
+        UDPv4Transport(interfaces=["lo"]) as b,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer,
+    ):
+        peer.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+        peer.sendto(b"to everyone", GROUP4)
+        got_a, got_b = a.receive(WAIT), b.receive(WAIT)
+    assert got_a is not None and got_b is not None
+    assert got_a.data == got_b.data == b"to everyone"
+
+
+def test_receive_with_lends_an_exact_view_and_releases_it(lo4: UDPv4Transport) -> None:
+    lo4.send(b"zero copy")
+    kept: list[memoryview] = []
+
+    def handler(view: memoryview, source: tuple[str, int], index: int) -> tuple[bytes, int]:
+        kept.append(view)
+        return view.tobytes(), index
+
+    assert lo4.receive_with(handler, WAIT) == (b"zero copy", lo_index())
+    with pytest.raises(ValueError, match="released"):
+        kept[0].tobytes()
+
+
+def test_handler_exception_propagates_and_buffer_returns(private_netns: None) -> None:
+    pool = BufferPool(size=512, preallocate=1, max_idle=1)
+    with UDPv4Transport(interfaces=["lo"], pool=pool) as t:
+        t.send(b"boom")
+
+        def handler(view: memoryview, source: tuple[str, int], index: int) -> None:
+            raise RuntimeError("handler failed")
+
+        with pytest.raises(RuntimeError):
+            t.receive_with(handler, WAIT)
+        s = pool.stats()
+        assert (s.in_use, s.idle, s.misses) == (0, 1, 0)
+        t.send(b"ok")
+        with pool.buffer() as buf:  # the packet bytes were wiped on the way back
+            assert buf.tobytes() == bytes(512)
+        assert t.receive(WAIT) == Datagram(b"ok", ("127.0.0.1", 5353), lo_index())
+
+
+def test_oversize_datagram_is_counted_and_dropped(private_netns: None) -> None:
+    pool = BufferPool(size=512)
+    with UDPv4Transport(interfaces=["lo"], pool=pool) as t:
+        t.send(b"x" * 513)
+        t.send(b"fits")
+        got = t.receive(WAIT)
+        assert got is not None and got.data == b"fits"
+        assert t.stats().dropped_oversize == 1
+        assert t.stats().received == 1
+        t.send(b"y" * 600)
+        assert t.receive(0.1) is None  # only the oversize one arrived: dropped, then timeout
+        assert t.stats().dropped_oversize == 2
+
+
+def test_one_shot_transport_gets_the_unicast_reply(lo4: UDPv4Transport) -> None:
+    with UDPv4Transport(port=0, interfaces=["lo"]) as one_shot:
+        one_shot.send(b"question")
+        query = lo4.receive(WAIT)
+        assert query is not None and query.data == b"question"
+        assert query.source[1] != 5353
+        lo4.send(b"answer", dest=query.source)
+        assert one_shot.receive(WAIT) == Datagram(b"answer", ("127.0.0.1", 5353), lo_index())
+        assert one_shot.stats().sent == 1
+
+
+def test_a_signal_during_the_wait_does_not_end_it(lo4: UDPv4Transport) -> None:
+    """EINTR: the wait resumes after the handler, and sees what the handler sent."""
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    def on_alarm(signum: int, frame: object) -> None:
+        sender.sendto(b"sent from a signal handler", ("127.0.0.1", 5353))
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        got = lo4.receive(10.0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        sender.close()
+    assert got is not None and got.data == b"sent from a signal handler"
+
+
+def test_close_is_idempotent_and_leaves_no_fd(private_netns: None) -> None:
+    before = open_fds()
+    transports = [
+        UDPv4Transport(interfaces=["lo"]),
+        UDPv4Transport(interfaces=["lo"], port=0),
+    ]
+    assert len(open_fds() - before) >= 2
+    for t in transports:
+        t.close()
+        t.close()
+    assert open_fds() == before
+    with UDPv4Transport(interfaces=["lo"]) as t:
+        pass
+    assert t.closed
+    assert open_fds() == before
+    with pytest.raises(NetworkError):
+        t.receive(0)
+    with pytest.raises(NetworkError):
+        t.send(b"x")
+
+
+def test_a_failed_constructor_leaves_no_fd(private_netns: None) -> None:
+    before = open_fds()
+    with pytest.raises(NetworkError):
+        UDPv4Transport(interfaces=["no-such-if"])
+    with pytest.raises(ValueError):
+        UDPv6Transport(interfaces=["lo"], port=70000)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind(("", 5353))  # no SO_REUSEADDR: nobody may share the port
+        before = open_fds()
+        with pytest.raises(NetworkError, match="cannot open"):
+            UDPv4Transport(interfaces=["lo"])
+        assert open_fds() == before
+
+
+def test_join_error_on_one_interface_is_skipped(
+    lab: netlab.Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab.add_host(1)
+    real_join = UDPv4Transport._join
+
+    def join(self: UDPv4Transport, interface: Interface) -> None:
+        if interface.name == "lo":
+            raise OSError(99, "simulated join failure")
+        real_join(self, interface)
+
+    monkeypatch.setattr(UDPv4Transport, "_join", join)
+    with UDPv4Transport(interfaces=["lo", netlab.BRIDGE]) as t:
+        assert [i.name for i in t.interfaces] == [netlab.BRIDGE]
+        assert t.stats().join_errors == 1
+    with pytest.raises(NetworkError, match="any selected"):
+        UDPv4Transport(interfaces=["lo"])
+
+
+# -- the lab bridge: IPv4 and IPv6 against a peer socket in host h1 ------------------------------
+
+
+def peer4(host: str) -> socket.socket:
+    with netlab.in_netns(host):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("", 5353))
+    index = netlab.ifindex("eth0", host)
+    mreqn = socket.inet_aton(GROUP4[0]) + socket.inet_aton("0.0.0.0") + struct.pack("@i", index)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)  # hear only the transport
+    s.settimeout(WAIT)
+    return s
+
+
+def peer6(host: str) -> socket.socket:
+    with netlab.in_netns(host):
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("::", 5353))
+    index = netlab.ifindex("eth0", host)
+    mreq = socket.inet_pton(socket.AF_INET6, GROUP6) + struct.pack("@I", index)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+    s.settimeout(WAIT)
+    return s
+
+
+def test_ipv4_over_the_bridge_both_ways(lab: netlab.Lab) -> None:
+    host = lab.add_host(1)
+    with peer4(host) as peer, UDPv4Transport(interfaces=[netlab.BRIDGE]) as t:
+        peer.sendto(b"from h1", GROUP4)
+        got = t.receive(WAIT)
+        assert got == Datagram(b"from h1", ("192.0.2.1", 5353), lab.bridge_index)
+        t.send(b"from the querier")
+        data, source = peer.recvfrom(9000)
+        assert (data, source) == (b"from the querier", ("192.0.2.254", 5353))
+
+
+def test_ipv6_over_the_bridge_both_ways(lab: netlab.Lab) -> None:
+    host = lab.add_host(1)
+    peer_ll = netlab.link_local("eth0", host)
+    with peer6(host) as peer, UDPv6Transport(interfaces=[netlab.BRIDGE]) as t:
+        assert t.interfaces[0].name == netlab.BRIDGE
+        peer.sendto(b"from h1 over v6", (GROUP6, 5353))
+        got = t.receive(WAIT)
+        # Link-local source without scope: the interface index is the scope.
+        assert got == Datagram(b"from h1 over v6", (peer_ll, 5353), lab.bridge_index)
+        t.send(b"v6 query")
+        data, source = peer.recvfrom(9000)
+        assert data == b"v6 query"
+        assert source[0].split("%")[0] == netlab.link_local(netlab.BRIDGE)
+        t.send(b"v6 unicast", dest=got.source, interface=got.interface)
+        data, source = peer.recvfrom(9000)
+        assert data == b"v6 unicast"
+
+
+def test_ipv6_oversize_is_dropped(lab: netlab.Lab) -> None:
+    host = lab.add_host(1)
+    pool = BufferPool(size=256)
+    with peer6(host) as peer, UDPv6Transport(interfaces=[netlab.BRIDGE], pool=pool) as t:
+        peer.sendto(b"z" * 1000, (GROUP6, 5353))
+        peer.sendto(b"small", (GROUP6, 5353))
+        got = t.receive(WAIT)
+        assert got is not None and got.data == b"small"
+        assert t.stats().dropped_oversize == 1
+
+
+def test_multicast_goes_out_on_every_selected_interface(lab: netlab.Lab) -> None:
+    host = lab.add_host(1)
+    with peer4(host) as peer, UDPv4Transport(interfaces=["lo", netlab.BRIDGE]) as t:
+        t.send(b"everywhere")
+        # Our own copies come back through multicast loop, one per outgoing interface.
+        arrivals = {t.receive(WAIT), t.receive(WAIT)}
+        assert {a.interface for a in arrivals if a} == {lo_index(), lab.bridge_index}
+        assert peer.recvfrom(9000)[0] == b"everywhere"
+        assert t.stats().sent == 2
+        t.send(b"bridge only", interface=lab.bridge_index)
+        assert peer.recvfrom(9000)[0] == b"bridge only"
+        with pytest.raises(NetworkError):
+            t.send(b"x", interface=9999)
+
+
+def test_a_send_error_on_one_interface_does_not_stop_the_others(
+    lab: netlab.Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = lab.add_host(1)
+    real = UDPv4Transport._set_multicast_if
+
+    def set_if(self: UDPv4Transport, interface: Interface) -> None:
+        if interface.name == "lo":
+            raise OSError(101, "simulated: network unreachable")
+        real(self, interface)
+
+    monkeypatch.setattr(UDPv4Transport, "_set_multicast_if", set_if)
+    with peer4(host) as peer, UDPv4Transport(interfaces=["lo", netlab.BRIDGE]) as t:
+        t.send(b"still sent")
+        assert peer.recvfrom(9000)[0] == b"still sent"
+        assert (t.stats().sent, t.stats().send_errors) == (1, 1)
+        with pytest.raises(NetworkError, match="every interface"):
+            t.send(b"nowhere", interface=lo_index())
+
+
+def test_ipv6_close_leaves_no_fd(lab: netlab.Lab) -> None:
+    lab.add_host(1)
+    before = open_fds()
+    t = UDPv6Transport(interfaces=[netlab.BRIDGE])
+    t.close()
+    t.close()
+    assert open_fds() == before
