@@ -1,0 +1,276 @@
+"""One test per attack on the parser, each a hand-built packet (RFC 6762 §18, RFC 1035 §4.1.4).
+
+An attack in the header or a question raises MalformedPacket; in a record, the record is skipped and
+counted while the rest of the packet survives. Nothing else may escape, and nothing may hang.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from mdnsq import (
+    ARecord,
+    MalformedPacket,
+    NSECRecord,
+    PTRRecord,
+    RecordType,
+    SRVRecord,
+    TXTRecord,
+    parse_message,
+)
+
+
+def header(qd: int = 0, an: int = 0, ns: int = 0, ar: int = 0, flags: int = 0x8400) -> bytes:
+    return struct.pack("!6H", 0, flags, qd, an, ns, ar)
+
+
+def wire_name(*labels: bytes) -> bytes:
+    return b"".join(bytes([len(label)]) + label for label in labels) + b"\x00"
+
+
+def pointer(offset: int) -> bytes:
+    return struct.pack("!H", 0xC000 | offset)
+
+
+def rr(name: bytes, rtype: int, rdata: bytes, ttl: int = 120, rclass: int = 1) -> bytes:
+    return name + struct.pack("!HHIH", rtype, rclass, ttl, len(rdata)) + rdata
+
+
+A_LOCAL = rr(wire_name(b"host", b"local"), 1, bytes([192, 0, 2, 7]))
+
+
+def question(name: bytes, qtype: int = 12) -> bytes:
+    return name + struct.pack("!HH", qtype, 1)
+
+
+# --- attacks in the question section: the packet is dropped ------------------------------------
+
+
+def test_pointer_loop() -> None:
+    """Two pointers pointing at each other never terminate without a hop limit."""
+    # offset 12: pointer to 14; offset 14: pointer to 12.
+    packet = header(qd=1) + pointer(14) + pointer(12) + b"\x00\x0c\x00\x01"
+    with pytest.raises(MalformedPacket) as info:
+        parse_message(packet)
+    assert info.value.offset == 12
+
+
+def test_pointer_to_itself() -> None:
+    packet = header(qd=1) + pointer(12) + b"\x00\x0c\x00\x01"
+    with pytest.raises(MalformedPacket):
+        parse_message(packet)
+
+
+def test_pointer_past_the_end() -> None:
+    packet = header(qd=1) + wire_name(b"a")[:-1] + pointer(0x3FFF) + b"\x00\x0c\x00\x01"
+    with pytest.raises(MalformedPacket, match="past the end"):
+        parse_message(packet)
+
+
+def test_label_length_overflow() -> None:
+    """A label length byte larger than what is left of the packet."""
+    packet = header(qd=1) + b"\x3fshort"
+    with pytest.raises(MalformedPacket):
+        parse_message(packet)
+
+
+def test_label_type_0x40_and_0x80_rejected() -> None:
+    for bad in (0x40, 0x80):
+        packet = header(qd=1) + bytes([bad]) + b"a" * 70 + b"\x00\x00\x0c\x00\x01"
+        with pytest.raises(MalformedPacket, match="label type"):
+            parse_message(packet)
+
+
+def test_name_over_255_bytes() -> None:
+    # 5 labels of 63 bytes: 5 * 64 + 1 = 321 wire bytes.
+    packet = header(qd=1) + question(wire_name(*[b"x" * 63] * 5))
+    with pytest.raises(MalformedPacket, match="255"):
+        parse_message(packet)
+
+
+def test_name_over_255_bytes_through_pointers() -> None:
+    """The limit counts the whole name, also the part reached through a compression pointer."""
+    long_suffix = wire_name(*[b"y" * 63] * 3)  # 193 bytes
+    prefix = bytes([63]) + b"z" * 63 + pointer(12)  # 64 more bytes -> 257
+    packet = header(qd=2) + question(long_suffix) + question(prefix)
+    with pytest.raises(MalformedPacket, match="255"):
+        parse_message(packet)
+
+
+def test_name_of_exactly_255_bytes_is_fine() -> None:
+    name = wire_name(*[b"x" * 63] * 3, b"y" * 61)  # 3*64 + 62 + 1 = 255
+    assert len(name) == 255
+    message = parse_message(header(qd=1) + question(name))
+    assert len(message.questions[0].name) == 3 * 64 + 61
+
+
+def test_more_than_128_labels() -> None:
+    """129 one-byte labels. Every label costs at least 2 wire bytes, so more than 128 labels also
+    breaks the 255-byte limit; the parser must refuse it by one rule or the other."""
+    packet = header(qd=1) + question(wire_name(*[b"a"] * 129))
+    with pytest.raises(MalformedPacket, match=r"128 labels|255"):
+        parse_message(packet)
+
+
+def test_127_labels_is_fine() -> None:
+    message = parse_message(header(qd=1) + question(wire_name(*[b"a"] * 127)))
+    assert message.questions[0].name == ".".join(["a"] * 127)
+
+
+def test_truncated_header() -> None:
+    for size in range(12):
+        with pytest.raises(MalformedPacket, match="header"):
+            parse_message(header(qd=1)[:size])
+
+
+def test_header_counts_far_larger_than_the_packet() -> None:
+    """65535 questions claimed, one present: dropped quickly, nothing preallocated."""
+    packet = header(qd=0xFFFF, an=0xFFFF, ns=0xFFFF, ar=0xFFFF) + question(
+        wire_name(b"a", b"local")
+    )
+    with pytest.raises(MalformedPacket):
+        parse_message(packet)
+
+
+def test_header_record_counts_far_larger_than_the_packet_keep_what_is_there() -> None:
+    """Records claimed but missing: the parsed ones survive, the cut-off is counted once."""
+    packet = header(an=0xFFFF, ns=0xFFFF, ar=0xFFFF) + A_LOCAL
+    message = parse_message(packet)
+    assert len(message.answers) == 1
+    assert message.skipped == 1
+
+
+def test_question_cut_off_after_its_name() -> None:
+    packet = header(qd=1) + wire_name(b"a", b"local") + b"\x00\x0c"
+    with pytest.raises(MalformedPacket, match="question cut off"):
+        parse_message(packet)
+
+
+# --- attacks in a record: the record is skipped, the packet survives ---------------------------
+
+
+def test_rdlength_overrun() -> None:
+    """RDLENGTH larger than the rest of the packet: stop there, keep what came before."""
+    bad = wire_name(b"x", b"local") + struct.pack("!HHIH", 1, 1, 120, 400) + b"\x01\x02\x03\x04"
+    message = parse_message(header(an=2) + A_LOCAL + bad)
+    assert [r.name for r in message.answers] == ["host.local"]
+    assert message.skipped == 1
+
+
+def test_rdata_overrunning_its_own_rdlength_is_skipped_and_parsing_resumes() -> None:
+    """A PTR whose target runs past RDLENGTH: skipped, and the next record (by RDLENGTH) is read."""
+    target = wire_name(b"printer", b"local")  # 15 bytes, RDLENGTH says 5
+    bad = wire_name(b"_x", b"local") + struct.pack("!HHIH", 12, 1, 4500, 5) + target[:5]
+    message = parse_message(header(an=1, ar=1) + bad + A_LOCAL)
+    assert message.answers == ()
+    assert [r.name for r in message.additionals] == ["host.local"]
+    assert message.skipped == 1
+
+
+def test_txt_string_overrun() -> None:
+    """A TXT character-string longer than the RDATA left: skipped, neighbours kept."""
+    bad_txt = rr(wire_name(b"svc", b"local"), 16, b"\x05ab=c" + b"\x20only-a-few")
+    message = parse_message(header(an=3) + A_LOCAL + bad_txt + A_LOCAL)
+    assert len(message.answers) == 2
+    assert message.skipped == 1
+
+
+def test_bad_record_skipped_and_counted_while_the_rest_survives() -> None:
+    """Each kind of bad RDATA costs one record, never the packet."""
+    owner = wire_name(b"dev", b"local")
+    bad_records = [
+        rr(owner, 1, b"\x01\x02\x03"),  # A with 3 bytes
+        rr(owner, 28, b"\x00" * 15),  # AAAA with 15 bytes
+        rr(owner, 33, b"\x00\x00\x00"),  # SRV too short for its fixed part
+        rr(owner, 12, pointer(0x3FF0)),  # PTR target pointing past the end
+        rr(owner, 47, wire_name(b"dev", b"local") + b"\x00\x21" + b"\x00" * 33),  # bitmap > 32
+        rr(owner, 13, b"\x03x86"),  # HINFO with one string
+    ]
+    packet = header(an=len(bad_records) + 2) + A_LOCAL + b"".join(bad_records) + A_LOCAL
+    message = parse_message(packet)
+    assert [r.name for r in message.answers] == ["host.local", "host.local"]
+    assert message.skipped == len(bad_records)
+
+
+def test_record_header_cut_off_keeps_what_was_parsed() -> None:
+    packet = header(an=2) + A_LOCAL + wire_name(b"x", b"local") + b"\x00\x01\x00"
+    message = parse_message(packet)
+    assert len(message.answers) == 1
+    assert message.skipped == 1
+
+
+def test_pointer_loop_in_rdata_skips_the_record() -> None:
+    owner_at = 12
+    ptr_rr = wire_name(b"_s", b"local") + struct.pack("!HHIH", 12, 1, 10, 2)
+    loop_at = owner_at + len(ptr_rr)
+    packet = header(an=2) + ptr_rr + pointer(loop_at) + A_LOCAL
+    message = parse_message(packet)
+    assert [r.type for r in message.answers] == [RecordType.A]
+    assert message.skipped == 1
+
+
+# --- what real devices do and the parser must accept -------------------------------------------
+
+
+def test_forward_pointers_inside_nsec_accepted() -> None:
+    """RFC 6762 §18.14: an NSEC next name may be compressed, even pointing forward."""
+    nsec_owner = wire_name(b"host", b"local")
+    # NSEC: next name = pointer forward to the A record owner; bitmap: window 0, A and AAAA.
+    bitmap = b"\x00\x04\x40\x00\x00\x08"
+    a_owner_offset = 12 + len(nsec_owner) + 10 + 2 + len(bitmap)  # where the A record starts
+    nsec_rdata = pointer(a_owner_offset) + bitmap
+    nsec = rr(nsec_owner, 47, nsec_rdata, rclass=0x8001)
+    packet = header(an=2) + nsec + A_LOCAL
+    assert packet[a_owner_offset : a_owner_offset + 5] == b"\x04host"
+    message = parse_message(packet)
+    assert message.skipped == 0
+    first, second = message.answers
+    assert isinstance(first, NSECRecord) and first.next_name == "host.local"
+    assert first.types == {1, 28} and first.cache_flush
+    assert isinstance(second, ARecord)
+
+
+def test_forward_pointer_in_owner_name_accepted() -> None:
+    """Some stacks point anywhere in the packet; inside it is all that is required."""
+    srv_target_offset = 12 + 2 + 10 + 6
+    target = wire_name(b"box", b"local")
+    srv = pointer(srv_target_offset) + struct.pack("!HHIH", 33, 1, 120, 6 + len(target))
+    srv += struct.pack("!HHH", 0, 0, 80) + target
+    message = parse_message(header(an=1) + srv)
+    (record,) = message.answers
+    assert isinstance(record, SRVRecord)
+    assert record.name == record.target == "box.local"
+
+
+def test_mixed_good_and_bad_records_in_every_section() -> None:
+    bad = rr(wire_name(b"x"), 1, b"\x00")
+    ptr = rr(wire_name(b"_s", b"local"), 12, wire_name(b"i", b"_s", b"local"))
+    txt = rr(wire_name(b"i", b"_s", b"local"), 16, b"\x03a=b")
+    packet = header(an=2, ns=2, ar=2) + ptr + bad + bad + txt + bad + A_LOCAL
+    message = parse_message(packet)
+    assert [type(r) for r in message.answers] == [PTRRecord]
+    assert [type(r) for r in message.authorities] == [TXTRecord]
+    assert [type(r) for r in message.additionals] == [ARecord]
+    assert message.skipped == 3
+
+
+def test_junk_input_types_raise_malformed_packet() -> None:
+    for junk in (b"", bytearray(5), memoryview(b"\x00" * 11)):
+        with pytest.raises(MalformedPacket):
+            parse_message(junk)
+    with pytest.raises(MalformedPacket):
+        parse_message("not bytes")  # type: ignore[arg-type]
+
+
+def test_result_holds_no_reference_to_the_buffer() -> None:
+    """The caller may zero and reuse the buffer right after parsing."""
+    buf = bytearray(header(an=1) + A_LOCAL)
+    view = memoryview(buf)
+    message = parse_message(view)
+    view.release()
+    buf[:] = bytes(len(buf))  # would raise BufferError if a view were still exported
+    buf.extend(b"more")
+    (record,) = message.answers
+    assert record.name == "host.local" and str(record.address) == "192.0.2.7"
