@@ -1,0 +1,858 @@
+# The Querier: asks questions, receives answers into one shared cache, and tells each caller when
+# its answer is complete. It owns time: deadlines, retransmission, refresh, expiry.
+#
+# Goals:
+# - Synchronous and thread-free: a call blocks its own thread until its answer is complete or its
+#   deadline passes. Nothing runs in the background; used from one thread it starts no thread.
+# - Shared by many threads ("leader/follower"): of all threads waiting inside a Querier, one at a
+#   time (the leader) releases the lock and waits on the sockets; it parses each packet once,
+#   files the records in the cache under the lock and wakes everyone through a Condition. The
+#   others wait on that Condition with their own next deadline, so nobody polls. Whoever leaves
+#   wakes the rest, so a new leader steps up at once.
+# - On the wire (RFC 6762): queries from port 5353 with ID 0 (or, one_shot, from an ephemeral port
+#   with a random ID: legacy unicast, §6.7); retransmission 1 s after the first query, then
+#   doubling (a watch caps the gap at 60 minutes and refreshes records at 80/85/90/95 % of TTL);
+#   known answers with more than half their TTL left (§7.1), split with TC by build_queries; the
+#   same question is not sent twice within a second by two callers (both see the one answer).
+# - Receive filters, each counted in stats(): queries ignored, malformed packets, opcode/rcode
+#   not 0, source port not 5353 (except replies to our one-shot query, which must echo our ID),
+#   sources off the link of the arrival interface (§11), packets from interfaces not selected.
+#
+# §11 caveat: the transport does not report a packet's destination address, so multicast and
+# unicast replies cannot be told apart. The on-link check is applied to every response; IPv6
+# link-local and IPv4 169.254/16 sources are on-link by definition, so the only responses lost
+# are multicast ones from a host whose address is outside every subnet of the arrival interface.
+#
+# Time: `clock` (default time.monotonic) and `wait` are injectable so tests drive TTLs and
+# retransmission with a fake clock and never sleep.
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import random
+import selectors
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from types import TracebackType
+from typing import Any, Literal, TypeVar, cast
+
+from mdnsq.cache import CacheEntry, RecordCache
+from mdnsq.errors import MalformedPacket, MdnsqError, NetworkError
+from mdnsq.names import name_key, normalize_name
+from mdnsq.parser import parse_message
+from mdnsq.records import Message, Question, Record, RecordType, SRVRecord
+from mdnsq.service import (
+    SERVICES_META,
+    Address,
+    ServiceEvent,
+    ServiceInfo,
+    addresses_for,
+    build_service_info,
+    instance_name,
+    normalize_host,
+    normalize_service_type,
+)
+from mdnsq.transport import MDNS_PORT, Transport, UDPv4Transport, UDPv6Transport
+from mdnsq.writer import build_queries
+
+__all__ = ["IPVersion", "Querier"]
+
+log = logging.getLogger(__name__)
+
+IPVersion = Literal["any", "v4", "v6", 4, 6]
+T = TypeVar("T")
+
+FIRST_INTERVAL = 1.0  # §5.2: at least one second between the first two queries
+WATCH_MAX_INTERVAL = 3600.0  # §5.2: doubling up to 60 minutes
+SUPPRESS = 1.0  # the same question is not sent again this soon, whoever asks
+SETTLE = 0.2  # after the first address (or unique answer), wait this long for more
+PARTIAL_AFTER = 2.0  # a watch reports an instance without TXT/address after this long
+MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn)
+_DROP = object()
+
+_LINK_LOCAL_V4 = IPv4Network("169.254.0.0/16")
+Network = IPv4Network | IPv6Network
+
+
+def _parse_ip_version(ip_version: IPVersion | str | int) -> tuple[bool, bool]:
+    value = str(ip_version).lower()
+    if value == "any":
+        return True, True
+    if value in ("v4", "4", "ipv4"):
+        return True, False
+    if value in ("v6", "6", "ipv6"):
+        return False, True
+    raise ValueError(f"ip_version must be 'any', 'v4' or 'v6', not {ip_version!r}")
+
+
+def _parse_type(rtype: int | str) -> RecordType:
+    if isinstance(rtype, str):
+        return RecordType.parse(rtype)
+    return RecordType(rtype)
+
+
+# -- tasks: what one call wants, and when it is satisfied ------------------------------------
+
+
+class _Ask:
+    """One question's retransmission state inside a task."""
+
+    __slots__ = ("interval", "next_at", "question", "sent")
+
+    def __init__(self, question: Question, now: float) -> None:
+        self.question = question
+        self.next_at = now
+        self.interval = FIRST_INTERVAL
+        self.sent = 0
+
+
+class _Task:
+    """Base: a call's questions, completion test and output. Methods run under the lock."""
+
+    max_interval = math.inf
+
+    def __init__(self) -> None:
+        self.asks: dict[tuple[str, int], _Ask] = {}
+        self.out: list[Any] = []
+        self.done = False
+        self.finished = False
+
+    def update(self, cache: RecordCache, now: float) -> None:
+        """Look at the cache; set ``done`` and/or append to ``out``."""
+
+    def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
+        """The questions still worth asking (re-evaluated on every step)."""
+        return ()
+
+    def refreshes(self, cache: RecordCache, now: float) -> Iterable[Question]:
+        """One-off questions to send now (a watch refreshing records near the end of their TTL)."""
+        return ()
+
+    def wake_at(self, cache: RecordCache, now: float) -> float:
+        """When this task wants to look again even if nothing arrives."""
+        return math.inf
+
+    def finish(self, cache: RecordCache, now: float) -> None:
+        """Deadline, completion or close: compute the final result / last outputs."""
+
+
+class _QueryTask(_Task):
+    def __init__(self, name: str, rtype: RecordType, settle: float) -> None:
+        super().__init__()
+        self.name = name
+        self.rtype = rtype
+        self.settle = settle
+        self.first_at: float | None = None
+        self.started = True
+        self.result: list[Record] = []
+
+    def _entries(self, cache: RecordCache, now: float) -> list[CacheEntry]:
+        if self.rtype == RecordType.ANY:
+            entries = cache.entries_for_name(self.name, now)
+        else:
+            entries = cache.entries(self.name, self.rtype, now)
+        return [e for e in entries if not e.goodbye]
+
+    def update(self, cache: RecordCache, now: float) -> None:
+        entries = self._entries(cache, now)
+        unique = bool(entries) and self.rtype != RecordType.ANY
+        unique = unique and all(e.record.cache_flush for e in entries)
+        if unique and self.started:
+            self.done = True  # answered from the cache: responders would stay silent anyway
+        elif unique and self.first_at is None:
+            self.first_at = now
+        elif unique and self.first_at is not None and now >= self.first_at + self.settle:
+            self.done = True
+        self.started = False
+
+    def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
+        return (Question(self.name, self.rtype),)
+
+    def wake_at(self, cache: RecordCache, now: float) -> float:
+        return math.inf if self.first_at is None else self.first_at + self.settle
+
+    def finish(self, cache: RecordCache, now: float) -> None:
+        seen: dict[Record, None] = {}
+        for entry in self._entries(cache, now):
+            seen.setdefault(entry.record, None)
+        self.result = list(seen)
+
+
+class _HostTask(_Task):
+    def __init__(self, name: str, settle: float) -> None:
+        super().__init__()
+        self.name = name
+        self.settle = settle
+        self.first_at: float | None = None
+        self.started = True
+        self.result: list[Address] = []
+
+    def update(self, cache: RecordCache, now: float) -> None:
+        found = bool(addresses_for(cache, self.name, now))
+        if found and self.started:
+            self.done = True
+        elif found and self.first_at is None:
+            self.first_at = now
+        elif self.first_at is not None and now >= self.first_at + self.settle:
+            self.done = True
+        self.started = False
+
+    def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
+        return (Question(self.name, RecordType.A), Question(self.name, RecordType.AAAA))
+
+    def wake_at(self, cache: RecordCache, now: float) -> float:
+        return math.inf if self.first_at is None else self.first_at + self.settle
+
+    def finish(self, cache: RecordCache, now: float) -> None:
+        self.result = addresses_for(cache, self.name, now)
+
+
+def _missing(cache: RecordCache, name: str, now: float) -> list[Question]:
+    """What is still unknown about an instance: SRV, TXT, then the target's addresses."""
+    wanted = []
+    srvs = [e for e in cache.entries(name, RecordType.SRV, now) if not e.goodbye]
+    if not srvs:
+        wanted.append(Question(name, RecordType.SRV))
+    if not any(not e.goodbye for e in cache.entries(name, RecordType.TXT, now)):
+        wanted.append(Question(name, RecordType.TXT))
+    for entry in srvs:
+        srv = entry.record
+        assert isinstance(srv, SRVRecord)
+        if not addresses_for(cache, srv.target, now):
+            wanted.append(Question(srv.target, RecordType.A))
+            wanted.append(Question(srv.target, RecordType.AAAA))
+    return wanted
+
+
+class _ServiceTask(_Task):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.result: ServiceInfo | None = None
+
+    def update(self, cache: RecordCache, now: float) -> None:
+        info = build_service_info(cache, self.name, now)
+        self.done = info is not None and info.complete
+
+    def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
+        return _missing(cache, self.name, now)
+
+    def finish(self, cache: RecordCache, now: float) -> None:
+        self.result = build_service_info(cache, self.name, now)
+
+
+class _BrowseTask(_Task):
+    """Yields each instance once, when complete; at the deadline, the partial ones with an SRV."""
+
+    def __init__(self, service_type: str) -> None:
+        super().__init__()
+        self.service_type = service_type
+        self.yielded: set[str] = set()
+
+    def instances(self, cache: RecordCache, now: float) -> dict[str, tuple[str, CacheEntry]]:
+        found: dict[str, tuple[str, CacheEntry]] = {}
+        for entry in cache.entries(self.service_type, RecordType.PTR, now):
+            target: str = getattr(entry.record, "target", "")
+            if target:
+                found.setdefault(name_key(target), (target, entry))
+        return found
+
+    def update(self, cache: RecordCache, now: float) -> None:
+        for key, (target, ptr) in self.instances(cache, now).items():
+            if key in self.yielded or ptr.goodbye:
+                continue
+            info = build_service_info(cache, target, now, ptr)
+            if info is not None and info.complete:
+                self.yielded.add(key)
+                self.out.append(info)
+
+    def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
+        wanted = [Question(self.service_type, RecordType.PTR)]
+        for key, (target, ptr) in self.instances(cache, now).items():
+            if key not in self.yielded and not ptr.goodbye:
+                wanted.extend(_missing(cache, target, now))
+        return wanted
+
+    def finish(self, cache: RecordCache, now: float) -> None:
+        for key, (target, ptr) in self.instances(cache, now).items():
+            if key in self.yielded or ptr.goodbye:
+                continue
+            info = build_service_info(cache, target, now, ptr)
+            if info is not None:
+                self.yielded.add(key)
+                self.out.append(info)
+
+
+class _WatchTask(_BrowseTask):
+    """Reports added / updated / removed by comparing the cache with what it reported last."""
+
+    max_interval = WATCH_MAX_INTERVAL
+
+    def __init__(self, service_type: str) -> None:
+        super().__init__(service_type)
+        self.reported: dict[str, ServiceInfo] = {}
+        self.pending: dict[str, float] = {}
+
+    def update(self, cache: RecordCache, now: float) -> None:
+        current = self.instances(cache, now)
+        for key in [k for k in self.reported if k not in current]:
+            self.out.append(ServiceEvent("removed", self.reported.pop(key)))
+        for key in [k for k in self.pending if k not in current]:
+            del self.pending[key]
+        for key, (target, ptr) in current.items():
+            info = build_service_info(cache, target, now, ptr)
+            old = self.reported.get(key)
+            if old is not None:
+                if info is not None and not info.same_content(old):
+                    self.reported[key] = info
+                    self.out.append(ServiceEvent("updated", info))
+                continue
+            since = self.pending.setdefault(key, now)
+            if info is not None and (info.complete or now >= since + PARTIAL_AFTER):
+                del self.pending[key]
+                self.reported[key] = info
+                self.out.append(ServiceEvent("added", info))
+
+    def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
+        wanted = [Question(self.service_type, RecordType.PTR)]
+        for key, (target, _) in self.instances(cache, now).items():
+            old = self.reported.get(key)
+            if old is None or not old.complete:
+                wanted.extend(_missing(cache, target, now))
+        return wanted
+
+    def _relevant(self, cache: RecordCache, now: float) -> Iterator[CacheEntry]:
+        yield from cache.entries(self.service_type, RecordType.PTR, now)
+        for target, _ in self.instances(cache, now).values():
+            for rtype in (RecordType.SRV, RecordType.TXT):
+                for entry in cache.entries(target, rtype, now):
+                    yield entry
+                    srv = entry.record
+                    if isinstance(srv, SRVRecord):
+                        yield from cache.entries(srv.target, RecordType.A, now)
+                        yield from cache.entries(srv.target, RecordType.AAAA, now)
+
+    def refreshes(self, cache: RecordCache, now: float) -> Iterable[Question]:
+        wanted: dict[tuple[str, int], Question] = {}
+        for entry in self._relevant(cache, now):
+            due = entry.next_refresh()
+            if due is None or due > now:
+                continue
+            while due is not None and due <= now:  # skip points that passed unseen
+                entry.refreshes += 1
+                due = entry.next_refresh()
+            record = entry.record
+            key = (name_key(record.name), int(record.type))
+            wanted.setdefault(key, Question(record.name, record.type))
+        return wanted.values()
+
+    def wake_at(self, cache: RecordCache, now: float) -> float:
+        wake = math.inf
+        for entry in self._relevant(cache, now):
+            due = entry.next_refresh()
+            if due is not None:
+                wake = min(wake, due)
+            wake = min(wake, entry.expires)
+        for since in self.pending.values():
+            wake = min(wake, since + PARTIAL_AFTER)
+        return wake
+
+    def finish(self, cache: RecordCache, now: float) -> None:
+        pass
+
+
+class _TypesTask(_Task):
+    def __init__(self) -> None:
+        super().__init__()
+        self.result: list[str] = []
+
+    def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
+        return (Question(SERVICES_META, RecordType.PTR),)
+
+    def finish(self, cache: RecordCache, now: float) -> None:
+        found: dict[str, str] = {}
+        for entry in cache.entries(SERVICES_META, RecordType.PTR, now):
+            target: str = getattr(entry.record, "target", "")
+            if target and not entry.goodbye:
+                found.setdefault(name_key(target), target)
+        self.result = sorted(found.values(), key=name_key)
+
+
+# -- the Querier ------------------------------------------------------------------------------
+
+
+class Querier:
+    """A multicast DNS querier with one shared cache; safe to share between threads.
+
+    ``interfaces``: names, indexes or addresses (default: every multicast-capable interface).
+    ``ip_version``: "any", "v4" or "v6". ``one_shot``: query from an ephemeral port (legacy
+    unicast, RFC 6762 §5.1) instead of sharing port 5353. ``unicast_response``: set the QU bit on
+    the first query of each question (§5.4). ``transports``, ``clock`` and ``wait`` replace the
+    sockets, time.monotonic and the readiness wait (tests drive a Querier without a network).
+    """
+
+    def __init__(
+        self,
+        interfaces: Iterable[str | int] | str | int | None = None,
+        ip_version: IPVersion | str = "any",
+        one_shot: bool = False,
+        *,
+        unicast_response: bool = False,
+        cache_size: int = 4096,
+        settle: float = SETTLE,
+        transports: Sequence[Transport] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[float | None], object] | None = None,
+    ) -> None:
+        self.one_shot = one_shot
+        self.unicast_response = unicast_response
+        self.settle = settle
+        self._clock = clock
+        self._cache = RecordCache(cache_size)
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._leader = False
+        self._closed = False
+        self._tasks: set[_Task] = set()
+        self._recent: dict[tuple[tuple[str, int, int], bool], float] = {}
+        self._ids: dict[int, None] = {}  # one-shot query IDs still accepted (bounded, ordered)
+        self._stats: Counter[str] = Counter()
+        self._onlink_memo: dict[tuple[str, int], bool] = {}
+        self._public_selector: selectors.BaseSelector | None = None
+        if transports is None:
+            self._transports = self._open(interfaces, ip_version, one_shot)
+            self._owns_transports = True
+        else:
+            self._transports = list(transports)
+            self._owns_transports = False
+        self._links: dict[int, list[Network]] = {}
+        for transport in self._transports:
+            for interface in transport.interfaces:
+                nets = self._links.setdefault(interface.index, [])
+                nets.extend(a.network for a in interface.addresses if a.network not in nets)
+        self._handlers = {t: self._make_handler(t) for t in self._transports}
+        self._wait_hook = wait
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        if wait is None:
+            for transport in self._transports:
+                self._selector.register(transport.fileno(), selectors.EVENT_READ, transport)
+
+    @staticmethod
+    def _open(
+        interfaces: Iterable[str | int] | str | int | None,
+        ip_version: IPVersion | str,
+        one_shot: bool,
+    ) -> list[Transport]:
+        want_v4, want_v6 = _parse_ip_version(ip_version)
+        port = 0 if one_shot else MDNS_PORT
+        opened: list[Transport] = []
+        errors: list[NetworkError] = []
+        kinds: list[type[UDPv4Transport] | type[UDPv6Transport]] = []
+        if want_v4:
+            kinds.append(UDPv4Transport)
+        if want_v6:
+            kinds.append(UDPv6Transport)
+        for kind in kinds:
+            try:
+                # cast: the transports declare family as AddressFamily, the Protocol as int.
+                opened.append(cast(Transport, kind(interfaces, port=port)))
+            except NetworkError as exc:
+                errors.append(exc)
+                log.debug("no %s transport: %s", kind.__name__, exc)
+        if not opened:
+            raise errors[0]
+        return opened
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def __enter__(self) -> Querier:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Wake every waiting call (each returns what it found) and release the sockets."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"x")
+            self._cond.notify_all()
+            # The leader may be inside select(); the byte above wakes it. Wait for it to leave
+            # before the sockets it watches are closed under it.
+            end = time.monotonic() + 5.0
+            while self._leader and time.monotonic() < end:
+                self._cond.wait(0.05)
+            self._selector.close()
+            if self._public_selector is not None:
+                self._public_selector.close()
+            if self._owns_transports:
+                for transport in self._transports:
+                    transport.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise MdnsqError("this Querier is closed")
+
+    # -- select-loop integration ----------------------------------------------------------
+
+    def fileno(self) -> int:
+        """A descriptor that is readable when a packet is waiting: then call process().
+
+        With one transport it is that socket; with several (IPv4 + IPv6) it is an epoll/kqueue
+        descriptor watching all of them, which select/poll report readable like a socket.
+        """
+        self._check_open()
+        if len(self._transports) == 1:
+            return self._transports[0].fileno()
+        with self._lock:
+            if self._public_selector is None:
+                selector = selectors.DefaultSelector()
+                if not hasattr(selector, "fileno"):
+                    selector.close()
+                    raise MdnsqError("fileno() with several transports needs epoll or kqueue")
+                for transport in self._transports:
+                    selector.register(transport.fileno(), selectors.EVENT_READ)
+                self._public_selector = selector
+            fd: int = self._public_selector.fileno()  # type: ignore[attr-defined]
+            return fd
+
+    def process(self, timeout: float | None = 0.0) -> int:
+        """Receive what arrived (waiting up to ``timeout``) into the cache; returns packets used.
+
+        Returns 0 at once when another thread is already receiving for this Querier.
+        """
+        with self._cond:
+            self._check_open()
+            if self._leader:
+                return 0
+            before = self._stats["accepted"]
+            self._lead(timeout)
+            return self._stats["accepted"] - before
+
+    def cached(self, name: str, rtype: int | str) -> list[Record]:
+        """The live records of (name, type) in this Querier's cache, without asking anything."""
+        rt = _parse_type(rtype)
+        with self._lock:
+            now = self._clock()
+            return [e.record for e in self._cache.entries(normalize_name(name), rt, now)]
+
+    @property
+    def cache(self) -> RecordCache:
+        """The shared cache (lock-free access is only safe while no call is running)."""
+        return self._cache
+
+    def stats(self) -> dict[str, int]:
+        """Counters: packets received/accepted/dropped (by reason), queries sent, cache size."""
+        with self._lock:
+            result = dict(self._stats)
+            result["cache_records"] = len(self._cache)
+            result["cache_evicted"] = self._cache.evicted
+            result["cache_flushed"] = self._cache.flushed
+            return result
+
+    # -- public calls ---------------------------------------------------------------------
+
+    def query(self, name: str, type: int | str, timeout: float = 1.0) -> list[Record]:
+        """Records answering (name, type). Returns early only for unique (cache-flush) answers."""
+        task = _QueryTask(normalize_name(name), _parse_type(type), self.settle)
+        self._run(task, timeout)
+        return task.result
+
+    def resolve_host(self, name: str, timeout: float = 2.0) -> list[Address]:
+        """IPv4/IPv6 addresses of ``name`` ('.local' added to a bare host name)."""
+        task = _HostTask(normalize_host(name), self.settle)
+        self._run(task, timeout)
+        return task.result
+
+    def resolve_service(
+        self,
+        name: str | None = None,
+        timeout: float = 2.0,
+        *,
+        instance: str | None = None,
+        type: str | None = None,
+    ) -> ServiceInfo | None:
+        """Resolve one instance: by full escaped name, or by raw ``instance`` label + ``type``.
+
+        Returns as soon as SRV, TXT and an address are known; at the deadline, what is known
+        if at least the SRV record arrived; otherwise None.
+        """
+        if name is None:
+            if instance is None or type is None:
+                raise TypeError("resolve_service needs a name, or instance= and type=")
+            full = instance_name(instance, type)
+        else:
+            if instance is not None or type is not None:
+                raise TypeError("give either a name or instance= and type=, not both")
+            full = normalize_name(name)
+        task = _ServiceTask(full)
+        self._run(task, timeout)
+        return task.result
+
+    def browse(self, service_type: str, timeout: float = 3.0) -> Iterator[ServiceInfo]:
+        """Yield each instance of a type (or subtype) as soon as it is resolved, until timeout."""
+        task = _BrowseTask(normalize_service_type(service_type))
+        return self._drive(task, timeout)
+
+    def watch(self, service_type: str, timeout: float | None = None) -> Iterator[ServiceEvent]:
+        """Yield ServiceEvents (added / updated / removed) until timeout, close() or break."""
+        task = _WatchTask(normalize_service_type(service_type))
+        return self._drive(task, timeout)
+
+    def service_types(self, timeout: float = 3.0) -> list[str]:
+        """Service types announced on the link (RFC 6763 §9), e.g. '_http._tcp.local'."""
+        task = _TypesTask()
+        self._run(task, timeout)
+        return task.result
+
+    # -- the engine -----------------------------------------------------------------------
+
+    def _run(self, task: _Task, timeout: float | None) -> None:
+        for _ in self._drive(task, timeout):
+            pass
+
+    def _drive(self, task: _Task, timeout: float | None) -> Iterator[Any]:
+        lock = self._lock
+        lock.acquire()
+        try:
+            self._check_open()
+            start = self._clock()
+            deadline = math.inf if timeout is None else start + max(0.0, timeout)
+            self._tasks.add(task)
+            while True:
+                now = self._clock()
+                self._cache.expire(now)
+                task.update(self._cache, now)
+                if task.done or self._closed or now >= deadline:
+                    task.finish(self._cache, now)
+                    task.finished = True
+                if task.out:
+                    out, task.out = task.out, []
+                    lock.release()
+                    try:
+                        yield from out
+                    finally:
+                        lock.acquire()
+                    if not task.finished:
+                        continue
+                if task.finished:
+                    return
+                next_send = self._send(task, now)
+                wake = min(deadline, next_send, task.wake_at(self._cache, now))
+                self._await(wake - now)
+        finally:
+            self._tasks.discard(task)
+            if self._tasks:
+                self._cond.notify_all()  # I may have been the leader: let another step up
+            lock.release()
+
+    def _await(self, timeout: float) -> None:
+        """Under the lock: become the receiver, or wait for the receiver's news."""
+        if timeout <= 0:
+            return
+        if self._leader:
+            self._cond.wait(None if math.isinf(timeout) else timeout)
+            return
+        self._lead(None if math.isinf(timeout) else timeout)
+
+    def _lead(self, timeout: float | None) -> None:
+        self._leader = True
+        batch: list[tuple[Message, int]] = []
+        self._lock.release()
+        try:
+            batch = self._receive(timeout)
+        finally:
+            self._lock.acquire()
+            self._leader = False
+            if batch:
+                self._apply(batch)
+            self._cond.notify_all()
+
+    def _receive(self, timeout: float | None) -> list[tuple[Message, int]]:
+        """Without the lock (leader only): wait for readiness, then parse every queued packet."""
+        if self._wait_hook is not None:
+            self._wait_hook(timeout)
+            ready = [] if self._closed else self._transports
+        else:
+            ready = []
+            for key, _ in self._selector.select(timeout):
+                if key.data is None:
+                    with contextlib.suppress(OSError):
+                        os.read(self._wake_r, 512)
+                else:
+                    ready.append(key.data)
+        batch: list[tuple[Message, int]] = []
+        for transport in ready:
+            handler = self._handlers[transport]
+            for _ in range(MAX_BATCH):
+                item = transport.receive_with(handler, 0)
+                if item is None:
+                    break
+                if item is not _DROP:
+                    batch.append(item)
+        return batch
+
+    def _make_handler(
+        self, transport: Transport
+    ) -> Callable[[memoryview, tuple[str, int], int], Any]:
+        stats = self._stats
+        links = self._links
+        ephemeral = self.one_shot
+
+        def handle(view: memoryview, source: tuple[str, int], interface: int) -> Any:
+            stats["received"] += 1
+            port = source[1]
+            if port != MDNS_PORT and not ephemeral:
+                stats["dropped_source_port"] += 1
+                return _DROP
+            if interface and interface not in links:
+                stats["dropped_other_interface"] += 1
+                return _DROP
+            if not self._on_link(source[0], interface):
+                stats["dropped_off_link"] += 1
+                return _DROP
+            try:
+                message = parse_message(view)
+            except MalformedPacket:
+                stats["dropped_malformed"] += 1
+                return _DROP
+            if not message.is_response:
+                stats["ignored_queries"] += 1
+                return _DROP
+            if message.opcode or message.rcode:
+                stats["dropped_opcode_rcode"] += 1
+                return _DROP
+            if ephemeral and message.id not in self._ids:
+                stats["dropped_wrong_id"] += 1
+                return _DROP
+            if message.skipped:
+                stats["skipped_records"] += message.skipped
+            return (message, interface)
+
+        return handle
+
+    def _on_link(self, address: str, interface: int) -> bool:
+        memo = self._onlink_memo.get((address, interface))
+        if memo is not None:
+            return memo
+        nets = self._links.get(interface)
+        try:
+            ip: IPv4Address | IPv6Address = ip_address(address)
+        except ValueError:
+            return False
+        if (ip.version == 6 and ip.is_link_local) or ip in _LINK_LOCAL_V4:
+            result = True
+        elif not nets:
+            result = True  # arrival interface unknown: nothing to check against
+        else:
+            result = any(ip in net for net in nets if net.version == ip.version)
+        if len(self._onlink_memo) > 1024:
+            self._onlink_memo.clear()
+        self._onlink_memo[(address, interface)] = result
+        return result
+
+    def _apply(self, batch: list[tuple[Message, int]]) -> None:
+        now = self._clock()
+        cache = self._cache
+        for message, interface in batch:
+            self._stats["accepted"] += 1
+            # The question section of a response is ignored; authority records are for probing.
+            cache.add_all(message.answers, interface, now)
+            cache.add_all(message.additionals, interface, now)
+
+    def _send(self, task: _Task, now: float) -> float:
+        """Send what the task needs now; returns when its next retransmission is due."""
+        asks = task.asks
+        wanted: set[tuple[str, int]] = set()
+        for question in task.needs(self._cache, now):
+            key = (name_key(question.name), int(question.type))
+            wanted.add(key)
+            if key not in asks:
+                asks[key] = _Ask(question, now)
+        for key in [k for k in asks if k not in wanted]:
+            del asks[key]
+        due: list[Question] = []
+        next_at = math.inf
+        for ask in asks.values():
+            if ask.next_at <= now:
+                question = ask.question
+                if ask.sent == 0 and self.unicast_response:
+                    question = Question(question.name, question.type, unicast_response=True)
+                due.append(question)
+                ask.sent += 1
+                ask.next_at = now + ask.interval
+                ask.interval = min(ask.interval * 2, task.max_interval)
+            next_at = min(next_at, ask.next_at)
+        due.extend(task.refreshes(self._cache, now))
+        if due:
+            self._transmit(due, now)
+        return next_at
+
+    def _transmit(self, questions: list[Question], now: float) -> None:
+        if self._closed:
+            return
+        recent = self._recent
+        if len(recent) > 512:
+            for key in [k for k, t in recent.items() if now - t >= SUPPRESS]:
+                del recent[key]
+        fresh: list[Question] = []
+        seen: set[tuple[tuple[str, int, int], bool]] = set()
+        for question in questions:
+            key = (question.key, question.unicast_response)
+            last = recent.get(key)
+            if key in seen or (last is not None and now - last < SUPPRESS):
+                self._stats["questions_suppressed"] += 1
+                continue
+            seen.add(key)
+            recent[key] = now
+            fresh.append(question)
+        if not fresh:
+            return
+        known: list[Record] = []
+        if not self.one_shot:
+            for question in fresh:
+                if question.type == RecordType.ANY:
+                    continue
+                for entry in self._cache.known_answers(question.name, question.type, now):
+                    known.append(entry.record.with_ttl(int(entry.expires - now)))
+        qid = 0
+        if self.one_shot:
+            qid = random.randint(1, 0xFFFF)
+            self._ids[qid] = None
+            if len(self._ids) > 64:
+                del self._ids[next(iter(self._ids))]
+        packets = build_queries(fresh, known, id=qid)
+        self._stats["questions_sent"] += len(fresh)
+        self._stats["known_answers_sent"] += len(known)
+        for transport in self._transports:
+            for packet in packets:
+                try:
+                    transport.send(packet)
+                except (NetworkError, OSError) as exc:
+                    self._stats["send_errors"] += 1
+                    log.debug("query not sent on %r: %s", transport, exc)
+                else:
+                    self._stats["packets_sent"] += 1

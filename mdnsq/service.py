@@ -1,0 +1,201 @@
+# DNS-SD vocabulary (RFC 6763): what a resolved service instance looks like, how service types and
+# instance names are spelled, and how a ServiceInfo is assembled from cached records.
+#
+# Goals: accept what people type ("_ipp._tcp", "_ipp._tcp.local.", "_printer._sub._http._tcp",
+# "Dr. Who's Printer" as a raw instance label) and hand back plain, immutable values with
+# ipaddress objects. Assembly reads only the cache, so the same code serves browse, resolve and
+# watch, and "answered from the cache without waiting" falls out for free.
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mdnsq.cache import CacheEntry, RecordCache
+from mdnsq.names import escape_label, join_name, name_key, normalize_name, split_name
+from mdnsq.records import AAAARecord, ARecord, RecordType, SRVRecord, TXTRecord
+
+__all__ = [
+    "Address",
+    "ServiceEvent",
+    "ServiceInfo",
+    "addresses_for",
+    "build_service_info",
+    "instance_name",
+    "normalize_host",
+    "normalize_service_type",
+    "split_instance_name",
+]
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+SERVICES_META = "_services._dns-sd._udp.local"
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """One resolved DNS-SD service instance.
+
+    ``name`` is the full instance name with the instance label escaped (pass it back to
+    ``resolve_service``); ``instance`` is that label as a person reads it. ``addresses`` holds
+    IPv4 and IPv6 addresses; an IPv6 link-local address carries the interface index as its scope
+    (``fe80::1%3``) because it is meaningless without it. ``ttl`` is the whole seconds left before
+    the first of the service's SRV/TXT/PTR records would expire.
+    """
+
+    name: str
+    instance: str
+    type: str
+    host: str
+    port: int
+    priority: int = 0
+    weight: int = 0
+    addresses: tuple[Address, ...] = ()
+    txt: Mapping[str, bytes | None] = field(default_factory=dict)
+    interface: int | None = None
+    ttl: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """SRV, TXT and at least one address are known (what resolve_service waits for)."""
+        return bool(self.host) and bool(self.addresses) and self._has_txt
+
+    # Set by build_service_info; not part of equality (an empty TXT record is still a TXT record).
+    _has_txt: bool = field(default=False, repr=False, compare=False)
+
+    def same_content(self, other: ServiceInfo) -> bool:
+        """Equal apart from the TTL countdown (what a watch calls 'updated')."""
+        return (
+            self.host == other.host
+            and self.port == other.port
+            and self.priority == other.priority
+            and self.weight == other.weight
+            and set(self.addresses) == set(other.addresses)
+            and dict(self.txt) == dict(other.txt)
+        )
+
+
+EventKind = Literal["added", "updated", "removed"]
+
+
+@dataclass(frozen=True)
+class ServiceEvent:
+    """What a watch reports: an instance appeared, changed, or went away (goodbye or expiry)."""
+
+    kind: EventKind
+    info: ServiceInfo
+
+
+def normalize_service_type(service_type: str) -> str:
+    """'_ipp._tcp' / '_ipp._tcp.local.' / '_printer._sub._http._tcp' -> '..._tcp.local'."""
+    text = normalize_name(service_type.strip())
+    if not text:
+        raise ValueError("empty service type")
+    labels = split_name(text)
+    if name_key(labels[-1]) != "local":
+        labels.append("local")
+    if len(labels) < 3:
+        raise ValueError(f"not a DNS-SD service type: {service_type!r} (e.g. '_http._tcp')")
+    return join_name(*(escape_label(label) for label in labels))
+
+
+def base_type(service_type: str) -> str:
+    """The type an instance of a (sub)type is registered under: drop '<sub>._sub.'."""
+    labels = split_name(service_type)
+    if len(labels) > 2 and name_key(labels[1]) == "_sub":
+        labels = labels[2:]
+    return join_name(*(escape_label(label) for label in labels))
+
+
+def normalize_host(name: str) -> str:
+    """Host names without a domain get '.local' (mDNS answers nothing else)."""
+    text = normalize_name(name.strip())
+    if not text:
+        raise ValueError("empty host name")
+    if "." not in text.replace("\\.", ""):
+        text += ".local"
+    return text
+
+
+def instance_name(instance: str, service_type: str) -> str:
+    """Full escaped instance name from a raw instance label and a service type."""
+    if not instance:
+        raise ValueError("empty instance name")
+    return join_name(escape_label(instance), base_type(normalize_service_type(service_type)))
+
+
+def split_instance_name(name: str) -> tuple[str, str]:
+    """'Office\\.1._ipp._tcp.local' -> ('Office.1', '_ipp._tcp.local')."""
+    labels = split_name(name)
+    if len(labels) < 2:
+        return (labels[0] if labels else name), ""
+    return labels[0], join_name(*(escape_label(label) for label in labels[1:]))
+
+
+def _scoped(entry: CacheEntry) -> Address:
+    record = entry.record
+    if isinstance(record, AAAARecord):
+        addr = record.address
+        if addr.is_link_local and addr.scope_id is None and entry.interface:
+            return ipaddress.IPv6Address(f"{addr}%{entry.interface}")
+        return addr
+    assert isinstance(record, ARecord)
+    return record.address
+
+
+def addresses_for(cache: RecordCache, host: str, now: float) -> list[Address]:
+    """Every live address of a host, IPv4 first, in arrival order, without duplicates."""
+    seen: dict[Address, None] = {}
+    for rtype in (RecordType.A, RecordType.AAAA):
+        for entry in cache.entries(host, rtype, now):
+            if not entry.goodbye:
+                seen.setdefault(_scoped(entry), None)
+    return list(seen)
+
+
+def _best_srv(entries: list[CacheEntry]) -> CacheEntry | None:
+    live = [e for e in entries if not e.goodbye and isinstance(e.record, SRVRecord)]
+    if not live:
+        return None
+
+    def rank(e: CacheEntry) -> tuple[int, int, float]:
+        rec = e.record
+        assert isinstance(rec, SRVRecord)
+        return (rec.priority, -rec.weight, -e.received)
+
+    return min(live, key=rank)
+
+
+def build_service_info(
+    cache: RecordCache, name: str, now: float, ptr: CacheEntry | None = None
+) -> ServiceInfo | None:
+    """Assemble what the cache knows about an instance; None until its SRV record is known."""
+    srv_entry = _best_srv(cache.entries(name, RecordType.SRV, now))
+    if srv_entry is None:
+        return None
+    srv = srv_entry.record
+    assert isinstance(srv, SRVRecord)
+    txt_entries = [e for e in cache.entries(name, RecordType.TXT, now) if not e.goodbye]
+    txt: Mapping[str, bytes | None] = {}
+    if txt_entries:
+        record = max(txt_entries, key=lambda e: e.received).record
+        assert isinstance(record, TXTRecord)
+        txt = dict(record.properties)
+    remaining = [srv_entry.expires - now, *(e.expires - now for e in txt_entries)]
+    if ptr is not None:
+        remaining.append(ptr.expires - now)
+    instance, stype = split_instance_name(srv.name)
+    return ServiceInfo(
+        name=srv.name,
+        instance=instance,
+        type=stype,
+        host=srv.target,
+        port=srv.port,
+        priority=srv.priority,
+        weight=srv.weight,
+        addresses=tuple(addresses_for(cache, srv.target, now)),
+        txt=txt,
+        interface=srv_entry.interface or None,
+        ttl=max(0, int(min(remaining))),
+        _has_txt=bool(txt_entries),
+    )
