@@ -5,6 +5,8 @@ Each block below belongs to one module; see README.md for how a packet travels t
 
 from __future__ import annotations
 
+from mdnsq.api import browse, query, resolve_host, resolve_service, service_types
+from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.errors import MalformedPacket, MdnsqError, NetworkError
 from mdnsq.interfaces import Interface, list_interfaces
 from mdnsq.names import (
@@ -17,6 +19,7 @@ from mdnsq.names import (
 )
 from mdnsq.parser import parse_message
 from mdnsq.pool import BufferPool, PoolStats
+from mdnsq.querier import Querier
 from mdnsq.records import (
     FLAG_AA,
     FLAG_QR,
@@ -35,6 +38,7 @@ from mdnsq.records import (
     TXTRecord,
     UnknownRecord,
 )
+from mdnsq.service import ServiceEvent, ServiceInfo
 from mdnsq.transport import Datagram, Transport, TransportStats, UDPv4Transport, UDPv6Transport
 from mdnsq.writer import build_queries, build_query, encode_message
 
@@ -46,6 +50,7 @@ __all__ = [
     "ARecord",
     "BufferPool",
     "CNAMERecord",
+    "CacheEntry",
     "Datagram",
     "HINFORecord",
     "Interface",
@@ -56,16 +61,21 @@ __all__ = [
     "NetworkError",
     "PTRRecord",
     "PoolStats",
+    "Querier",
     "Question",
     "Record",
+    "RecordCache",
     "RecordType",
     "SRVRecord",
+    "ServiceEvent",
+    "ServiceInfo",
     "TXTRecord",
     "Transport",
     "TransportStats",
     "UDPv4Transport",
     "UDPv6Transport",
     "UnknownRecord",
+    "browse",
     "build_queries",
     "build_query",
     "encode_message",
@@ -75,6 +85,10 @@ __all__ = [
     "name_key",
     "normalize_name",
     "parse_message",
+    "query",
+    "resolve_host",
+    "resolve_service",
+    "service_types",
     "split_name",
     "unescape_label",
 ]
