@@ -162,15 +162,14 @@ class Question(tuple[Any, ...]):
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
-            return NotImplemented
+            return False  # also against plain tuples, which would otherwise compare by value
         assert isinstance(other, Question)
         return self[1:] == other[1:] and (
             self[0] == other[0] or name_key(self[0]) == name_key(other[0])
         )
 
     def __ne__(self, other: object) -> bool:
-        result = self.__eq__(other)
-        return result if result is NotImplemented else not result
+        return not self.__eq__(other)
 
     def __hash__(self) -> int:
         return hash((name_key(self[0]), *self[1:]))
@@ -215,7 +214,7 @@ class Record(tuple[Any, ...]):
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
-            return NotImplemented
+            return False  # also against plain tuples, which would otherwise compare by value
         assert isinstance(other, Record)
         return (
             self[4:] == other[4:]
@@ -224,8 +223,7 @@ class Record(tuple[Any, ...]):
         )
 
     def __ne__(self, other: object) -> bool:
-        result = self.__eq__(other)
-        return result if result is NotImplemented else not result
+        return not self.__eq__(other)
 
     def __hash__(self) -> int:
         return hash((self.__class__, name_key(self[0]), self[1], *self[4:]))

@@ -1,0 +1,135 @@
+"""Name text form: escaping round trips, validation, comparison keys."""
+
+from __future__ import annotations
+
+import struct
+
+import dns.message
+import pytest
+
+from mdnsq import (
+    PTRRecord,
+    SRVRecord,
+    encode_message,
+    escape_label,
+    join_name,
+    name_key,
+    normalize_name,
+    parse_message,
+    split_name,
+    unescape_label,
+)
+from mdnsq.names import name_to_wire_labels
+from mdnsq.records import Message
+
+DR_WHO = "Dr. Who's Printer"
+
+
+def round_trip_through_the_wire(name: str) -> tuple[str, list[bytes]]:
+    """Encode a PTR to ``name``; return the name mdnsq reads back and dnspython's labels."""
+    record = PTRRecord(name="_ipp._tcp.local", ttl=120, target=name)
+    wire = encode_message(Message(flags=0x8400, answers=[record]))
+    (parsed,) = parse_message(wire).answers
+    assert isinstance(parsed, PTRRecord)
+    theirs = dns.message.from_wire(wire).answer[0][0].target.labels[:-1]
+    return parsed.target, list(theirs)
+
+
+def test_dr_whos_printer_survives_a_round_trip() -> None:
+    name = join_name(escape_label(DR_WHO), "_ipp._tcp.local")
+    assert name == "Dr\\. Who's Printer._ipp._tcp.local"
+    back, their_labels = round_trip_through_the_wire(name)
+    assert back == name
+    assert their_labels == [b"Dr. Who's Printer", b"_ipp", b"_tcp", b"local"]
+    assert split_name(back)[0] == DR_WHO
+
+
+def test_utf8_labels_are_text() -> None:
+    instance = "Dr. Who’s Café Printer ☕"
+    name = join_name(escape_label(instance), "_ipp._tcp.local")
+    back, their_labels = round_trip_through_the_wire(name)
+    assert back == name
+    assert their_labels[0] == instance.encode()
+    assert split_name(back) == [instance, "_ipp", "_tcp", "local"]
+
+
+def test_backslashes_are_escaped_and_come_back() -> None:
+    label = "back\\slash.and.dots\\"
+    escaped = escape_label(label)
+    assert escaped == "back\\\\slash\\.and\\.dots\\\\"
+    assert unescape_label(escaped) == label
+    back, their_labels = round_trip_through_the_wire(escaped + ".local")
+    assert back == escaped + ".local"
+    assert their_labels[0] == label.encode()
+
+
+def test_invalid_utf8_comes_out_as_decimal_escapes_and_goes_back_byte_for_byte() -> None:
+    raw_label = b"\xff\xfeok\xc3"  # not UTF-8 (bad start bytes, a cut-off sequence)
+    owner = bytes([len(raw_label)]) + raw_label + b"\x05local\x00"
+    rdata = b"\x04host\x05local\x00"
+    wire = struct.pack("!6H", 0, 0x8400, 0, 1, 0, 0) + owner + struct.pack("!HHIH", 12, 1, 120, 12)
+    wire += rdata
+    (record,) = parse_message(wire).answers
+    assert record.name == "\\255\\254ok\\195.local"
+    assert name_to_wire_labels(record.name) == [raw_label, b"local"]
+    again = encode_message(Message(flags=0x8400, answers=[record]))
+    assert again == wire
+    assert escape_label(unescape_label("\\255\\254ok\\195")) == "\\255\\254ok\\195"
+
+
+def test_decimal_escapes_of_ascii_normalize_to_the_character() -> None:
+    assert normalize_name("\\065bc.local") == "Abc.local"
+    assert normalize_name("a\\.b.local.") == "a\\.b.local"
+    assert normalize_name("\\q.local") == "q.local"
+
+
+def test_trailing_dot_is_optional_unless_escaped() -> None:
+    assert normalize_name("host.local.") == "host.local"
+    assert normalize_name("host.local") == "host.local"
+    assert normalize_name("dot\\.") == "dot\\."
+    assert split_name("dot\\.") == ["dot."]
+    assert normalize_name("") == "" and normalize_name(".") == ""
+    assert split_name(".") == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "a..local",
+        ".local",
+        "x" * 64 + ".local",
+        ".".join(["x" * 63] * 4) + ".local",
+        "dangling\\",
+        "big\\256.local",
+    ],
+)
+def test_invalid_names_raise_value_error(bad: str) -> None:
+    with pytest.raises(ValueError):
+        normalize_name(bad)
+
+
+def test_longest_legal_name() -> None:
+    name = ".".join(["x" * 63] * 3 + ["y" * 61])
+    assert normalize_name(name) == name
+    with pytest.raises(ValueError):
+        normalize_name(name + "y")
+
+
+def test_name_key_lowercases_ascii_only() -> None:
+    assert name_key("Office-Printer._HTTP._tcp.Local") == "office-printer._http._tcp.local"
+    assert name_key("CAFÉ.local") == "cafÉ.local"  # RFC 4343: only A-Z fold
+
+
+def test_split_and_join() -> None:
+    assert split_name("a\\.b.c.local") == ["a.b", "c", "local"]
+    assert join_name("a\\.b", "c.local.") == "a\\.b.c.local"
+    assert join_name("", "local") == "local"
+    with pytest.raises(ValueError):
+        unescape_label("two.labels")
+
+
+def test_records_normalize_their_names() -> None:
+    record = SRVRecord(
+        name="Box._http._tcp.local.", ttl=1, priority=0, weight=0, port=80, target="box.local."
+    )
+    assert record.name == "Box._http._tcp.local" and record.target == "box.local"

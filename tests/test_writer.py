@@ -1,0 +1,139 @@
+"""Encoding: compression, the QU and cache-flush bits, size limits, known-answer splitting."""
+
+from __future__ import annotations
+
+import dns.message
+import pytest
+
+from mdnsq import (
+    FLAG_QR,
+    AAAARecord,
+    ARecord,
+    HINFORecord,
+    Message,
+    NSECRecord,
+    PTRRecord,
+    Question,
+    RecordType,
+    SRVRecord,
+    TXTRecord,
+    UnknownRecord,
+    build_queries,
+    build_query,
+    encode_message,
+    parse_message,
+)
+
+SERVICE = "_http._tcp.local"
+
+
+def ptr(i: int, ttl: int = 4500) -> PTRRecord:
+    return PTRRecord(name=SERVICE, ttl=ttl, target=f"Instance {i:03d}.{SERVICE}")
+
+
+def test_every_record_kind_round_trips_and_dnspython_agrees() -> None:
+    records = [
+        ptr(1),
+        SRVRecord(
+            name=f"Instance 001.{SERVICE}",
+            ttl=120,
+            priority=1,
+            weight=2,
+            port=8080,
+            target="host.local",
+            cache_flush=True,
+        ),
+        TXTRecord(name=f"Instance 001.{SERVICE}", ttl=4500, strings=[b"a=1", b"flag", b""]),
+        ARecord(name="host.local", ttl=120, address="192.0.2.7", cache_flush=True),
+        AAAARecord(name="host.local", ttl=120, address="fe80::1", cache_flush=True),
+        HINFORecord(name="host.local", ttl=120, cpu=b"ARM", os=b"Linux"),
+        NSECRecord(name="host.local", ttl=120, next_name="host.local", types={1, 28}),
+        UnknownRecord(name="host.local", ttl=5, type=99, rdata=b"\x01\x02"),
+    ]
+    message = Message(flags=FLAG_QR | 0x0400, answers=records[:2], additionals=records[2:])
+    wire = encode_message(message)
+    again = parse_message(wire)
+    assert again == message
+    assert [r.ttl for r in again.records] == [r.ttl for r in records]
+    theirs = dns.message.from_wire(wire, one_rr_per_rrset=True)
+    assert len(theirs.answer) + len(theirs.additional) == len(records)
+    assert str(theirs.additional[0][0].strings[1], "ascii") == "flag"
+
+
+def test_names_are_compressed() -> None:
+    records = [ptr(i) for i in range(20)]
+    wire = encode_message(Message(flags=FLAG_QR, answers=records))
+    # Each extra PTR costs its owner pointer (2), header (10), the instance label and a pointer.
+    per_record = 2 + 10 + 1 + len("Instance 000") + 2
+    assert len(wire) == 12 + (len(SERVICE) + 2 + 10 + 1 + len("Instance 000") + 2) + 19 * per_record
+    assert parse_message(wire).answers == tuple(records)
+
+
+def test_nsec_next_name_is_not_compressed() -> None:
+    nsec = NSECRecord(name="host.local", ttl=120, next_name="host.local", types={1})
+    wire = encode_message(Message(flags=FLAG_QR, answers=[nsec]))
+    assert wire.count(b"\x04host\x05local\x00") == 2
+    dns.message.from_wire(wire)  # dnspython refuses compressed NSEC names: it must accept this
+
+
+def test_qu_bit_and_cache_flush_bit_are_the_top_bit_of_the_class() -> None:
+    wire = build_query("host.local", RecordType.A, unicast_response=True)
+    assert wire[-2:] == b"\x80\x01"
+    assert parse_message(wire).questions[0].unicast_response
+    record = ARecord(name="host.local", ttl=120, address="192.0.2.1", cache_flush=True)
+    wire = encode_message(Message(flags=FLAG_QR, answers=[record]))
+    assert b"\x00\x01\x80\x01\x00\x00\x00\x78" in wire
+
+
+def test_build_query_with_known_answers() -> None:
+    known = [ptr(1, ttl=3000), ptr(2, ttl=3000)]
+    wire = build_query(SERVICE, RecordType.PTR, known_answers=known, id=0)
+    message = parse_message(wire)
+    assert message.questions == (Question(SERVICE, RecordType.PTR),)
+    assert message.answers == tuple(known)
+    assert not message.is_response and not message.truncated
+
+
+def test_encoding_never_exceeds_9000_bytes() -> None:
+    big = [TXTRecord(name=f"i{i}.{SERVICE}", ttl=1, strings=[b"x" * 255] * 4) for i in range(10)]
+    with pytest.raises(ValueError, match="9000"):
+        encode_message(Message(flags=FLAG_QR, answers=big))
+    assert len(encode_message(Message(flags=FLAG_QR, answers=big[:8]))) <= 9000
+
+
+def test_build_queries_splits_known_answers_with_tc_on_all_but_the_last() -> None:
+    questions = [Question(SERVICE, RecordType.PTR), Question("_ipp._tcp.local", RecordType.PTR)]
+    known = [ptr(i) for i in range(200)]
+    packets = build_queries(questions, known, max_size=512)
+    assert len(packets) > 3
+    messages = [parse_message(p) for p in packets]
+    assert all(len(p) <= 512 for p in packets)
+    assert [m.truncated for m in messages] == [True] * (len(packets) - 1) + [False]
+    assert messages[0].questions == tuple(questions)
+    assert all(m.questions == () for m in messages[1:])
+    assert [r for m in messages for r in m.answers] == known
+    # Each packet compresses on its own: every one is readable alone.
+    for packet in packets:
+        dns.message.from_wire(packet)
+
+
+def test_build_queries_without_known_answers_is_one_packet() -> None:
+    packets = build_queries([Question("host.local", RecordType.A)])
+    assert len(packets) == 1 and not parse_message(packets[0]).truncated
+
+
+def test_build_queries_refuses_what_cannot_fit() -> None:
+    huge = TXTRecord(name="x.local", ttl=1, strings=[b"y" * 255] * 3)
+    with pytest.raises(ValueError):
+        build_queries([Question("x.local", RecordType.TXT)], [huge], max_size=300)
+
+
+def test_bad_values_are_refused_when_building_records() -> None:
+    with pytest.raises(ValueError):
+        TXTRecord(name="x.local", ttl=1, strings=[b"z" * 256])
+    with pytest.raises(ValueError):
+        ARecord(name="x.local", ttl=-1, address="192.0.2.1")
+    with pytest.raises(ValueError):
+        SRVRecord(name="x.local", ttl=1, priority=0, weight=0, port=70000, target="h.local")
+    with pytest.raises(ValueError):
+        Question("x.local", 1, rclass=0x8001)
