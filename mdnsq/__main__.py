@@ -1,0 +1,10 @@
+"""`python -m mdnsq ...` is the same tool as the `mdnsq` console script."""
+
+from __future__ import annotations
+
+import sys
+
+from mdnsq.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

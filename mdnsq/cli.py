@@ -1,0 +1,671 @@
+# The `mdnsq` command (also `python -m mdnsq`): ask the local network from a shell or a script.
+#
+# Goals
+# - A thin shell over the public API: each command is one or two calls on one `mdnsq.Querier`
+#   (or the codec, for `decode`), so nothing the tool does is impossible from Python.
+# - Safe to script: `--timeout` is a hard deadline; one exit status per outcome (EXIT_* below)
+#   with a one-line stderr message that says what to do; `--json` is NDJSON flushed per result;
+#   no traceback on Ctrl-C (exit 130) or when the reader of a pipe goes away.
+# Plan
+# - argparse, one sub-parser per command; options go after the command (`mdnsq browse -4 ...`).
+# - `_cmd_<name>(args, ...) -> bool` says whether anything was found; `main` turns that, and the
+#   exceptions the library raises on purpose, into exit statuses. Formatting: cli_output.py.
+# - The deadline is computed once; every call gets the time that is left. A SIGALRM watchdog a
+#   moment after the deadline is the backstop that keeps the promise even if a call overran.
+# - Several types (or hosts) are asked in parallel: one thread per call on one shared Querier
+#   (see _merge), because a Querier call blocks until its own deadline.
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import io
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import FrameType
+from typing import IO, TYPE_CHECKING, NoReturn, TypeVar, cast
+
+from mdnsq import cli_output
+from mdnsq.errors import MalformedPacket, MdnsqError, NetworkError
+
+if TYPE_CHECKING:
+    from mdnsq import Querier
+    from mdnsq.cli_output import IPAddress
+
+EXIT_FOUND = 0
+EXIT_NOTHING = 1
+EXIT_USAGE = 2
+EXIT_NETWORK = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a process stopped by Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
+
+DEFAULT_TIMEOUT = 3.0
+# How long after the deadline the watchdog stops a call that overran (the library should not
+# need it).
+WATCHDOG_GRACE = 0.5
+
+PROG = "mdnsq"
+
+_DESCRIPTION = """\
+Ask the local network over multicast DNS (RFC 6762) and DNS-SD (RFC 6763).
+
+Exit status: 0 something was found, 1 nothing was found before the deadline (or decode could
+not read the packet), 2 usage error, 3 network error (e.g. no usable interface), 130 interrupted
+(Ctrl-C).
+"""
+
+_EPILOG = """\
+examples:
+  mdnsq types                          service types advertised on the network
+  mdnsq browse _http._tcp              web servers, with host, port, addresses and TXT
+  mdnsq browse --all --json            every service, one JSON object per line
+  mdnsq resolve printer.local          addresses of a host
+  mdnsq lookup 'Office Printer._ipp._tcp.local'
+  mdnsq query printer.local AAAA       raw records of any type
+  mdnsq watch _ipp._tcp                printers coming and going, until Ctrl-C
+  mdnsq decode packet.bin              print a captured packet like dig does
+
+'mdnsq COMMAND --help' describes each command and its options.
+"""
+
+_FORMATS_HELP = """\
+output formats:
+  (default)   for people: one block or aligned line per result, UTF-8 names as they are.
+  --json      NDJSON: one JSON object per line, flushed as each result arrives, with the field
+              names of the Python API (mdnsq.ServiceInfo, ServiceEvent, records). Text is UTF-8
+              (not \\u-escaped). A TXT value (or a name) that is not valid UTF-8 is written as
+              {"base64": "<standard base64 of the bytes>"}; a TXT key without '=' has the value
+              null.
+"""
+
+_PARSABLE_BROWSE_HELP = """\
+  --parsable  the lines 'avahi-browse -p -r -k' prints: '+;iface;IPv4;name;type;domain'
+              when an instance is found, '=;iface;IPv4;name;type;domain;host;address;port;"txt"'
+              once per address when it is resolved (IPv4/IPv6: the address family), and
+              '-;...' when it goes away (watch). Escaped as avahi-browse does, so scripts can
+              switch: in the instance name, letters, digits, '-' and '_' stay, '.' and '\\'
+              become '\\.' and '\\\\', every other byte (spaces, ';', UTF-8) is \\DDD (three
+              decimal digits); in TXT strings, '"' and '\\' are backslashed and bytes outside
+              printable ASCII are \\DDD. The TXT strings come last to first, as avahi-browse
+              lists them. Use --json for plain UTF-8.
+"""
+
+_PARSABLE_RESOLVE_HELP = """\
+  --parsable  one line per address, HOST<TAB>ADDRESS, as avahi-resolve prints it (an IPv6
+              link-local address without its %scope).
+"""
+
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "browse": (
+        "find the instances of service types, resolved (host, port, addresses, TXT)",
+        """\
+examples:
+  mdnsq browse _http._tcp
+  mdnsq browse _ipp._tcp _ipps._tcp --timeout 5
+  mdnsq browse --all --parsable        the same lines as 'avahi-browse -a -p -r -k -t'
+  mdnsq browse _ssh._tcp --no-resolve  instance names only
+""",
+    ),
+    "resolve": (
+        "addresses of .local host names",
+        """\
+examples:
+  mdnsq resolve printer.local
+  mdnsq resolve -6 nas.local printer.local --json
+""",
+    ),
+    "lookup": (
+        "one service instance: SRV, TXT and addresses",
+        """\
+INSTANCE is a full service name ('Office Printer._ipp._tcp.local', the '.local' is optional), or an
+instance name as it is followed by its TYPE in a second argument, which needs no escaping of dots.
+
+examples:
+  mdnsq lookup 'Office Printer._ipp._tcp.local'
+  mdnsq lookup 'Dr. Who’s Café Printer' _ipp._tcp --json
+""",
+    ),
+    "query": (
+        "raw records of any type for a name",
+        """\
+TYPE is a mnemonic (A, AAAA, PTR, SRV, TXT, HINFO, NSEC, ANY, ...), TYPE<n> or a number.
+
+examples:
+  mdnsq query printer.local A
+  mdnsq query _services._dns-sd._udp.local PTR
+  mdnsq query 'Office Printer._ipp._tcp.local' TXT --json
+""",
+    ),
+    "types": (
+        "the service types advertised on the network",
+        """\
+examples:
+  mdnsq types
+  mdnsq types --timeout 1 --json
+""",
+    ),
+    "watch": (
+        "follow service instances as they are added, updated and removed",
+        """\
+Runs until Ctrl-C, or until --timeout if given; one line per event.
+
+examples:
+  mdnsq watch _ipp._tcp
+  mdnsq watch _http._tcp --json --timeout 60
+  mdnsq watch _http._tcp --parsable    '+' / '=' / '-' lines as 'avahi-browse -p -r' prints them
+""",
+    ),
+    "decode": (
+        "decode one DNS packet (raw bytes or hex text) and print it like dig does",
+        """\
+The input is a file or standard input ('-', the default). It may be the raw bytes of one DNS message
+(a UDP payload, e.g. exported from Wireshark) or the same bytes as hex text (whitespace, ':' and a
+leading '0x' are ignored); the format is detected unless --hex or --raw says which. A packet that
+cannot be read gives one line naming the problem and its byte offset, and exit status 1.
+
+examples:
+  mdnsq decode capture.bin
+  xxd -p capture.bin | mdnsq decode
+  mdnsq decode --json capture.bin
+""",
+    ),
+}
+
+
+class _UsageError(Exception):
+    """A problem with the command line found after argparse was done."""
+
+
+class _Overrun(BaseException):
+    """Raised by the watchdog: a call ran past the deadline (BaseException so no library
+    ``except Exception`` swallows it)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr that points at --help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from mdnsq import __version__
+
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+
+    network = _Parser(add_help=False)
+    group = network.add_argument_group("network options")
+    family = group.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="ip_version", action="store_const", const="v4", help="IPv4 only")
+    family.add_argument("-6", dest="ip_version", action="store_const", const="v6", help="IPv6 only")
+    group.add_argument(
+        "-i",
+        "--interface",
+        metavar="NAME",
+        action="append",
+        dest="interfaces",
+        help="ask on this interface (name, index or address); repeat for more (default: every "
+        "multicast-capable interface)",
+    )
+    group.add_argument(
+        "--one-shot",
+        action="store_true",
+        help="send from an ephemeral port instead of 5353 (RFC 6762 §5.1): works next to another "
+        "mDNS daemon, but answers come by unicast only",
+    )
+    network.set_defaults(ip_version="any")
+
+    def timeout_option(default: float | None) -> _Parser:
+        p = _Parser(add_help=False)
+        shown = "none: until Ctrl-C" if default is None else f"{default:g}"
+        p.add_argument(
+            "-t",
+            "--timeout",
+            metavar="SECONDS",
+            type=_positive_seconds,
+            default=default,
+            help=f"hard deadline for the whole command (default: {shown})",
+        )
+        return p
+
+    def output_options(parsable: bool) -> _Parser:
+        p = _Parser(add_help=False)
+        formats = p.add_argument_group("output format (see 'mdnsq --help' for details)")
+        exclusive = formats.add_mutually_exclusive_group()
+        exclusive.add_argument(
+            "--json", action="store_true", help="one JSON object per line (NDJSON)"
+        )
+        if parsable:
+            exclusive.add_argument(
+                "-p",
+                "--parsable",
+                action="store_true",
+                help="lines in the format of 'avahi-browse -p -r'",
+            )
+        return p
+
+    one_shot_timeout = timeout_option(DEFAULT_TIMEOUT)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(
+        name: str, parents: Sequence[_Parser], parsable_help: str = ""
+    ) -> argparse.ArgumentParser:
+        summary, epilog = _COMMANDS[name]
+        return subparsers.add_parser(
+            name,
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            epilog=epilog + "\n" + _FORMATS_HELP + parsable_help,
+            parents=list(parents),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    browse_parsable = [network, one_shot_timeout, output_options(True)]
+    browse = command("browse", browse_parsable, _PARSABLE_BROWSE_HELP)
+    browse.add_argument(
+        "types", metavar="TYPE", nargs="*", help="service type, e.g. _http._tcp or _ipp._tcp.local"
+    )
+    browse.add_argument("-a", "--all", action="store_true", help="every advertised service type")
+    browse.add_argument(
+        "--no-resolve",
+        dest="resolve",
+        action="store_false",
+        help="instance names only (no SRV, TXT or address lookups)",
+    )
+
+    resolve = command("resolve", browse_parsable, _PARSABLE_RESOLVE_HELP)
+    resolve.add_argument("hosts", metavar="HOST", nargs="+", help="a host name, e.g. printer.local")
+
+    lookup = command("lookup", browse_parsable, _PARSABLE_BROWSE_HELP)
+    lookup.add_argument("instance", metavar="INSTANCE", help="service instance name")
+    lookup.add_argument(
+        "type", metavar="TYPE", nargs="?", help="service type, when INSTANCE is the instance alone"
+    )
+
+    query = command("query", [network, one_shot_timeout, output_options(False)])
+    query.add_argument("name", metavar="NAME", help="the name to ask about")
+    query.add_argument("rtype", metavar="TYPE", help="record type, e.g. A, AAAA, SRV, TXT, ANY")
+
+    command("types", [network, one_shot_timeout, output_options(False)])
+
+    watch = command(
+        "watch", [network, timeout_option(None), output_options(True)], _PARSABLE_BROWSE_HELP
+    )
+    watch.add_argument("types", metavar="TYPE", nargs="+", help="service type, e.g. _http._tcp")
+
+    decode = command("decode", [output_options(False)])
+    decode.add_argument(
+        "file", metavar="FILE", nargs="?", default="-", help="packet file, or - for standard input"
+    )
+    how = decode.add_mutually_exclusive_group()
+    how.add_argument(
+        "--hex",
+        dest="input_format",
+        action="store_const",
+        const="hex",
+        help="the input is hex text",
+    )
+    how.add_argument(
+        "--raw",
+        dest="input_format",
+        action="store_const",
+        const="raw",
+        help="the input is raw bytes",
+    )
+    return parser
+
+
+# --- time ------------------------------------------------------------------------------------
+
+
+class Deadline:
+    """The command's single deadline; every library call gets what is left of it."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.end = None if seconds is None else time.monotonic() + seconds
+
+    def remaining(self) -> float | None:
+        """Seconds left; None when there is no deadline (watch without --timeout)."""
+        if self.end is None:
+            return None
+        return max(0.0, self.end - time.monotonic())
+
+    def left(self) -> float:
+        """Seconds left, for calls that need a finite timeout (every command but watch)."""
+        remaining = self.remaining()
+        assert remaining is not None, "one-shot commands always have a deadline"
+        return remaining
+
+
+@contextlib.contextmanager
+def _watchdog(deadline: Deadline) -> Iterator[None]:
+    """Stop whatever runs WATCHDOG_GRACE after the deadline: the CLI's promise must hold."""
+    left = deadline.remaining()
+    if left is None or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def fire(signum: int, frame: FrameType | None) -> None:
+        raise _Overrun
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, left + WATCHDOG_GRACE)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+T = TypeVar("T")
+
+
+def _merge(sources: Sequence[Iterable[T]]) -> Iterator[T]:
+    """Items of several blocking Querier calls in the order they arrive.
+
+    A Querier call blocks its thread until its deadline, and the API has no call that browses
+    several types at once; but a Querier may be shared by threads (one of them receives for all),
+    so each source gets a thread and the results meet in a queue. One source needs no thread.
+    Threads are daemons: after Ctrl-C, closing the Querier ends their calls and nobody waits.
+    """
+    if len(sources) == 1:
+        yield from sources[0]
+        return
+    results: queue.SimpleQueue[tuple[bool, object]] = queue.SimpleQueue()
+
+    def pump(source: Iterable[T]) -> None:
+        try:
+            for item in source:
+                results.put((True, item))
+        except BaseException as e:  # handed to the main thread, which raises it
+            results.put((False, e))
+        finally:
+            results.put((False, None))
+
+    for source in sources:
+        threading.Thread(target=pump, args=(source,), daemon=True).start()
+    running = len(sources)
+    while running:
+        ok, item = results.get()
+        if ok:
+            yield cast(T, item)
+        elif item is None:
+            running -= 1
+        else:
+            raise cast(BaseException, item)
+
+
+def _later(call: Callable[[], T]) -> Iterator[T]:
+    """A call as a one-item source for _merge (it runs when its thread starts)."""
+    yield call()
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def _cmd_decode(args: argparse.Namespace, out: cli_output.Output) -> bool:
+    from mdnsq import parse_message
+
+    data = _read_input(args.file)
+    packet = cli_output.packet_bytes(data, args.input_format)
+    message = parse_message(packet)
+    out.message(message, size=len(packet))
+    return True
+
+
+def _read_input(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise _UsageError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def _querier(args: argparse.Namespace) -> Querier:
+    from mdnsq import Querier
+
+    return Querier(interfaces=args.interfaces, ip_version=args.ip_version, one_shot=args.one_shot)
+
+
+# How much of the deadline `browse --all` spends listing types before browsing them: answers to
+# the listing query come within ~120 ms (RFC 6762 §6), and the first retransmission is at 1 s.
+TYPES_PHASE = 1.0
+
+
+def _cmd_browse(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
+    if args.all == bool(args.types):
+        raise _UsageError("give one or more service types, or --all")
+    with _querier(args) as q:
+        types = args.types
+        if args.all:
+            types = q.service_types(timeout=min(TYPES_PHASE, deadline.left() / 2))
+        if not args.resolve:
+            return _browse_names(q, types, out, deadline)
+        # Generators are made here, so a bad type raises (exit 2) before any thread starts.
+        for info in _merge([q.browse(t, timeout=deadline.left()) for t in types]):
+            out.service(info)
+    return out.count > 0
+
+
+def _browse_names(
+    q: Querier, types: Sequence[str], out: cli_output.Output, deadline: Deadline
+) -> bool:
+    """browse --no-resolve: the PTR records of each type, without SRV/TXT/address queries."""
+    from mdnsq import RecordType
+    from mdnsq.service import normalize_service_type, split_instance_name
+
+    names = [normalize_service_type(t) for t in types]
+    ptrs = functools.partial(q.query, type=RecordType.PTR, timeout=deadline.left())
+    sources = [_later(functools.partial(ptrs, name)) for name in names]
+    for records in _merge(sources):
+        for record in records:
+            target: str = getattr(record, "target", "")
+            instance, service_type = split_instance_name(target)
+            # The cache says which interface each answer came in on (avahi-browse shows it).
+            entries = q.cache.entries(record.name, RecordType.PTR, time.monotonic())
+            interface = next((e.interface for e in entries if e.record == record), None)
+            out.instance(instance, service_type, interface)
+    return out.count > 0
+
+
+def _cmd_resolve(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
+    found: set[str] = set()
+    with _querier(args) as q:
+
+        def resolve(host: str) -> tuple[str, list[IPAddress]]:
+            return host, q.resolve_host(host, timeout=deadline.left())
+
+        sources = [_later(functools.partial(resolve, host)) for host in args.hosts]
+        for host, addresses in _merge(sources):
+            if addresses:
+                out.host(host, addresses)
+                found.add(host)
+    missing = [h for h in args.hosts if h not in found]
+    if missing and found:
+        _fail("no answer before the deadline for " + ", ".join(missing))
+    return bool(found)
+
+
+def _lookup_target(instance: str, service_type: str | None) -> dict[str, str]:
+    """resolve_service's arguments for what was typed.
+
+    With TYPE, INSTANCE is the raw instance label. Without it, INSTANCE is a full name; a
+    DNS-SD instance is one label (RFC 6763 §4.3), so unescaped dots before the service type
+    are taken to belong to it ('Dr. Who._ipp._tcp' is the instance 'Dr. Who').
+    """
+    if service_type is not None:
+        return {"instance": instance, "type": service_type}
+    from mdnsq import name_key, split_name
+
+    labels = split_name(instance)
+    protos = [i for i, label in enumerate(labels) if name_key(label) in ("_tcp", "_udp")]
+    if not protos or protos[-1] < 2:
+        raise _UsageError(
+            f"{instance!r} is not a service instance name (expected e.g. "
+            "'Office Printer._ipp._tcp.local', or an instance and its type as two arguments)"
+        )
+    k = protos[-1]
+    return {"instance": ".".join(labels[: k - 1]), "type": instance_type(labels[k - 1 :])}
+
+
+def instance_type(labels: Sequence[str]) -> str:
+    from mdnsq import escape_label, join_name
+
+    return join_name(*(escape_label(label) for label in labels))
+
+
+def _cmd_lookup(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
+    target = _lookup_target(args.instance, args.type)
+    with _querier(args) as q:
+        info = q.resolve_service(timeout=deadline.left(), **target)
+    if info is not None:
+        out.service(info)
+    return info is not None
+
+
+def _cmd_query(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
+    from mdnsq import RecordType
+
+    try:
+        rtype = RecordType.parse(args.rtype)
+    except ValueError:
+        raise _UsageError(
+            f"unknown record type {args.rtype!r} (try A, AAAA, PTR, SRV, TXT, ANY)"
+        ) from None
+    with _querier(args) as q:
+        records = q.query(args.name, rtype, timeout=deadline.left())
+    if records:
+        out.records(records)
+    return bool(records)
+
+
+def _cmd_types(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
+    with _querier(args) as q:
+        for service_type in q.service_types(timeout=deadline.left()):
+            out.service_type(service_type)
+    return out.count > 0
+
+
+def _cmd_watch(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
+    with _querier(args) as q:
+        for event in _merge([q.watch(t, timeout=deadline.remaining()) for t in args.types]):
+            out.event(event)
+    return out.count > 0
+
+
+_Command = Callable[[argparse.Namespace, cli_output.Output, Deadline], bool]
+_NETWORK_COMMANDS: dict[str, _Command] = {
+    "browse": _cmd_browse,
+    "resolve": _cmd_resolve,
+    "lookup": _cmd_lookup,
+    "query": _cmd_query,
+    "types": _cmd_types,
+    "watch": _cmd_watch,
+}
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def _fail(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None) -> int:
+    """Run one command; returns the exit status (the console script passes it to sys.exit)."""
+    stream = stdout if stdout is not None else sys.stdout
+    try:
+        return _main(argv, stream)
+    except KeyboardInterrupt:
+        # Ctrl-C: the Querier's context manager has closed its sockets on the way out.
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`mdnsq browse --all | head -1`); stop quietly, and keep the
+        # interpreter's final flush of stdout from complaining about the closed pipe.
+        with contextlib.suppress(OSError, ValueError):
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None, stream: IO[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    machine = getattr(args, "json", False) or getattr(args, "parsable", False)
+    if isinstance(stream, io.TextIOWrapper):
+        # Machine formats are UTF-8 whatever the locale says; for people, a character the
+        # terminal cannot show becomes an escape rather than an error.
+        if machine:
+            stream.reconfigure(encoding="utf-8", errors="surrogateescape")
+        else:
+            stream.reconfigure(errors="backslashreplace")
+    out = cli_output.make_output(
+        stream,
+        json=getattr(args, "json", False),
+        parsable=getattr(args, "parsable", False),
+        name_width=max(map(len, getattr(args, "hosts", [""]))),
+        default_protocol="IPv6" if getattr(args, "ip_version", "") == "v6" else "IPv4",
+    )
+    try:
+        if args.command == "decode":
+            found = _cmd_decode(args, out)
+        else:
+            deadline = Deadline(args.timeout)
+            with _watchdog(deadline):
+                try:
+                    found = _NETWORK_COMMANDS[args.command](args, out, deadline)
+                except _Overrun:
+                    found = out.count > 0
+                    _fail(f"stopped at the --timeout deadline ({args.timeout:g} s)")
+        out.close()
+    except _UsageError as e:
+        _fail(f"{e} (see '{PROG} {args.command} --help')")
+        return EXIT_USAGE
+    except MalformedPacket as e:
+        where = "" if e.offset is None else f" at byte offset {e.offset} (0x{e.offset:x})"
+        _fail(
+            f"malformed packet: {e.reason}{where}; is the input one DNS message "
+            "(the UDP payload, no Ethernet/IP/UDP headers)?"
+        )
+        return EXIT_NOTHING
+    except cli_output.BadInput as e:
+        _fail(f"{e}; give one DNS message as raw bytes or hex text (see '{PROG} decode --help')")
+        return EXIT_NOTHING
+    except NetworkError as e:
+        _fail(
+            f"network error: {e}; check that an interface with multicast is up, or choose one "
+            "with --interface NAME"
+        )
+        return EXIT_NETWORK
+    except ValueError as e:
+        # The library rejects bad names and types with ValueError before any packet is sent.
+        _fail(f"{e} (see '{PROG} {args.command} --help')")
+        return EXIT_USAGE
+    except MdnsqError as e:
+        _fail(str(e))
+        return EXIT_NOTHING
+    return EXIT_FOUND if found else EXIT_NOTHING

@@ -1,0 +1,405 @@
+"""The CLI's formatters and `decode`, without a network: hand-built records and ServiceInfo values.
+
+What a script relies on is checked field by field: avahi-browse's escaping of instance names, the
+NDJSON field names and the base64 marker for TXT bytes, dig-style decode output, and the one-line
+error for input that is not a packet.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
+
+import pytest
+
+from mdnsq import (
+    AAAARecord,
+    ARecord,
+    HINFORecord,
+    Message,
+    NSECRecord,
+    PTRRecord,
+    Question,
+    RecordType,
+    SRVRecord,
+    TXTRecord,
+    UnknownRecord,
+    cli,
+    cli_output,
+    encode_message,
+)
+from mdnsq.service import ServiceEvent, ServiceInfo
+
+DATA = Path(__file__).parent / "data" / "cli"
+
+PRINTER = ServiceInfo(
+    name="Café Printer – 2nd floor._ipp._tcp.local",
+    instance="Café Printer – 2nd floor",
+    type="_ipp._tcp.local",
+    host="demo-printer.local",
+    port=631,
+    addresses=(IPv4Address("192.0.2.1"), IPv6Address("fe80::1%1")),
+    txt={"txtvers": b"1", "ty": b"Demo Colour Laser", "scan": None, "bin": b"\xff\x00"},
+    interface=1,
+    ttl=120,
+)
+
+
+def run(argv: list[str]) -> tuple[int, str]:
+    out = io.StringIO()
+    status = cli.main(argv, stdout=out)
+    return status, out.getvalue()
+
+
+# --- escaping ------------------------------------------------------------------------------------
+
+
+def test_avahi_escape_matches_avahi_browse_rules() -> None:
+    # avahi_escape_label: [A-Za-z0-9_-] as is, '.' and '\' backslashed, every other byte \DDD.
+    # avahi-browse 0.8 -p printed exactly this for an instance published by avahi-daemon 0.8:
+    assert cli_output.avahi_escape("Café Printer – 2nd. floor;x") == (
+        "Caf\\195\\169\\032Printer\\032\\226\\128\\147\\0322nd\\.\\032floor\\059x"
+    )
+    assert cli_output.avahi_escape("Web-Server_1") == "Web-Server_1"
+    assert cli_output.avahi_escape("Dr. Who") == "Dr\\.\\032Who"
+    assert cli_output.avahi_escape("a\\b") == "a\\\\b"
+    assert cli_output.avahi_escape("Café") == "Caf\\195\\169"
+    assert cli_output.avahi_escape("a;b") == "a\\059b"  # so ';' never splits a field
+    assert cli_output.avahi_escape("x\udcff") == "x\\255"  # an undecodable byte off the wire
+
+
+def test_clean_neutralises_terminal_control_characters() -> None:
+    assert cli_output.clean("Café – ok") == "Café – ok"
+    assert cli_output.clean("evil\x1b[2Jname\n") == "evil\\027[2Jname\\010"
+    assert cli_output.clean("bad\udcc3byte") == "bad\\195byte"
+
+
+def test_quote_bytes_is_dig_style_and_keeps_utf8() -> None:
+    assert cli_output.quote_bytes(b"ty=Caf\xc3\xa9") == '"ty=Café"'
+    assert cli_output.quote_bytes(b'a"b\\c') == '"a\\"b\\\\c"'
+    assert cli_output.quote_bytes(b"\xff\x00") == '"\\255\\000"'
+
+
+def test_bytes_json_uses_text_or_the_base64_marker() -> None:
+    assert cli_output.bytes_json(b"Caf\xc3\xa9") == "Café"
+    assert cli_output.bytes_json(b"\xff\x00") == {"base64": base64.b64encode(b"\xff\x00").decode()}
+    assert cli_output.jsonable("x\udcff") == {"base64": "eP8="}
+
+
+# --- records --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("record", "rdata"),
+    [
+        (ARecord(name="h.local", ttl=120, address="192.0.2.1"), "192.0.2.1"),
+        (AAAARecord(name="h.local", ttl=120, address="fe80::1"), "fe80::1"),
+        (
+            PTRRecord(name="_ipp._tcp.local", ttl=4500, target="A\\.B._ipp._tcp.local"),
+            "A\\.B._ipp._tcp.local.",
+        ),
+        (
+            SRVRecord(
+                name="x._ipp._tcp.local", ttl=120, priority=1, weight=2, port=631, target="h.local"
+            ),
+            "1 2 631 h.local.",
+        ),
+        (TXTRecord(name="x.local", ttl=1, strings=(b"a=1", b"", b'q"')), '"a=1" "" "q\\""'),
+        (HINFORecord(name="x.local", ttl=1, cpu=b"ARM", os=b"Linux"), '"ARM" "Linux"'),
+        (
+            NSECRecord(name="h.local", ttl=1, next_name="h.local", types=frozenset({28, 1})),
+            "h.local. A AAAA",
+        ),
+        (UnknownRecord(name="h.local", ttl=1, type=65, rdata=b"\x01\x02"), "\\# 2 0102"),
+    ],
+)
+def test_rdata_text_per_type(record: object, rdata: str) -> None:
+    assert cli_output.rdata_text(record) == rdata  # type: ignore[arg-type]
+
+
+def test_record_json_has_the_api_field_names() -> None:
+    srv = SRVRecord(
+        name="x._ipp._tcp.local",
+        ttl=120,
+        priority=0,
+        weight=5,
+        port=631,
+        target="h.local",
+        cache_flush=True,
+    )
+    assert cli_output.record_json(srv) == {
+        "name": "x._ipp._tcp.local",
+        "type": "SRV",
+        "rclass": 1,
+        "ttl": 120,
+        "cache_flush": True,
+        "priority": 0,
+        "weight": 5,
+        "port": 631,
+        "target": "h.local",
+    }
+    txt = TXTRecord(name="x.local", ttl=1, strings=(b"ok=1", b"\xfe"))
+    assert cli_output.record_json(txt)["strings"] == ["ok=1", {"base64": "/g=="}]
+    nsec = NSECRecord(name="h.local", ttl=1, next_name="h.local", types=frozenset({47, 1}))
+    assert cli_output.record_json(nsec)["types"] == ["A", "NSEC"]
+
+
+# --- services: the three formats -----------------------------------------------------------------
+
+
+def test_human_service_block() -> None:
+    out = io.StringIO()
+    fmt = cli_output.HumanOutput(out)
+    fmt.service(PRINTER)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("Café Printer – 2nd floor  (_ipp._tcp.local on ")
+    assert lines[1].split() == ["host", "demo-printer.local:631"]
+    assert lines[2].split() == ["address", "192.0.2.1", "fe80::1%1"]
+    assert lines[3].split(None, 1) == [
+        "txt",
+        'txtvers=1  ty="Demo Colour Laser"  scan  bin="\\255\\000"',
+    ]
+    # the value column is aligned
+    assert len({line.index(line.split()[1]) for line in lines[1:]}) == 1
+    assert fmt.count == 1
+
+
+def test_json_service_has_every_api_field() -> None:
+    out = io.StringIO()
+    cli_output.JsonOutput(out).service(PRINTER)
+    (line,) = out.getvalue().splitlines()
+    assert "Café" in line  # UTF-8, not \u escapes
+    obj = json.loads(line)
+    assert list(obj) == [
+        "name",
+        "instance",
+        "type",
+        "host",
+        "port",
+        "priority",
+        "weight",
+        "addresses",
+        "txt",
+        "interface",
+        "ttl",
+    ]
+    assert obj["instance"] == "Café Printer – 2nd floor"
+    assert obj["addresses"] == ["192.0.2.1", "fe80::1%1"]
+    assert obj["txt"] == {
+        "txtvers": "1",
+        "ty": "Demo Colour Laser",
+        "scan": None,
+        "bin": {"base64": "/wA="},
+    }
+    assert obj["port"] == 631 and obj["ttl"] == 120
+
+
+def test_json_event_nests_the_info() -> None:
+    out = io.StringIO()
+    cli_output.JsonOutput(out).event(ServiceEvent("removed", PRINTER))
+    obj = json.loads(out.getvalue())
+    assert obj["kind"] == "removed"
+    assert obj["info"]["name"] == PRINTER.name
+
+
+def test_parsable_service_lines() -> None:
+    out = io.StringIO()
+    cli_output.ParsableOutput(out).service(PRINTER)
+    iface = cli_output.interface_name(1)
+    name = "Caf\\195\\169\\032Printer\\032\\226\\128\\147\\0322nd\\032floor"
+    txt = '"bin=\\255\\000" "scan" "ty=Demo Colour Laser" "txtvers=1"'  # last to first, as avahi
+    assert out.getvalue().splitlines() == [
+        f"+;{iface};IPv4;{name};_ipp._tcp;local",
+        f"+;{iface};IPv6;{name};_ipp._tcp;local",
+        f"=;{iface};IPv4;{name};_ipp._tcp;local;demo-printer.local;192.0.2.1;631;{txt}",
+        f"=;{iface};IPv6;{name};_ipp._tcp;local;demo-printer.local;fe80::1;631;{txt}",
+    ]
+
+
+def test_avahi_txt_matches_what_avahi_browse_printed() -> None:
+    # Observed with avahi-browse 0.8 -p -r for TXT strings published by avahi-daemon 0.8.
+    assert cli_output.avahi_txt(b'q="x"') == '"q=\\"x\\""'
+    assert cli_output.avahi_txt(b"tab=a\tb") == '"tab=a\\009b"'
+    assert cli_output.avahi_txt("note=café;x\\y".encode()) == '"note=caf\\195\\169;x\\\\y"'
+    assert cli_output.avahi_txt(b"Second=two words") == '"Second=two words"'
+
+
+def test_parsable_watch_events() -> None:
+    out = io.StringIO()
+    fmt = cli_output.ParsableOutput(out)
+    v4_only = ServiceInfo(
+        name="w._http._tcp.local",
+        instance="w",
+        type="_http._tcp.local",
+        host="h.local",
+        port=80,
+        addresses=(IPv4Address("192.0.2.9"),),
+        interface=None,
+    )
+    fmt.event(ServiceEvent("updated", v4_only))
+    fmt.event(ServiceEvent("removed", v4_only))
+    assert out.getvalue().splitlines() == [
+        "=;n/a;IPv4;w;_http._tcp;local;h.local;192.0.2.9;80;",
+        "-;n/a;IPv4;w;_http._tcp;local",
+    ]
+
+
+def test_split_type_handles_subtypes_and_domains() -> None:
+    assert cli_output.split_type("_ipp._tcp.local") == ("_ipp._tcp", "local")
+    assert cli_output.split_type("_printer._sub._http._tcp.local") == (
+        "_printer._sub._http._tcp",
+        "local",
+    )
+
+
+# --- decode ---------------------------------------------------------------------------------------
+
+
+def test_decode_corpus_packet_like_dig() -> None:
+    status, text = run(["decode", str(DATA / "generated" / "zeroconf-reply-any-ipp-legacy-v4.bin")])
+    assert status == cli.EXIT_FOUND
+    lines = text.splitlines()
+    assert lines[0] == ";; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 20753"
+    assert lines[1] == ";; flags: qr aa; QUERY: 1, ANSWER: 2, AUTHORITY: 0, ADDITIONAL: 2"
+    assert ";Dr. Who’s Café Printer._ipp._tcp.local.  IN  ANY" in lines
+    srv = next(line for line in lines if " SRV " in line).split()
+    assert srv[-7:] == ["120", "IN", "SRV", "0", "0", "631", "zcpeer.local."]
+    assert lines[-1] == ";; MSG SIZE: 483 bytes"
+
+
+def test_decode_marks_cache_flush_and_escaped_dots() -> None:
+    status, text = run(["decode", str(DATA / "generated" / "avahi-reply-any-ipp-v4.bin")])
+    assert status == 0
+    srv = next(line for line in text.splitlines() if " SRV " in line)
+    assert srv.startswith("Dr\\. Who’s Café Printer._ipp._tcp.local. ")
+    assert srv.endswith("avahipeer.local.  ; cache-flush")
+
+
+def test_decode_opt_pseudosection() -> None:
+    status, text = run(["decode", str(DATA / "dnssd.js" / "multiple_announce_with_OPT.bin")])
+    assert status == 0
+    assert ";; OPT PSEUDOSECTION:" in text
+    assert "; EDNS: version: 0, flags: ; udp: 1440" in text
+    assert "; OPTION 4 (Owner): 00 0b 00 23 14 d9 c5 d0" in text
+    assert "CLASS1440" not in text  # not repeated as a record
+
+
+@pytest.mark.parametrize("path", sorted(DATA.glob("*/*.bin")), ids=lambda p: p.name)
+def test_decode_json_round_trips_counts(path: Path) -> None:
+    status, text = run(["decode", "--json", str(path)])
+    assert status == 0
+    (line,) = text.splitlines()
+    obj = json.loads(line)
+    data = path.read_bytes()
+    counts = [int.from_bytes(data[i : i + 2], "big") for i in (4, 6, 8, 10)]
+    sections = ("questions", "answers", "authorities", "additionals")
+    assert [len(obj[s]) for s in sections] == counts
+    assert obj["size"] == len(data)
+
+
+def test_decode_reads_hex_text(tmp_path: Path) -> None:
+    packet = encode_message(
+        Message(
+            id=7, questions=[Question("_http._tcp.local", RecordType.PTR, unicast_response=True)]
+        )
+    )
+    for text in (packet.hex(), "0x" + packet.hex(":"), packet.hex(" ", 2) + "\n"):
+        path = tmp_path / "p.hex"
+        path.write_text(text)
+        status, out = run(["decode", str(path)])
+        assert status == 0, text
+        assert ";_http._tcp.local.  IN  PTR  ; QU: unicast response requested" in out
+
+
+def test_decode_raw_flag_skips_hex_detection(tmp_path: Path) -> None:
+    path = tmp_path / "p"
+    path.write_bytes(b"abcdef0123456789abcd")  # 20 bytes that happen to be hex digits
+    status, _ = run(["decode", str(path)])
+    assert status == cli.EXIT_NOTHING  # read as hex: 10 bytes, too short for a header
+    status, out = run(["decode", "--raw", str(path)])
+    assert status == cli.EXIT_NOTHING or out  # read as a 20-byte packet: parsed or reported
+
+
+def test_decode_garbage_names_the_problem_and_offset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.bin"
+    path.write_bytes(
+        bytes(4) + b"\x00\x01" + bytes(6) + b"\xc0"
+    )  # 1 question, name is a cut pointer
+    status, out = run(["decode", str(path)])
+    err = capsys.readouterr().err
+    assert status == cli.EXIT_NOTHING and out == ""
+    assert err.startswith("mdnsq: malformed packet: ")
+    assert "offset 12" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty input"),
+        (b"  \n", "empty input"),
+        (b"0011 2", "odd number of digits (5)"),
+        (b"00 1g", "not hex text: 'g' at offset 4"),
+    ],
+)
+def test_decode_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str
+) -> None:
+    path = tmp_path / "in"
+    path.write_bytes(content)
+    status, _ = run(["decode", "--hex", str(path)] if b"g" in content else ["decode", str(path)])
+    err = capsys.readouterr().err
+    assert status == cli.EXIT_NOTHING
+    assert message in err and err.count("\n") == 1
+
+
+def test_decode_missing_file_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _ = run(["decode", "/nonexistent/packet.bin"])
+    assert status == cli.EXIT_USAGE
+    assert "cannot read /nonexistent/packet.bin" in capsys.readouterr().err
+
+
+# --- arguments ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["bogus"],
+        ["browse"],
+        ["browse", "--all", "_http._tcp"],
+        ["browse", "--json", "--parsable", "_http._tcp"],
+        ["resolve"],
+        ["query", "x.local"],
+        ["query", "x.local", "NOTATYPE"],
+        ["types", "--timeout", "0"],
+        ["types", "--timeout", "soon"],
+        ["watch"],
+        ["decode", "--hex", "--raw"],
+        ["query", "x.local", "A", "--parsable"],
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        status, _ = run(argv)
+    except SystemExit as e:  # argparse's own errors
+        status = int(e.code or 0)
+    err = capsys.readouterr().err
+    assert status == cli.EXIT_USAGE
+    assert err.startswith("mdnsq") and err.count("\n") == 1 and "--help" in err
+
+
+@pytest.mark.parametrize("command", [*cli._COMMANDS, None])
+def test_help_has_examples(command: str | None, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        cli.main([command, "--help"] if command else ["--help"])
+    assert e.value.code == 0
+    assert "examples:" in capsys.readouterr().out
