@@ -157,7 +157,9 @@ def test_human_service_block() -> None:
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("Café Printer – 2nd floor  (_ipp._tcp.local on ")
     assert lines[1].split() == ["host", "demo-printer.local:631"]
-    assert lines[2].split() == ["address", "192.0.2.1", "fe80::1%1"]
+    # a link-local scope shown as the interface's name, which ping and ssh accept
+    iface = cli_output.interface_name(1)
+    assert lines[2].split() == ["address", "192.0.2.1", f"fe80::1%{iface}"]
     assert lines[3].split(None, 1) == [
         "txt",
         'txtvers=1  ty="Demo Colour Laser"  scan  bin="\\255\\000"',
