@@ -33,5 +33,9 @@ bench: install peers
 	$(NETNS) $(PYTEST) bench -q -p no:randomly --benchmark-only \
 		--benchmark-columns=min,median,mean,stddev,rounds --benchmark-sort=name
 
+# A throw-away network (tests/netns-run) with sample services, browsed by the mdnsq command.
+demo: install
+	$(NETNS) $(BIN)/python demo/run.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks bench/out
