@@ -72,6 +72,8 @@ WATCH_MAX_INTERVAL = 3600.0  # §5.2: doubling up to 60 minutes
 SUPPRESS = 1.0  # the same question is not sent again this soon, whoever asks
 SETTLE = 0.2  # after the first address (or unique answer), wait this long for more
 PARTIAL_AFTER = 2.0  # a watch reports an instance without TXT/address after this long
+MUTE_AFTER = 3  # after this many failed sends in a row, a transport is tried
+RETRY_MUTED = 10  # ... only once per this many queries
 MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn)
 _DROP = object()
 
@@ -422,6 +424,7 @@ class Querier:
         self._recent: dict[tuple[tuple[str, int, int], bool], float] = {}
         self._ids: dict[int, None] = {}  # one-shot query IDs still accepted (bounded, ordered)
         self._stats: Counter[str] = Counter()
+        self._send_failures: dict[Transport, int] = {}
         self._onlink_memo: dict[tuple[str, int], bool] = {}
         self._public_selector: selectors.BaseSelector | None = None
         if transports is None:
@@ -680,6 +683,7 @@ class Querier:
 
     def _lead(self, timeout: float | None) -> None:
         self._leader = True
+        self._stats["receive_waits"] += 1
         batch: list[tuple[Message, int]] = []
         self._lock.release()
         try:
@@ -848,11 +852,18 @@ class Querier:
         self._stats["questions_sent"] += len(fresh)
         self._stats["known_answers_sent"] += len(known)
         for transport in self._transports:
+            failures = self._send_failures.get(transport, 0)
+            if failures >= MUTE_AFTER and (failures - MUTE_AFTER) % RETRY_MUTED:
+                # Sends keep failing here (e.g. IPv6 without a route): skip, retry now and then.
+                self._send_failures[transport] = failures + 1
+                continue
             for packet in packets:
                 try:
                     transport.send(packet)
                 except (NetworkError, OSError) as exc:
                     self._stats["send_errors"] += 1
+                    self._send_failures[transport] = failures + 1
                     log.debug("query not sent on %r: %s", transport, exc)
-                else:
-                    self._stats["packets_sent"] += 1
+                    break
+                self._send_failures[transport] = 0
+                self._stats["packets_sent"] += 1

@@ -177,11 +177,13 @@ def build_service_info(
     assert isinstance(srv, SRVRecord)
     txt_entries = [e for e in cache.entries(name, RecordType.TXT, now) if not e.goodbye]
     txt: Mapping[str, bytes | None] = {}
+    remaining = [srv_entry.expires - now]
     if txt_entries:
-        record = max(txt_entries, key=lambda e: e.received).record
+        newest = max(txt_entries, key=lambda e: e.received)
+        record = newest.record
         assert isinstance(record, TXTRecord)
         txt = dict(record.properties)
-    remaining = [srv_entry.expires - now, *(e.expires - now for e in txt_entries)]
+        remaining.append(newest.expires - now)
     if ptr is not None:
         remaining.append(ptr.expires - now)
     instance, stype = split_instance_name(srv.name)

@@ -1,0 +1,157 @@
+"""RecordCache: TTL expiry, goodbye (§10.1), cache flush (§10.2), size bound, known answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from mdnsq.cache import REFRESH_JITTER, RecordCache
+from mdnsq.records import RecordType
+from tests.fakes import a, ptr, srv
+
+T0 = 1000.0
+
+
+def names(cache: RecordCache, name: str, rtype: int, now: float) -> list[str]:
+    return [
+        str(getattr(r, "address", getattr(r, "target", "")))
+        for r in cache.records(name, rtype, now)
+    ]
+
+
+def test_add_then_read_back_by_name_and_type_case_insensitively() -> None:
+    cache = RecordCache()
+    cache.add(a("Printer.local", "192.0.2.7"), 2, T0)
+    assert names(cache, "printer.LOCAL", RecordType.A, T0) == ["192.0.2.7"]
+    assert cache.records("printer.local", RecordType.AAAA, T0) == []
+    assert cache.records("other.local", RecordType.A, T0) == []
+
+
+def test_refresh_of_same_data_keeps_one_entry_with_new_ttl() -> None:
+    cache = RecordCache()
+    cache.add(a("h.local", "192.0.2.7", ttl=10), 2, T0)
+    entry = cache.add(a("h.local", "192.0.2.7", ttl=100), 2, T0 + 5)
+    assert len(cache) == 1
+    assert entry is not None and entry.expires == T0 + 105
+    assert cache.expire(T0 + 20) == []
+
+
+def test_record_expires_when_its_ttl_runs_out() -> None:
+    cache = RecordCache()
+    cache.add(a("h.local", "192.0.2.7", ttl=10), 2, T0)
+    assert cache.expire(T0 + 9.9) == []
+    assert cache.records("h.local", RecordType.A, T0 + 9.9)
+    removed = cache.expire(T0 + 10)
+    assert [e.record for e in removed] == [a("h.local", "192.0.2.7")]
+    assert len(cache) == 0
+
+
+def test_goodbye_expires_one_second_later_not_at_once() -> None:
+    cache = RecordCache()
+    cache.add(ptr("_http._tcp.local", "x._http._tcp.local"), 2, T0)
+    cache.add(ptr("_http._tcp.local", "x._http._tcp.local", ttl=0), 2, T0 + 3)
+    assert cache.expire(T0 + 3.9) == []
+    entries = cache.entries("_http._tcp.local", RecordType.PTR, T0 + 3.9)
+    assert entries and entries[0].goodbye
+    assert len(cache.expire(T0 + 4.0)) == 1
+
+
+def test_goodbye_for_unknown_record_is_not_cached() -> None:
+    cache = RecordCache()
+    assert cache.add(ptr("_http._tcp.local", "x._http._tcp.local", ttl=0), 2, T0) is None
+    assert len(cache) == 0
+
+
+def test_cache_flush_expires_older_records_of_same_rrset_after_one_second() -> None:
+    cache = RecordCache()
+    cache.add(a("h.local", "192.0.2.1"), 2, T0)
+    cache.add(a("h.local", "192.0.2.2", flush=True), 2, T0 + 5)
+    assert sorted(names(cache, "h.local", RecordType.A, T0 + 5.5)) == ["192.0.2.1", "192.0.2.2"]
+    removed = cache.expire(T0 + 6)
+    assert [str(getattr(e.record, "address", "")) for e in removed] == ["192.0.2.1"]
+    assert cache.flushed == 1
+
+
+def test_cache_flush_spares_records_received_within_the_last_second() -> None:
+    # §10.2: several records of one rrset in one packet (or burst) must not flush each other.
+    cache = RecordCache()
+    cache.add(a("h.local", "192.0.2.1", flush=True), 2, T0)
+    cache.add(a("h.local", "192.0.2.2", flush=True), 2, T0 + 0.5)
+    assert cache.expire(T0 + 10) == []
+    assert len(cache) == 2
+
+
+def test_cache_flush_is_per_interface_and_per_type() -> None:
+    cache = RecordCache()
+    cache.add(a("h.local", "192.0.2.1"), 3, T0)
+    cache.add(srv("h.local", "t.local", 80), 2, T0)
+    cache.add(a("h.local", "192.0.2.2", flush=True), 2, T0 + 5)
+    assert cache.expire(T0 + 10) == []
+    assert len(cache) == 3
+
+
+def test_record_without_flush_bit_flushes_nothing() -> None:
+    cache = RecordCache()
+    cache.add(a("h.local", "192.0.2.1"), 2, T0)
+    cache.add(a("h.local", "192.0.2.2", flush=False), 2, T0 + 5)
+    assert cache.expire(T0 + 10) == []
+
+
+def test_size_bound_evicts_the_records_closest_to_expiry() -> None:
+    cache = RecordCache(max_records=3)
+    for i, ttl in enumerate([50, 10, 40, 30]):
+        cache.add(a(f"h{i}.local", "192.0.2.1", ttl=ttl), 2, T0)
+    assert len(cache) == 3
+    assert cache.evicted == 1
+    assert cache.records("h1.local", RecordType.A, T0) == []
+    for i in (0, 2, 3):
+        assert cache.records(f"h{i}.local", RecordType.A, T0)
+
+
+def test_flood_stays_within_bound() -> None:
+    cache = RecordCache(max_records=100)
+    for i in range(5000):
+        cache.add(a(f"h{i}.local", "192.0.2.1", ttl=100 + i % 7), 2, T0 + i * 0.001)
+    assert len(cache) == 100
+    assert len(cache._heap) <= 2 * 100 + 64 + 1
+
+
+def test_many_refreshes_do_not_lose_entries_or_grow_the_heap() -> None:
+    cache = RecordCache()
+    for i in range(1000):
+        cache.add(a("h.local", "192.0.2.1", ttl=10), 2, T0 + i)
+    assert len(cache) == 1
+    assert len(cache._heap) <= 2 * 1 + 64 + 1
+    assert cache.expire(T0 + 999 + 9.9) == []
+    assert len(cache.expire(T0 + 999 + 10)) == 1
+
+
+def test_known_answers_only_with_more_than_half_ttl_left() -> None:
+    cache = RecordCache()
+    cache.add(ptr("_http._tcp.local", "x._http._tcp.local", ttl=100), 2, T0)
+    assert len(cache.known_answers("_http._tcp.local", RecordType.PTR, T0 + 49)) == 1
+    assert cache.known_answers("_http._tcp.local", RecordType.PTR, T0 + 51) == []
+
+
+def test_refresh_points_are_80_85_90_95_percent_with_at_most_2_percent_jitter() -> None:
+    cache = RecordCache()
+    entry = cache.add(a("h.local", "192.0.2.1", ttl=100), 2, T0)
+    assert entry is not None
+    points = []
+    while (due := entry.next_refresh()) is not None:
+        points.append(due - T0)
+        entry.refreshes += 1
+    assert len(points) == 4
+    for got, base in zip(points, (80, 85, 90, 95), strict=True):
+        assert base <= got <= base + 100 * REFRESH_JITTER
+
+
+def test_same_address_on_two_interfaces_is_two_entries() -> None:
+    cache = RecordCache()
+    cache.add(a("h.local", "192.0.2.1"), 2, T0)
+    cache.add(a("h.local", "192.0.2.1"), 3, T0)
+    assert sorted(e.interface for e in cache.entries("h.local", RecordType.A, T0)) == [2, 3]
+
+
+def test_zero_size_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        RecordCache(max_records=0)

@@ -1,0 +1,641 @@
+"""Querier behaviour on the wire and with the cache, over an in-memory network and a fake clock.
+
+Nothing here sleeps: FakeNet.wait moves the clock to the next scheduled packet or to the end
+of the wait, so "1 s later" costs nothing and every time below is exact.
+"""
+
+from __future__ import annotations
+
+import itertools
+import select
+import socket
+from collections.abc import Iterator
+from ipaddress import IPv4Address, IPv6Address
+
+import pytest
+
+from mdnsq import (
+    FLAG_AA,
+    FLAG_QR,
+    FLAG_TC,
+    MdnsqError,
+    Message,
+    Querier,
+    RecordType,
+    ServiceEvent,
+    ServiceInfo,
+    parse_message,
+)
+from mdnsq.records import Question
+from tests.fakes import (
+    IFINDEX,
+    LAN,
+    PEER,
+    FakeNet,
+    FakeTransport,
+    a,
+    aaaa,
+    ptr,
+    questions_of,
+    response,
+    service_records,
+    srv,
+    txt,
+)
+
+HTTP = "_http._tcp.local"
+
+
+@pytest.fixture
+def net() -> Iterator[FakeNet]:
+    the_net = FakeNet()
+    yield the_net
+    for transport in the_net.transports:
+        transport.close()
+
+
+def make(net: FakeNet, **kwargs: object) -> Querier:
+    transport = net.transports[0] if net.transports else net.transport()
+    return Querier(transports=[transport], clock=net.clock, wait=net.wait, **kwargs)  # type: ignore[arg-type]
+
+
+def sent(net: FakeNet) -> list[Message]:
+    return net.transports[0].sent_messages()
+
+
+def answer_with(
+    net: FakeNet, rtype: RecordType, name: str, data: bytes, delay: float = 0.05
+) -> None:
+    def responder(message: Message, net: FakeNet, transport: FakeTransport) -> None:
+        if any(q.type == rtype and q.name.lower() == name.lower() for q in message.questions):
+            net.later(delay, data, transport)
+
+    net.responders.append(responder)
+
+
+# -- query format ------------------------------------------------------------------------------
+
+
+def test_query_has_id_0_no_flags_and_qm_questions(net: FakeNet) -> None:
+    q = make(net)
+    q.query("printer.local", "AAAA", timeout=0.5)
+    [message] = sent(net)
+    assert message.id == 0
+    assert message.flags == 0
+    assert message.questions == (Question("printer.local", RecordType.AAAA),)
+    assert not message.questions[0].unicast_response
+    assert net.transports[0].sent[0][1] is None  # multicast to the group
+
+
+def test_unicast_response_sets_qu_on_the_first_query_only(net: FakeNet) -> None:
+    q = make(net, unicast_response=True)
+    q.query("printer.local", "A", timeout=2.5)
+    flags = [m.questions[0].unicast_response for m in sent(net)]
+    assert flags == [True, False]
+
+
+def test_one_shot_uses_random_nonzero_ids_and_accepts_only_replies_with_them(net: FakeNet) -> None:
+    q = make(net, one_shot=True)
+    transport = net.transports[0]
+
+    def reply(message: Message, net: FakeNet, t: FakeTransport) -> None:
+        wrong = (message.id + 1) & 0xFFFF or 1
+        net.later(
+            0.01, response(a("h.local", "192.0.2.9"), id=wrong), t, source=("192.0.2.1", 40000)
+        )
+        net.later(
+            0.02, response(a("h.local", "192.0.2.7"), id=message.id), t, source=("192.0.2.1", 40000)
+        )
+
+    net.responders.append(reply)
+    assert q.resolve_host("h.local", timeout=2) == [IPv4Address("192.0.2.7")]
+    [message] = transport.sent_messages()
+    assert message.id != 0
+    assert q.stats()["dropped_wrong_id"] == 1
+
+
+def test_one_shot_sends_no_known_answers(net: FakeNet) -> None:
+    q = make(net, one_shot=True)
+    q.cache.add(ptr(HTTP, f"x.{HTTP}"), IFINDEX, net.clock())
+    q.query(HTTP, "PTR", timeout=0.5)
+    assert sent(net)[0].answers == ()
+
+
+# -- retransmission ----------------------------------------------------------------------------
+
+
+def test_retransmits_1s_after_first_query_then_doubling_until_deadline(net: FakeNet) -> None:
+    q = make(net)
+    start = net.clock()
+    times: list[float] = []
+    net.responders.append(lambda m, n, t: times.append(n.clock() - start))
+    assert q.query("nobody.local", "A", timeout=20) == []
+    assert times == [0, 1, 3, 7, 15]
+    assert net.clock() - start == 20
+
+
+def test_watch_keeps_querying_doubling_up_to_an_hour(net: FakeNet) -> None:
+    q = make(net)
+    start = net.clock()
+    times: list[float] = []
+
+    def record(m: Message, n: FakeNet, t: FakeTransport) -> None:
+        if any(qu.type == RecordType.PTR for qu in m.questions):
+            times.append(n.clock() - start)
+
+    net.responders.append(record)
+    assert list(q.watch("_http._tcp", timeout=6 * 3600)) == []
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert gaps[:12] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
+    assert set(gaps[12:]) == {3600}
+
+
+def test_two_callers_asking_the_same_question_share_one_query(net: FakeNet) -> None:
+    q = make(net)
+    q.query("nobody.local", "A", timeout=0.5)
+    net.clock.advance(0.2)  # the first query went out 0.7 s ago
+    q.query("nobody.local", "A", timeout=0.1)
+    assert len(sent(net)) == 1
+    assert q.stats()["questions_suppressed"] == 1
+
+
+# -- known-answer suppression ------------------------------------------------------------------
+
+
+def test_known_answers_carry_remaining_ttl_and_only_with_more_than_half_left(net: FakeNet) -> None:
+    q = make(net)
+    now = net.clock()
+    q.cache.add(ptr(HTTP, f"fresh.{HTTP}", ttl=100), IFINDEX, now - 10)
+    q.cache.add(ptr(HTTP, f"stale.{HTTP}", ttl=100), IFINDEX, now - 60)
+    q.query(HTTP, "PTR", timeout=0.5)
+    [message] = sent(net)
+    assert [(r.target, r.ttl) for r in message.answers] == [(f"fresh.{HTTP}", 90)]  # type: ignore[attr-defined]
+
+
+def test_many_known_answers_are_split_over_packets_with_tc(net: FakeNet) -> None:
+    q = make(net)
+    now = net.clock()
+    for i in range(200):
+        q.cache.add(ptr(HTTP, f"instance number {i:03}.{HTTP}"), IFINDEX, now)
+    q.query(HTTP, "PTR", timeout=0.5)
+    packets = [data for data, _ in net.transports[0].sent]
+    messages = [parse_message(p) for p in packets]
+    assert len(messages) > 1
+    assert all(len(p) <= 1460 for p in packets)
+    assert [bool(m.flags & FLAG_TC) for m in messages] == [True] * (len(messages) - 1) + [False]
+    assert messages[0].questions == (Question(HTTP, RecordType.PTR),)
+    assert all(m.questions == () for m in messages[1:])
+    assert sum(len(m.answers) for m in messages) == 200
+
+
+# -- early completion --------------------------------------------------------------------------
+
+
+def test_resolve_host_returns_after_the_settle_window_not_the_timeout(net: FakeNet) -> None:
+    q = make(net, settle=0.2)
+    answer_with(net, RecordType.A, "printer.local", response(a("printer.local", "192.0.2.7")))
+    start = net.clock()
+    assert q.resolve_host("printer.local", timeout=5) == [IPv4Address("192.0.2.7")]
+    assert net.clock() - start == pytest.approx(0.25)
+
+
+def test_resolve_host_collects_addresses_arriving_within_the_settle_window(net: FakeNet) -> None:
+    q = make(net, settle=0.2)
+    answer_with(net, RecordType.A, "h.local", response(a("h.local", "192.0.2.7")), delay=0.05)
+    answer_with(
+        net, RecordType.AAAA, "h.local", response(aaaa("h.local", "2001:db8::7")), delay=0.15
+    )
+    assert q.resolve_host("h", timeout=5) == [IPv4Address("192.0.2.7"), IPv6Address("2001:db8::7")]
+
+
+def test_resolve_service_returns_as_soon_as_srv_txt_and_address_are_known(net: FakeNet) -> None:
+    q = make(net)
+    name = f"Office.{HTTP}"
+    _, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
+    answer_with(net, RecordType.SRV, name, response(s, t, additionals=[addr]), delay=0.03)
+    start = net.clock()
+    info = q.resolve_service(name, timeout=5)
+    assert net.clock() - start == pytest.approx(0.03)
+    assert info == ServiceInfo(
+        name=name,
+        instance="Office",
+        type=HTTP,
+        host="office.local",
+        port=8080,
+        addresses=(IPv4Address("192.0.2.8"),),
+        txt={"path": b"/"},
+        interface=IFINDEX,
+        ttl=120,
+    )
+
+
+def test_resolve_service_after_browse_is_answered_from_the_cache(net: FakeNet) -> None:
+    q = make(net)
+    p, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
+    answer_with(net, RecordType.PTR, HTTP, response(p, additionals=[s, t, addr]))
+    [found] = list(q.browse("_http._tcp", timeout=1.5))
+    before, start = len(sent(net)), net.clock()
+    again = q.resolve_service(found.name, timeout=2)
+    assert again is not None and again.name == found.name and again.same_content(found)
+    assert net.clock() == start
+    assert len(sent(net)) == before
+
+
+def test_resolve_service_at_deadline_returns_what_is_known_or_none(net: FakeNet) -> None:
+    q = make(net)
+    name = f"Half.{HTTP}"
+    answer_with(net, RecordType.SRV, name, response(srv(name, "half.local", 81)))
+    info = q.resolve_service(name, timeout=2)
+    assert info is not None and info.port == 81 and info.addresses == () and not info.complete
+    assert q.resolve_service(f"Nobody.{HTTP}", timeout=1) is None
+
+
+# -- additional records first, ask only for what is missing ------------------------------------
+
+
+def test_browse_sends_no_extra_questions_when_additionals_carry_everything(net: FakeNet) -> None:
+    q = make(net)
+    p, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
+    answer_with(net, RecordType.PTR, HTTP, response(p, additionals=[s, t, addr]))
+    assert [i.name for i in q.browse("_http._tcp", timeout=0.9)] == [f"Office.{HTTP}"]
+    assert questions_of(sent(net)) == [(HTTP, RecordType.PTR)]
+
+
+def test_browse_asks_only_for_the_missing_txt_and_address(net: FakeNet) -> None:
+    q = make(net)
+    name = f"Office.{HTTP}"
+    p, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
+    answer_with(net, RecordType.PTR, HTTP, response(p, additionals=[s]))
+    answer_with(net, RecordType.TXT, name, response(t))
+    answer_with(net, RecordType.A, "office.local", response(addr))
+    infos = list(q.browse("_http._tcp", timeout=0.9))
+    assert [i.complete for i in infos] == [True]
+    asked = questions_of(sent(net))
+    assert (name, RecordType.SRV) not in asked
+    assert asked == [
+        (HTTP, RecordType.PTR),
+        (name, RecordType.TXT),
+        ("office.local", RecordType.A),
+        ("office.local", RecordType.AAAA),
+    ]
+
+
+# -- browse / watch ----------------------------------------------------------------------------
+
+
+def test_browse_yields_each_instance_as_soon_as_it_is_resolved(net: FakeNet) -> None:
+    q = make(net)
+    first = service_records("One", HTTP, "one.local", 1, "192.0.2.1")
+    second = service_records("Two", HTTP, "two.local", 2, "192.0.2.2")
+    answer_with(net, RecordType.PTR, HTTP, response(first[0], additionals=first[1:]), delay=0.1)
+    answer_with(net, RecordType.PTR, HTTP, response(second[0], additionals=second[1:]), delay=0.5)
+    start = net.clock()
+    seen = [(info.instance, round(net.clock() - start, 3)) for info in q.browse(HTTP, timeout=0.9)]
+    assert seen == [("One", 0.1), ("Two", 0.5)]
+    assert net.clock() - start == pytest.approx(0.9)
+
+
+def test_browse_at_deadline_adds_partially_resolved_instances(net: FakeNet) -> None:
+    q = make(net)
+    name = f"Partial.{HTTP}"
+    answer_with(
+        net, RecordType.PTR, HTTP, response(ptr(HTTP, name), additionals=[srv(name, "p.local", 9)])
+    )
+    answer_with(net, RecordType.PTR, HTTP, response(ptr(HTTP, f"OnlyPtr.{HTTP}")))
+    [info] = list(q.browse(HTTP, timeout=0.9))
+    assert info.name == name and info.port == 9 and not info.complete
+
+
+def test_subtype_browse_asks_for_the_subtype_and_reports_base_type(net: FakeNet) -> None:
+    q = make(net)
+    sub = f"_printer._sub.{HTTP}"
+    _, s, t, addr = service_records("P", HTTP, "p.local", 80, "192.0.2.3")
+    answer_with(net, RecordType.PTR, sub, response(ptr(sub, f"P.{HTTP}"), additionals=[s, t, addr]))
+    [info] = list(q.browse("_printer._sub._http._tcp", timeout=0.5))
+    assert info.type == HTTP
+    assert questions_of(sent(net)) == [(sub, RecordType.PTR)]
+
+
+def test_service_types(net: FakeNet) -> None:
+    q = make(net)
+    meta = "_services._dns-sd._udp.local"
+    answer_with(net, RecordType.PTR, meta, response(ptr(meta, "_ipp._tcp.local"), ptr(meta, HTTP)))
+    answer_with(net, RecordType.PTR, meta, response(ptr(meta, HTTP)), delay=0.3)
+    assert q.service_types(timeout=1.5) == [HTTP, "_ipp._tcp.local"]
+
+
+def test_watch_reports_added_updated_and_removed_after_goodbye(net: FakeNet) -> None:
+    q = make(net)
+    name = f"Office.{HTTP}"
+    p, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
+    new_txt = txt(name, b"path=/new")
+    start = net.clock()
+
+    def responder(message: Message, n: FakeNet, tr: FakeTransport) -> None:
+        if any(qq.type == RecordType.PTR for qq in message.questions) and n.clock() < start + 10:
+            now_txt = t if n.clock() < start + 5 else new_txt
+            n.later(0.05, response(p, additionals=[s, now_txt, addr]), tr)
+
+    net.responders.append(responder)
+    transport = net.transports[0]
+    events: list[tuple[str, float]] = []
+    for event in q.watch("_http._tcp", timeout=60):
+        assert isinstance(event, ServiceEvent)
+        events.append((event.kind, round(net.clock() - start, 3)))
+        if event.kind == "added":
+            # the service announces a new TXT at 5 s, then withdraws at 10 s (goodbye)
+            net.later(5 - 0.05, response(new_txt), transport)
+            net.later(10 - 0.05, response(p.with_ttl(0)), transport)
+        elif event.kind == "updated":
+            assert event.info.txt == {"path": b"/new"}
+        else:
+            assert event.info.name == name
+            break
+    assert events == [("added", 0.05), ("updated", 5.0), ("removed", 11.0)]
+
+
+def test_watch_reports_removal_when_records_expire_silently(net: FakeNet) -> None:
+    q = make(net)
+    name = f"Gone.{HTTP}"
+    answered = []
+
+    def once(message: Message, n: FakeNet, t: FakeTransport) -> None:
+        if not answered and any(qq.type == RecordType.PTR for qq in message.questions):
+            answered.append(1)
+            n.later(
+                0.05,
+                response(
+                    ptr(HTTP, name, ttl=20),
+                    additionals=service_records("Gone", HTTP, "g.local", 1, "192.0.2.5", ttl=20)[
+                        1:
+                    ],
+                ),
+                t,
+            )
+
+    net.responders.append(once)
+    start = net.clock()
+    kinds = []
+    for event in q.watch(HTTP, timeout=100):
+        kinds.append((event.kind, round(net.clock() - start, 2)))
+        if event.kind == "removed":
+            break
+    # The PTR had TTL 20 (received at 0.05) and nobody answered the refresh queries.
+    assert kinds == [("added", 0.05), ("removed", 20.05)]
+
+
+def test_watch_refreshes_records_at_80_to_95_percent_of_ttl(net: FakeNet) -> None:
+    q = make(net)
+    name = f"R.{HTTP}"
+    recs = service_records("R", HTTP, "r.local", 1, "192.0.2.5", ttl=100)
+    srv_times: list[float] = []
+    start = net.clock()
+
+    def record(m: Message, n: FakeNet, t: FakeTransport) -> None:
+        if n.clock() == start:  # answer the first query only: nothing else refreshes the records
+            n.later(0.05, response(recs[0].with_ttl(100), additionals=recs[1:]), t)
+        if any(qq.type == RecordType.SRV and qq.name == name for qq in m.questions):
+            srv_times.append(n.clock() - start)
+
+    net.responders.append(record)
+    list(q.watch(HTTP, timeout=99))
+    assert len(srv_times) == 4
+    for got, base in zip(srv_times, (80, 85, 90, 95), strict=True):
+        assert base + 0.05 <= got <= base + 0.05 + 2.0
+
+
+def test_goodbye_is_honoured_only_after_one_second(net: FakeNet) -> None:
+    q = make(net)
+    transport = net.transports[0]
+    transport.inject(response(a("h.local", "192.0.2.7")))
+    q.process()
+    transport.inject(response(a("h.local", "192.0.2.7", ttl=0)))
+    q.process()
+    assert q.cached("h.local", "A")
+    net.clock.advance(1.0)
+    assert q.cached("h.local", "A") == []
+
+
+def test_cache_flush_through_the_querier(net: FakeNet) -> None:
+    q = make(net)
+    transport = net.transports[0]
+    transport.inject(response(a("h.local", "192.0.2.1")))
+    q.process()
+    net.clock.advance(2)
+    transport.inject(response(a("h.local", "192.0.2.2")))
+    q.process()
+    net.clock.advance(1)
+    assert [r.address for r in q.cached("h.local", "A")] == [IPv4Address("192.0.2.2")]  # type: ignore[attr-defined]
+
+
+def test_cache_size_bound_holds_under_a_flood(net: FakeNet) -> None:
+    q = make(net, cache_size=50)
+    transport = net.transports[0]
+    for i in range(40):
+        transport.inject(response(*(a(f"h{i}-{j}.local", "192.0.2.1") for j in range(5))))
+    while q.process():
+        pass
+    stats = q.stats()
+    assert stats["cache_records"] == 50
+    assert stats["cache_evicted"] == 150
+
+
+# -- receive filters ---------------------------------------------------------------------------
+
+
+def _deliver(net: FakeNet, q: Querier, data: bytes, **kwargs: object) -> None:
+    net.transports[0].inject(data, **kwargs)  # type: ignore[arg-type]
+    while q.process():
+        pass
+
+
+def test_responses_from_a_port_other_than_5353_are_dropped(net: FakeNet) -> None:
+    q = make(net)
+    _deliver(net, q, response(a("h.local", "192.0.2.7")), source=("192.0.2.1", 40000))
+    assert q.cached("h.local", "A") == []
+    assert q.stats()["dropped_source_port"] == 1
+
+
+def test_responses_from_off_link_sources_are_dropped(net: FakeNet) -> None:
+    q = make(net)
+    _deliver(net, q, response(a("h.local", "198.51.100.7")), source=("198.51.100.7", 5353))
+    assert q.cached("h.local", "A") == []
+    assert q.stats()["dropped_off_link"] == 1
+
+
+def test_link_local_sources_are_always_on_link(net: FakeNet) -> None:
+    q = make(net)
+    _deliver(net, q, response(a("v4ll.local", "169.254.3.3")), source=("169.254.3.3", 5353))
+    _deliver(net, q, response(aaaa("v6.local", "fe80::99")), source=("fe80::99", 5353))
+    assert q.cached("v4ll.local", "A") and q.cached("v6.local", "AAAA")
+
+
+def test_packets_from_interfaces_not_selected_are_dropped(net: FakeNet) -> None:
+    q = make(net)
+    _deliver(net, q, response(a("h.local", "192.0.2.7")), interface=IFINDEX + 5)
+    assert q.stats()["dropped_other_interface"] == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "reason"), [(FLAG_QR | (1 << 11), "opcode"), (FLAG_QR | 3, "rcode")]
+)
+def test_responses_with_nonzero_opcode_or_rcode_are_dropped(
+    net: FakeNet, flags: int, reason: str
+) -> None:
+    q = make(net)
+    _deliver(net, q, response(a("h.local", "192.0.2.7"), flags=flags))
+    assert q.cached("h.local", "A") == []
+    assert q.stats()["dropped_opcode_rcode"] == 1
+
+
+def test_queries_and_malformed_packets_are_counted_not_cached(net: FakeNet) -> None:
+    q = make(net)
+    _deliver(net, q, response(a("h.local", "192.0.2.7"), flags=0))
+    _deliver(net, q, b"\x00\x00\x84\x00\x00\x00\x00\x05")
+    stats = q.stats()
+    assert stats["ignored_queries"] == 1 and stats["dropped_malformed"] == 1
+    assert q.cached("h.local", "A") == []
+
+
+def test_question_section_of_a_response_is_ignored(net: FakeNet) -> None:
+    from mdnsq import encode_message
+
+    q = make(net)
+    data = encode_message(
+        Message(
+            flags=FLAG_QR | FLAG_AA,
+            questions=(Question("h.local", RecordType.A),),
+            answers=(a("other.local", "192.0.2.9"),),
+        )
+    )
+    answer_with(net, RecordType.A, "h.local", data)
+    assert q.resolve_host("h.local", timeout=1.5) == []
+
+
+def test_answers_match_by_name_and_type_not_type_alone(net: FakeNet) -> None:
+    q = make(net)
+    answer_with(
+        net,
+        RecordType.TXT,
+        "h.local",
+        response(a("other.local", "192.0.2.9"), txt("x.local", b"a=1")),
+    )
+    assert q.query("h.local", "TXT", timeout=1.5) == []
+    assert q.query("h.local", "A", timeout=0.1) == []
+
+
+def test_ipv6_link_local_addresses_carry_their_scope(net: FakeNet) -> None:
+    q = make(net)
+    answer_with(net, RecordType.A, "h.local", response(aaaa("h.local", "fe80::1")))
+    [address] = q.resolve_host("h.local", timeout=1)
+    assert address == IPv6Address(f"fe80::1%{IFINDEX}")
+    assert isinstance(address, IPv6Address) and address.scope_id == str(IFINDEX)
+
+
+# -- names -------------------------------------------------------------------------------------
+
+
+def test_resolve_service_by_raw_instance_label_escapes_it(net: FakeNet) -> None:
+    q = make(net)
+    q.resolve_service(instance="Dr. Who's Printer", type="_ipp._tcp.local.", timeout=0.5)
+    assert questions_of(sent(net)) == [
+        ("Dr\\. Who's Printer._ipp._tcp.local", RecordType.SRV),
+        ("Dr\\. Who's Printer._ipp._tcp.local", RecordType.TXT),
+    ]
+
+
+def test_utf8_instance_round_trips(net: FakeNet) -> None:
+    q = make(net)
+    name = f"Büro Drucker 😀.{HTTP}"
+    p, s, t, addr = service_records("Büro Drucker 😀", HTTP, "b.local", 631, "192.0.2.4")
+    answer_with(net, RecordType.PTR, HTTP, response(p, additionals=[s, t, addr]))
+    [info] = list(q.browse("_http._tcp.", timeout=0.5))
+    assert info.instance == "Büro Drucker 😀" and info.name == name
+
+
+@pytest.mark.parametrize("bad", ["", "_http", "."])
+def test_bad_service_types_are_value_errors(net: FakeNet, bad: str) -> None:
+    q = make(net)
+    with pytest.raises(ValueError):
+        list(q.browse(bad, timeout=0.1))
+
+
+def test_resolve_service_needs_name_or_instance_and_type(net: FakeNet) -> None:
+    q = make(net)
+    with pytest.raises(TypeError):
+        q.resolve_service(instance="x")
+    with pytest.raises(TypeError):
+        q.resolve_service("x._http._tcp.local", instance="x", type=HTTP)
+
+
+# -- lifecycle, select-loop integration --------------------------------------------------------
+
+
+def test_calls_after_close_raise_and_close_is_idempotent(net: FakeNet) -> None:
+    q = make(net)
+    q.close()
+    q.close()
+    with pytest.raises(MdnsqError):
+        q.resolve_host("h.local", timeout=1)
+
+
+def test_closing_inside_a_browse_loop_ends_it(net: FakeNet) -> None:
+    q = make(net)
+    first = service_records("One", HTTP, "one.local", 1, "192.0.2.1")
+    answer_with(net, RecordType.PTR, HTTP, response(first[0], additionals=first[1:]))
+    got = []
+    start = net.clock()
+    for info in q.browse(HTTP, timeout=30):
+        got.append(info)
+        q.close()
+    assert len(got) == 1 and net.clock() - start < 1
+
+
+def test_fileno_of_one_transport_is_its_socket_and_process_reads_it() -> None:
+    with FakeTransport() as transport, Querier(transports=[transport]) as q:
+        assert q.fileno() == transport.fileno()
+        assert select.select([q.fileno()], [], [], 0)[0] == []
+        transport.inject(response(a("h.local", "192.0.2.7")))
+        assert select.select([q.fileno()], [], [], 0)[0] == [q.fileno()]
+        assert q.process() == 1
+        assert select.select([q.fileno()], [], [], 0)[0] == []
+        assert q.cached("h.local", "A")
+
+
+def test_fileno_of_several_transports_is_readable_when_any_has_a_packet() -> None:
+    v6 = FakeTransport(family=socket.AF_INET6)
+    with FakeTransport() as v4, v6, Querier(transports=[v4, v6]) as q:
+        fd = q.fileno()
+        assert select.select([fd], [], [], 0)[0] == []
+        v6.inject(response(aaaa("h.local", "fe80::1")), source=("fe80::2", 5353))
+        assert select.select([fd], [], [], 1)[0] == [fd]
+        assert q.process() == 1
+        assert select.select([fd], [], [], 0)[0] == []
+
+
+def test_queries_go_out_on_every_transport(net: FakeNet) -> None:
+    v6 = net.transport(family=socket.AF_INET6)
+    q = Querier(transports=[net.transport(), v6], clock=net.clock, wait=net.wait)
+    q.query("h.local", "A", timeout=0.5)
+    assert len(net.transports[0].sent) == 1 and len(v6.sent) == 1
+
+
+def test_a_transport_whose_sends_keep_failing_is_muted(net: FakeNet) -> None:
+    class Broken(FakeTransport):
+        def send(self, data: bytes, dest: tuple[str, int] | None = None) -> None:
+            self.sent.append((data, dest))
+            raise OSError("unreachable")
+
+    broken = Broken(interfaces=[LAN])
+    try:
+        q = Querier(transports=[net.transport(), broken], clock=net.clock, wait=net.wait)
+        q.query("nobody.local", "A", timeout=600)
+        assert len(net.transports[0].sent) == 10
+        assert len(broken.sent) < 10
+        assert q.stats()["send_errors"] == len(broken.sent)
+    finally:
+        broken.close()
+
+
+def test_source_helper_default_is_on_link() -> None:
+    assert PEER[1] == 5353

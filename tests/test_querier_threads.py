@@ -1,0 +1,137 @@
+"""Many threads on one Querier: one receiver at a time, one parse per packet, prompt close().
+
+These use the real clock and select() on the fake transports' pipes, so they take a fraction
+of a second; nothing sleeps to synchronise (the only waits are bounded polls on state).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from ipaddress import IPv4Address
+from typing import Any
+
+import pytest
+
+import mdnsq.querier
+from mdnsq import Message, Querier, RecordType, ServiceInfo, parse_message
+from tests.fakes import FakeTransport, a, response, service_records
+
+HTTP = "_http._tcp.local"
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts every parse the Querier does."""
+    counter = [0]
+
+    def counting(data: Any) -> Message:
+        counter[0] += 1
+        return parse_message(data)
+
+    monkeypatch.setattr(mdnsq.querier, "parse_message", counting)
+    return counter
+
+
+def wait_for(predicate: Callable[[], bool], limit: float = 10.0) -> None:
+    end = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < end, "condition not reached"
+        time.sleep(0.002)
+
+
+def run_threads(n: int, target: Callable[[int], Any]) -> tuple[list[Any], list[threading.Thread]]:
+    results: list[Any] = [None] * n
+
+    def body(i: int) -> None:
+        results[i] = target(i)
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    return results, threads
+
+
+@pytest.fixture
+def transport() -> Iterator[FakeTransport]:
+    with FakeTransport() as the_transport:
+        yield the_transport
+
+
+def test_100_threads_resolving_different_hosts_all_get_their_answer(
+    transport: FakeTransport, parses: list[int]
+) -> None:
+    def answer(t: FakeTransport, data: bytes, dest: object) -> None:
+        for question in parse_message(data).questions:
+            if question.type == RecordType.A:
+                number = int(question.name.split(".")[0][1:])
+                t.inject(response(a(question.name, f"192.0.2.{number + 1}")))
+
+    transport.on_send = answer
+    baseline = threading.active_count()
+    with Querier(transports=[transport], settle=0.05) as q:
+        results, threads = run_threads(100, lambda i: q.resolve_host(f"h{i}.local", timeout=10))
+        for thread in threads:
+            thread.join(20)
+        assert not any(thread.is_alive() for thread in threads)
+        assert results == [[IPv4Address(f"192.0.2.{i + 1}")] for i in range(100)]
+        stats = q.stats()
+    assert parses[0] == transport.received == stats["received"] == stats["accepted"] == 100
+    # Nobody polls: the receiver waits once per batch of packets plus a few settle wake-ups.
+    assert stats["receive_waits"] < 100 * 4
+    assert threading.active_count() == baseline
+
+
+def test_one_packet_reaches_100_waiting_threads_and_is_parsed_once(
+    transport: FakeTransport, parses: list[int]
+) -> None:
+    name = f"Shared.{HTTP}"
+    _, s, t, addr = service_records("Shared", HTTP, "shared.local", 80, "192.0.2.80")
+    with Querier(transports=[transport]) as q:
+        results, threads = run_threads(100, lambda i: q.resolve_service(name, timeout=30))
+        wait_for(lambda: len(q._tasks) == 100)
+        assert all(thread.is_alive() for thread in threads)
+        transport.inject(response(s, t, addr))
+        for thread in threads:
+            thread.join(20)
+        assert not any(thread.is_alive() for thread in threads)
+        stats = q.stats()
+    assert all(isinstance(info, ServiceInfo) and info.complete for info in results)
+    assert parses[0] == 1 and stats["accepted"] == 1
+    # 100 callers asked the same two questions: they went out once.
+    assert stats["questions_sent"] == 2 and stats["questions_suppressed"] == 198
+
+
+def test_close_from_another_thread_wakes_every_waiter(transport: FakeTransport) -> None:
+    baseline = threading.active_count()
+    q = Querier(transports=[transport])
+    results, threads = run_threads(20, lambda i: q.resolve_host("nobody.local", timeout=600))
+    browse_results, browsers = run_threads(2, lambda i: list(q.browse(HTTP, timeout=600)))
+    wait_for(lambda: len(q._tasks) == 22)
+    q.close()
+    for thread in threads + browsers:
+        thread.join(10)
+    assert not any(thread.is_alive() for thread in threads + browsers)
+    assert results == [[]] * 20 and browse_results == [[], []]
+    assert (
+        q.stats()["receive_waits"] <= 3
+    )  # one receiver blocked in select, the rest on the Condition
+    assert threading.active_count() == baseline
+    assert q.closed
+
+
+def test_used_from_one_thread_it_starts_no_thread(transport: FakeTransport) -> None:
+    counts: list[int] = []
+
+    def answer(t: FakeTransport, data: bytes, dest: object) -> None:
+        counts.append(threading.active_count())
+        t.inject(response(a("h.local", "192.0.2.7")))
+
+    transport.on_send = answer
+    baseline = threading.active_count()
+    with Querier(transports=[transport], settle=0.01) as q:
+        assert q.resolve_host("h.local", timeout=5) == [IPv4Address("192.0.2.7")]
+        q.query("other.local", "A", timeout=0.05)
+    assert counts and set(counts) == {baseline}
+    assert threading.active_count() == baseline
