@@ -39,3 +39,15 @@ def lab(private_netns: None) -> Iterator[netlab.Lab]:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "") not in ("", "0", "false")
+
+
+# Interop peers (python-zeroconf, Avahi) in lab hosts; see tests/peers.py.
+from tests.peers import (  # noqa: E402
+    avahi_peer,
+    make_avahi_peer,
+    make_zeroconf_peer,
+    peer_lab,
+    zeroconf_peer,
+)
+
+__all__ = ["avahi_peer", "make_avahi_peer", "make_zeroconf_peer", "peer_lab", "zeroconf_peer"]
