@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import functools
 import io
+import logging
 import queue
 import signal
 import sys
@@ -86,13 +87,14 @@ output formats:
 _PARSABLE_BROWSE_HELP = """\
   --parsable  the lines 'avahi-browse -p -r -k' prints: '+;iface;IPv4;name;type;domain'
               when an instance is found, '=;iface;IPv4;name;type;domain;host;address;port;"txt"'
-              once per address when it is resolved (IPv4/IPv6: the address family), and
+              once per address when it is resolved, and
               '-;...' when it goes away (watch). Escaped as avahi-browse does, so scripts can
               switch: in the instance name, letters, digits, '-' and '_' stay, '.' and '\\'
               become '\\.' and '\\\\', every other byte (spaces, ';', UTF-8) is \\DDD (three
               decimal digits); in TXT strings, '"' and '\\' are backslashed and bytes outside
               printable ASCII are \\DDD. The TXT strings come last to first, as avahi-browse
-              lists them. Use --json for plain UTF-8.
+              lists them. The IPv4/IPv6 column is the protocol asked over with -4 or -6, and
+              otherwise the family of the line's address. Use --json for plain UTF-8.
 """
 
 _PARSABLE_RESOLVE_HELP = """\
@@ -233,6 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="send from an ephemeral port instead of 5353 (RFC 6762 §5.1): works next to another "
         "mDNS daemon, but answers come by unicast only",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="report what the library does on stderr (-vv: every packet-level detail)",
     )
     network.set_defaults(ip_version="any")
 
@@ -444,10 +453,12 @@ def _read_input(path: str) -> bytes:
         raise _UsageError(f"cannot read {path}: {e.strerror or e}") from None
 
 
-def _querier(args: argparse.Namespace) -> Querier:
+def _querier(args: argparse.Namespace, out: cli_output.Output) -> Querier:
     from mdnsq import Querier
 
-    return Querier(interfaces=args.interfaces, ip_version=args.ip_version, one_shot=args.one_shot)
+    q = Querier(interfaces=args.interfaces, ip_version=args.ip_version, one_shot=args.one_shot)
+    out.attach(q)
+    return q
 
 
 # How much of the deadline `browse --all` spends listing types before browsing them: answers to
@@ -458,7 +469,7 @@ TYPES_PHASE = 1.0
 def _cmd_browse(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
     if args.all == bool(args.types):
         raise _UsageError("give one or more service types, or --all")
-    with _querier(args) as q:
+    with _querier(args, out) as q:
         types = args.types
         if args.all:
             types = q.service_types(timeout=min(TYPES_PHASE, deadline.left() / 2))
@@ -493,7 +504,7 @@ def _browse_names(
 
 def _cmd_resolve(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
     found: set[str] = set()
-    with _querier(args) as q:
+    with _querier(args, out) as q:
 
         def resolve(host: str) -> tuple[str, list[IPAddress]]:
             return host, q.resolve_host(host, timeout=deadline.left())
@@ -539,7 +550,7 @@ def instance_type(labels: Sequence[str]) -> str:
 
 def _cmd_lookup(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
     target = _lookup_target(args.instance, args.type)
-    with _querier(args) as q:
+    with _querier(args, out) as q:
         info = q.resolve_service(timeout=deadline.left(), **target)
     if info is not None:
         out.service(info)
@@ -555,7 +566,7 @@ def _cmd_query(args: argparse.Namespace, out: cli_output.Output, deadline: Deadl
         raise _UsageError(
             f"unknown record type {args.rtype!r} (try A, AAAA, PTR, SRV, TXT, ANY)"
         ) from None
-    with _querier(args) as q:
+    with _querier(args, out) as q:
         records = q.query(args.name, rtype, timeout=deadline.left())
     if records:
         out.records(records)
@@ -563,14 +574,14 @@ def _cmd_query(args: argparse.Namespace, out: cli_output.Output, deadline: Deadl
 
 
 def _cmd_types(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
-    with _querier(args) as q:
+    with _querier(args, out) as q:
         for service_type in q.service_types(timeout=deadline.left()):
             out.service_type(service_type)
     return out.count > 0
 
 
 def _cmd_watch(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
-    with _querier(args) as q:
+    with _querier(args, out) as q:
         for event in _merge([q.watch(t, timeout=deadline.remaining()) for t in args.types]):
             out.event(event)
     return out.count > 0
@@ -588,6 +599,21 @@ _NETWORK_COMMANDS: dict[str, _Command] = {
 
 
 # --- main ------------------------------------------------------------------------------------
+
+
+def _setup_logging(verbose: int) -> None:
+    """The library logs under `mdnsq`; a command shows it only when asked (one line per failure
+    otherwise, from _fail)."""
+    logger = logging.getLogger("mdnsq")
+    if verbose == 0:
+        # Any handler keeps logging's last-resort handler from printing warnings to stderr.
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
 
 
 def _fail(message: str) -> None:
@@ -615,6 +641,7 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None) -> in
 def _main(argv: Sequence[str] | None, stream: IO[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _setup_logging(getattr(args, "verbose", 0))
     machine = getattr(args, "json", False) or getattr(args, "parsable", False)
     if isinstance(stream, io.TextIOWrapper):
         # Machine formats are UTF-8 whatever the locale says; for people, a character the
@@ -628,7 +655,7 @@ def _main(argv: Sequence[str] | None, stream: IO[str]) -> int:
         json=getattr(args, "json", False),
         parsable=getattr(args, "parsable", False),
         name_width=max(map(len, getattr(args, "hosts", [""]))),
-        default_protocol="IPv6" if getattr(args, "ip_version", "") == "v6" else "IPv4",
+        protocol={"v4": "IPv4", "v6": "IPv6"}.get(getattr(args, "ip_version", "")),
     )
     try:
         if args.command == "decode":
@@ -668,4 +695,13 @@ def _main(argv: Sequence[str] | None, stream: IO[str]) -> int:
     except MdnsqError as e:
         _fail(str(e))
         return EXIT_NOTHING
-    return EXIT_FOUND if found else EXIT_NOTHING
+    if found:
+        return EXIT_FOUND
+    if args.command != "decode":
+        _fail(
+            f"nothing found before the deadline ({args.timeout:g} s); try a longer --timeout, "
+            "check that the device is on this link, or add -v to see what happened"
+            if args.timeout is not None
+            else "nothing found"
+        )
+    return EXIT_NOTHING

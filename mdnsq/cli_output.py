@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any
 from mdnsq.names import split_name
 
 if TYPE_CHECKING:
-    from mdnsq import Message, Record, ServiceEvent, ServiceInfo
+    from mdnsq import Message, Querier, Record, ServiceEvent, ServiceInfo
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -422,6 +422,9 @@ class Output:
     def message(self, message: Message, size: int) -> None:
         raise NotImplementedError
 
+    def attach(self, querier: Querier) -> None:
+        """The Querier the results come from (for formats that need more than ServiceInfo)."""
+
     def close(self) -> None:
         self.stream.flush()
 
@@ -608,16 +611,38 @@ def message_json(message: Message, size: int) -> dict[str, Any]:
 
 
 class ParsableOutput(Output):
-    """`avahi-browse -p -r` lines: '+' found, '=' resolved (one per address), '-' removed."""
+    """`avahi-browse -p -r` lines: '+' found, '=' resolved (one per address), '-' removed.
 
-    def __init__(self, stream: IO[str], default_protocol: str = "IPv4") -> None:
+    The protocol column is the one asked over when -4 / -6 fixed it (``protocol``); otherwise
+    ServiceInfo does not say which family an answer came over, so each line takes its address's.
+    """
+
+    def __init__(self, stream: IO[str], protocol: str | None = None) -> None:
         super().__init__(stream)
-        self.default_protocol = default_protocol
+        self.protocol = protocol
+        self.querier: Querier | None = None
+
+    def attach(self, querier: Querier) -> None:
+        self.querier = querier
+
+    def _txt(self, info: ServiceInfo) -> list[bytes]:
+        """The TXT strings as published: ServiceInfo.txt has lower-cased keys and drops repeats,
+        but avahi-browse prints the strings, so take them from the Querier's cache when it has
+        the record that ServiceInfo.txt was made from."""
+        if self.querier is not None:
+            from mdnsq import RecordType, TXTRecord
+
+            for record in self.querier.cached(info.name, RecordType.TXT):
+                if isinstance(record, TXTRecord) and dict(record.properties) == dict(info.txt):
+                    return list(record.strings)
+        return txt_strings(info.txt)
+
+    def _protocol(self, address: IPAddress) -> str:
+        return self.protocol or ("IPv4" if address.version == 4 else "IPv6")
 
     def _protocols(self, addresses: Sequence[IPAddress]) -> list[str]:
-        families = {a.version for a in addresses}
-        found = [name for version, name in ((4, "IPv4"), (6, "IPv6")) if version in families]
-        return found or [self.default_protocol]
+        found = {self._protocol(a) for a in addresses}
+        return sorted(found) or [self.protocol or "IPv4"]
 
     def _head(self, mark: str, info: ServiceInfo, protocol: str) -> str:
         service_type, domain = split_type(info.type)
@@ -635,12 +660,11 @@ class ParsableOutput(Output):
     def _resolved(self, info: ServiceInfo) -> list[str]:
         # avahi-browse lists the TXT strings last to first (its string lists are built by
         # prepending); the interface column already says what an IPv6 scope would.
-        txt = " ".join(avahi_txt(s) for s in reversed(txt_strings(info.txt)))
+        txt = " ".join(avahi_txt(s) for s in reversed(self._txt(info)))
         lines = []
         for address in info.addresses:
-            protocol = "IPv4" if address.version == 4 else "IPv6"
             tail = [clean(info.host), str(type(address)(address.packed)), str(info.port), txt]
-            lines.append(self._head("=", info, protocol) + ";" + ";".join(tail))
+            lines.append(self._head("=", info, self._protocol(address)) + ";" + ";".join(tail))
         return lines
 
     def service(self, info: ServiceInfo) -> None:
@@ -649,7 +673,7 @@ class ParsableOutput(Output):
 
     def instance(self, instance: str, service_type: str, interface: object) -> None:
         kind, domain = split_type(service_type)
-        fields = ["+", interface_name(interface), self.default_protocol, avahi_escape(instance)]
+        fields = ["+", interface_name(interface), self.protocol or "IPv4", avahi_escape(instance)]
         self._write([";".join([*fields, clean(kind), clean(domain)])])
 
     def event(self, event: ServiceEvent) -> None:
@@ -675,10 +699,10 @@ def make_output(
     json: bool = False,
     parsable: bool = False,
     name_width: int = 0,
-    default_protocol: str = "IPv4",
+    protocol: str | None = None,
 ) -> Output:
     if json:
         return JsonOutput(stream)
     if parsable:
-        return ParsableOutput(stream, default_protocol)
+        return ParsableOutput(stream, protocol)
     return HumanOutput(stream, name_width)
