@@ -23,7 +23,7 @@ import heapq
 import itertools
 import random
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from typing import Any
 
 from mdnsq.names import name_key
 from mdnsq.records import Record
@@ -37,22 +37,51 @@ REFRESH_POINTS = (0.80, 0.85, 0.90, 0.95)
 REFRESH_JITTER = 0.02
 
 
-@dataclass(eq=False)
 class CacheEntry:
     """One cached record as received on one interface."""
 
-    record: Record
-    interface: int
-    received: float
-    expires: float
-    ttl: int
-    goodbye: bool = False
-    # How many of the REFRESH_POINTS have been acted on (by a watch that refreshes this entry).
-    refreshes: int = 0
-    jitter: float = field(default_factory=lambda: random.uniform(0.0, REFRESH_JITTER))
+    __slots__ = (
+        "_bucket",
+        "_ekey",
+        "_jitter",
+        "_seq",
+        "expires",
+        "goodbye",
+        "interface",
+        "received",
+        "record",
+        "refreshes",
+        "ttl",
+    )
+
+    def __init__(self, record: Record, interface: int, received: float, ttl: int) -> None:
+        self.record = record
+        self.interface = interface
+        self.received = received
+        self.expires = received + ttl
+        self.ttl = ttl
+        self.goodbye = False
+        # How many of the REFRESH_POINTS have been acted on (by a watch that refreshes this entry).
+        self.refreshes = 0
+        self._jitter = -1.0  # drawn on first use: most entries are never refreshed
+        self._seq = 0  # which heap item is this entry's (older ones are stale)
+        self._bucket: tuple[str, int, int] = ("", 0, 0)
+        self._ekey: tuple[Any, int] = ((), 0)
+
+    def __repr__(self) -> str:
+        return (
+            f"CacheEntry({self.record!r}, interface={self.interface}, received={self.received}, "
+            f"expires={self.expires}, goodbye={self.goodbye})"
+        )
 
     def remaining(self, now: float) -> float:
         return self.expires - now
+
+    @property
+    def jitter(self) -> float:
+        if self._jitter < 0:
+            self._jitter = random.uniform(0.0, REFRESH_JITTER)
+        return self._jitter
 
     def next_refresh(self) -> float | None:
         """When the next refresh query for this record is due, None after the last one."""
@@ -68,7 +97,7 @@ class RecordCache:
         if max_records < 1:
             raise ValueError("max_records must be at least 1")
         self.max_records = max_records
-        self._buckets: dict[tuple[str, int, int], dict[tuple[Record, int], CacheEntry]] = {}
+        self._buckets: dict[tuple[str, int, int], dict[tuple[Any, int], CacheEntry]] = {}
         self._heap: list[tuple[float, int, CacheEntry]] = []
         self._seq = itertools.count()
         self._count = 0
@@ -84,39 +113,52 @@ class RecordCache:
 
     def add(self, record: Record, interface: int, now: float) -> CacheEntry | None:
         """Store or refresh one record; returns its entry (None for a goodbye of nothing)."""
-        key = record.key
+        key = (name_key(record.name), record.type, record.rclass)
         bucket = self._buckets.get(key)
-        if record.cache_flush and bucket:
-            self._flush(bucket, record, interface, now)
-        ekey = (record, interface)
-        entry = bucket.get(ekey) if bucket else None
+        # Within a bucket records differ only by their data: records are tuples laid out as
+        # (name, rclass, ttl, cache_flush, *data) (mdnsq.records), and hashing that slice runs in C
+        # where Record.__hash__ would run Python code for every packet.
+        ekey = (record[4:], interface)
+        entry = None
+        if bucket:
+            if record.cache_flush:
+                self._flush(bucket, ekey[0], interface, now)
+            entry = bucket.get(ekey)
         ttl = record.ttl
         if ttl == 0:
             if entry is None:
                 return None
             if not entry.goodbye:
                 entry.goodbye = True
-                self._set_expiry(entry, min(entry.expires, now + GRACE))
+                if entry.expires > now + GRACE:
+                    self._shorten(entry, now + GRACE)
                 self.version += 1
             return entry
         if entry is not None:
-            # Same data (records compare without TTL): a refresh. The record object is replaced
-            # so readers see the newest TTL and name spelling.
+            # Same data: a refresh. The record object is replaced so readers see the newest TTL
+            # and name spelling. A later expiry needs no heap push (see expire()).
+            expires = now + ttl
             entry.record = record
             entry.received = now
             entry.ttl = ttl
             entry.goodbye = False
             entry.refreshes = 0
-            entry.jitter = random.uniform(0.0, REFRESH_JITTER)
-            self._set_expiry(entry, now + ttl)
+            entry._jitter = -1.0
+            if expires < entry.expires:
+                self._shorten(entry, expires)
+            else:
+                entry.expires = expires
             self.version += 1
             return entry
         if bucket is None:
             bucket = self._buckets[key] = {}
-        entry = CacheEntry(record, interface, now, now + ttl, ttl)
+        entry = CacheEntry(record, interface, now, ttl)
+        entry._bucket = key
+        entry._ekey = ekey
         bucket[ekey] = entry
         self._count += 1
-        heapq.heappush(self._heap, (entry.expires, next(self._seq), entry))
+        seq = entry._seq = next(self._seq)
+        heapq.heappush(self._heap, (entry.expires, seq, entry))
         self.version += 1
         if self._count > self.max_records:
             self._evict()
@@ -125,68 +167,87 @@ class RecordCache:
     def add_all(self, records: Iterable[Record], interface: int, now: float) -> int:
         """Add the records of one packet; returns how many were stored or refreshed."""
         stored = 0
+        add = self.add
         for record in records:
-            if self.add(record, interface, now) is not None:
+            if add(record, interface, now) is not None:
                 stored += 1
         return stored
 
     def _flush(
-        self,
-        bucket: dict[tuple[Record, int], CacheEntry],
-        record: Record,
-        interface: int,
-        now: float,
+        self, bucket: dict[tuple[Any, int], CacheEntry], data: Any, interface: int, now: float
     ) -> None:
         cutoff = now - GRACE
-        for entry in bucket.values():
+        for (other, where), entry in bucket.items():
             if (
-                entry.interface == interface
+                where == interface
                 and entry.received < cutoff
                 and entry.expires > now + GRACE
-                and entry.record != record
+                and other != data
             ):
-                self._set_expiry(entry, now + GRACE)
+                self._shorten(entry, now + GRACE)
                 self.flushed += 1
                 self.version += 1
 
-    def _set_expiry(self, entry: CacheEntry, expires: float) -> None:
+    def _shorten(self, entry: CacheEntry, expires: float) -> None:
+        """An earlier expiry needs its own heap item; the old one becomes stale."""
         entry.expires = expires
-        heapq.heappush(self._heap, (expires, next(self._seq), entry))
+        seq = entry._seq = next(self._seq)
+        heapq.heappush(self._heap, (expires, seq, entry))
         if len(self._heap) > 2 * self._count + 64:
-            self._heap = [
-                (e.expires, next(self._seq), e)
-                for bucket in self._buckets.values()
-                for e in bucket.values()
-            ]
+            self._heap = []
+            for bucket in self._buckets.values():
+                for e in bucket.values():
+                    e._seq = next(self._seq)
+                    self._heap.append((e.expires, e._seq, e))
             heapq.heapify(self._heap)
 
     # -- removing -------------------------------------------------------------------------
 
     def _remove(self, entry: CacheEntry) -> bool:
-        bucket = self._buckets.get(entry.record.key)
-        if bucket is None or bucket.get((entry.record, entry.interface)) is not entry:
+        bucket = self._buckets.get(entry._bucket)
+        if bucket is None or bucket.get(entry._ekey) is not entry:
             return False
-        del bucket[(entry.record, entry.interface)]
+        del bucket[entry._ekey]
         if not bucket:
-            del self._buckets[entry.record.key]
+            del self._buckets[entry._bucket]
         self._count -= 1
         self.version += 1
         return True
 
+    def _pop_due(self, limit: float) -> CacheEntry | None:
+        """Pop the next entry whose current expiry is <= limit (heap items may be stale:
+        an entry refreshed to a later expiry keeps its old item, which is re-filed here)."""
+        heap = self._heap
+        while heap and heap[0][0] <= limit:
+            _, seq, entry = heapq.heappop(heap)
+            if seq != entry._seq:
+                continue  # superseded by an earlier-expiry item
+            if entry.expires > limit:
+                entry._seq = next(self._seq)
+                heapq.heappush(heap, (entry.expires, entry._seq, entry))
+                continue
+            if self._remove(entry):
+                return entry
+        return None
+
     def _evict(self) -> None:
-        while self._count > self.max_records and self._heap:
-            expires, _, entry = heapq.heappop(self._heap)
-            if expires == entry.expires and self._remove(entry):
+        heap = self._heap
+        while self._count > self.max_records and heap:
+            due, seq, entry = heapq.heappop(heap)
+            if seq != entry._seq:
+                continue
+            if entry.expires > due:  # refreshed since it was filed: file it again
+                entry._seq = next(self._seq)
+                heapq.heappush(heap, (entry.expires, entry._seq, entry))
+                continue
+            if self._remove(entry):
                 self.evicted += 1
 
     def expire(self, now: float) -> list[CacheEntry]:
         """Drop every entry whose time is up; returns them (a watch reports removals from this)."""
         removed: list[CacheEntry] = []
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            expires, _, entry = heapq.heappop(heap)
-            if expires == entry.expires and self._remove(entry):
-                removed.append(entry)
+        while (entry := self._pop_due(now)) is not None:
+            removed.append(entry)
         return removed
 
     def next_expiry(self) -> float | None:

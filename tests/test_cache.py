@@ -155,3 +155,24 @@ def test_same_address_on_two_interfaces_is_two_entries() -> None:
 def test_zero_size_is_rejected() -> None:
     with pytest.raises(ValueError):
         RecordCache(max_records=0)
+
+
+def test_eviction_skips_entries_refreshed_to_a_later_expiry() -> None:
+    cache = RecordCache(max_records=3)
+    cache.add(a("old.local", "192.0.2.1", ttl=10), 2, T0)
+    cache.add(a("b.local", "192.0.2.1", ttl=50), 2, T0)
+    cache.add(a("c.local", "192.0.2.1", ttl=60), 2, T0)
+    cache.add(a("old.local", "192.0.2.1", ttl=1000), 2, T0 + 1)  # refreshed: now the longest-lived
+    cache.add(a("d.local", "192.0.2.1", ttl=70), 2, T0 + 1)
+    assert cache.records("old.local", RecordType.A, T0 + 1)
+    assert cache.records("b.local", RecordType.A, T0 + 1) == []
+
+
+def test_goodbye_after_refresh_still_expires_after_one_second() -> None:
+    cache = RecordCache()
+    cache.add(a("h.local", "192.0.2.1", ttl=10), 2, T0)
+    cache.add(a("h.local", "192.0.2.1", ttl=100), 2, T0 + 5)
+    cache.add(a("h.local", "192.0.2.1", ttl=0), 2, T0 + 6)
+    assert cache.expire(T0 + 6.9) == []
+    assert len(cache.expire(T0 + 7)) == 1
+    assert cache.expire(T0 + 200) == []
