@@ -37,5 +37,11 @@ bench: install peers
 demo: install
 	$(NETNS) $(BIN)/python demo/run.py
 
+# A long run of the parse_message fuzzer (atheris): one million inputs by default.
+# Prints inputs tried, coverage (edges / features), the slowest input and crashes (exit 1 if any).
+FUZZ_RUNS ?= 1000000
+fuzz: install
+	$(BIN)/python fuzz/run.py --runs $(FUZZ_RUNS) --report fuzz/artifacts/last-run.json
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks bench/out

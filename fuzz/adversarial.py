@@ -1,0 +1,109 @@
+"""Hand-built hostile packets of (up to) 9000 bytes, for seeds, work-bound tests and benchmarks.
+
+Each builder returns wire bytes that mdnsq must parse (or reject) with work linear in the size:
+a chain of compression pointers re-used by hundreds of records, a chain of label+pointer hops,
+a name of the maximum label count re-used by every record, thousands of tiny records, and an
+"honest" packet of the same size and record count as the baseline the others are compared with.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+MAX_PACKET = 9000
+_RR = struct.Struct("!HHIH")
+
+__all__ = [
+    "BUILDERS",
+    "honest_ptrs",
+    "label_chain",
+    "max_labels",
+    "pointer_chain",
+    "tiny_records",
+]
+
+
+def header(qd: int = 0, an: int = 0, ns: int = 0, ar: int = 0, flags: int = 0x8400) -> bytes:
+    return struct.pack("!6H", 0, flags, qd, an, ns, ar)
+
+
+def pointer(offset: int) -> bytes:
+    return struct.pack("!H", 0xC000 | offset)
+
+
+def _chain_packet(with_labels: bool, hops: int = 125, reuse_top: bool = True) -> bytes:
+    """Record 0 (type 99, owner "a" at offset 12) carries a chain of ``hops`` pointers in its
+    RDATA, each pointing at the previous one (optionally behind a one-byte label); every further
+    record is a PTR whose target is a pointer into that chain, so a parser without memoised
+    pointer targets walks the whole chain once per record."""
+    start = 12 + 3 + 10  # after the header, the owner name "a" and the RR header
+    body = bytearray()
+    links: list[int] = []
+    for i in range(hops):
+        links.append(start + len(body))
+        body += (b"\x01a" if with_labels else b"") + pointer(12 if i == 0 else links[-2])
+    records = bytearray(b"\x01a\x00" + _RR.pack(99, 1, 120, len(body)) + body)
+    count = 1
+    i = 0
+    while 12 + len(records) + 14 <= MAX_PACKET:
+        target = links[-1] if reuse_top else links[-1 - (i % 8)]
+        records += pointer(12) + _RR.pack(12, 1, 120, 2) + pointer(target)
+        count += 1
+        i += 1
+    return header(an=count) + bytes(records)
+
+
+def pointer_chain() -> bytes:
+    """~620 PTR records whose targets each follow a chain of 125 bare compression pointers."""
+    return _chain_packet(with_labels=False)
+
+
+def label_chain() -> bytes:
+    """~600 PTR records whose targets each follow 125 label+pointer hops (names of 126 labels)."""
+    return _chain_packet(with_labels=True)
+
+
+def honest_ptrs() -> bytes:
+    """The baseline: same layout and record count as pointer_chain, every target one hop away."""
+    start = 12 + 3 + 10
+    body = b"".join(pointer(12) for _ in range(125))
+    del start
+    records = bytearray(b"\x01a\x00" + _RR.pack(99, 1, 120, len(body)) + body)
+    count = 1
+    while 12 + len(records) + 14 <= MAX_PACKET:
+        records += pointer(12) + _RR.pack(12, 1, 120, 2) + pointer(12)
+        count += 1
+    return header(an=count) + bytes(records)
+
+
+def max_labels() -> bytes:
+    """A question name of 127 one-byte labels (the most that fits in 255 bytes), then records
+    whose owner names point into it at every label boundary in turn."""
+    name = b"\x01x" * 127 + b"\x00"
+    packet = bytearray(header() + name + struct.pack("!HH", 12, 1))
+    count = 0
+    i = 0
+    while len(packet) + 16 <= MAX_PACKET:
+        packet += (
+            pointer(12 + 2 * (i % 127)) + _RR.pack(1, 1, 120, 4) + bytes([192, 0, 2, i & 0xFF])
+        )
+        count += 1
+        i += 1
+    packet[0:12] = header(qd=1, an=count)
+    return bytes(packet)
+
+
+def tiny_records() -> bytes:
+    """As many records as fit: root owner name, unknown type, empty RDATA (11 bytes each)."""
+    count = (MAX_PACKET - 12) // 11
+    return header(an=count) + (b"\x00" + _RR.pack(65280, 1, 120, 0)) * count
+
+
+BUILDERS: dict[str, Callable[[], bytes]] = {
+    "pointer_chain": pointer_chain,
+    "label_chain": label_chain,
+    "max_labels": max_labels,
+    "tiny_records": tiny_records,
+    "honest_ptrs": honest_ptrs,
+}
