@@ -15,9 +15,11 @@ Goals, in order:
    allocation size.
 3. Real devices: compression pointers may point forward (RFC 6762 §18.14 allows compressed NSEC
    next-names, and some stacks point anywhere in the packet); only "inside the packet" is required.
-4. Speed: one pass, struct.unpack_from on the view, a per-packet cache of names by offset so a
-   shared suffix (".local", "_http._tcp.local") is decoded once, records built with one
-   tuple.__new__ each.
+4. Speed (pure Python, so every bytecode counts): one pass; struct.unpack_from on the view; a
+   per-packet cache of decoded names by offset, so a shared suffix (".local", "_http._tcp.local")
+   is decoded once and an owner name that is a bare pointer costs one dict lookup; each run of
+   labels is decoded with one str(view[a:b]) call (not one per label); records built with one
+   tuple.__new__ each, without validation; TXT RDATA kept whole (checked, split on access).
 
 Not measured yet: packets with hundreds of distinct non-ASCII names (the slow escaping path).
 """
@@ -26,10 +28,9 @@ from __future__ import annotations
 
 from struct import Struct
 from struct import error as StructError
-from typing import Any
 
 from mdnsq.errors import MalformedPacket
-from mdnsq.names import MAX_LABELS, MAX_NAME_WIRE, escape_label, escape_label_bytes
+from mdnsq.names import MAX_NAME_WIRE, escape_label, escape_label_bytes
 from mdnsq.records import (
     AAAARecord,
     ARecord,
@@ -39,7 +40,6 @@ from mdnsq.records import (
     NSECRecord,
     PTRRecord,
     Question,
-    Record,
     SRVRecord,
     TXTRecord,
     UnknownRecord,
@@ -57,89 +57,118 @@ _SRV_HEAD = Struct("!HHH").unpack_from
 
 _new = tuple.__new__
 
-_T_A = 1
-_T_CNAME = 5
-_T_PTR = 12
-_T_HINFO = 13
-_T_TXT = 16
-_T_AAAA = 28
-_T_SRV = 33
-_T_NSEC = 47
-
 
 class _Bad(Exception):
     """Internal: this name / record cannot be read. Never escapes the module."""
 
 
-# Types whose record is built as (head..., name) from a single name in RDATA.
-_NAME_RDATA: dict[int, type[Record]] = {_T_PTR: PTRRecord, _T_CNAME: CNAMERecord}
+# Length bytes of short labels (1..31) and backslash map to "."; see _read_name.
+_DOTS = bytes(46 if 0 < i < 32 or i == 92 else i for i in range(256))
+
+
+def _run_text_slow(view: memoryview, run: int, stop: int) -> str:
+    """Text of the labels in ``view[run:stop]``, one by one, escaping what needs it."""
+    parts = []
+    pos = run
+    while pos < stop:
+        first = pos + 1
+        pos = first + view[pos]
+        parts.append(escape_label_bytes(view[first:pos].tobytes()))
+    return ".".join(parts)
 
 
 def _read_name(
-    view: memoryview, pos: int, limit: int, end: int, cache: dict[int, tuple[str, int, int]]
+    view: memoryview,
+    pos: int,
+    limit: int,
+    end: int,
+    names: dict[int, str],
+    sizes: dict[int, int],
 ) -> tuple[str, int]:
     """Decode the name at ``pos``; return (text, offset after it in place).
 
     ``limit`` bounds the labels read in place (the RDATA end for names in RDATA); after a
-    compression pointer the bound is the packet end. ``cache`` maps an offset to (text, wire
-    length, label count) of a name already decoded from there.
+    compression pointer the bound is the packet end. ``names`` maps the offset of every name
+    decoded so far to its text and ``sizes`` to its wire length. (No label count is kept: every
+    label costs at least 2 bytes, so 255 bytes cannot hold more than 127 labels.)
     """
-    labels: list[str] = []
     start = pos
-    after = -1
+    text = ""
     wire = 1  # the root label
     hops = 0
+    after = 0
     while True:
-        if pos >= limit:
+        run = pos
+        # Labels may use what is left of the 255-byte budget, and must leave room for the
+        # terminator or pointer inside ``limit``: one bound covers both.
+        stop = run + MAX_NAME_WIRE + 1 - wire
+        if stop > limit:
+            stop = limit
+        if pos >= stop:
             raise _Bad("name runs past its bounds")
         length = view[pos]
-        if length == 0:
-            if after < 0:
-                after = pos + 1
-            text = ".".join(labels)
-            break
-        if length < 0x40:
+        if 0 < length < 0x40:
             first = pos + 1
             pos = first + length
-            if pos > limit:
-                raise _Bad("label runs past its bounds")
-            wire += length + 1
-            if wire > MAX_NAME_WIRE:
-                raise _Bad("name longer than 255 bytes")
-            try:
-                label = str(view[first:pos], "utf-8")
-            except UnicodeDecodeError:
-                label = escape_label_bytes(bytes(view[first:pos]))
+            if pos >= stop:
+                raise _Bad("name longer than 255 bytes" if pos < limit else "label past bounds")
+            length = view[pos]
+            if not 0 < length < 0x40:
+                # A run of one label: the most common shape ("Office Printer" + pointer).
+                try:
+                    run_text = str(view[first:pos], "utf-8")
+                except UnicodeDecodeError:
+                    run_text = _run_text_slow(view, run, pos)
+                else:
+                    if "." in run_text or "\\" in run_text:
+                        run_text = escape_label(run_text)
             else:
-                if "." in label or "\\" in label:
-                    label = escape_label(label)
-            labels.append(label)
-            if len(labels) > MAX_LABELS:
-                raise _Bad("name has more than 128 labels")
-            continue
+                labels = 1
+                short = pos - first < 32
+                while 0 < length < 0x40:
+                    if length > 31:
+                        short = False
+                    labels += 1
+                    pos += length + 1
+                    if pos >= stop:
+                        if pos < limit:
+                            raise _Bad("name longer than 255 bytes")
+                        raise _Bad("label runs past its bounds")
+                    length = view[pos]
+                # One copy of the run, length bytes turned into dots by one translate. The dots
+                # counted must be exactly the inner length bytes: a "." or "\\" or a control
+                # character inside a label adds one, and sends the run to the slow path.
+                run_text = None
+                if short:
+                    dotted = view[first:pos].tobytes().translate(_DOTS)
+                    if dotted.count(46) == labels - 1:
+                        try:
+                            run_text = dotted.decode()
+                        except UnicodeDecodeError:
+                            run_text = None
+                if run_text is None:
+                    run_text = _run_text_slow(view, run, pos)
+            wire += pos - run
+            text = f"{text}.{run_text}" if text else run_text
+        if length == 0:
+            if not after:
+                after = pos + 1
+            break
         if length < 0xC0:
             raise _Bad("unknown label type")
         if pos + 1 >= limit:
             raise _Bad("compression pointer cut off")
         target = (length & 0x3F) << 8 | view[pos + 1]
-        if after < 0:
+        if not after:
             after = pos + 2
-        hit = cache.get(target)
-        if hit is not None:
-            suffix, suffix_wire, suffix_labels = hit
-            wire += suffix_wire - 1
+        suffix = names.get(target)
+        if suffix is not None:
+            wire += sizes[target] - 1
             if wire > MAX_NAME_WIRE:
                 raise _Bad("name longer than 255 bytes")
-            if len(labels) + suffix_labels > MAX_LABELS:
-                raise _Bad("name has more than 128 labels")
-            if labels:
-                text = ".".join(labels)
-                if suffix:
-                    text = text + "." + suffix
-            else:
-                text = suffix
-            cache[start] = (text, wire, len(labels) + suffix_labels)
-            return text, after
+            if suffix:
+                text = f"{text}.{suffix}" if text else suffix
+            break
         hops += 1
         if hops > _MAX_HOPS:
             raise _Bad("too many compression pointers")
@@ -147,7 +176,8 @@ def _read_name(
             raise _Bad("compression pointer past the end")
         pos = target
         limit = end
-    cache[start] = (text, wire, len(labels))
+    names[start] = text
+    sizes[start] = wire
     return text, after
 
 
@@ -173,16 +203,15 @@ def _read_types(view: memoryview, pos: int, end: int) -> frozenset[int]:
     return frozenset(types)
 
 
-def _read_strings(view: memoryview, pos: int, end: int) -> tuple[bytes, ...]:
-    """A run of character-strings filling [pos, end) exactly."""
-    strings: list[bytes] = []
+def _check_strings(view: memoryview, pos: int, end: int) -> int:
+    """Number of character-strings filling [pos, end) exactly; _Bad if one overruns."""
+    count = 0
     while pos < end:
-        first = pos + 1
-        pos = first + view[pos]
-        if pos > end:
-            raise _Bad("character-string overruns RDATA")
-        strings.append(bytes(view[first:pos]))
-    return tuple(strings)
+        pos += view[pos] + 1
+        count += 1
+    if pos != end:
+        raise _Bad("character-string overruns RDATA")
+    return count
 
 
 def parse_message(data: bytes | bytearray | memoryview) -> Message:
@@ -193,105 +222,166 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
             view = view.cast("B")
     except (TypeError, ValueError) as exc:
         raise MalformedPacket(f"not a readable byte buffer: {exc}") from None
+    end = len(view)
+    if end < 12:
+        raise MalformedPacket("packet shorter than the 12-byte header", 0)
     try:
-        return _parse(view)
+        ident, flags, qdcount, ancount, nscount, arcount = _HEADER(view, 0)
+        names: dict[int, str] = {}
+        sizes: dict[int, int] = {}
+        read_name = _read_name
+        rr_header = _RR_HEADER
+        new = _new
+        pos = 12
+
+        questions = []
+        while qdcount:
+            qdcount -= 1
+            try:
+                name, pos = read_name(view, pos, end, end, names, sizes)
+            except _Bad as exc:
+                raise MalformedPacket(f"bad question name: {exc}", pos) from None
+            if pos + 4 > end:
+                raise MalformedPacket("question cut off", pos)
+            qtype, qclass = _QUESTION_TAIL(view, pos)
+            pos += 4
+            rtype = record_type(qtype)
+            questions.append(new(Question, (name, rtype, qclass & 0x7FFF, qclass > 0x7FFF)))
+
+        answers: list[object] = []
+        authorities: list[object] = []
+        additionals: list[object] = []
+        skipped = 0
+        cut = False
+        for section, remaining in (
+            (answers, ancount),
+            (authorities, nscount),
+            (additionals, arcount),
+        ):
+            while remaining:
+                remaining -= 1
+                # Record header. Anything wrong here loses the way to the next record: stop.
+                try:
+                    length = view[pos]
+                    if length > 0xBF:
+                        # Owner names are most often one pointer to a name already read.
+                        name = names.get((length & 0x3F) << 8 | view[pos + 1])  # type: ignore[assignment]
+                        if name is None:
+                            name, pos = read_name(view, pos, end, end, names, sizes)
+                        else:
+                            pos += 2
+                    else:
+                        name, pos = read_name(view, pos, end, end, names, sizes)
+                    rtype, rclass, ttl, rdlength = rr_header(view, pos)
+                except (_Bad, StructError, IndexError):
+                    cut = True
+                    break
+                start = pos + 10
+                pos = start + rdlength
+                if pos > end:
+                    cut = True
+                    break
+                # RDATA. Anything wrong here costs this record only.
+                try:
+                    if rtype == 12:  # PTR
+                        target = read_name(view, start, pos, end, names, sizes)[0]
+                        record: object = new(
+                            PTRRecord, (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF, target)
+                        )
+                    elif rtype == 33:  # SRV
+                        if rdlength < 7:
+                            raise _Bad("SRV too short")
+                        priority, weight, port = _SRV_HEAD(view, start)
+                        target = read_name(view, start + 6, pos, end, names, sizes)[0]
+                        record = new(
+                            SRVRecord,
+                            (
+                                name,
+                                rclass & 0x7FFF,
+                                ttl,
+                                rclass > 0x7FFF,
+                                priority,
+                                weight,
+                                port,
+                                target,
+                            ),
+                        )
+                    elif rtype == 16:  # TXT: checked here, split into strings on access
+                        check = start
+                        while check < pos:
+                            check += view[check] + 1
+                        if check != pos:
+                            raise _Bad("TXT character-string overruns RDATA")
+                        rdata = view[start:pos].tobytes()
+                        record = new(
+                            TXTRecord, (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF, rdata)
+                        )
+                    elif rtype == 1:  # A
+                        if rdlength != 4:
+                            raise _Bad("A record RDATA is not 4 bytes")
+                        packed = view[start:pos].tobytes()
+                        record = new(ARecord, (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF, packed))
+                    elif rtype == 28:  # AAAA
+                        if rdlength != 16:
+                            raise _Bad("AAAA record RDATA is not 16 bytes")
+                        packed = view[start:pos].tobytes()
+                        record = new(
+                            AAAARecord, (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF, packed)
+                        )
+                    else:
+                        record = _other_record(
+                            view, name, rtype, rclass, ttl, start, pos, names, sizes
+                        )
+                except (_Bad, StructError, IndexError):
+                    skipped += 1
+                    continue
+                section.append(record)
+            if cut:
+                skipped += 1
+                break
     except MalformedPacket:
         raise
     except Exception as exc:  # pragma: no cover - even a parser bug escapes as MalformedPacket
         raise MalformedPacket(f"unreadable packet ({exc.__class__.__name__}: {exc})") from None
-
-
-def _parse(view: memoryview) -> Message:
-    end = len(view)
-    if end < 12:
-        raise MalformedPacket("packet shorter than the 12-byte header", 0)
-    ident, flags, qdcount, ancount, nscount, arcount = _HEADER(view, 0)
-    cache: dict[int, tuple[str, int, int]] = {}
-    pos = 12
-
-    questions: list[Question] = []
-    for _ in range(qdcount):
-        try:
-            name, pos = _read_name(view, pos, end, end, cache)
-        except _Bad as exc:
-            raise MalformedPacket(f"bad question name: {exc}", pos) from None
-        if pos + 4 > end:
-            raise MalformedPacket("question cut off", pos)
-        qtype, qclass = _QUESTION_TAIL(view, pos)
-        pos += 4
-        questions.append(
-            _new(Question, (name, record_type(qtype), qclass & 0x7FFF, qclass > 0x7FFF))
-        )
-
-    sections: tuple[list[Record], list[Record], list[Record]] = ([], [], [])
-    skipped = 0
-    stop = False
-    for section, count in zip(sections, (ancount, nscount, arcount), strict=True):
-        append = section.append
-        while count and not stop:
-            count -= 1
-            try:
-                name, pos = _read_name(view, pos, end, end, cache)
-                rtype, rclass, ttl, rdlength = _RR_HEADER(view, pos)
-            except (_Bad, StructError):
-                skipped += 1
-                stop = True
-                break
-            start = pos + 10
-            pos = start + rdlength
-            if pos > end:
-                skipped += 1
-                stop = True
-                break
-            head: tuple[Any, ...] = (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF)
-            try:
-                if rtype in (_T_PTR, _T_CNAME):
-                    target, _ = _read_name(view, start, pos, end, cache)
-                    record = _new(_NAME_RDATA[rtype], (*head, target))
-                elif rtype == _T_SRV:
-                    if rdlength < 7:
-                        raise _Bad("SRV too short")
-                    priority, weight, port = _SRV_HEAD(view, start)
-                    target, _ = _read_name(view, start + 6, pos, end, cache)
-                    record = _new(SRVRecord, (*head, priority, weight, port, target))
-                elif rtype == _T_TXT:
-                    record = _new(TXTRecord, (*head, _read_strings(view, start, pos)))
-                elif rtype == _T_A:
-                    if rdlength != 4:
-                        raise _Bad("A record RDATA is not 4 bytes")
-                    record = _new(ARecord, (*head, bytes(view[start:pos])))
-                elif rtype == _T_AAAA:
-                    if rdlength != 16:
-                        raise _Bad("AAAA record RDATA is not 16 bytes")
-                    record = _new(AAAARecord, (*head, bytes(view[start:pos])))
-                elif rtype == _T_NSEC:
-                    next_name, after = _read_name(view, start, pos, end, cache)
-                    record = _new(NSECRecord, (*head, next_name, _read_types(view, after, pos)))
-                elif rtype == _T_HINFO:
-                    strings = _read_strings(view, start, pos)
-                    if len(strings) != 2:
-                        raise _Bad("HINFO needs exactly two strings")
-                    record = _new(HINFORecord, (*head, *strings))
-                else:
-                    record = _new(
-                        UnknownRecord, (*head, record_type(rtype), bytes(view[start:pos]))
-                    )
-            except (_Bad, StructError, IndexError):
-                skipped += 1
-                continue
-            append(record)
-        if stop:
-            break
-
-    return _new(
+    return new(
         Message,
         (
             ident,
             flags,
             tuple(questions),
-            tuple(sections[0]),
-            tuple(sections[1]),
-            tuple(sections[2]),
+            tuple(answers) if answers else (),
+            tuple(authorities) if authorities else (),
+            tuple(additionals) if additionals else (),
             skipped,
         ),
     )
+
+
+def _other_record(
+    view: memoryview,
+    name: str,
+    rtype: int,
+    rclass: int,
+    ttl: int,
+    start: int,
+    end: int,
+    names: dict[int, str],
+    sizes: dict[int, int],
+) -> object:
+    """The record types rarer than PTR, SRV, TXT, A and AAAA."""
+    head = (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF)
+    if rtype == 47:  # NSEC; the next name may be compressed (RFC 6762 §18.14)
+        next_name, after = _read_name(view, start, end, len(view), names, sizes)
+        return _new(NSECRecord, (*head, next_name, _read_types(view, after, end)))
+    if rtype == 5:  # CNAME
+        target = _read_name(view, start, end, len(view), names, sizes)[0]
+        return _new(CNAMERecord, (*head, target))
+    if rtype == 13:  # HINFO
+        if _check_strings(view, start, end) != 2:
+            raise _Bad("HINFO needs exactly two strings")
+        split = start + 1 + view[start]
+        cpu = view[start + 1 : split].tobytes()
+        os = view[split + 1 : end].tobytes()
+        return _new(HINFORecord, (*head, cpu, os))
+    rdata = view[start:end].tobytes()
+    return _new(UnknownRecord, (*head, record_type(rtype), rdata))

@@ -389,15 +389,30 @@ def txt_properties(strings: Iterable[bytes]) -> dict[str, bytes | None]:
     return props
 
 
+def split_strings(rdata: bytes) -> tuple[bytes, ...]:
+    """The character-strings of a TXT RDATA that the parser already checked."""
+    strings = []
+    pos = 0
+    end = len(rdata)
+    while pos < end:
+        first = pos + 1
+        pos = first + rdata[pos]
+        strings.append(rdata[first:pos])
+    return tuple(strings)
+
+
 class TXTRecord(Record):
+    """TXT record. It keeps the RDATA as on the wire (checked, owned bytes) and splits it into
+    strings when asked: most TXT records are cached and compared far more often than read."""
+
     __slots__ = ()
     type = RecordType.TXT
     _data_names = ("strings",)
 
     if TYPE_CHECKING:
-        strings: tuple[bytes, ...]
+        rdata: bytes
     else:
-        strings = _make_field(4, "the character-strings, as bytes")
+        rdata = _make_field(4, "the RDATA: length-prefixed character-strings")
 
     def __new__(
         cls,
@@ -408,15 +423,22 @@ class TXTRecord(Record):
         rclass: int = CLASS_IN,
         cache_flush: bool = False,
     ) -> TXTRecord:
-        items = tuple(bytes(s) for s in strings)
-        for item in items:
+        rdata = bytearray()
+        for item in strings:
+            item = bytes(item)
             if len(item) > 255:
                 raise ValueError("a TXT character-string is at most 255 bytes")
-        return tuple.__new__(cls, (*_head(name, ttl, rclass, cache_flush), items))
+            rdata.append(len(item))
+            rdata += item
+        return tuple.__new__(cls, (*_head(name, ttl, rclass, cache_flush), bytes(rdata)))
+
+    @property
+    def strings(self) -> tuple[bytes, ...]:
+        return split_strings(self[4])
 
     @property
     def properties(self) -> Mapping[str, bytes | None]:
-        return txt_properties(self[4])
+        return txt_properties(split_strings(self[4]))
 
 
 class HINFORecord(Record):

@@ -121,12 +121,7 @@ class _Writer:
             buf += _SRV_HEAD.pack(record.priority, record.weight, record.port)
             self.name(record.target)
         elif isinstance(record, TXTRecord):
-            strings = record.strings or (b"",)  # RFC 6763 §6.1: never an empty RDATA
-            for item in strings:
-                if len(item) > 255:
-                    raise ValueError("a TXT character-string is at most 255 bytes")
-                buf.append(len(item))
-                buf += item
+            buf += record.rdata or b"\x00"  # RFC 6763 §6.1: never an empty RDATA
         elif isinstance(record, (ARecord, AAAARecord)):
             buf += record.packed
         elif isinstance(record, NSECRecord):
