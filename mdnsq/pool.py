@@ -5,31 +5,39 @@ Goals:
   the largest mDNS packet RFC 6762 §17 allows) created once and reused.
 - Nothing of one packet is visible to the next holder: on every exit path the bytes that were
   written are zeroed before the buffer goes back.
-- A view kept after its block ended fails loudly instead of reading the next packet: the
-  holder gets a fresh ``memoryview`` that is released on exit.
+- A view used after its block ended fails loudly instead of reading the next packet: the
+  holder gets a fresh ``memoryview`` that is released on exit, and any view *derived* from it
+  (``buf[:n]``, a ctypes ``from_buffer``) or ``buf.obj`` still alive at exit is detected: the
+  buffer is then wiped, never lent again, and BufferError is raised.
 - Safe to share between threads; stats are exact, not sampled.
 
-Plan: a LIFO free-list (``list``) under one ``threading.Lock``. Under load the pool grows (each
-growth counted as a miss); on return at most ``max_idle`` idle buffers are kept and the rest are
-dropped for the garbage collector (counted as ``trimmed``).
+Plan: a LIFO free-list (a ``deque``) under one ``threading.Lock``. Under load the pool grows
+(each growth counted as a miss); on return at most ``max_idle`` idle buffers are kept and the
+rest are dropped for the garbage collector (counted as ``trimmed``).
 
-Costs per lease (CPython 3.11, measured in bench/bench_receive_alloc.py): one small lease
-object, one memoryview with its managed buffer, and one int for the acquisition counter; no
-buffer-sized temporary. Zeroing uses preallocated zero views of power-of-two lengths, so it
-copies at most twice the bytes written (the whole buffer when the writer did not say how much
-it wrote) and allocates nothing.
-A generator ``@contextmanager`` was rejected: it costs a generator frame and more per use.
+Escape detection without per-lease allocations: every lent view is a slice of one long-lived
+``lend`` view per buffer, so all of them share its managed buffer (CPython's ``managedbuffer``),
+which counts the views not yet released. After the lent view is released that count must be
+back to one (``lend`` itself); a kept ``buf.obj`` shows up on the bytearray's reference count.
+The count is read in place through ctypes after a self-check at buffer creation; where that
+check fails (not CPython, other object layouts) each loan gets its own
+``memoryview(bytearray)`` instead (one more allocation), which lets go of the bytearray when
+released, so the bytearray's reference count alone polices escapes.
 
-Views *derived* from the lent view (``buf[:n]``, ``buf.obj``, a ctypes ``from_buffer``) are
-not revoked by the release; they are detected on exit instead (the buffer's reference count is
-above its idle value), and then the buffer is wiped, dropped from the pool and BufferError is
-raised. Code that slices must release its slices inside the block (the transport does).
+Costs per lease (CPython 3.11, bench/memray_receive.py): the lease object and one memoryview;
+no buffer-sized temporary; counters stay in cached small ints. Zeroing uses preallocated zero
+views of power-of-two lengths: it copies at most twice the bytes written (the whole buffer when
+the writer did not say) and allocates nothing. A generator ``@contextmanager`` was rejected: a
+generator and its frame per use.
 """
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import sys
 import threading
+from collections import deque
 from types import TracebackType
 from typing import NamedTuple
 
@@ -52,31 +60,77 @@ class PoolStats(NamedTuple):
     size: int
 
 
-class _Slot:
-    """One pooled buffer, a long-lived view used only for zeroing, and its idle refcount."""
+def _exports_offset() -> int:
+    # struct _PyManagedBufferObject { PyObject_HEAD; int flags; Py_ssize_t exports; ... }
+    offset = object.__basicsize__ + ctypes.sizeof(ctypes.c_int)
+    align = ctypes.alignment(ctypes.c_ssize_t)
+    return (offset + align - 1) // align * align
 
-    __slots__ = ("baseline", "data", "view")
+
+_EXPORTS_OFFSET = _exports_offset()
+
+
+def _export_counter(view: memoryview) -> tuple[object, ctypes.c_ssize_t] | None:
+    """(managed buffer, live view of its count of unreleased views) for ``view``, or None.
+
+    CPython shares one managedbuffer between a memoryview and all its slices and counts the
+    unreleased ones in it. Reading that count is the only allocation-free way to see whether
+    a slice outlived its block, so it is read in place through ctypes; the layout is checked
+    on the spot (one view, then two, then one again) and anything unexpected - another
+    interpreter, a free-threaded build - returns None and the pool uses its fallback.
+    """
+    referents = gc.get_referents(view)
+    if len(referents) != 1 or type(referents[0]).__name__ != "managedbuffer":
+        return None
+    mbuf = referents[0]
+    cell = ctypes.c_ssize_t.from_address(id(mbuf) + _EXPORTS_OFFSET)
+    if cell.value != 1:
+        return None
+    probe = view[:1]
+    seen_two = cell.value == 2
+    probe.release()
+    if not (seen_two and cell.value == 1):
+        return None
+    return mbuf, cell
+
+
+class _Slot:
+    """One pooled buffer with its long-lived views and what it looks like when idle."""
+
+    __slots__ = ("data", "data_refs", "exports", "lend", "mbuf", "view")
 
     def __init__(self, size: int) -> None:
         self.data = bytearray(size)
-        self.view = memoryview(self.data)
-        self.baseline = sys.getrefcount(self.data)
+        self.view = memoryview(self.data)  # the pool's own: zeroing and copying, never lent
+        self.lend = memoryview(self.data)  # every lent view is a slice of this one
+        counter = _export_counter(self.lend)
+        self.mbuf = counter[0] if counter else None  # keeps the counted object alive
+        self.exports = counter[1] if counter else None
+        self.data_refs = sys.getrefcount(self.data)
+
+    def lend_view(self, length: int) -> memoryview:
+        if self.exports is None:
+            # Fallback: a managed buffer per loan; it lets go of the bytearray when its last
+            # view is released, so the bytearray's reference count alone polices escapes.
+            return memoryview(self.data)[:length]
+        return self.lend[:length]
 
     def escaped(self) -> bool:
-        """True when something besides the pool still refers to the buffer.
-
-        Each lease view has its own managed buffer, and every view sliced from it keeps that
-        managed buffer (and so a reference to the bytearray) alive; so a view or ``.obj``
-        kept past the block shows up here as a raised reference count.
-        """
-        return sys.getrefcount(self.data) != self.baseline
+        """After the lent view was released: does anything else still see the buffer?"""
+        if sys.getrefcount(self.data) != self.data_refs:
+            return True  # a kept ``.obj``, or (fallback) a view's managed buffer
+        return self.exports is not None and self.exports.value != 1  # 1: self.lend itself
 
 
 class Lease:
-    """The context manager returned by :meth:`BufferPool.buffer`.
+    """One loan of a pooled buffer: the context manager returned by :meth:`BufferPool.buffer`.
 
-    Set ``written`` to the number of bytes written at the start of the buffer to zero only
-    those on exit; left at -1 the whole buffer is zeroed.
+    ``with pool.buffer() as buf`` is the way to use it. ``acquire()`` / ``release()`` are the
+    same two steps for a hot loop: a ``with`` statement on a Python object costs two
+    bound-method allocations per use, which this pair avoids.
+
+    Set ``written`` to how many bytes were written at the start of the buffer to zero only
+    those on release; left at -1 the whole buffer is zeroed.
     """
 
     __slots__ = ("_pool", "_slot", "_view", "written")
@@ -87,21 +141,17 @@ class Lease:
         self._view: memoryview | None = None
         self.written = -1
 
-    def __enter__(self) -> memoryview:
+    def acquire(self) -> memoryview:
         if self._slot is not None:
             raise RuntimeError("a Lease can be entered only once at a time")
         slot = self._pool._acquire()
         self._slot = slot
-        view = memoryview(slot.data)  # its own managed buffer, so escapes are detectable
+        view = slot.lend_view(self._pool._size)
         self._view = view
         return view
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def release(self, failing: bool = False) -> None:
+        """Give the buffer back; ``failing``: the block is raising (see BufferPool._reclaim)."""
         slot = self._slot
         view = self._view
         if slot is None or view is None:
@@ -110,20 +160,18 @@ class Lease:
         self._view = None
         written = self.written
         self.written = -1
-        try:
-            view.release()
-        except BufferError:
-            escaped = True  # something holds an export of the view itself
-        else:
-            del view
-            escaped = slot.escaped()
-        if escaped:
-            # The next holder would share this memory: wipe it, let it go, and fail loudly.
-            self._pool._zero(slot, -1)
-            self._pool._discard()
-            raise BufferError("a view of a pooled buffer was kept past its `with` block")
-        self._pool._zero(slot, written)
-        self._pool._release(slot)
+        self._pool._reclaim(slot, view, written, failing)
+
+    def __enter__(self) -> memoryview:
+        return self.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release(failing=exc_type is not None)
 
 
 class BufferPool:
@@ -141,21 +189,26 @@ class BufferPool:
         self._size = size
         self._max_idle = max_idle
         self._lock = threading.Lock()
-        self._free: list[_Slot] = [_Slot(size) for _ in range(min(preallocate, max_idle))]
-        self._acquisitions = 0
+        # A deque, not a list: a list's pop/append pair reallocates its item array when the
+        # length crosses a resize threshold; a deque's fixed blocks never do at these sizes.
+        self._free: deque[_Slot] = deque(_Slot(size) for _ in range(min(preallocate, max_idle)))
+        # Counted as 256 * _acq_blocks + _acq_small: the small part stays among CPython's
+        # cached small ints, so counting allocates an int once per 256 acquisitions instead
+        # of on every one (see adr/002).
+        self._acq_blocks = 0
+        self._acq_small = 0
         self._misses = 0
         self._in_use = 0
         self._high_water = 0
         self._trimmed = 0
-        # _tiers[n.bit_length()] = (length, zero view of that length) with length >= n+1,
-        # so zeroing n written bytes needs neither a new slice object nor a temporary.
+        # _tiers[n.bit_length()] = (length, zero view of that length) with length > n, so
+        # zeroing n written bytes needs neither a new slice object nor a temporary.
         zeros = memoryview(bytes(size))
         self._full_zeros = zeros
-        tiers: list[tuple[int, memoryview]] = []
+        self._tiers: list[tuple[int, memoryview]] = []
         for bits in range(size.bit_length() + 1):
             length = min(size, max(_MIN_ZERO_TIER, 1 << bits))
-            tiers.append((length, zeros[:length]))
-        self._tiers = tiers
+            self._tiers.append((length, zeros[:length]))
 
     @property
     def size(self) -> int:
@@ -167,9 +220,10 @@ class BufferPool:
 
     def stats(self) -> PoolStats:
         with self._lock:
+            acquisitions = self._acq_blocks * 256 + self._acq_small
             return PoolStats(
-                acquisitions=self._acquisitions,
-                hits=self._acquisitions - self._misses,
+                acquisitions=acquisitions,
+                hits=acquisitions - self._misses,
                 misses=self._misses,
                 in_use=self._in_use,
                 high_water=self._high_water,
@@ -182,29 +236,67 @@ class BufferPool:
         s = self.stats()
         return f"<BufferPool size={s.size} in_use={s.in_use} idle={s.idle} misses={s.misses}>"
 
-    # -- used by Lease ------------------------------------------------------------------------
+    # -- shared by Lease and the transport's own loop ------------------------------------------
+    # Explicit lock.acquire()/release() rather than ``with self._lock``: the with statement
+    # allocates a bound __exit__ on every use, and these run once per packet.
 
     def _acquire(self) -> _Slot:
-        with self._lock:
-            self._acquisitions += 1
+        lock = self._lock
+        lock.acquire()
+        try:
+            self._acq_small += 1
+            if self._acq_small == 256:
+                self._acq_blocks += 1
+                self._acq_small = 0
             self._in_use += 1
             if self._in_use > self._high_water:
                 self._high_water = self._in_use
             if self._free:
                 return self._free.pop()
             self._misses += 1
+        finally:
+            lock.release()
         # Grow outside the lock: allocating 9 KB must not stall other threads.
         return _Slot(self._size)
 
-    def _release(self, slot: _Slot) -> None:
-        with self._lock:
+    def _reclaim(self, slot: _Slot, view: memoryview, written: int, failing: bool) -> None:
+        """Take back a lent view: release it, check nothing else still sees the buffer,
+        zero what was written, and return the buffer (or drop it, loudly, if it escaped).
+
+        When the holder's block is raising (``failing``), its traceback's frames may still
+        hold views (a parser's locals): the buffer is then dropped quietly, so the real error
+        propagates instead of a BufferError.
+        """
+        try:
+            view.release()
+        except BufferError:
+            escaped = True  # something holds an export of the view itself
+        else:
+            escaped = slot.escaped()
+        if escaped:
+            # The next holder would share this memory: wipe it, let it go, and fail loudly.
+            self._zero(slot, -1)
+            self._drop()
+            if failing:
+                return
+            raise BufferError("a view of a pooled buffer was kept past its `with` block")
+        self._return(slot, written)
+
+    def _return(self, slot: _Slot, written: int) -> None:
+        """Zero and give back a buffer that was never lent as a view."""
+        self._zero(slot, written)
+        lock = self._lock
+        lock.acquire()
+        try:
             self._in_use -= 1
             if len(self._free) < self._max_idle:
                 self._free.append(slot)
             else:
                 self._trimmed += 1
+        finally:
+            lock.release()
 
-    def _discard(self) -> None:
+    def _drop(self) -> None:
         with self._lock:
             self._in_use -= 1
             self._trimmed += 1

@@ -68,6 +68,7 @@ _LINUX = sys.platform.startswith("linux")
 _IFINDEX_V4 = struct.Struct("@i")  # struct in_pktinfo { int ipi_ifindex; ... }
 _IFINDEX_V6 = struct.Struct("@16xI")  # struct in6_pktinfo { in6_addr; unsigned ipi6_ifindex; }
 _EMPTY = memoryview(b"")
+_MSG_TRUNC = int(socket.MSG_TRUNC)  # a plain int: `flags & IntFlag` builds an enum per call
 
 
 class Datagram(NamedTuple):
@@ -133,8 +134,9 @@ class _UDPTransport:
         selected = select_interfaces(wanted, self.family)
         self.port = port
         self._pool = pool if pool is not None else BufferPool()
-        self._iov: list[memoryview] = [_EMPTY]
-        self._received = 0
+        self._iov: list[memoryview | bytearray] = [_EMPTY]
+        self._received_blocks = 0  # received = 256 * blocks + small, see BufferPool
+        self._received_small = 0
         self._dropped_oversize = 0
         self._sent = 0
         self._send_errors = 0
@@ -246,7 +248,7 @@ class _UDPTransport:
 
     def stats(self) -> TransportStats:
         return TransportStats(
-            received=self._received,
+            received=self._received_blocks * 256 + self._received_small,
             dropped_oversize=self._dropped_oversize,
             sent=self._sent,
             send_errors=self._send_errors,
@@ -295,45 +297,64 @@ class _UDPTransport:
 
     def receive(self, timeout: float | None) -> Datagram | None:
         """The next datagram as an owned copy, or None once ``timeout`` seconds have passed."""
-        lease = self._pool.buffer()
-        with lease as buf:
-            got = self._recv_into(buf, timeout)
+        # The buffer never reaches code outside this method, so it is never lent as a view:
+        # the copy is made from the pool's own view of it (adr/002).
+        pool = self._pool
+        slot = pool._acquire()
+        written = -1
+        try:
+            got = self._recv_into(slot.data, timeout)
             if got is None:
                 return None
-            nbytes, source, index = got
-            lease.written = nbytes
-            return Datagram(buf[:nbytes].tobytes(), source, index)
+            nbytes, source, index, written = got
+            return Datagram(slot.view[:nbytes].tobytes(), source, index)
+        finally:
+            pool._return(slot, written)
 
     def receive_with(self, handler: Handler[T], timeout: float | None) -> T | None:
         """Call ``handler(view, source, interface)`` on the next datagram, in place.
 
-        The view is valid only during the call (it is released afterwards); the handler must
-        copy what it keeps. Returns what the handler returns, None on timeout.
+        The view is valid only during the call: it is released afterwards, and a view derived
+        from it that outlives the call makes this raise BufferError (the buffer is then wiped
+        and never reused). Returns what the handler returns, None on timeout.
         """
-        lease = self._pool.buffer()
-        with lease as buf:
-            got = self._recv_into(buf, timeout)
-            if got is None:
-                return None
-            nbytes, source, index = got
-            lease.written = nbytes
-            view = buf[:nbytes]
-            try:
-                return handler(view, source, index)
-            finally:
-                view.release()
+        # What ``with self._pool.buffer() as buf`` does, minus the Lease object, the bound
+        # methods of a with statement and a full-size view: the handler is lent one view of
+        # exactly the datagram.
+        pool = self._pool
+        slot = pool._acquire()
+        try:
+            got = self._recv_into(slot.data, timeout)
+        except BaseException:
+            pool._return(slot, -1)
+            raise
+        if got is None:
+            pool._return(slot, -1)
+            return None
+        nbytes, source, index, written = got
+        view = slot.lend_view(nbytes)
+        failing = False
+        try:
+            return handler(view, source, index)
+        except BaseException:
+            failing = True
+            raise
+        finally:
+            pool._reclaim(slot, view, written, failing)
 
     # -- receive loop ---------------------------------------------------------------------------
 
     def _recv_into(
-        self, buf: memoryview, timeout: float | None
-    ) -> tuple[int, tuple[str, int], int] | None:
+        self, buf: memoryview | bytearray, timeout: float | None
+    ) -> tuple[int, tuple[str, int], int, int] | None:
+        """(length, source, interface index, bytes of buf written) of the next datagram."""
         if self._closed:
             raise NetworkError("transport is closed")
         sock = self._sock
         iov = self._iov
         deadline = None if timeout is None else time.monotonic() + timeout
         iov[0] = buf
+        truncated = False
         try:
             while True:
                 try:
@@ -342,12 +363,17 @@ class _UDPTransport:
                     if not self._wait(deadline):
                         return None
                     continue
-                if flags & socket.MSG_TRUNC:
+                if flags & _MSG_TRUNC:
+                    truncated = True  # the whole buffer was written: zero all of it later
                     self._dropped_oversize += 1
                     log.debug("dropped a datagram larger than %d bytes from %s", len(buf), address)
                     continue
-                self._received += 1
-                return nbytes, self._source(address), self._arrival(ancdata)
+                self._received_small += 1
+                if self._received_small == 256:
+                    self._received_blocks += 1
+                    self._received_small = 0
+                written = len(buf) if truncated else nbytes
+                return nbytes, self._source(address), self._arrival(ancdata), written
         finally:
             iov[0] = _EMPTY  # drop the lease's view; the next holder must not see it here
 
@@ -399,10 +425,11 @@ class UDPv4Transport(_UDPTransport):
         self._sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, value)
 
     def _arrival(self, ancdata: list[tuple[int, int, bytes]]) -> int:
-        for level, kind, data in ancdata:
-            if level == socket.IPPROTO_IP and kind == _IP_PKTINFO:
-                index: int = _IFINDEX_V4.unpack_from(data)[0]
-                return index
+        # Only IP_PKTINFO is enabled, so it is the one item (indexing, not a for loop: no
+        # iterator object per packet).
+        if ancdata and ancdata[0][1] == _IP_PKTINFO and ancdata[0][0] == socket.IPPROTO_IP:
+            index: int = _IFINDEX_V4.unpack_from(ancdata[0][2])[0]
+            return index
         return self.interfaces[0].index if len(self.interfaces) == 1 else 0
 
 
@@ -449,8 +476,7 @@ class UDPv6Transport(_UDPTransport):
         return (host, address[1])
 
     def _arrival(self, ancdata: list[tuple[int, int, bytes]]) -> int:
-        for level, kind, data in ancdata:
-            if level == socket.IPPROTO_IPV6 and kind == _IPV6_PKTINFO:
-                index: int = _IFINDEX_V6.unpack_from(data)[0]
-                return index
+        if ancdata and ancdata[0][1] == _IPV6_PKTINFO and ancdata[0][0] == socket.IPPROTO_IPV6:
+            index: int = _IFINDEX_V6.unpack_from(ancdata[0][2])[0]
+            return index
         return self.interfaces[0].index if len(self.interfaces) == 1 else 0

@@ -7,6 +7,21 @@ import threading
 import pytest
 
 from mdnsq import BufferPool, PoolStats
+from mdnsq import pool as pool_module
+
+
+@pytest.fixture(params=["export-count", "fallback"])
+def detection(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run escape tests in both modes: CPython's export count, and one view per loan."""
+    if request.param == "fallback":
+        monkeypatch.setattr(pool_module, "_export_counter", lambda view: None)
+    return str(request.param)
+
+
+def test_this_interpreter_uses_the_export_count() -> None:
+    with BufferPool(size=16).buffer():
+        pass
+    assert pool_module._Slot(16).exports is not None
 
 
 def test_buffers_are_reused_after_warm_up() -> None:
@@ -67,7 +82,7 @@ def test_buffer_returns_and_is_zeroed_when_the_block_raises() -> None:
     assert pool.stats().misses == 0
 
 
-def test_using_the_view_after_the_block_fails_loudly() -> None:
+def test_using_the_view_after_the_block_fails_loudly(detection: str) -> None:
     pool = BufferPool(size=64)
     with pool.buffer() as buf:
         kept = buf
@@ -79,7 +94,7 @@ def test_using_the_view_after_the_block_fails_loudly() -> None:
         bytes(kept)
 
 
-def test_a_kept_slice_is_detected_and_the_buffer_is_never_lent_again() -> None:
+def test_a_kept_slice_is_detected_and_the_buffer_is_never_lent_again(detection: str) -> None:
     pool = BufferPool(size=64, preallocate=1, max_idle=1)
     with pytest.raises(BufferError, match="kept past"), pool.buffer() as buf:
         buf[:6] = b"secret"
@@ -92,7 +107,7 @@ def test_a_kept_slice_is_detected_and_the_buffer_is_never_lent_again() -> None:
     assert kept.tobytes() == bytes(6)  # and never the next packet
 
 
-def test_a_kept_bytearray_or_ctypes_alias_is_detected() -> None:
+def test_a_kept_bytearray_or_ctypes_alias_is_detected(detection: str) -> None:
     import ctypes
 
     pool = BufferPool(size=64, preallocate=1, max_idle=1)
@@ -106,7 +121,7 @@ def test_a_kept_bytearray_or_ctypes_alias_is_detected() -> None:
     assert pool.stats().trimmed == 2
 
 
-def test_an_export_held_on_the_view_itself_is_detected() -> None:
+def test_an_export_held_on_the_view_itself_is_detected(detection: str) -> None:
     import struct
 
     pool = BufferPool(size=64, preallocate=1, max_idle=1)
@@ -115,6 +130,28 @@ def test_an_export_held_on_the_view_itself_is_detected() -> None:
         unpacker = struct.iter_unpack("B", buf)  # holds a buffer export until exhausted
     assert pool.stats().in_use == 0
     del unpacker
+
+
+def test_a_released_view_kept_by_an_earlier_holder_blames_nobody_later(detection: str) -> None:
+    pool = BufferPool(size=64, preallocate=1, max_idle=1)
+    with pool.buffer() as buf:
+        stale = buf  # released at exit; harmless, and must not count against the next holder
+    for _ in range(3):
+        with pool.buffer() as buf:
+            buf[:2] = b"ok"
+    assert pool.stats().trimmed == 0
+    del stale
+
+
+def test_a_kept_slice_while_raising_lets_the_real_error_through(detection: str) -> None:
+    pool = BufferPool(size=64, preallocate=1, max_idle=1)
+    kept = []
+    with pytest.raises(KeyError), pool.buffer() as buf:
+        kept.append(buf[:4])  # e.g. a parser's local, alive in the traceback
+        raise KeyError("the real error")
+    s = pool.stats()
+    assert (s.in_use, s.trimmed, s.idle) == (0, 1, 0)  # dropped quietly, never lent again
+    assert kept[0].tobytes() == bytes(4)
 
 
 def test_a_lease_cannot_be_entered_twice() -> None:

@@ -90,6 +90,20 @@ def test_receive_with_lends_an_exact_view_and_releases_it(lo4: UDPv4Transport) -
         kept[0].tobytes()
 
 
+def test_a_handler_keeping_a_slice_is_caught(private_netns: None) -> None:
+    pool = BufferPool(size=512, preallocate=1, max_idle=1)
+    with UDPv4Transport(interfaces=["lo"], pool=pool) as t:
+        t.send(b"keep me")
+        kept: list[memoryview] = []
+        with pytest.raises(BufferError):
+            t.receive_with(lambda view, source, index: kept.append(view[:4]), WAIT)
+        assert kept[0].tobytes() == bytes(4)  # wiped, and the buffer left the pool
+        assert (pool.stats().trimmed, pool.stats().in_use) == (1, 0)
+        t.send(b"next")
+        assert t.receive(WAIT) == Datagram(b"next", ("127.0.0.1", 5353), lo_index())
+        assert kept[0].tobytes() == bytes(4)
+
+
 def test_handler_exception_propagates_and_buffer_returns(private_netns: None) -> None:
     pool = BufferPool(size=512, preallocate=1, max_idle=1)
     with UDPv4Transport(interfaces=["lo"], pool=pool) as t:
@@ -120,6 +134,12 @@ def test_oversize_datagram_is_counted_and_dropped(private_netns: None) -> None:
         t.send(b"y" * 600)
         assert t.receive(0.1) is None  # only the oversize one arrived: dropped, then timeout
         assert t.stats().dropped_oversize == 2
+        t.send(b"z" * 700)
+        t.send(b"tiny")
+        assert t.receive_with(lambda view, source, index: view.tobytes(), WAIT) == b"tiny"
+        # The dropped datagram filled the whole buffer; none of it may reach the next holder.
+        with pool.buffer() as buf:
+            assert buf.tobytes() == bytes(512)
 
 
 def test_one_shot_transport_gets_the_unicast_reply(lo4: UDPv4Transport) -> None:
