@@ -16,7 +16,8 @@ from types import FrameType
 
 from zeroconf import IPVersion, ServiceInfo, Zeroconf
 
-# (instance, type, port, host, TXT). The printer's name has spaces, UTF-8 and a dot on purpose.
+# (instance, type, port, host, TXT). The printer's name has spaces and UTF-8 on purpose (not a
+# dot: python-zeroconf would split the label there).
 SERVICES = [
     (
         "Café Printer – 2nd floor",
