@@ -30,6 +30,8 @@ from mdnsq.records import Record
 
 __all__ = ["CacheEntry", "RecordCache"]
 
+_heappush = heapq.heappush
+
 # §10.1 / §10.2: a goodbye or a flushed record lives on for one more second.
 GRACE = 1.0
 # Refresh points (fraction of TTL, RFC 6762 §5.2) and the random extra added to each.
@@ -54,7 +56,16 @@ class CacheEntry:
         "ttl",
     )
 
-    def __init__(self, record: Record, interface: int, received: float, ttl: int) -> None:
+    def __init__(
+        self,
+        record: Record,
+        interface: int,
+        received: float,
+        ttl: int,
+        bucket: tuple[str, int, int] = ("", 0, 0),
+        ekey: tuple[Any, int] = ((), 0),
+        seq: int = 0,
+    ) -> None:
         self.record = record
         self.interface = interface
         self.received = received
@@ -64,9 +75,9 @@ class CacheEntry:
         # How many of the REFRESH_POINTS have been acted on (by a watch that refreshes this entry).
         self.refreshes = 0
         self._jitter = -1.0  # drawn on first use: most entries are never refreshed
-        self._seq = 0  # which heap item is this entry's (older ones are stale)
-        self._bucket: tuple[str, int, int] = ("", 0, 0)
-        self._ekey: tuple[Any, int] = ((), 0)
+        self._seq = seq  # which heap item is this entry's (older ones are stale)
+        self._bucket = bucket
+        self._ekey = ekey
 
     def __repr__(self) -> str:
         return (
@@ -99,10 +110,8 @@ class RecordCache:
         self.max_records = max_records
         self._buckets: dict[tuple[str, int, int], dict[tuple[Any, int], CacheEntry]] = {}
         self._heap: list[tuple[float, int, CacheEntry]] = []
-        self._seq = itertools.count()
+        self._next_seq = itertools.count().__next__
         self._count = 0
-        # Bumped on every visible change, so waiters can tell "nothing new" cheaply.
-        self.version = 0
         self.evicted = 0
         self.flushed = 0
 
@@ -132,7 +141,6 @@ class RecordCache:
                 entry.goodbye = True
                 if entry.expires > now + GRACE:
                     self._shorten(entry, now + GRACE)
-                self.version += 1
             return entry
         if entry is not None:
             # Same data: a refresh. The record object is replaced so readers see the newest TTL
@@ -148,18 +156,13 @@ class RecordCache:
                 self._shorten(entry, expires)
             else:
                 entry.expires = expires
-            self.version += 1
             return entry
         if bucket is None:
             bucket = self._buckets[key] = {}
-        entry = CacheEntry(record, interface, now, ttl)
-        entry._bucket = key
-        entry._ekey = ekey
-        bucket[ekey] = entry
+        seq = self._next_seq()
+        entry = bucket[ekey] = CacheEntry(record, interface, now, ttl, key, ekey, seq)
+        _heappush(self._heap, (entry.expires, seq, entry))
         self._count += 1
-        seq = entry._seq = next(self._seq)
-        heapq.heappush(self._heap, (entry.expires, seq, entry))
-        self.version += 1
         if self._count > self.max_records:
             self._evict()
         return entry
@@ -186,18 +189,17 @@ class RecordCache:
             ):
                 self._shorten(entry, now + GRACE)
                 self.flushed += 1
-                self.version += 1
 
     def _shorten(self, entry: CacheEntry, expires: float) -> None:
         """An earlier expiry needs its own heap item; the old one becomes stale."""
         entry.expires = expires
-        seq = entry._seq = next(self._seq)
-        heapq.heappush(self._heap, (expires, seq, entry))
+        seq = entry._seq = self._next_seq()
+        _heappush(self._heap, (expires, seq, entry))
         if len(self._heap) > 2 * self._count + 64:
             self._heap = []
             for bucket in self._buckets.values():
                 for e in bucket.values():
-                    e._seq = next(self._seq)
+                    e._seq = self._next_seq()
                     self._heap.append((e.expires, e._seq, e))
             heapq.heapify(self._heap)
 
@@ -211,7 +213,6 @@ class RecordCache:
         if not bucket:
             del self._buckets[entry._bucket]
         self._count -= 1
-        self.version += 1
         return True
 
     def _pop_due(self, limit: float) -> CacheEntry | None:
@@ -223,8 +224,8 @@ class RecordCache:
             if seq != entry._seq:
                 continue  # superseded by an earlier-expiry item
             if entry.expires > limit:
-                entry._seq = next(self._seq)
-                heapq.heappush(heap, (entry.expires, entry._seq, entry))
+                entry._seq = self._next_seq()
+                _heappush(heap, (entry.expires, entry._seq, entry))
                 continue
             if self._remove(entry):
                 return entry
@@ -237,8 +238,8 @@ class RecordCache:
             if seq != entry._seq:
                 continue
             if entry.expires > due:  # refreshed since it was filed: file it again
-                entry._seq = next(self._seq)
-                heapq.heappush(heap, (entry.expires, entry._seq, entry))
+                entry._seq = self._next_seq()
+                _heappush(heap, (entry.expires, entry._seq, entry))
                 continue
             if self._remove(entry):
                 self.evicted += 1
@@ -258,7 +259,6 @@ class RecordCache:
         self._buckets.clear()
         self._heap.clear()
         self._count = 0
-        self.version += 1
 
     # -- reading --------------------------------------------------------------------------
 

@@ -693,13 +693,16 @@ class Querier:
             self._leader = False
             if batch:
                 self._apply(batch)
-            self._cond.notify_all()
+            if self._tasks or self._closed:
+                self._cond.notify_all()
 
     def _receive(self, timeout: float | None) -> list[tuple[Message, int]]:
         """Without the lock (leader only): wait for readiness, then parse every queued packet."""
         if self._wait_hook is not None:
             self._wait_hook(timeout)
             ready = [] if self._closed else self._transports
+        elif timeout == 0:
+            ready = self._transports  # process() from a select loop: just try each socket
         else:
             ready = []
             for key, _ in self._selector.select(timeout):
