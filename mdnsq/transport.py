@@ -64,11 +64,26 @@ _IP_PKTINFO: int = getattr(socket, "IP_PKTINFO", 8)
 _IPV6_RECVPKTINFO: int = getattr(socket, "IPV6_RECVPKTINFO", 49)
 _IPV6_PKTINFO: int = getattr(socket, "IPV6_PKTINFO", 50)
 _SO_REUSEPORT: int | None = getattr(socket, "SO_REUSEPORT", None)
+# linux/in.h and linux/in6.h values; Python's socket module does not export them.
+_IP_MULTICAST_ALL: int | None = 49 if sys.platform.startswith("linux") else None
+_IPV6_MULTICAST_ALL: int | None = 29 if sys.platform.startswith("linux") else None
 _LINUX = sys.platform.startswith("linux")
 _IFINDEX_V4 = struct.Struct("@i")  # struct in_pktinfo { int ipi_ifindex; ... }
 _IFINDEX_V6 = struct.Struct("@16xI")  # struct in6_pktinfo { in6_addr; unsigned ipi6_ifindex; }
 _EMPTY = memoryview(b"")
 _MSG_TRUNC = int(socket.MSG_TRUNC)  # a plain int: `flags & IntFlag` builds an enum per call
+
+
+def _only_joined_groups(sock: socket.socket, level: int, option: int | None) -> None:
+    """Linux delivers a group joined by ANY socket on ANY interface to every socket bound to
+    the port (IP_MULTICAST_ALL defaults to 1), so Avahi's memberships would leak packets
+    from unselected interfaces into this socket. Turn that off where the kernel allows."""
+    if option is None:
+        return
+    try:
+        sock.setsockopt(level, option, 0)
+    except OSError as exc:  # kernels before 4.20 lack the IPv6 one
+        log.debug("cannot restrict multicast to joined groups: %s", exc)
 
 
 class Datagram(NamedTuple):
@@ -82,6 +97,7 @@ class Datagram(NamedTuple):
 class TransportStats(NamedTuple):
     received: int
     dropped_oversize: int
+    dropped_interface: int
     sent: int
     send_errors: int
     join_errors: int
@@ -138,6 +154,7 @@ class _UDPTransport:
         self._received_blocks = 0  # received = 256 * blocks + small, see BufferPool
         self._received_small = 0
         self._dropped_oversize = 0
+        self._dropped_interface = 0
         self._sent = 0
         self._send_errors = 0
         self._join_errors = 0
@@ -148,6 +165,7 @@ class _UDPTransport:
             self._configure(self._sock)
             self._sock.bind(self._bind_address(port))
             self.interfaces = self._join_all(selected) if port else selected
+            self._indexes = frozenset(i.index for i in self.interfaces)
             if not self.interfaces:
                 raise NetworkError("could not join the mDNS group on any selected interface")
             self._sock.setblocking(False)
@@ -250,6 +268,7 @@ class _UDPTransport:
         return TransportStats(
             received=self._received_blocks * 256 + self._received_small,
             dropped_oversize=self._dropped_oversize,
+            dropped_interface=self._dropped_interface,
             sent=self._sent,
             send_errors=self._send_errors,
             join_errors=self._join_errors,
@@ -367,13 +386,20 @@ class _UDPTransport:
                     truncated = True  # the whole buffer was written: zero all of it later
                     self._dropped_oversize += 1
                     log.debug("dropped a datagram larger than %d bytes from %s", len(buf), address)
-                    continue
-                self._received_small += 1
-                if self._received_small == 256:
-                    self._received_blocks += 1
-                    self._received_small = 0
-                written = len(buf) if truncated else nbytes
-                return nbytes, self._source(address), self._arrival(ancdata), written
+                else:
+                    index = self._arrival(ancdata)
+                    if index == 0 or index in self._indexes:
+                        self._received_small += 1
+                        if self._received_small == 256:
+                            self._received_blocks += 1
+                            self._received_small = 0
+                        written = len(buf) if truncated else nbytes
+                        return nbytes, self._source(address), index, written
+                    # Unicast to our port through an interface that was not selected.
+                    self._dropped_interface += 1
+                # A stream of dropped datagrams must not hold the caller past its deadline.
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
         finally:
             iov[0] = _EMPTY  # drop the lease's view; the next holder must not see it here
 
@@ -402,6 +428,7 @@ class UDPv4Transport(_UDPTransport):
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, _TTL)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
         sock.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
+        _only_joined_groups(sock, socket.IPPROTO_IP, _IP_MULTICAST_ALL)
 
     def _bind_address(self, port: int) -> tuple[str, int]:
         return ("", port)
@@ -447,6 +474,7 @@ class UDPv6Transport(_UDPTransport):
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, _TTL)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 1)
         sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVPKTINFO, 1)
+        _only_joined_groups(sock, socket.IPPROTO_IPV6, _IPV6_MULTICAST_ALL)
 
     def _bind_address(self, port: int) -> tuple[str, int]:
         return ("::", port)

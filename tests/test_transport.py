@@ -142,6 +142,16 @@ def test_oversize_datagram_is_counted_and_dropped(private_netns: None) -> None:
             assert buf.tobytes() == bytes(512)
 
 
+def test_dropped_datagrams_cannot_hold_receive_past_its_deadline(private_netns: None) -> None:
+    pool = BufferPool(size=64)
+    with UDPv4Transport(interfaces=["lo"], pool=pool) as t:
+        for _ in range(20):
+            t.send(b"o" * 100)
+        select.select([t.fileno()], [], [], WAIT)
+        assert t.receive(0) is None  # deadline already passed: one drop, then give up
+        assert t.stats().dropped_oversize == 1
+
+
 def test_one_shot_transport_gets_the_unicast_reply(lo4: UDPv4Transport) -> None:
     with UDPv4Transport(port=0, interfaces=["lo"]) as one_shot:
         one_shot.send(b"question")
@@ -294,6 +304,27 @@ def test_ipv6_oversize_is_dropped(lab: netlab.Lab) -> None:
         got = t.receive(WAIT)
         assert got is not None and got.data == b"small"
         assert t.stats().dropped_oversize == 1
+
+
+def test_only_selected_interfaces_are_heard(lab: netlab.Lab) -> None:
+    lab.add_host(1)
+    with (
+        UDPv4Transport(interfaces=["lo"]) as on_lo,
+        UDPv4Transport(interfaces=[netlab.BRIDGE]) as on_bridge,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer,
+    ):
+        peer.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+        peer.sendto(b"multicast on lo", GROUP4)
+        assert on_lo.receive(WAIT) is not None
+        # on_lo's membership on lo must not leak lo's multicast into on_bridge's socket
+        # (Linux IP_MULTICAST_ALL), so the kernel never delivers it at all.
+        assert on_bridge.receive(0.2) is None
+        assert on_bridge.stats().dropped_interface == 0
+    with UDPv4Transport(interfaces=[netlab.BRIDGE]) as on_bridge:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            peer.sendto(b"unicast via lo", ("127.0.0.1", 5353))
+        assert on_bridge.receive(0.2) is None
+        assert on_bridge.stats().dropped_interface == 1
 
 
 def test_multicast_goes_out_on_every_selected_interface(lab: netlab.Lab) -> None:
