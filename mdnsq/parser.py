@@ -84,101 +84,100 @@ def _read_name(
     end: int,
     names: dict[int, str],
     sizes: dict[int, int],
+    depth: int = 0,
 ) -> tuple[str, int]:
     """Decode the name at ``pos``; return (text, offset after it in place).
 
-    ``limit`` bounds the labels read in place (the RDATA end for names in RDATA); after a
-    compression pointer the bound is the packet end. ``names`` maps the offset of every name
-    decoded so far to its text and ``sizes`` to its wire length. (No label count is kept: every
-    label costs at least 2 bytes, so 255 bytes cannot hold more than 127 labels.)
+    ``limit`` bounds the labels read in place (the RDATA end for names in RDATA); a compression
+    pointer may lead anywhere before ``end``. ``names`` maps the offset of every name decoded so
+    far to its text, ``sizes`` to its wire length (-1: known bad).
+
+    A pointer to an offset not decoded yet is followed by recursion, so the suffix found there
+    is cached under that offset too: however many records point into a chain of pointers, each
+    link is walked once per packet (work linear in the packet, not in records x hops). A failure
+    is cached as well, so a pointer loop costs its ``_MAX_HOPS`` steps once, not once per
+    record. (No label count is kept: every label costs at least 2 bytes, so 255 bytes cannot
+    hold more than 127 labels.)
     """
     start = pos
+    stop = pos + MAX_NAME_WIRE  # the labels, plus the terminator or pointer, fit in 255 bytes
+    if stop > limit:
+        stop = limit
+    if pos >= stop:
+        raise _Bad("name runs past its bounds")
+    length = view[pos]
     text = ""
-    wire = 1  # the root label
-    hops = 0
-    after = 0
-    while True:
-        run = pos
-        # Labels may use what is left of the 255-byte budget, and must leave room for the
-        # terminator or pointer inside ``limit``: one bound covers both.
-        stop = run + MAX_NAME_WIRE + 1 - wire
-        if stop > limit:
-            stop = limit
+    if 0 < length < 0x40:
+        first = pos + 1
+        pos = first + length
         if pos >= stop:
-            raise _Bad("name runs past its bounds")
+            raise _Bad("name longer than 255 bytes" if pos < limit else "label past bounds")
         length = view[pos]
-        if 0 < length < 0x40:
-            first = pos + 1
-            pos = first + length
-            if pos >= stop:
-                raise _Bad("name longer than 255 bytes" if pos < limit else "label past bounds")
-            length = view[pos]
-            if not 0 < length < 0x40:
-                # A run of one label: the most common shape ("Office Printer" + pointer).
-                try:
-                    run_text = str(view[first:pos], "utf-8")
-                except UnicodeDecodeError:
-                    run_text = _run_text_slow(view, run, pos)
-                else:
-                    if "." in run_text or "\\" in run_text:
-                        run_text = escape_label(run_text)
+        if not 0 < length < 0x40:
+            # A run of one label: the most common shape ("Office Printer" + pointer).
+            try:
+                text = str(view[first:pos], "utf-8")
+            except UnicodeDecodeError:
+                text = _run_text_slow(view, start, pos)
             else:
-                labels = 1
-                short = pos - first < 32
-                while 0 < length < 0x40:
-                    if length > 31:
-                        short = False
-                    labels += 1
-                    pos += length + 1
-                    if pos >= stop:
-                        if pos < limit:
-                            raise _Bad("name longer than 255 bytes")
-                        raise _Bad("label runs past its bounds")
-                    length = view[pos]
-                # One copy of the run, length bytes turned into dots by one translate. The dots
-                # counted must be exactly the inner length bytes: a "." or "\\" or a control
-                # character inside a label adds one, and sends the run to the slow path.
-                run_text = None
-                if short:
-                    dotted = view[first:pos].tobytes().translate(_DOTS)
-                    if dotted.count(46) == labels - 1:
-                        try:
-                            run_text = dotted.decode()
-                        except UnicodeDecodeError:
-                            run_text = None
-                if run_text is None:
-                    run_text = _run_text_slow(view, run, pos)
-            wire += pos - run
-            text = f"{text}.{run_text}" if text else run_text
-        if length == 0:
-            if not after:
-                after = pos + 1
-            break
-        if length < 0xC0:
-            raise _Bad("unknown label type")
-        if pos + 1 >= limit:
-            raise _Bad("compression pointer cut off")
-        target = (length & 0x3F) << 8 | view[pos + 1]
-        if not after:
-            after = pos + 2
-        suffix = names.get(target)
-        if suffix is not None:
-            wire += sizes[target] - 1
-            if wire > MAX_NAME_WIRE:
-                raise _Bad("name longer than 255 bytes")
-            if suffix:
-                text = f"{text}.{suffix}" if text else suffix
-            break
-        hops += 1
-        if hops > _MAX_HOPS:
-            raise _Bad("too many compression pointers")
+                if "." in text or "\\" in text:
+                    text = escape_label(text)
+        else:
+            labels = 1
+            short = pos - first < 32
+            while 0 < length < 0x40:
+                if length > 31:
+                    short = False
+                labels += 1
+                pos += length + 1
+                if pos >= stop:
+                    if pos < limit:
+                        raise _Bad("name longer than 255 bytes")
+                    raise _Bad("label runs past its bounds")
+                length = view[pos]
+            # One copy of the run, length bytes turned into dots by one translate. The dots
+            # counted must be exactly the inner length bytes: a "." or "\\" or a control
+            # character inside a label adds one, and sends the run to the slow path.
+            if short:
+                dotted = view[first:pos].tobytes().translate(_DOTS)
+                if dotted.count(46) == labels - 1:
+                    try:
+                        text = dotted.decode()
+                    except UnicodeDecodeError:
+                        text = ""
+            if not text:
+                text = _run_text_slow(view, start, pos)
+    wire = pos - start + 1
+    if length == 0:
+        names[start] = text
+        sizes[start] = wire
+        return text, pos + 1
+    if length < 0xC0:
+        raise _Bad("unknown label type")
+    if pos + 1 >= limit:
+        raise _Bad("compression pointer cut off")
+    target = (length & 0x3F) << 8 | view[pos + 1]
+    suffix = names.get(target)
+    if suffix is None:
         if target >= end:
             raise _Bad("compression pointer past the end")
-        pos = target
-        limit = end
+        if depth >= _MAX_HOPS:
+            raise _Bad("too many compression pointers")
+        if sizes.get(target) == -1:
+            raise _Bad("compression pointer to a bad name")
+        try:
+            suffix = _read_name(view, target, end, end, names, sizes, depth + 1)[0]
+        except _Bad:
+            sizes[target] = -1
+            raise
+    wire += sizes[target] - 1
+    if wire > MAX_NAME_WIRE:
+        raise _Bad("name longer than 255 bytes")
+    if suffix:
+        text = f"{text}.{suffix}" if text else suffix
     names[start] = text
     sizes[start] = wire
-    return text, after
+    return text, pos + 2
 
 
 def _read_types(view: memoryview, pos: int, end: int) -> frozenset[int]:
@@ -216,12 +215,16 @@ def _check_strings(view: memoryview, pos: int, end: int) -> int:
 
 def parse_message(data: bytes | bytearray | memoryview) -> Message:
     """Parse one DNS message. Raises only MalformedPacket; keeps no reference to ``data``."""
-    try:
+    kind = data.__class__
+    if kind is bytes or kind is bytearray:
         view = memoryview(data)
-        if view.format != "B" or view.ndim != 1:
-            view = view.cast("B")
-    except (TypeError, ValueError) as exc:
-        raise MalformedPacket(f"not a readable byte buffer: {exc}") from None
+    else:
+        try:
+            view = memoryview(data)
+            if view.format != "B" or view.ndim != 1:
+                view = view.cast("B")
+        except (TypeError, ValueError) as exc:
+            raise MalformedPacket(f"not a readable byte buffer: {exc}") from None
     end = len(view)
     if end < 12:
         raise MalformedPacket("packet shorter than the 12-byte header", 0)
@@ -348,7 +351,7 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
         (
             ident,
             flags,
-            tuple(questions),
+            tuple(questions) if questions else (),
             tuple(answers) if answers else (),
             tuple(authorities) if authorities else (),
             tuple(additionals) if additionals else (),

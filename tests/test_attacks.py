@@ -274,3 +274,28 @@ def test_result_holds_no_reference_to_the_buffer() -> None:
     buf.extend(b"more")
     (record,) = message.answers
     assert record.name == "host.local" and str(record.address) == "192.0.2.7"
+
+
+def test_many_records_pointing_into_a_pointer_loop_are_each_skipped() -> None:
+    """The loop is walked once; the failure is remembered, so 600 records cost 600 lookups."""
+    loop_at = 12 + 3 + 10
+    first = wire_name(b"a") + struct.pack("!HHIH", 99, 1, 120, 4) + pointer(loop_at + 2)
+    first += pointer(loop_at)
+    refs = b"".join(
+        pointer(12) + struct.pack("!HHIH", 12, 1, 120, 2) + pointer(loop_at) for _ in range(600)
+    )
+    message = parse_message(header(an=601) + first + refs)
+    assert len(message.answers) == 1  # the type-99 record itself is only opaque bytes
+    assert message.skipped == 600
+
+
+def test_records_pointing_into_the_middle_of_a_long_name() -> None:
+    """Owners pointing at each label boundary of a 127-label name read the right suffixes."""
+    name = b"\x01x" * 126 + b"\x01y\x00"
+    packet = bytearray(header(qd=1) + name + b"\x00\x0c\x00\x01")
+    for i in range(127):
+        packet += pointer(12 + 2 * i) + struct.pack("!HHIH", 1, 1, 120, 4) + bytes(4)
+    packet[6:8] = (127).to_bytes(2, "big")
+    message = parse_message(bytes(packet))
+    assert message.skipped == 0
+    assert [r.name.count(".") for r in message.answers] == list(range(126, -1, -1))
