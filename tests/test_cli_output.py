@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
@@ -405,3 +406,19 @@ def test_help_has_examples(command: str | None, capsys: pytest.CaptureFixture[st
         cli.main([command, "--help"] if command else ["--help"])
     assert e.value.code == 0
     assert "examples:" in capsys.readouterr().out
+
+
+def test_watchdog_stops_a_call_that_overruns_the_deadline(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A command that ignores its deadline (the library never should): the CLI still ends.
+    def stuck(args: object, out: cli_output.Output, deadline: cli.Deadline) -> bool:
+        out.service_type("_found-before._tcp.local")
+        time.sleep(60)
+        return True
+
+    monkeypatch.setitem(cli._NETWORK_COMMANDS, "types", stuck)
+    status, out = run(["types", "--timeout", "0.1"])
+    assert status == cli.EXIT_FOUND  # it did print something before the deadline
+    assert out == "_found-before._tcp.local\n"
+    assert capsys.readouterr().err == "mdnsq: stopped at the --timeout deadline (0.1 s)\n"
