@@ -71,6 +71,8 @@ _LINUX = sys.platform.startswith("linux")
 _IFINDEX_V4 = struct.Struct("@i")  # struct in_pktinfo { int ipi_ifindex; ... }
 _IFINDEX_V6 = struct.Struct("@16xI")  # struct in6_pktinfo { in6_addr; unsigned ipi6_ifindex; }
 _EMPTY = memoryview(b"")
+_monotonic = time.monotonic
+_new_tuple = tuple.__new__
 _MSG_TRUNC = int(socket.MSG_TRUNC)  # a plain int: `flags & IntFlag` builds an enum per call
 
 
@@ -137,6 +139,11 @@ class _UDPTransport:
     family: int = socket.AF_INET
     group: str = MDNS_GROUP_V4
     _ancsize: int = 0
+    # Where the arrival interface index is in the ancillary data (set per family).
+    _pktinfo_level: int = 0
+    _pktinfo_type: int = 0
+    _unpack_index: Callable[[bytes], tuple[int]] = _IFINDEX_V4.unpack_from
+    _scoped: bool = False  # IPv6: sources carry a "%scope" to strip
 
     def __init__(
         self,
@@ -166,6 +173,8 @@ class _UDPTransport:
             self._sock.bind(self._bind_address(port))
             self.interfaces = self._join_all(selected) if port else selected
             self._indexes = frozenset(i.index for i in self.interfaces)
+            # Without ancillary data (other platforms) only a single interface is certain.
+            self._default_index = self.interfaces[0].index if len(self.interfaces) == 1 else 0
             if not self.interfaces:
                 raise NetworkError("could not join the mDNS group on any selected interface")
             self._sock.setblocking(False)
@@ -196,9 +205,6 @@ class _UDPTransport:
         self, dest: tuple[str, int], interface: int | None
     ) -> tuple[str, int] | tuple[str, int, int, int]:
         return dest
-
-    def _arrival(self, ancdata: list[tuple[int, int, bytes]]) -> int:
-        raise NotImplementedError
 
     def _source(self, address: tuple[str, int]) -> tuple[str, int]:
         return address
@@ -326,7 +332,8 @@ class _UDPTransport:
             if got is None:
                 return None
             nbytes, source, index, written = got
-            return Datagram(slot.view[:nbytes].tobytes(), source, index)
+            # tuple.__new__ directly: NamedTuple's own __new__ is a Python function.
+            return _new_tuple(Datagram, (slot.view[:nbytes].tobytes(), source, index))
         finally:
             pool._return(slot, written)
 
@@ -366,19 +373,26 @@ class _UDPTransport:
     def _recv_into(
         self, buf: memoryview | bytearray, timeout: float | None
     ) -> tuple[int, tuple[str, int], int, int] | None:
-        """(length, source, interface index, bytes of buf written) of the next datagram."""
+        """(length, source, interface index, bytes of buf written) of the next datagram.
+
+        The hot path is one recvmsg_into and a few comparisons; the clock is read only once
+        the socket turns out to be empty or a datagram was dropped (the deadline then counts
+        from that moment, a few microseconds late at most).
+        """
         if self._closed:
             raise NetworkError("transport is closed")
         sock = self._sock
         iov = self._iov
-        deadline = None if timeout is None else time.monotonic() + timeout
         iov[0] = buf
+        deadline = None
         truncated = False
         try:
             while True:
                 try:
                     nbytes, ancdata, flags, address = sock.recvmsg_into(iov, self._ancsize)
                 except BlockingIOError:
+                    if timeout is not None and deadline is None:
+                        deadline = _monotonic() + timeout
                     if not self._wait(deadline):
                         return None
                     continue
@@ -387,19 +401,27 @@ class _UDPTransport:
                     self._dropped_oversize += 1
                     log.debug("dropped a datagram larger than %d bytes from %s", len(buf), address)
                 else:
-                    index = self._arrival(ancdata)
+                    index = self._default_index
+                    if ancdata:
+                        level, kind, data = ancdata[0]  # the one kind of ancillary data enabled
+                        if kind == self._pktinfo_type and level == self._pktinfo_level:
+                            index = self._unpack_index(data)[0]
                     if index == 0 or index in self._indexes:
                         self._received_small += 1
                         if self._received_small == 256:
                             self._received_blocks += 1
                             self._received_small = 0
-                        written = len(buf) if truncated else nbytes
-                        return nbytes, self._source(address), index, written
+                        if self._scoped:
+                            address = self._source(address)
+                        return nbytes, address, index, (len(buf) if truncated else nbytes)
                     # Unicast to our port through an interface that was not selected.
                     self._dropped_interface += 1
                 # A stream of dropped datagrams must not hold the caller past its deadline.
-                if deadline is not None and time.monotonic() >= deadline:
-                    return None
+                if timeout is not None:
+                    if deadline is None:
+                        deadline = _monotonic() + timeout
+                    if _monotonic() >= deadline:
+                        return None
         finally:
             iov[0] = _EMPTY  # drop the lease's view; the next holder must not see it here
 
@@ -408,11 +430,11 @@ class _UDPTransport:
         if deadline is None:
             self._poller.poll()
             return True
-        remaining = deadline - time.monotonic()
+        remaining = deadline - _monotonic()
         if remaining <= 0:
             return False
         # poll() takes milliseconds; round up so a short wait cannot spin at 0 ms.
-        return bool(self._poller.poll(math.ceil(remaining * 1000))) or time.monotonic() < deadline
+        return bool(self._poller.poll(math.ceil(remaining * 1000))) or _monotonic() < deadline
 
 
 class UDPv4Transport(_UDPTransport):
@@ -421,6 +443,9 @@ class UDPv4Transport(_UDPTransport):
     family = socket.AF_INET
     group = MDNS_GROUP_V4
     _ancsize = socket.CMSG_SPACE(12)  # struct in_pktinfo
+    _pktinfo_level = socket.IPPROTO_IP
+    _pktinfo_type = _IP_PKTINFO
+    _unpack_index = _IFINDEX_V4.unpack_from
 
     def _configure(self, sock: socket.socket) -> None:
         self._reuse(sock)
@@ -451,14 +476,6 @@ class UDPv4Transport(_UDPTransport):
             value = socket.inet_aton(str(interface.ipv4[0].ip))
         self._sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, value)
 
-    def _arrival(self, ancdata: list[tuple[int, int, bytes]]) -> int:
-        # Only IP_PKTINFO is enabled, so it is the one item (indexing, not a for loop: no
-        # iterator object per packet).
-        if ancdata and ancdata[0][1] == _IP_PKTINFO and ancdata[0][0] == socket.IPPROTO_IP:
-            index: int = _IFINDEX_V4.unpack_from(ancdata[0][2])[0]
-            return index
-        return self.interfaces[0].index if len(self.interfaces) == 1 else 0
-
 
 class UDPv6Transport(_UDPTransport):
     """mDNS over IPv6 (ff02::fb). Sources are reported without scope; the index is the scope."""
@@ -466,6 +483,10 @@ class UDPv6Transport(_UDPTransport):
     family = socket.AF_INET6
     group = MDNS_GROUP_V6
     _ancsize = socket.CMSG_SPACE(20)  # struct in6_pktinfo
+    _pktinfo_level = socket.IPPROTO_IPV6
+    _pktinfo_type = _IPV6_PKTINFO
+    _unpack_index = _IFINDEX_V6.unpack_from
+    _scoped = True
 
     def _configure(self, sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
@@ -502,9 +523,3 @@ class UDPv6Transport(_UDPTransport):
         if "%" in host:
             host = host[: host.index("%")]
         return (host, address[1])
-
-    def _arrival(self, ancdata: list[tuple[int, int, bytes]]) -> int:
-        if ancdata and ancdata[0][1] == _IPV6_PKTINFO and ancdata[0][0] == socket.IPPROTO_IPV6:
-            index: int = _IFINDEX_V6.unpack_from(ancdata[0][2])[0]
-            return index
-        return self.interfaces[0].index if len(self.interfaces) == 1 else 0
