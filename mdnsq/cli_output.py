@@ -532,7 +532,7 @@ class JsonOutput(Output):
             {
                 "instance": jsonable(instance),
                 "type": jsonable(service_type),
-                "interface": jsonable(interface),
+                "interface": interface_name(interface),
             }
         )
 
