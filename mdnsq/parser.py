@@ -30,7 +30,7 @@ from struct import Struct
 from struct import error as StructError
 
 from mdnsq.errors import MalformedPacket
-from mdnsq.names import MAX_NAME_WIRE, escape_label, escape_label_bytes
+from mdnsq.names import MAX_NAME_WIRE, escape_label, escape_label_bytes, name_to_wire_labels
 from mdnsq.records import (
     AAAARecord,
     ARecord,
@@ -62,6 +62,11 @@ class _Bad(Exception):
     """Internal: this name / record cannot be read. Never escapes the module."""
 
 
+# Cached under an offset whose name does not decode. Decoded text never holds a lone surrogate
+# outside U+DC80..U+DCFF (and those are written as \\DDD), so this cannot be a real name.
+_BAD = "\ud800"
+
+
 # Length bytes of short labels (1..31) and backslash map to "."; see _read_name.
 _DOTS = bytes(46 if 0 < i < 32 or i == 92 else i for i in range(256))
 
@@ -83,21 +88,21 @@ def _read_name(
     limit: int,
     end: int,
     names: dict[int, str],
-    sizes: dict[int, int],
     depth: int = 0,
 ) -> tuple[str, int]:
     """Decode the name at ``pos``; return (text, offset after it in place).
 
     ``limit`` bounds the labels read in place (the RDATA end for names in RDATA); a compression
     pointer may lead anywhere before ``end``. ``names`` maps the offset of every name decoded so
-    far to its text, ``sizes`` to its wire length (-1: known bad).
+    far to its text (``_BAD``: known not to decode).
 
     A pointer to an offset not decoded yet is followed by recursion, so the suffix found there
     is cached under that offset too: however many records point into a chain of pointers, each
     link is walked once per packet (work linear in the packet, not in records x hops). A failure
     is cached as well, so a pointer loop costs its ``_MAX_HOPS`` steps once, not once per
-    record. (No label count is kept: every label costs at least 2 bytes, so 255 bytes cannot
-    hold more than 127 labels.)
+    record. No wire length or label count is kept per name: an ASCII suffix's text is never
+    shorter than its wire form minus 2, so the 255-byte check is exact only when that bound is
+    close (and 255 bytes cannot hold more than 127 labels, so the 128-label limit always holds).
     """
     start = pos
     stop = pos + MAX_NAME_WIRE  # the labels, plus the terminator or pointer, fit in 255 bytes
@@ -147,10 +152,8 @@ def _read_name(
                         text = ""
             if not text:
                 text = _run_text_slow(view, start, pos)
-    wire = pos - start + 1
     if length == 0:
         names[start] = text
-        sizes[start] = wire
         return text, pos + 1
     if length < 0xC0:
         raise _Bad("unknown label type")
@@ -163,21 +166,28 @@ def _read_name(
             raise _Bad("compression pointer past the end")
         if depth >= _MAX_HOPS:
             raise _Bad("too many compression pointers")
-        if sizes.get(target) == -1:
-            raise _Bad("compression pointer to a bad name")
         try:
-            suffix = _read_name(view, target, end, end, names, sizes, depth + 1)[0]
+            suffix = _read_name(view, target, end, end, names, depth + 1)[0]
         except _Bad:
-            sizes[target] = -1
+            names[target] = _BAD
             raise
-    wire += sizes[target] - 1
-    if wire > MAX_NAME_WIRE:
-        raise _Bad("name longer than 255 bytes")
+    elif suffix is _BAD:
+        raise _Bad("compression pointer to a name that does not decode")
     if suffix:
+        # Wire bytes: pos - start for the labels here, plus the suffix's wire length, which is
+        # at most len(suffix) + 2 for ASCII text (escapes only make the text longer).
+        if (
+            not suffix.isascii() or pos - start + len(suffix) + 2 > MAX_NAME_WIRE
+        ) and pos - start + _wire_length(suffix) > MAX_NAME_WIRE:
+            raise _Bad("name longer than 255 bytes")
         text = f"{text}.{suffix}" if text else suffix
     names[start] = text
-    sizes[start] = wire
     return text, pos + 2
+
+
+def _wire_length(name: str) -> int:
+    """Wire length of a name the parser decoded (so valid)."""
+    return sum(len(label) + 1 for label in name_to_wire_labels(name)) + 1
 
 
 def _read_types(view: memoryview, pos: int, end: int) -> frozenset[int]:
@@ -231,7 +241,6 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
     try:
         ident, flags, qdcount, ancount, nscount, arcount = _HEADER(view, 0)
         names: dict[int, str] = {}
-        sizes: dict[int, int] = {}
         read_name = _read_name
         rr_header = _RR_HEADER
         new = _new
@@ -241,7 +250,7 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
         while qdcount:
             qdcount -= 1
             try:
-                name, pos = read_name(view, pos, end, end, names, sizes)
+                name, pos = read_name(view, pos, end, end, names)
             except _Bad as exc:
                 raise MalformedPacket(f"bad question name: {exc}", pos) from None
             if pos + 4 > end:
@@ -269,12 +278,12 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                     if length > 0xBF:
                         # Owner names are most often one pointer to a name already read.
                         name = names.get((length & 0x3F) << 8 | view[pos + 1])  # type: ignore[assignment]
-                        if name is None:
-                            name, pos = read_name(view, pos, end, end, names, sizes)
+                        if name is None or name is _BAD:
+                            name, pos = read_name(view, pos, end, end, names)
                         else:
                             pos += 2
                     else:
-                        name, pos = read_name(view, pos, end, end, names, sizes)
+                        name, pos = read_name(view, pos, end, end, names)
                     rtype, rclass, ttl, rdlength = rr_header(view, pos)
                 except (_Bad, StructError, IndexError):
                     cut = True
@@ -287,7 +296,7 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                 # RDATA. Anything wrong here costs this record only.
                 try:
                     if rtype == 12:  # PTR
-                        target = read_name(view, start, pos, end, names, sizes)[0]
+                        target = read_name(view, start, pos, end, names)[0]
                         record: object = new(
                             PTRRecord, (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF, target)
                         )
@@ -295,7 +304,7 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                         if rdlength < 7:
                             raise _Bad("SRV too short")
                         priority, weight, port = _SRV_HEAD(view, start)
-                        target = read_name(view, start + 6, pos, end, names, sizes)[0]
+                        target = read_name(view, start + 6, pos, end, names)[0]
                         record = new(
                             SRVRecord,
                             (
@@ -332,9 +341,7 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                             AAAARecord, (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF, packed)
                         )
                     else:
-                        record = _other_record(
-                            view, name, rtype, rclass, ttl, start, pos, names, sizes
-                        )
+                        record = _other_record(view, name, rtype, rclass, ttl, start, pos, names)
                 except (_Bad, StructError, IndexError):
                     skipped += 1
                     continue
@@ -369,15 +376,14 @@ def _other_record(
     start: int,
     end: int,
     names: dict[int, str],
-    sizes: dict[int, int],
 ) -> object:
     """The record types rarer than PTR, SRV, TXT, A and AAAA."""
     head = (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF)
     if rtype == 47:  # NSEC; the next name may be compressed (RFC 6762 §18.14)
-        next_name, after = _read_name(view, start, end, len(view), names, sizes)
+        next_name, after = _read_name(view, start, end, len(view), names)
         return _new(NSECRecord, (*head, next_name, _read_types(view, after, end)))
     if rtype == 5:  # CNAME
-        target = _read_name(view, start, end, len(view), names, sizes)[0]
+        target = _read_name(view, start, end, len(view), names)[0]
         return _new(CNAMERecord, (*head, target))
     if rtype == 13:  # HINFO
         if _check_strings(view, start, end) != 2:

@@ -299,3 +299,15 @@ def test_records_pointing_into_the_middle_of_a_long_name() -> None:
     message = parse_message(bytes(packet))
     assert message.skipped == 0
     assert [r.name.count(".") for r in message.answers] == list(range(126, -1, -1))
+
+
+def test_escaped_suffix_long_as_text_but_within_255_wire_bytes_is_accepted() -> None:
+    """The 255-byte limit counts wire bytes, not the (longer) escaped text."""
+    dots = b"." * 60
+    first = question(wire_name(dots, dots, dots))  # 184 wire bytes, 362 characters of text
+    second = question(bytes([60]) + b"a" * 60 + pointer(12))  # 61 + 184 = 245 wire bytes
+    message = parse_message(header(qd=2) + first + second)
+    assert message.questions[1].name == "a" * 60 + "." + ".".join(["\\." * 60] * 3)
+    too_long = question(bytes([63]) + b"b" * 63 + bytes([10]) + b"c" * 10 + pointer(12))
+    with pytest.raises(MalformedPacket, match="255"):
+        parse_message(header(qd=2) + first + too_long)  # 64 + 11 + 184 = 259
