@@ -45,3 +45,8 @@ fuzz: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks bench/out
+
+# The receive hot path under memray: per-packet allocations by site, and a flame graph of the
+# short-lived (per-packet) allocations in bench/out/receive-flamegraph.html.
+profile: install
+	$(NETNS) env PYTHONPATH=. $(BIN)/python bench/memray_receive.py
