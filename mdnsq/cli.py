@@ -87,14 +87,15 @@ output formats:
 _PARSABLE_BROWSE_HELP = """\
   --parsable  the lines 'avahi-browse -p -r -k' prints: '+;iface;IPv4;name;type;domain'
               when an instance is found, '=;iface;IPv4;name;type;domain;host;address;port;"txt"'
-              once per address when it is resolved, and
-              '-;...' when it goes away (watch). Escaped as avahi-browse does, so scripts can
-              switch: in the instance name, letters, digits, '-' and '_' stay, '.' and '\\'
-              become '\\.' and '\\\\', every other byte (spaces, ';', UTF-8) is \\DDD (three
-              decimal digits); in TXT strings, '"' and '\\' are backslashed and bytes outside
-              printable ASCII are \\DDD. The TXT strings come last to first, as avahi-browse
-              lists them. The IPv4/IPv6 column is the protocol asked over with -4 or -6, and
-              otherwise the family of the line's address. Use --json for plain UTF-8.
+              when it is resolved, and '-;...' when it goes away (watch). Escaped as
+              avahi-browse does, so scripts can switch: in the instance name, letters, digits,
+              '-' and '_' stay, '.' and '\\' become '\\.' and '\\\\', every other byte (spaces,
+              ';', UTF-8) is \\DDD (three decimal digits); in TXT strings, '"' and '\\' are
+              backslashed and bytes outside printable ASCII are \\DDD. The TXT strings come last
+              to first, as avahi-browse lists them. One difference: avahi-browse prints one '='
+              line per protocol with one address (sometimes an IPv4 address on its IPv6 line);
+              mdnsq prints one '=' line per address, with that address's family as protocol
+              (or the one asked over, with -4 / -6). Use --json for plain UTF-8.
 """
 
 _PARSABLE_RESOLVE_HELP = """\

@@ -10,18 +10,19 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mdnsq.cli_output import avahi_escape, avahi_txt
-from tests.peers import AvahiPeer, Service, ZeroconfPeer
+from tests.peers import AvahiPeer, Service, ZeroconfPeer, require_avahi
 
 pytestmark = pytest.mark.netns
 
@@ -181,6 +182,92 @@ def test_types(zeroconf_peer: ZeroconfPeer) -> None:
     expected = {"_ipp._tcp.local", "_http._tcp.local", "_ssh._tcp.local"}
     assert human.status == 0 and expected <= set(human.lines)
     assert as_json.status == 0 and expected <= {obj["type"] for obj in as_json.json()}
+
+
+# --- --parsable against avahi-browse itself -------------------------------------------------------
+
+_DBUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+@pytest.fixture(scope="module")
+def avahi_browse(peer_lab: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Runs `avahi-browse ARGS` against a second avahi-daemon (D-Bus on, private bus) in its host.
+
+    (tests/peers.py plans an AvahiBrowser; this is the small piece the CLI tests need.)
+    """
+    require_avahi()
+    if shutil.which("dbus-daemon") is None or shutil.which("avahi-browse") is None:
+        pytest.skip("dbus-daemon / avahi-browse not installed (run `make peers`)")
+    folder = tmp_path_factory.mktemp("dbus")
+    (folder / "bus.conf").write_text(_DBUS_CONFIG.format(socket=folder / "bus"))
+    bus = subprocess.Popen(
+        ["dbus-daemon", f"--config-file={folder / 'bus.conf'}", "--nofork", "--print-address"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        address = read_line(bus, 10).strip()  # printed once it listens: ready
+        browser = AvahiPeer(peer_lab, dbus_address=address)
+
+        def run(*args: str) -> list[str]:
+            env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": address}
+            done = subprocess.run(
+                ["ip", "netns", "exec", browser.host, "avahi-browse", *args],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=20,
+                check=True,
+            )
+            return done.stdout.splitlines()
+
+        yield run
+        browser.close()
+    finally:
+        bus.terminate()
+        bus.wait(5)
+
+
+def test_parsable_matches_avahi_browse(
+    zeroconf_peer: ZeroconfPeer, avahi_peer: AvahiPeer, avahi_browse: Any
+) -> None:
+    theirs = avahi_browse("-p", "-r", "-k", "-t", "_ipp._tcp")
+    mine = mdnsq("browse", "_ipp._tcp", "--parsable", "-t", "2")
+    assert mine.status == 0, mine.err
+
+    def lines(output: list[str], instance: str) -> tuple[set[str], set[str]]:
+        """('+' lines, '=' lines without protocol and address) and the addresses shown.
+
+        The interface column differs by construction (eth0 in the browser's host, br0 here).
+        Avahi prints one '=' line per protocol it heard the service on, with whichever address
+        it resolved first (python-zeroconf's A record over IPv6 puts an IPv4 address on its
+        IPv6 line); mdnsq prints one per address. Everything else must be equal.
+        """
+        rows = [line.split(";") for line in output if line.split(";")[3] == instance]
+        found = {";".join([r[0], r[2], *r[3:]]) for r in rows if r[0] == "+"}
+        resolved = {";".join([*r[3:7], *r[8:]]) for r in rows if r[0] == "="}
+        return found | resolved, {r[7] for r in rows if r[0] == "="}
+
+    for peer in (zeroconf_peer, avahi_peer):
+        name = avahi_escape(peer.sample.printer.instance)  # with '.', ' ', '(' and UTF-8
+        expected, their_addresses = lines(theirs, name)
+        assert len(expected) == 3, theirs  # '+' over IPv4 and IPv6, the same '=' fields
+        got, addresses = lines(mine.lines, name)
+        assert got == expected
+        assert their_addresses <= addresses == {str(a) for a in peer.addresses}
 
 
 # --- resolve, lookup, query -----------------------------------------------------------------------
