@@ -185,6 +185,24 @@ class _QueryTask(_Task):
         self.result = list(seen)
 
 
+def _all_addresses_known(cache: RecordCache, name: str, now: float) -> bool:
+    """Both address types settled by the responder: present with the cache-flush bit (a unique
+    RRset is sent whole, RFC 6762 §10.2) or denied by its NSEC record (§6.1)."""
+    nsec_types: set[int] = set()
+    have_nsec = False
+    for entry in cache.entries(name, RecordType.NSEC, now):
+        have_nsec = True
+        nsec_types.update(getattr(entry.record, "types", ()))
+    for rtype in (RecordType.A, RecordType.AAAA):
+        entries = [e for e in cache.entries(name, rtype, now) if not e.goodbye]
+        if any(e.record.cache_flush for e in entries):
+            continue
+        if not entries and have_nsec and rtype not in nsec_types:
+            continue
+        return False
+    return True
+
+
 class _HostTask(_Task):
     def __init__(self, name: str, settle: float) -> None:
         super().__init__()
@@ -196,7 +214,7 @@ class _HostTask(_Task):
 
     def update(self, cache: RecordCache, now: float) -> None:
         found = bool(addresses_for(cache, self.name, now))
-        if found and self.started:
+        if found and (self.started or _all_addresses_known(cache, self.name, now)):
             self.done = True
         elif found and self.first_at is None:
             self.first_at = now

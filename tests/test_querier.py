@@ -20,6 +20,7 @@ from mdnsq import (
     FLAG_TC,
     MdnsqError,
     Message,
+    NSECRecord,
     Querier,
     RecordType,
     ServiceEvent,
@@ -196,6 +197,45 @@ def test_resolve_host_returns_after_the_settle_window_not_the_timeout(net: FakeN
     answer_with(net, RecordType.A, "printer.local", response(a("printer.local", "192.0.2.7")))
     start = net.clock()
     assert q.resolve_host("printer.local", timeout=5) == [IPv4Address("192.0.2.7")]
+    assert net.clock() - start == pytest.approx(0.25)
+
+
+def test_resolve_host_returns_at_once_when_nsec_denies_the_other_address_type(
+    net: FakeNet,
+) -> None:
+    q = make(net, settle=0.2)
+    nsec = NSECRecord(
+        name="printer.local",
+        ttl=120,
+        next_name="printer.local",
+        types=frozenset({RecordType.A}),
+        cache_flush=True,
+    )
+    answer_with(net, RecordType.A, "printer.local", response(a("printer.local", "192.0.2.7"), nsec))
+    start = net.clock()
+    assert q.resolve_host("printer.local", timeout=5) == [IPv4Address("192.0.2.7")]
+    assert net.clock() - start == pytest.approx(0.05)
+
+
+def test_resolve_host_returns_at_once_when_both_address_types_are_unique_rrsets(
+    net: FakeNet,
+) -> None:
+    q = make(net, settle=0.2)
+    both = response(a("h.local", "192.0.2.7"), additionals=[aaaa("h.local", "2001:db8::7")])
+    answer_with(net, RecordType.A, "h.local", both)
+    start = net.clock()
+    assert len(q.resolve_host("h.local", timeout=5)) == 2
+    assert net.clock() - start == pytest.approx(0.05)
+
+
+def test_resolve_host_waits_the_settle_window_for_shared_address_records(net: FakeNet) -> None:
+    q = make(net, settle=0.2)
+    shared = response(
+        a("h.local", "192.0.2.7", flush=False), aaaa("h.local", "2001:db8::7", flush=False)
+    )
+    answer_with(net, RecordType.A, "h.local", shared)
+    start = net.clock()
+    assert len(q.resolve_host("h.local", timeout=5)) == 2
     assert net.clock() - start == pytest.approx(0.25)
 
 
