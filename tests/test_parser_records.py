@@ -147,3 +147,10 @@ def test_parsed_records_are_the_same_objects_people_build() -> None:
     assert parsed == tuple(built)
     assert [type(r) for r in parsed] == [PTRRecord, ARecord]
     assert [repr(r) for r in parsed] == [repr(r) for r in built]
+
+
+def test_equality_ignores_the_cache_flush_bit() -> None:
+    """A shared and a unique copy of the same data are the same record to a cache."""
+    shared = ARecord(name="h.local", ttl=120, address="192.0.2.1")
+    unique = ARecord(name="h.local", ttl=120, address="192.0.2.1", cache_flush=True)
+    assert shared == unique and hash(shared) == hash(unique)
