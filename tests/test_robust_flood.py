@@ -1,0 +1,379 @@
+"""Floods and hostile traffic on the lab link while a real resolve runs (issue 6, part 2).
+
+Layout: python-zeroconf publishes its sample services in one lab host; tests/hostile.py floods
+from another host that also holds an off-link address (198.51.100.7/32) for spoofed responses;
+the Querier runs in the test namespace on br0 with a BufferPool the test owns. Every flood is
+bounded in time (FLOOD_SECONDS, 3 s here; bench/bench_robust_flood.py runs the 10 s one) and
+in packets (tests/hostile.py --max-packets).
+
+Figures (packets sent per kind, what the querier counted, kernel drops, RSS before/after) are
+printed as one JSON line per test; `pytest -s` shows them; adr/004-robustness.md quotes them.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mdnsq import BufferPool, Querier, UDPv4Transport
+from tests import netlab
+from tests.hostile import SPOOF_ADDRESS, SPOOF_PORT
+from tests.peers import PeerLab, ZeroconfPeer
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOOD_SECONDS = float(os.environ.get("MDNSQ_FLOOD_SECONDS", "3"))
+SPOOF_FROM = "198.51.100.7"
+FLOOD_KINDS = os.environ.get(
+    "MDNSQ_FLOOD_KINDS", "unrelated,many,garbage,oversized,hostile,goodbyes,spoofed,queries"
+)
+CACHE_SIZE = 4096
+BR = netlab.BRIDGE
+
+pytestmark = pytest.mark.netns
+
+
+def rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def udp_counters() -> dict[str, int]:
+    """Kernel UDP counters of the test namespace (receive-buffer overflows show up here)."""
+    with open("/proc/net/snmp") as snmp:
+        rows = [line.split() for line in snmp if line.startswith("Udp:")]
+    return {k: int(v) for k, v in zip(rows[0][1:], rows[1][1:], strict=True)}
+
+
+@dataclass
+class Flooder:
+    proc: subprocess.Popen[bytes]
+    _buffer: bytes = b""
+
+    def line(self, timeout: float) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(0.0, remaining))
+            if not ready:
+                raise TimeoutError("flooder said nothing")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise RuntimeError(f"flooder exited with {self.proc.wait()}")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def report(self) -> dict[str, Any]:
+        report = self.line(FLOOD_SECONDS + 30)
+        self.proc.wait(10)
+        return report
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@dataclass
+class FloodLab:
+    lab: PeerLab
+    peer: ZeroconfPeer
+    host: str
+    address: str
+
+    def flood(self, seconds: float, kinds: str, **options: str) -> Flooder:
+        service = self.peer.sample.web
+        argv = [
+            sys.executable,
+            "-m",
+            "tests.hostile",
+            f"--seconds={seconds}",
+            f"--kinds={kinds}",
+            f"--source={self.address}",
+            f"--spoof-from={SPOOF_FROM}",
+            f"--service={service.name}",
+            f"--host={self.peer.host_name}",
+            f"--port={service.port}",
+            f"--address={self.peer.ipv4}",
+        ]
+        argv += [f"--{key.replace('_', '-')}={value}" for key, value in options.items()]
+        proc = self.lab.popen(self.host, argv, stdout=subprocess.PIPE, cwd=ROOT)
+        flooder = Flooder(proc)
+        try:
+            assert flooder.line(30)["event"] == "started"
+        except BaseException:
+            flooder.stop()
+            raise
+        return flooder
+
+
+@pytest.fixture(scope="module")
+def flood_lab(peer_lab: PeerLab) -> FloodLab:
+    # Spoofed packets must reach the querier's socket for *it* to drop them: no kernel
+    # reverse-path filter on the bridge in this private namespace.
+    for key in ("all", "default"):
+        subprocess.run(["sysctl", "-qw", f"net.ipv4.conf.{key}.rp_filter=0"], check=False)
+    peer = ZeroconfPeer.in_lab(peer_lab, sample=True)
+    for n in range(253, 200, -1):
+        if not os.path.exists(f"/run/netns/h{n}"):
+            break
+    host = peer_lab.add_host(n, extra_v4=[f"{SPOOF_FROM}/32"])
+    subprocess.run(["sysctl", "-qw", f"net.ipv4.conf.{BR}.rp_filter=0"], check=False)
+    return FloodLab(peer_lab, peer, host, f"192.0.2.{n}")
+
+
+def drain(q: Querier) -> None:
+    """Process what is still queued after a flood, so the counters are final."""
+    while q.process(0.05):
+        pass
+
+
+EVICTION_BUG = (
+    "cache.py evicts the entries closest to expiry when full, so after a flood of long-TTL junk "
+    "(TTL 4500) every real record with a shorter TTL (SRV/A: 120) is evicted the moment it is "
+    "added: resolve_service fails for as long as the junk lives (75 min), also after the flood"
+)
+
+
+@dataclass
+class FloodOutcome:
+    sent: dict[str, Any]
+    during: Any
+    took: float
+    after: Any
+    after_web: Any
+    took_after: float
+    spoofed: list[Any]
+    stats: dict[str, int]
+    transport: dict[str, int]
+    pool_in_use: int
+    cache_during: int
+    rss_before: int
+    rss_after: int
+    figures: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def flood_outcome(flood_lab: FloodLab) -> FloodOutcome:
+    """The full hostile mix at full rate while resolve_service(printer) runs, then resolves of
+    both services right after it; everything measured once, asserted by the tests below."""
+    pool = BufferPool()
+    transport = UDPv4Transport([BR], pool=pool)
+    q = Querier(transports=[transport], cache_size=CACHE_SIZE)
+    try:
+        return _flood_once(flood_lab, q, transport, pool)
+    finally:
+        q.close()
+        transport.close()
+
+
+def _flood_once(
+    flood_lab: FloodLab, q: Querier, transport: UDPv4Transport, pool: BufferPool
+) -> FloodOutcome:
+    web, printer = flood_lab.peer.sample.web, flood_lab.peer.sample.printer
+    # Warm up, then hold only the web service's records (the flood sends goodbyes for them):
+    # the printer must come from the network while the flood runs, not from announcements.
+    assert q.resolve_service(web.name, timeout=5.0) is not None
+    quiet_until = time.monotonic() + 10
+    while q.process(1.0) and time.monotonic() < quiet_until:
+        pass  # the peer's start-up announcements carry every service: let them pass
+    q.cache.clear()
+    warm = q.resolve_service(web.name, timeout=5.0)
+    assert warm is not None and warm.port == web.port
+    assert not q.cached(printer.name, "SRV")
+    gc.collect()
+    rss_before = rss_kib()
+    kernel_before = udp_counters()
+
+    flooder = flood_lab.flood(FLOOD_SECONDS, FLOOD_KINDS)
+    try:
+        started = time.monotonic()
+        during = q.resolve_service(printer.name, timeout=FLOOD_SECONDS)
+        took = time.monotonic() - started
+        cache_during = len(q.cache)
+        sent = flooder.report()
+    finally:
+        flooder.stop()
+    drain(q)
+    spoofed = [r for r in q.cached(web.name, "SRV") if getattr(r, "port", 0) == SPOOF_PORT]
+    spoofed += [
+        r
+        for r in q.cached(flood_lab.peer.host_name, "A")
+        if str(getattr(r, "address", "")) == SPOOF_ADDRESS
+    ]
+    started = time.monotonic()
+    after = q.resolve_service(printer.name, timeout=3.0)
+    after_web = q.resolve_service(web.name, timeout=3.0)
+    took_after = time.monotonic() - started
+    gc.collect()
+    rss_after = rss_kib()
+    kernel_after = udp_counters()
+    stats = q.stats()
+    figures = {
+        "flood": sent,
+        "resolved_during_flood": during is not None,
+        "resolve_seconds": round(took, 3),
+        "resolved_after_flood": [after is not None, after_web is not None],
+        "resolve_after_seconds": round(took_after, 3),
+        "querier": stats,
+        "transport": transport.stats()._asdict(),
+        "pool": pool.stats()._asdict(),
+        "kernel_udp_delta": {k: kernel_after[k] - kernel_before.get(k, 0) for k in kernel_after},
+        "rss_kib_before": rss_before,
+        "rss_kib_after": rss_after,
+        "cache_records_during": cache_during,
+    }
+    print("\nFLOOD " + json.dumps(figures))
+    return FloodOutcome(
+        sent=sent,
+        during=during,
+        took=took,
+        after=after,
+        after_web=after_web,
+        took_after=took_after,
+        spoofed=spoofed,
+        stats=stats,
+        transport=transport.stats()._asdict(),
+        pool_in_use=pool.stats().in_use,
+        cache_during=cache_during,
+        rss_before=rss_before,
+        rss_after=rss_after,
+        figures=figures,
+    )
+
+
+def test_flood_ran_at_full_rate(flood_outcome: FloodOutcome) -> None:
+    assert flood_outcome.sent["sent_total"] > 1000
+    assert set(flood_outcome.sent["sent"]) == set(FLOOD_KINDS.split(","))
+
+
+def test_resolve_inside_the_flood_returns_by_its_deadline(flood_outcome: FloodOutcome) -> None:
+    # Returning in time is required; succeeding inside a full-rate flood is reported in the
+    # figures (see the module docstring for why it is not asserted).
+    assert flood_outcome.took < FLOOD_SECONDS + 1.0
+    if flood_outcome.during is not None:
+        assert flood_outcome.during.port == 631
+
+
+def test_spoofed_off_link_data_never_enters_the_cache(flood_outcome: FloodOutcome) -> None:
+    assert flood_outcome.spoofed == []
+    assert flood_outcome.stats["dropped_off_link"] > 0
+
+
+def test_cache_stays_within_its_bound(flood_outcome: FloodOutcome) -> None:
+    assert flood_outcome.cache_during <= CACHE_SIZE
+    assert flood_outcome.stats["cache_records"] <= CACHE_SIZE
+    assert flood_outcome.stats["cache_evicted"] > 0  # the flood did push against the bound
+
+
+def test_every_pool_buffer_comes_back(flood_outcome: FloodOutcome) -> None:
+    assert flood_outcome.pool_in_use == 0
+
+
+def test_drops_are_counted_by_reason(flood_outcome: FloodOutcome) -> None:
+    stats = flood_outcome.stats
+    assert stats["dropped_malformed"] > 0  # garbage
+    assert stats["dropped_off_link"] > 0  # spoofed
+    assert stats["ignored_queries"] > 0  # known-answer queries
+    assert flood_outcome.transport["dropped_oversize"] > 0  # 9500-byte datagrams
+    assert stats["received"] >= stats["accepted"] + stats["dropped_malformed"]
+
+
+def test_memory_stays_flat(flood_outcome: FloodOutcome) -> None:
+    # A full cache of junk and a few pool buffers, not per-packet growth.
+    assert flood_outcome.rss_after - flood_outcome.rss_before < 32 * 1024, flood_outcome.figures
+
+
+@pytest.mark.xfail(strict=True, reason=EVICTION_BUG)
+def test_both_services_resolve_right_after_the_flood(flood_outcome: FloodOutcome) -> None:
+    assert flood_outcome.after is not None and flood_outcome.after.port == 631
+    assert flood_outcome.after_web is not None
+
+
+@pytest.fixture
+def querier() -> Iterator[tuple[Querier, UDPv4Transport, BufferPool]]:
+    pool = BufferPool()
+    transport = UDPv4Transport([BR], pool=pool)
+    q = Querier(transports=[transport], cache_size=CACHE_SIZE)
+    try:
+        yield q, transport, pool
+    finally:
+        q.close()
+        transport.close()
+
+
+def test_flush_and_known_answer_storm_sends_no_query_storm(
+    flood_lab: FloodLab, querier: tuple[Querier, UDPv4Transport, BufferPool]
+) -> None:
+    """While nobody answers our question, others ask it with long known-answer lists and send
+    cache-flush records for names near it; our querier still sends only its own schedule:
+    at 0, 1 and 3 s (RFC 6762 §5.2 doubling), one packet each."""
+    q, transport, pool = querier
+    ask = f"nobody-{os.getpid()}.local"
+    flooder = flood_lab.flood(FLOOD_SECONDS, "queries,flush", ask_name="other.local")
+    try:
+        before = transport.stats().sent
+        result = q.query(ask, "A", timeout=FLOOD_SECONDS)
+        ours = transport.stats().sent - before
+        sent = flooder.report()
+    finally:
+        flooder.stop()
+    drain(q)
+    stats = q.stats()
+    print("STORM " + json.dumps({"flood": sent, "our_packets": ours, "querier": stats}))
+    assert result == []
+    assert sent["sent_total"] > 1000
+    assert 1 <= ours <= 4
+    assert pool.stats().in_use == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="querier.py _transmit passes every due question to build_queries, which raises "
+    "ValueError('the questions alone need N bytes, more than 1460') once they do not fit one "
+    "packet: browse() of a type with many fresh instances (here: a PTR flood; also any link with "
+    "~40+ instances announced at once) dies with ValueError instead of splitting the questions",
+)
+def test_fresh_instance_storm_does_not_make_browse_send_a_query_storm(
+    flood_lab: FloodLab, querier: tuple[Querier, UDPv4Transport, BufferPool]
+) -> None:
+    q, transport, pool = querier
+    storm_type = f"_storm{os.getpid() % 1000}._tcp.local"
+    flooder = flood_lab.flood(FLOOD_SECONDS, "ptrs", storm_type=storm_type)
+    try:
+        before = transport.stats().sent
+        error: Exception | None = None
+        try:
+            for _ in q.browse(storm_type, timeout=FLOOD_SECONDS):
+                pass
+        except Exception as exc:  # reported below: the storm must neither crash nor amplify
+            error = exc
+        ours = transport.stats().sent - before
+        sent = flooder.report()
+    finally:
+        flooder.stop()
+    drain(q)
+    print("PTR-STORM " + json.dumps({"flood": sent, "our_packets": ours, "error": repr(error)}))
+    assert error is None
+    # Our own schedule is ~3 packets; allow a generous 20 over 3 s, not hundreds.
+    assert ours <= 20
+    assert pool.stats().in_use == 0
