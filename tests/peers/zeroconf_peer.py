@@ -40,7 +40,9 @@ class Responder:
         self.hostname = hostname
         self.addresses = addresses
         self.services: dict[tuple[str, str], ServiceInfo] = {}
-        self._tasks: list[asyncio.Future[Any]] = []
+        # Announcements still going out, per service: a goodbye must cancel them, or a late
+        # announcement would bring the withdrawn service back with its full TTL.
+        self._announcing: dict[tuple[str, str], asyncio.Future[Any]] = {}
 
     def _info(self, spec: dict[str, Any]) -> ServiceInfo:
         full_type = spec["type"].rstrip(".")
@@ -67,21 +69,49 @@ class Responder:
     def register(self, specs: list[dict[str, Any]]) -> None:
         infos = [self._info(spec) for spec in specs]
 
+        keys = [(spec["instance"], spec["type"]) for spec in specs]
+
         async def go() -> None:
             # Probing is skipped (lab names are unique); the announcements keep running in the
             # background, but the records are answerable as soon as this returns.
-            for info in infos:
+            for key, info in zip(keys, infos, strict=True):
                 task = await self.zc.async_register_service(info, cooperating_responders=True)
-                self._tasks.append(task)
+                self._announcing[key] = task
 
         self._run(go())
-        for spec, info in zip(specs, infos, strict=True):
-            self.services[(spec["instance"], spec["type"])] = info
+        for key, info in zip(keys, infos, strict=True):
+            self.services[key] = info
+
+    def _purge_pending_answers(self, info: ServiceInfo) -> None:
+        """Drop queued multicast answers about a service being withdrawn.
+
+        python-zeroconf queues multicast answers for up to ~1.5 s (aggregation, and the one-per-
+        second rate limit) and does not purge them on unregister, so an answer to a query that
+        came just before would follow the goodbyes and bring the service back with its full TTL.
+        (Internals of python-zeroconf 0.15x; runs on its event loop.)
+        """
+        key = info.key
+
+        def about(record: Any) -> bool:
+            return bool(record.key == key or getattr(record, "alias", "").lower() == key)
+
+        for queue in (self.zc.out_queue, self.zc.out_delay_queue):
+            for group in queue.queue:
+                for record in [r for r in group.answers if about(r)]:
+                    del group.answers[record]
+                for additionals in group.answers.values():
+                    additionals.difference_update({r for r in additionals if about(r)})
 
     def unregister(self, keys: list[list[str]]) -> None:
         infos = [self.services.pop((instance, type_)) for instance, type_ in keys]
 
         async def go() -> None:
+            for instance, type_ in keys:
+                pending = self._announcing.pop((instance, type_), None)
+                if pending is not None:
+                    pending.cancel()
+            for info in infos:
+                self._purge_pending_answers(info)
             waits = [await self.zc.async_unregister_service(info) for info in infos]
             await asyncio.gather(*waits)
 
@@ -89,10 +119,14 @@ class Responder:
 
     def update(self, spec: dict[str, Any]) -> None:
         info = self._info(spec)
-        self.services[(spec["instance"], spec["type"])] = info
+        key = (spec["instance"], spec["type"])
+        self.services[key] = info
 
         async def go() -> None:
-            self._tasks.append(await self.zc.async_update_service(info))
+            pending = self._announcing.pop(key, None)
+            if pending is not None:
+                pending.cancel()
+            self._announcing[key] = await self.zc.async_update_service(info)
 
         self._run(go())
 

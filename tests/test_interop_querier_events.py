@@ -1,0 +1,126 @@
+"""The querier watching real peers change: services added and withdrawn (goodbyes), records
+kept alive by refresh while the peer lives and expired by TTL when it vanishes silently.
+
+Issue 4 §4. Each test publishes its own service type, so no test sees another's events and
+python-zeroconf never gets a byte-identical repeat of a recent question.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from mdnsq import Querier, ServiceEvent
+from tests import netlab
+from tests.peers import AvahiPeer, Service, ZeroconfPeer
+
+BR = [netlab.BRIDGE]
+
+
+def next_event(
+    events: Iterator[ServiceEvent], kind: str, name: str, log: list[tuple[float, ServiceEvent]]
+) -> ServiceEvent:
+    """The next event of ``kind`` for ``name``; every event seen on the way goes into ``log``."""
+    for event in events:
+        log.append((time.monotonic(), event))
+        if event.kind == kind and event.info.name == name:
+            return event
+    pytest.fail(f"watch ended without {kind} {name}; saw {[(e.kind, e.info.name) for _, e in log]}")
+
+
+@pytest.mark.parametrize("family", ["v4", "v6"])
+@pytest.mark.parametrize("peer_kind", ["zeroconf", "avahi"])
+def test_watch_sees_a_service_added_then_removed(
+    peer_kind: str, family: str, request: pytest.FixtureRequest
+) -> None:
+    peer: ZeroconfPeer | AvahiPeer = request.getfixturevalue(f"{peer_kind}_peer")
+    service = Service(
+        f"Wätch {family}.{peer.hostname}", f"_w{family}{peer_kind[0]}._tcp", 7000, txt={"k": "v"}
+    )
+    if isinstance(peer, ZeroconfPeer):
+        service = Service(service.instance.replace(".", " "), service.type, 7000, txt={"k": "v"})
+        add: Callable[[Service], None] = peer.register
+        remove: Callable[[Service], None] = peer.unregister
+    else:
+        add, remove = peer.add, peer.remove
+    log: list[tuple[float, ServiceEvent]] = []
+    with Querier(BR, family) as q:
+        events = q.watch(service.type, timeout=20.0)
+        # Publish while the watch runs: the querier sees the announcement or its own query's answer.
+        adder = threading.Thread(target=add, args=(service,))
+        adder.start()
+        try:
+            added = next_event(events, "added", service.name, log)
+        finally:
+            adder.join()
+        assert added.info.instance == service.instance
+        assert added.info.port == service.port
+        assert added.info.host.lower() == peer.host_name.lower()
+        assert added.info.interface == socket.if_nametoindex(netlab.BRIDGE)
+        remove(service)  # returns after the peer sent its goodbyes
+        withdrawn = time.monotonic()
+        removed = next_event(events, "removed", service.name, log)
+        assert removed.info.instance == service.instance
+    assert log[-1][0] - withdrawn < 10.0, "the goodbye was not acted on; the record aged out"
+    assert next(e.kind for _, e in log if e.info.name == service.name) == "added"
+
+
+@pytest.mark.parametrize("family", ["v4", "v6"])
+def test_record_expires_by_ttl_when_the_peer_vanishes(
+    family: str, make_zeroconf_peer: Callable[..., ZeroconfPeer]
+) -> None:
+    # TTL 5 s: python-zeroconf may hold an answer to a shared record for up to ~0.6 s
+    # (aggregation), which must fit in the 80-100 % refresh window (1 s here).
+    ttl = 5
+    service = Service(
+        f"short lived {family}",
+        f"_ttl{family}._tcp",
+        1,
+        txt={"v": "1"},
+        host_ttl=ttl,
+        other_ttl=ttl,
+    )
+    peer = make_zeroconf_peer([service])
+    log: list[tuple[float, ServiceEvent]] = []
+    with Querier(BR, family) as q:
+        events = q.watch(service.type, timeout=30.0)
+        next_event(events, "added", service.name, log)
+        # The peer lives on for longer than the TTL: the querier's refresh (from 80 % of the
+        # TTL) must keep the instance; then it vanishes without a goodbye.
+        killed_at: list[float] = []
+
+        def kill() -> None:
+            killed_at.append(time.monotonic())
+            peer.vanish()
+
+        killer = threading.Timer(1.3 * ttl, kill)
+        killer.start()
+        try:
+            removed = next_event(events, "removed", service.name, log)
+        finally:
+            killer.cancel()
+            killer.join()
+    assert not peer.running()
+    assert removed.info.name == service.name
+    assert killed_at, "removed while the peer was still alive and answering (refresh failed?)"
+    assert log[-1][0] > killed_at[0]
+
+
+def test_zeroconf_on_loopback_v4() -> None:
+    netlab.require_private_netns()
+    service = Service("loop back printer", "_lo._tcp", 515, txt={"q": "1"})
+    peer = ZeroconfPeer.on_loopback("zc-lo", [service])
+    try:
+        with Querier(["lo"], "v4") as q:
+            info = q.resolve_service(service.name, timeout=5.0)
+            addresses = q.resolve_host("zc-lo.local", timeout=5.0)
+    finally:
+        peer.close()
+    assert info is not None and info.port == 515 and dict(info.txt) == {"q": b"1"}
+    assert info.host == "zc-lo.local"
+    assert [str(a) for a in info.addresses] == ["127.0.0.1"]
+    assert [str(a) for a in addresses] == ["127.0.0.1"]
