@@ -22,6 +22,7 @@ import contextlib
 import functools
 import io
 import logging
+import os
 import queue
 import signal
 import sys
@@ -491,8 +492,10 @@ def _browse_names(
 
     names = [normalize_service_type(t) for t in types]
     ptrs = functools.partial(q.query, type=RecordType.PTR, timeout=deadline.left())
-    sources = [_later(functools.partial(ptrs, name)) for name in names]
-    for records in _merge(sources):
+    # PTR records are shared, so each query runs to the deadline: nothing is lost by waiting
+    # for all of them, after which the cache may be read without the Querier's lock.
+    answers = list(_merge([_later(functools.partial(ptrs, name)) for name in names]))
+    for records in answers:
         for record in records:
             target: str = getattr(record, "target", "")
             instance, service_type = split_instance_name(target)
@@ -540,13 +543,10 @@ def _lookup_target(instance: str, service_type: str | None) -> dict[str, str]:
             "'Office Printer._ipp._tcp.local', or an instance and its type as two arguments)"
         )
     k = protos[-1]
-    return {"instance": ".".join(labels[: k - 1]), "type": instance_type(labels[k - 1 :])}
-
-
-def instance_type(labels: Sequence[str]) -> str:
     from mdnsq import escape_label, join_name
 
-    return join_name(*(escape_label(label) for label in labels))
+    service_type = join_name(*(escape_label(label) for label in labels[k - 1 :]))
+    return {"instance": ".".join(labels[: k - 1]), "type": service_type}
 
 
 def _cmd_lookup(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
@@ -633,8 +633,6 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None) -> in
         # The reader went away (`mdnsq browse --all | head -1`); stop quietly, and keep the
         # interpreter's final flush of stdout from complaining about the closed pipe.
         with contextlib.suppress(OSError, ValueError):
-            import os
-
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
 
