@@ -422,3 +422,33 @@ def test_watchdog_stops_a_call_that_overruns_the_deadline(
     assert status == cli.EXIT_FOUND  # it did print something before the deadline
     assert out == "_found-before._tcp.local\n"
     assert capsys.readouterr().err == "mdnsq: stopped at the --timeout deadline (0.1 s)\n"
+
+
+CORPUS = Path(__file__).parent / "data"
+CORPUS_INDEX = [json.loads(line) for line in (CORPUS / "index.jsonl").read_text().splitlines()]
+
+
+def test_decode_every_corpus_message(capsys: pytest.CaptureFixture[str]) -> None:
+    # Every real message in the shared corpus decodes, in both formats, with the header's counts;
+    # the bare question/record fragments are not messages and fail with one line.
+    messages = [e for e in CORPUS_INDEX if e["kind"] == "message"]
+    assert len(messages) > 250
+    for entry in CORPUS_INDEX:
+        path = str(CORPUS / entry["path"])
+        status, text = run(["decode", path])
+        err = capsys.readouterr().err
+        if entry["kind"] != "message":
+            assert status == cli.EXIT_NOTHING and err.count("\n") == 1, path
+            continue
+        assert status == 0 and err == "", (path, err)
+        counts = ", ".join(
+            f"{title}: {n}"
+            for title, n in zip(
+                ("QUERY", "ANSWER", "AUTHORITY", "ADDITIONAL"), entry["counts"], strict=True
+            )
+        )
+        assert text.splitlines()[1].endswith(f"; {counts}"), path
+        status, text = run(["decode", "--json", path])
+        obj = json.loads(text)
+        sections = ("questions", "answers", "authorities", "additionals")
+        assert [len(obj[s]) for s in sections] == entry["counts"], path
