@@ -1,0 +1,180 @@
+"""Hostile traffic against the Querier, deterministically: an in-memory network (tests/fakes.py)
+and a fake clock, so each attack found by the real floods (test_robust_flood.py) has a small,
+exact test of its own.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+import pytest
+
+from mdnsq import ARecord, Message, PTRRecord, Querier, encode_message
+from tests.fakes import (
+    FakeNet,
+    a,
+    ptr,
+    response,
+    service_records,
+    srv,
+)
+
+STYPE = "_http._tcp.local"
+NAME = f"web.{STYPE}"
+HOST = "web.local"
+JUNK_TTL = 4500
+
+
+def junk_packets(count: int, per_packet: int = 300, start: int = 0) -> list[bytes]:
+    """Valid responses full of distinct, long-lived, unrelated A records."""
+    packets = []
+    for p in range(start, start + count):
+        records = tuple(
+            ARecord(name=f"j{p}-{i}.local", ttl=JUNK_TTL, address=IPv4Address(0xC6336400 + i % 256))
+            for i in range(per_packet)
+        )
+        packets.append(encode_message(Message(flags=0x8400, answers=records)))
+        assert len(packets[-1]) <= 9000
+    return packets
+
+
+def drain(q: Querier, injected: int) -> None:
+    """Receive everything injected (process() reads at most one batch per call)."""
+    for _ in range(injected):
+        if q.stats().get("received", 0) >= injected:
+            return
+        q.process(0)
+    raise AssertionError("the querier did not read what was injected")
+
+
+@pytest.fixture
+def net() -> FakeNet:
+    return FakeNet()
+
+
+def make_querier(net: FakeNet, **kwargs: object) -> Querier:
+    transport = net.transport()
+    return Querier(transports=[transport], clock=net.clock, wait=net.wait, **kwargs)  # type: ignore[arg-type]
+
+
+def answer_web(net: FakeNet) -> None:
+    records = service_records("web", STYPE, HOST, 8080, "192.0.2.1")
+
+    def responder(message: Message, net: FakeNet, transport: object) -> None:
+        if any(q.name == NAME for q in message.questions):
+            net.later(0.05, response(*records[1:]))
+
+    net.responders.append(responder)
+
+
+EVICTION_BUG = (
+    "cache.py _evict drops the entries closest to expiry, so once the cache is full of long-TTL "
+    "junk every real record with a shorter TTL (SRV/A, TTL 120) is evicted as soon as it is added"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=EVICTION_BUG)
+def test_a_cache_full_of_long_lived_junk_does_not_lock_out_real_answers(net: FakeNet) -> None:
+    answer_web(net)
+    q = make_querier(net, cache_size=1000)
+    transport = net.transports[0]
+    for packet in junk_packets(4):
+        transport.inject(packet)
+    q.process(0)
+    assert len(q.cache) == 1000
+    info = q.resolve_service(NAME, timeout=3.0)
+    assert info is not None and info.port == 8080
+
+
+@pytest.mark.xfail(strict=True, reason=EVICTION_BUG)
+def test_junk_arriving_with_the_answer_does_not_evict_it(net: FakeNet) -> None:
+    """The answer and a burst of junk are read in the same wake-up (as in a flood)."""
+    records = service_records("web", STYPE, HOST, 8080, "192.0.2.1")
+
+    def responder(message: Message, net: FakeNet, transport: object) -> None:
+        if any(q.name == NAME for q in message.questions):
+            net.later(0.05, response(*records[1:]))
+            for packet in junk_packets(4, start=1000 + len(net.transports[0].sent)):
+                net.later(0.05, packet)
+
+    net.responders.append(responder)
+    q = make_querier(net, cache_size=1000)
+    info = q.resolve_service(NAME, timeout=3.0)
+    assert info is not None and info.port == 8080
+
+
+def test_the_cache_bound_holds_under_junk(net: FakeNet) -> None:
+    q = make_querier(net, cache_size=1000)
+    for packet in junk_packets(10):
+        net.transports[0].inject(packet)
+    drain(q, 10)
+    stats = q.stats()
+    assert stats["cache_records"] == 1000
+    assert stats["cache_evicted"] == 10 * 300 - 1000
+
+
+QUESTION_OVERFLOW_BUG = (
+    "querier.py _transmit hands every due question to build_queries in one call; build_queries "
+    "raises ValueError when the questions alone exceed 1460 bytes, instead of the querier "
+    "splitting them over several packets: browse() dies when ~40+ instances appear at once"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=QUESTION_OVERFLOW_BUG)
+def test_browse_survives_a_hundred_instances_announced_at_once(net: FakeNet) -> None:
+    pointers = [
+        ptr(STYPE, f"printer number {i:03d} on the third floor.{STYPE}") for i in range(100)
+    ]
+
+    def responder(message: Message, net: FakeNet, transport: object) -> None:
+        if any(q.name == STYPE for q in message.questions):
+            net.later(0.05, response(*pointers))
+
+    net.responders.append(responder)
+    q = make_querier(net)
+    found = list(q.browse(STYPE, timeout=3.0))
+    assert found == []  # nobody answers SRV/TXT; the point is that browse returns normally
+
+
+def test_goodbyes_for_held_records_then_a_fresh_answer_resolve_again(net: FakeNet) -> None:
+    """Someone sends goodbyes for records we hold; the owner answers again: resolvable."""
+    answer_web(net)
+    q = make_querier(net)
+    assert q.resolve_service(NAME, timeout=3.0) is not None
+    goodbye = response(
+        srv(NAME, HOST, 8080, ttl=0), a(HOST, "192.0.2.1", ttl=0), ptr(STYPE, NAME, ttl=0)
+    )
+    for _ in range(200):
+        net.transports[0].inject(goodbye)
+    q.process(0)
+    net.clock.advance(2.0)  # past the one-second goodbye grace: the records are gone
+    assert q.cached(NAME, "SRV") == []
+    info = q.resolve_service(NAME, timeout=3.0)
+    assert info is not None and info.port == 8080
+
+
+def test_spoofed_off_link_answers_are_dropped_and_counted(net: FakeNet) -> None:
+    q = make_querier(net)
+    forged = response(srv(NAME, HOST, 6666), a(HOST, "203.0.113.66"))
+    for _ in range(50):
+        net.transports[0].inject(forged, source=("198.51.100.7", 5353))
+    q.process(0)
+    assert q.cached(NAME, "SRV") == []
+    assert q.stats()["dropped_off_link"] == 50
+
+
+def test_known_answer_queries_from_others_make_us_send_nothing(net: FakeNet) -> None:
+    q = make_querier(net)
+    storm = encode_message(
+        Message(
+            questions=(),
+            answers=tuple(
+                PTRRecord(name=STYPE, ttl=4500, target=f"k{i}.{STYPE}") for i in range(60)
+            ),
+        )
+    )
+    for _ in range(500):
+        net.transports[0].inject(storm)
+    drain(q, 500)
+    assert net.transports[0].sent == []
+    assert q.stats()["ignored_queries"] == 500
