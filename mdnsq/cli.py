@@ -79,7 +79,10 @@ _FORMATS_HELP = """\
 output formats:
   (default)   for people: one block or aligned line per result, UTF-8 names as they are.
   --json      NDJSON: one JSON object per line, flushed as each result arrives, with the field
-              names of the Python API (mdnsq.ServiceInfo, ServiceEvent, records). Text is UTF-8
+              names of the Python API: browse and lookup give mdnsq.ServiceInfo's fields (the
+              interface by name), watch {"kind", "info"} as ServiceEvent, query one record per
+              line (name, type, rclass, ttl, cache_flush and the type's own fields), resolve
+              {"name", "addresses"}, types {"type"}, decode the whole Message. Text is UTF-8
               (not \\u-escaped). A TXT value (or a name) that is not valid UTF-8 is written as
               {"base64": "<standard base64 of the bytes>"}; a TXT key without '=' has the value
               null.
