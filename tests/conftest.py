@@ -43,6 +43,7 @@ def in_ci() -> bool:
 
 # Interop peers (python-zeroconf, Avahi) in lab hosts; see tests/peers.py.
 from tests.peers import (  # noqa: E402
+    avahi_browser,
     avahi_peer,
     make_avahi_peer,
     make_zeroconf_peer,
@@ -50,4 +51,11 @@ from tests.peers import (  # noqa: E402
     zeroconf_peer,
 )
 
-__all__ = ["avahi_peer", "make_avahi_peer", "make_zeroconf_peer", "peer_lab", "zeroconf_peer"]
+__all__ = [
+    "avahi_browser",
+    "avahi_peer",
+    "make_avahi_peer",
+    "make_zeroconf_peer",
+    "peer_lab",
+    "zeroconf_peer",
+]

@@ -559,6 +559,118 @@ class AvahiPeer:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
+# --- avahi-browse, the reference querier -----------------------------------------------------
+
+_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+def avahi_unescape(text: str) -> str:
+    """Undo avahi-browse -p escaping: `\\DDD` is a decimal byte, `\\X` is X; bytes are UTF-8."""
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        if text[i] == "\\" and text[i + 1 : i + 4].isdigit() and len(text[i + 1 : i + 4]) == 3:
+            out.append(int(text[i + 1 : i + 4]))
+            i += 4
+        elif text[i] == "\\" and i + 1 < len(text):
+            out += text[i + 1].encode()
+            i += 2
+        else:
+            out += text[i].encode()
+            i += 1
+    return out.decode("utf-8", errors="replace")
+
+
+def browser_installed() -> bool:
+    return all(shutil.which(tool) for tool in (AVAHI_DAEMON, "avahi-browse", "dbus-daemon"))
+
+
+def _read_line(fd: int, deadline: float, what: str) -> bytes:
+    line = b""
+    while not line.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            raise PeerError(f"{what}: no line in time (got {line!r})")
+        chunk = os.read(fd, 1)  # one byte at a time: nothing after the line is consumed
+        if not chunk:
+            raise PeerError(f"{what} exited (got {line!r})")
+        line += chunk
+    return line
+
+
+class AvahiBrowser:
+    """``avahi-browse`` against a second avahi-daemon (D-Bus on) in its own lab host.
+
+    avahi-browse talks to the daemon only over D-Bus, so a private dbus-daemon (a system bus on
+    a socket in a temp folder, open policy) is started first; nothing touches the machine's bus.
+    """
+
+    def __init__(self, lab: PeerLab) -> None:
+        netlab.require_private_netns()
+        if not browser_installed():
+            raise PeerError("avahi-daemon, avahi-browse and dbus-daemon are needed (make peers)")
+        self._dir = Path(tempfile.mkdtemp(prefix="avahibrowser-"))
+        socket_path = self._dir / "system_bus_socket"
+        config = self._dir / "bus.conf"
+        config.write_text(_BUS_CONFIG.format(socket=socket_path))
+        self.bus_address = f"unix:path={socket_path}"
+        self.bus = subprocess.Popen(
+            ["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self.daemon: AvahiPeer | None = None
+        try:
+            assert self.bus.stdout is not None
+            deadline = time.monotonic() + START_TIMEOUT
+            _read_line(self.bus.stdout.fileno(), deadline, "dbus-daemon")
+            self.daemon = AvahiPeer(lab, dbus_address=self.bus_address)
+        except BaseException:
+            self.close()
+            raise
+
+    def browse(self, *args: str, timeout: float = 15.0) -> subprocess.CompletedProcess[str]:
+        """Run ``avahi-browse -p -r -t ARGS`` (parsable, resolved, terminate when done).
+
+        It runs in the daemon's host, so interface names in its output are that host's
+        ("eth0"): avahi-browse turns the daemon's interface indexes into names locally.
+        """
+        assert self.daemon is not None
+        env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.bus_address}
+        return subprocess.run(
+            ["ip", "netns", "exec", self.daemon.host, "avahi-browse", "-p", "-r", "-t", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def close(self) -> None:
+        if self.daemon is not None:
+            self.daemon.close()
+            self.daemon.lab.remove_host(self.daemon.host)
+            self.daemon = None
+        _stop(self.bus, signal.SIGTERM, 5)
+        if self.bus.stdout is not None:
+            self.bus.stdout.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
 # --- fixtures ---------------------------------------------------------------------------------
 
 
@@ -617,3 +729,16 @@ def make_avahi_peer(peer_lab: PeerLab) -> Iterator[Callable[..., AvahiPeer]]:
     for peer in made:
         peer.close()
         peer_lab.remove_host(peer.host)
+
+
+@pytest.fixture(scope="module")
+def avahi_browser(peer_lab: PeerLab) -> Iterator[AvahiBrowser]:
+    """avahi-browse with its own avahi-daemon and private D-Bus, on the bridge."""
+    if not browser_installed():
+        message = "avahi-browse/dbus-daemon not installed (run `make peers`)"
+        if os.environ.get("CI", "") not in ("", "0", "false"):
+            pytest.fail(message)
+        pytest.skip(message)
+    browser = AvahiBrowser(peer_lab)
+    yield browser
+    browser.close()

@@ -24,11 +24,13 @@ import pytest
 
 from tests import netlab
 from tests.peers import (
+    AvahiBrowser,
     AvahiPeer,
     PeerLab,
     Service,
     ZeroconfPeer,
     avahi_installed,
+    avahi_unescape,
     service_file,
 )
 
@@ -248,3 +250,19 @@ def test_closing_peers_leaves_no_process_or_host(
     # Still-running peers of this module are the fixtures' own, nothing else.
     left = [c for c in _processes() if "avahi-daemon" in c or "zeroconf_peer" in c]
     assert len(left) == len([p for p in peer_lab.peers if p.running()])
+
+
+def test_avahi_browse_reference_sees_both_peers(
+    avahi_browser: AvahiBrowser, avahi: AvahiPeer, zc: ZeroconfPeer
+) -> None:
+    result = avahi_browser.browse("-k", "_ipp._tcp")
+    assert result.returncode == 0, result.stderr
+    resolved = [line.split(";") for line in result.stdout.splitlines() if line.startswith("=;")]
+    by_key = {(avahi_unescape(f[3]), f[2]): f for f in resolved}
+    for peer in (avahi, zc):
+        printer = peer.sample.printer
+        fields = by_key[(printer.instance, "IPv4")]
+        assert fields[1] == "eth0"  # interface names are the browser host's
+        assert fields[4:9] == ["_ipp._tcp", "local", peer.host_name, str(peer.ipv4), "631"]
+        assert f'"blob1={"a" * 240}"' in fields[9]
+    assert avahi_unescape(r"Dr\.\032Who\226\128\153s") == "Dr. Who’s"
