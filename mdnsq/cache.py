@@ -63,7 +63,7 @@ class CacheEntry:
         received: float,
         ttl: int,
         bucket: tuple[str, int, int] = ("", 0, 0),
-        ekey: tuple[Any, int] = ((), 0),
+        ekey: tuple[Any, ...] = (),
         seq: int = 0,
     ) -> None:
         self.record = record
@@ -108,7 +108,7 @@ class RecordCache:
         if max_records < 1:
             raise ValueError("max_records must be at least 1")
         self.max_records = max_records
-        self._buckets: dict[tuple[str, int, int], dict[tuple[Any, int], CacheEntry]] = {}
+        self._buckets: dict[tuple[str, int, int], dict[tuple[Any, ...], CacheEntry]] = {}
         self._heap: list[tuple[float, int, CacheEntry]] = []
         self._next_seq = itertools.count().__next__
         self._count = 0
@@ -126,12 +126,13 @@ class RecordCache:
         bucket = self._buckets.get(key)
         # Within a bucket records differ only by their data: records are tuples laid out as
         # (name, rclass, ttl, cache_flush, *data) (mdnsq.records), and hashing that slice runs in C
-        # where Record.__hash__ would run Python code for every packet.
-        ekey = (record[4:], interface)
+        # where Record.__hash__ would run Python code for every packet. One flat tuple (not a
+        # pair) because every object an entry keeps alive is more work for the cyclic GC.
+        ekey = (interface,) + record[4:]  # noqa: RUF005 (concatenation is faster than unpacking)
         entry = None
         if bucket:
             if record.cache_flush:
-                self._flush(bucket, ekey[0], interface, now)
+                self._flush(bucket, ekey, now)
             entry = bucket.get(ekey)
         ttl = record.ttl
         if ttl == 0:
@@ -177,15 +178,17 @@ class RecordCache:
         return stored
 
     def _flush(
-        self, bucket: dict[tuple[Any, int], CacheEntry], data: Any, interface: int, now: float
+        self, bucket: dict[tuple[Any, ...], CacheEntry], ekey: tuple[Any, ...], now: float
     ) -> None:
+        # Same interface (ekey[0]), other data, received more than a second ago.
         cutoff = now - GRACE
-        for (other, where), entry in bucket.items():
+        interface = ekey[0]
+        for other, entry in bucket.items():
             if (
-                where == interface
+                other[0] == interface
                 and entry.received < cutoff
                 and entry.expires > now + GRACE
-                and other != data
+                and other != ekey
             ):
                 self._shorten(entry, now + GRACE)
                 self.flushed += 1
