@@ -25,9 +25,9 @@ check fails (not CPython, other object layouts) each loan gets its own
 released, so the bytearray's reference count alone polices escapes.
 
 Costs per lease (CPython 3.11, bench/memray_receive.py): the lease object and one memoryview;
-no buffer-sized temporary; counters stay in cached small ints. Zeroing uses preallocated zero
-views of power-of-two lengths: it copies at most twice the bytes written (the whole buffer when
-the writer did not say) and allocates nothing. A generator ``@contextmanager`` was rejected: a
+no buffer-sized temporary; counters stay in cached small ints. Zeroing copies from preallocated
+zero bytearrays of power-of-two lengths: at most twice the bytes written (the whole buffer when
+the writer did not say) and no allocation. A generator ``@contextmanager`` was rejected: a
 generator and its frame per use.
 """
 
@@ -101,7 +101,7 @@ class _Slot:
 
     def __init__(self, size: int) -> None:
         self.data = bytearray(size)
-        self.view = memoryview(self.data)  # the pool's own: zeroing and copying, never lent
+        self.view = memoryview(self.data)  # the pool's own, for copying out; never lent
         self.lend = memoryview(self.data)  # every lent view is a slice of this one
         counter = _export_counter(self.lend)
         self.mbuf = counter[0] if counter else None  # keeps the counted object alive
@@ -201,14 +201,15 @@ class BufferPool:
         self._in_use = 0
         self._high_water = 0
         self._trimmed = 0
-        # _tiers[n.bit_length()] = (length, zero view of that length) with length > n, so
-        # zeroing n written bytes needs neither a new slice object nor a temporary.
-        zeros = memoryview(bytes(size))
-        self._full_zeros = zeros
-        self._tiers: list[tuple[int, memoryview]] = []
+        # _tiers[n.bit_length()] = (length, that many zero bytes) with length > n, so zeroing
+        # n written bytes is one same-size bytearray slice assignment: a memcpy, with neither
+        # a temporary (a bytearray source is not copied first, a bytes one would be) nor a
+        # new slice object; about twice as fast as the same copy through memoryviews.
+        self._full_zeros = bytearray(size)
+        self._tiers: list[tuple[int, bytearray]] = []
         for bits in range(size.bit_length() + 1):
             length = min(size, max(_MIN_ZERO_TIER, 1 << bits))
-            self._tiers.append((length, zeros[:length]))
+            self._tiers.append((length, bytearray(length)))
 
     @property
     def size(self) -> int:
@@ -286,10 +287,10 @@ class BufferPool:
         """Zero and give back a buffer that was never lent as a view."""
         # _zero, inlined: this runs once per packet.
         if written < 0 or written >= self._size:
-            slot.view[:] = self._full_zeros
+            slot.data[:] = self._full_zeros
         elif written:
             length, zeros = self._tiers[written.bit_length()]
-            slot.view[:length] = zeros
+            slot.data[:length] = zeros
         lock = self._lock
         lock.acquire()
         try:
@@ -308,7 +309,7 @@ class BufferPool:
 
     def _zero(self, slot: _Slot, written: int) -> None:
         if written < 0 or written >= self._size:
-            slot.view[:] = self._full_zeros
+            slot.data[:] = self._full_zeros
         elif written:
             length, zeros = self._tiers[written.bit_length()]
-            slot.view[:length] = zeros
+            slot.data[:length] = zeros
