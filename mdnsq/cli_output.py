@@ -324,6 +324,13 @@ def address_text(address: IPAddress) -> str:
 # --- decode input --------------------------------------------------------------------------------
 
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+_CAPTURE_MAGIC = {
+    b"\xd4\xc3\xb2\xa1": "pcap",
+    b"\xa1\xb2\xc3\xd4": "pcap",
+    b"\x4d\x3c\xb2\xa1": "pcap",
+    b"\xa1\xb2\x3c\x4d": "pcap",
+    b"\x0a\x0d\x0d\x0a": "pcapng",
+}
 _HEX_TOKEN = re.compile(rb"[^\s:]+")
 
 
@@ -331,6 +338,11 @@ def packet_bytes(data: bytes, input_format: str | None) -> bytes:
     """The packet in ``data``: raw bytes, or hex text (detected unless ``input_format`` says)."""
     if not data or (input_format != "raw" and not data.strip()):
         raise BadInput("empty input")
+    if input_format is None and data[:4] in _CAPTURE_MAGIC:  # --raw decodes it regardless
+        raise BadInput(
+            f"this is a {_CAPTURE_MAGIC[data[:4]]} capture file, not one DNS message; export the "
+            "packet's UDP payload (Wireshark: Copy > ...as Hex Stream) and decode that"
+        )
     if input_format == "raw":
         return data
     try:

@@ -348,6 +348,7 @@ def test_decode_garbage_names_the_problem_and_offset(
         (b"  \n", "empty input"),
         (b"0011 2", "odd number of digits (5)"),
         (b"00 1g", "not hex text: 'g' at offset 4"),
+        (b"\x0a\x0d\x0d\x0a" + bytes(40), "this is a pcapng capture file, not one DNS message"),
     ],
 )
 def test_decode_bad_input(
