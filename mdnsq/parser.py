@@ -367,6 +367,22 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
     )
 
 
+def _skip_name(view: memoryview, pos: int, end: int) -> int:
+    """The offset just after the name at ``pos``, read in place only (no pointer followed)."""
+    while pos < end:
+        length = view[pos]
+        if length == 0:
+            return pos + 1
+        if length >= 0xC0:
+            if pos + 2 > end:
+                break
+            return pos + 2
+        if length >= 0x40:
+            break
+        pos += length + 1
+    raise _Bad("NSEC next name cannot be skipped")
+
+
 def _other_record(
     view: memoryview,
     name: str,
@@ -380,7 +396,13 @@ def _other_record(
     """The record types rarer than PTR, SRV, TXT, A and AAAA."""
     head = (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF)
     if rtype == 47:  # NSEC; the next name may be compressed (RFC 6762 §18.14)
-        next_name, after = _read_name(view, start, end, len(view), names)
+        try:
+            next_name, after = _read_name(view, start, end, len(view), names)
+        except _Bad:
+            # Devices send next names whose pointers lead nowhere. In mDNS the next name is
+            # the owner's own name (RFC 6762 §6.1) and only the type bitmap carries meaning,
+            # so keep the record: skip the name in place and stand in the owner name.
+            next_name, after = name, _skip_name(view, start, end)
         return _new(NSECRecord, (*head, next_name, _read_types(view, after, end)))
     if rtype == 5:  # CNAME
         target = _read_name(view, start, end, len(view), names)[0]

@@ -232,6 +232,29 @@ def test_forward_pointers_inside_nsec_accepted() -> None:
     assert isinstance(second, ARecord)
 
 
+def test_nsec_next_name_pointing_past_the_end_keeps_the_record_and_packet() -> None:
+    """A next name that can't be decoded loses only itself: the bitmap and the rest survive.
+
+    In mDNS the next name is the owner's own name (RFC 6762 §6.1), so the owner stands in.
+    """
+    nsec_owner = wire_name(b"host", b"local")
+    bitmap = b"\x00\x04\x40\x00\x00\x08"
+    nsec = rr(nsec_owner, 47, pointer(0x3FF0) + bitmap, rclass=0x8001)
+    message = parse_message(header(an=2) + nsec + A_LOCAL)
+    assert message.skipped == 0
+    first, second = message.answers
+    assert isinstance(first, NSECRecord)
+    assert first.next_name == "host.local" and first.types == {1, 28}
+    assert isinstance(second, ARecord)
+
+
+def test_nsec_with_unskippable_next_name_is_skipped_alone() -> None:
+    nsec = rr(wire_name(b"host", b"local"), 47, b"\x40\x00")  # label type 0x40, nothing after
+    message = parse_message(header(an=2) + nsec + A_LOCAL)
+    assert message.skipped == 1
+    assert [type(r) for r in message.answers] == [ARecord]
+
+
 def test_forward_pointer_in_owner_name_accepted() -> None:
     """Some stacks point anywhere in the packet; inside it is all that is required."""
     srv_target_offset = 12 + 2 + 10 + 6
