@@ -7,8 +7,10 @@
 # - RFC 6762 semantics: TTL expiry; a goodbye (TTL 0) expires a record one second later (§10.1);
 #   a record with the cache-flush bit expires the other records of its name/type/class *on the
 #   same interface* that were received more than one second earlier, also after one second (§10.2).
-# - Bounded: at most `max_records` entries; past that the entries closest to expiry are evicted,
-#   so a flood of junk cannot grow memory without limit (it can only push real records out early).
+# - Bounded: at most `max_records` entries. Past that, the entry received longest ago is evicted,
+#   skipping names a caller is waiting for (`want`). Not "closest to expiry": a flood of junk with
+#   long TTLs would then evict every real answer (TTL 120) the moment it arrived. Under a flood,
+#   passively cached records go first; what a running call asked about stays.
 # - Cheap on the hot path: adding a record is a couple of dict operations and one heap push;
 #   expiry is O(k log n) for k expired entries. No clock inside: callers pass `now` (monotonic
 #   seconds), which keeps the cache deterministic and trivially testable.
@@ -16,7 +18,8 @@
 # Plan: buckets keyed by record.key -> {(record, interface): CacheEntry}; records compare without
 # TTL, so a refresh of the same data finds its entry. A heap of (expires, seq, entry) holds expiry
 # times lazily: an entry whose expiry changed leaves a stale heap item that is skipped on pop, and
-# the heap is rebuilt when stale items outnumber live ones.
+# the heap is rebuilt when stale items outnumber live ones. An insertion-ordered dict of entries
+# (refreshes move to the end) gives the eviction order.
 from __future__ import annotations
 
 import heapq
@@ -112,6 +115,8 @@ class RecordCache:
         self._heap: list[tuple[float, int, CacheEntry]] = []
         self._next_seq = itertools.count().__next__
         self._count = 0
+        self._order: dict[CacheEntry, None] = {}  # oldest received first
+        self._wanted: dict[str, int] = {}  # name_key -> how many callers wait for it
         self.evicted = 0
         self.flushed = 0
 
@@ -157,12 +162,16 @@ class RecordCache:
                 self._shorten(entry, expires)
             else:
                 entry.expires = expires
+            order = self._order
+            del order[entry]
+            order[entry] = None
             return entry
         if bucket is None:
             bucket = self._buckets[key] = {}
         seq = self._next_seq()
         entry = bucket[ekey] = CacheEntry(record, interface, now, ttl, key, ekey, seq)
         _heappush(self._heap, (entry.expires, seq, entry))
+        self._order[entry] = None
         self._count += 1
         if self._count > self.max_records:
             self._evict()
@@ -199,12 +208,7 @@ class RecordCache:
         seq = entry._seq = self._next_seq()
         _heappush(self._heap, (expires, seq, entry))
         if len(self._heap) > 2 * self._count + 64:
-            self._heap = []
-            for bucket in self._buckets.values():
-                for e in bucket.values():
-                    e._seq = self._next_seq()
-                    self._heap.append((e.expires, e._seq, e))
-            heapq.heapify(self._heap)
+            self._rebuild_heap()
 
     # -- removing -------------------------------------------------------------------------
 
@@ -215,6 +219,7 @@ class RecordCache:
         del bucket[entry._ekey]
         if not bucket:
             del self._buckets[entry._bucket]
+        del self._order[entry]
         self._count -= 1
         return True
 
@@ -235,17 +240,41 @@ class RecordCache:
         return None
 
     def _evict(self) -> None:
-        heap = self._heap
-        while self._count > self.max_records and heap:
-            due, seq, entry = heapq.heappop(heap)
-            if seq != entry._seq:
-                continue
-            if entry.expires > due:  # refreshed since it was filed: file it again
-                entry._seq = self._next_seq()
-                _heappush(heap, (entry.expires, entry._seq, entry))
-                continue
-            if self._remove(entry):
-                self.evicted += 1
+        wanted = self._wanted
+        while self._count > self.max_records:
+            victim = None
+            for entry in self._order:
+                if entry._bucket[0] not in wanted:
+                    victim = entry
+                    break
+            if victim is None:  # everything is wanted: the oldest goes anyway
+                victim = next(iter(self._order))
+            self._remove(victim)
+            self.evicted += 1
+        if len(self._heap) > 2 * self._count + 64:
+            self._rebuild_heap()
+
+    def _rebuild_heap(self) -> None:
+        heap = self._heap = []
+        for entry in self._order:
+            entry._seq = self._next_seq()
+            heap.append((entry.expires, entry._seq, entry))
+        heapq.heapify(heap)
+
+    # -- what callers are waiting for -------------------------------------------------------
+
+    def want(self, name: str) -> None:
+        """A caller waits for records of ``name``: eviction leaves them alone."""
+        key = name_key(name)
+        self._wanted[key] = self._wanted.get(key, 0) + 1
+
+    def unwant(self, name: str) -> None:
+        key = name_key(name)
+        left = self._wanted.get(key, 0) - 1
+        if left > 0:
+            self._wanted[key] = left
+        else:
+            self._wanted.pop(key, None)
 
     def expire(self, now: float) -> list[CacheEntry]:
         """Drop every entry whose time is up; returns them (a watch reports removals from this)."""
@@ -261,6 +290,7 @@ class RecordCache:
     def clear(self) -> None:
         self._buckets.clear()
         self._heap.clear()
+        self._order.clear()
         self._count = 0
 
     # -- reading --------------------------------------------------------------------------

@@ -75,6 +75,10 @@ PARTIAL_AFTER = 2.0  # a watch reports an instance without TXT/address after thi
 MUTE_AFTER = 3  # after this many failed sends in a row, a transport is tried
 RETRY_MUTED = 10  # ... only once per this many queries
 MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn)
+# A browse asks about at most this many unresolved instances at a time: a flood of fresh PTR
+# records must not turn into a flood of our questions (the rest wait for a free slot).
+MAX_RESOLVING = 16
+QUESTION_BUDGET = 1200  # bytes of questions per query packet; known answers fill the rest
 _DROP = object()
 
 _LINK_LOCAL_V4 = IPv4Network("169.254.0.0/16")
@@ -118,7 +122,9 @@ class _Task:
 
     max_interval = math.inf
 
-    def __init__(self) -> None:
+    def __init__(self, *protects: str) -> None:
+        # Names whose records the cache must not evict while this task runs.
+        self.protects = protects
         self.asks: dict[tuple[str, int], _Ask] = {}
         self.out: list[Any] = []
         self.done = False
@@ -145,7 +151,7 @@ class _Task:
 
 class _QueryTask(_Task):
     def __init__(self, name: str, rtype: RecordType, settle: float) -> None:
-        super().__init__()
+        super().__init__(name)
         self.name = name
         self.rtype = rtype
         self.settle = settle
@@ -205,7 +211,7 @@ def _all_addresses_known(cache: RecordCache, name: str, now: float) -> bool:
 
 class _HostTask(_Task):
     def __init__(self, name: str, settle: float) -> None:
-        super().__init__()
+        super().__init__(name)
         self.name = name
         self.settle = settle
         self.first_at: float | None = None
@@ -251,7 +257,7 @@ def _missing(cache: RecordCache, name: str, now: float) -> list[Question]:
 
 class _ServiceTask(_Task):
     def __init__(self, name: str) -> None:
-        super().__init__()
+        super().__init__(name)
         self.name = name
         self.result: ServiceInfo | None = None
 
@@ -270,7 +276,7 @@ class _BrowseTask(_Task):
     """Yields each instance once, when complete; at the deadline, the partial ones with an SRV."""
 
     def __init__(self, service_type: str) -> None:
-        super().__init__()
+        super().__init__(service_type)
         self.service_type = service_type
         self.yielded: set[str] = set()
 
@@ -293,9 +299,15 @@ class _BrowseTask(_Task):
 
     def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
         wanted = [Question(self.service_type, RecordType.PTR)]
+        resolving = 0
         for key, (target, ptr) in self.instances(cache, now).items():
             if key not in self.yielded and not ptr.goodbye:
-                wanted.extend(_missing(cache, target, now))
+                missing = _missing(cache, target, now)
+                if missing:
+                    wanted.extend(missing)
+                    resolving += 1
+                    if resolving >= MAX_RESOLVING:
+                        break
         return wanted
 
     def finish(self, cache: RecordCache, now: float) -> None:
@@ -340,10 +352,16 @@ class _WatchTask(_BrowseTask):
 
     def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
         wanted = [Question(self.service_type, RecordType.PTR)]
+        resolving = 0
         for key, (target, _) in self.instances(cache, now).items():
             old = self.reported.get(key)
             if old is None or not old.complete:
-                wanted.extend(_missing(cache, target, now))
+                missing = _missing(cache, target, now)
+                if missing:
+                    wanted.extend(missing)
+                    resolving += 1
+                    if resolving >= MAX_RESOLVING:
+                        break
         return wanted
 
     def _relevant(self, cache: RecordCache, now: float) -> Iterator[CacheEntry]:
@@ -388,7 +406,7 @@ class _WatchTask(_BrowseTask):
 
 class _TypesTask(_Task):
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(SERVICES_META)
         self.result: list[str] = []
 
     def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
@@ -401,6 +419,22 @@ class _TypesTask(_Task):
             if target and not entry.goodbye:
                 found.setdefault(name_key(target), target)
         self.result = sorted(found.values(), key=name_key)
+
+
+def _chunks(questions: list[Question]) -> Iterator[list[Question]]:
+    """Questions in groups that fit one packet (each group gets its own known answers)."""
+    chunk: list[Question] = []
+    size = 12
+    for question in questions:
+        # Upper bound of the wire size: text length + 2 for the labels, + 4 for type and class.
+        need = len(question.name.encode()) + 6
+        if chunk and size + need > QUESTION_BUDGET:
+            yield chunk
+            chunk, size = [], 12
+        chunk.append(question)
+        size += need
+    if chunk:
+        yield chunk
 
 
 # -- the Querier ------------------------------------------------------------------------------
@@ -663,6 +697,8 @@ class Querier:
             start = self._clock()
             deadline = math.inf if timeout is None else start + max(0.0, timeout)
             self._tasks.add(task)
+            for name in task.protects:
+                self._cache.want(name)
             while True:
                 now = self._clock()
                 self._cache.expire(now)
@@ -685,7 +721,13 @@ class Querier:
                 wake = min(deadline, next_send, task.wake_at(self._cache, now))
                 self._await(wake - now)
         finally:
-            self._tasks.discard(task)
+            if task in self._tasks:
+                self._tasks.discard(task)
+                for name in task.protects:
+                    self._cache.unwant(name)
+                for ask in task.asks.values():
+                    self._cache.unwant(ask.question.name)
+                task.asks.clear()
             if self._tasks:
                 self._cond.notify_all()  # I may have been the leader: let another step up
             lock.release()
@@ -817,8 +859,9 @@ class Querier:
             wanted.add(key)
             if key not in asks:
                 asks[key] = _Ask(question, now)
+                self._cache.want(question.name)
         for key in [k for k in asks if k not in wanted]:
-            del asks[key]
+            self._cache.unwant(asks.pop(key).question.name)
         due: list[Question] = []
         next_at = math.inf
         for ask in asks.values():
@@ -856,22 +899,29 @@ class Querier:
             fresh.append(question)
         if not fresh:
             return
-        known: list[Record] = []
-        if not self.one_shot:
-            for question in fresh:
-                if question.type == RecordType.ANY:
-                    continue
-                for entry in self._cache.known_answers(question.name, question.type, now):
-                    known.append(entry.record.with_ttl(int(entry.expires - now)))
         qid = 0
         if self.one_shot:
             qid = random.randint(1, 0xFFFF)
             self._ids[qid] = None
             if len(self._ids) > 64:
                 del self._ids[next(iter(self._ids))]
-        packets = build_queries(fresh, known, id=qid)
+        packets: list[bytes] = []
+        for chunk in _chunks(fresh):
+            known: list[Record] = []
+            if not self.one_shot:
+                for question in chunk:
+                    if question.type == RecordType.ANY:
+                        continue
+                    for entry in self._cache.known_answers(question.name, question.type, now):
+                        known.append(entry.record.with_ttl(int(entry.expires - now)))
+            try:
+                packets.extend(build_queries(chunk, known, id=qid))
+            except ValueError as exc:  # a name too long to ask about; skip, never crash a call
+                self._stats["unsendable_questions"] += len(chunk)
+                log.debug("cannot build a query for %s: %s", chunk, exc)
+                continue
+            self._stats["known_answers_sent"] += len(known)
         self._stats["questions_sent"] += len(fresh)
-        self._stats["known_answers_sent"] += len(known)
         for transport in self._transports:
             failures = self._send_failures.get(transport, 0)
             if failures >= MUTE_AFTER and (failures - MUTE_AFTER) % RETRY_MUTED:

@@ -96,15 +96,36 @@ def test_record_without_flush_bit_flushes_nothing() -> None:
     assert cache.expire(T0 + 10) == []
 
 
-def test_size_bound_evicts_the_records_closest_to_expiry() -> None:
+def test_size_bound_evicts_the_record_received_longest_ago() -> None:
     cache = RecordCache(max_records=3)
     for i, ttl in enumerate([50, 10, 40, 30]):
-        cache.add(a(f"h{i}.local", "192.0.2.1", ttl=ttl), 2, T0)
+        cache.add(a(f"h{i}.local", "192.0.2.1", ttl=ttl), 2, T0 + i)
     assert len(cache) == 3
     assert cache.evicted == 1
-    assert cache.records("h1.local", RecordType.A, T0) == []
-    for i in (0, 2, 3):
-        assert cache.records(f"h{i}.local", RecordType.A, T0)
+    assert cache.records("h0.local", RecordType.A, T0 + 3) == []
+    for i in (1, 2, 3):
+        assert cache.records(f"h{i}.local", RecordType.A, T0 + 3)
+
+
+def test_long_lived_junk_does_not_evict_a_fresh_short_lived_answer() -> None:
+    cache = RecordCache(max_records=100)
+    for i in range(100):
+        cache.add(a(f"junk{i}.local", "192.0.2.1", ttl=4500), 2, T0)
+    cache.add(a("real.local", "192.0.2.7", ttl=120), 2, T0 + 1)
+    assert cache.records("real.local", RecordType.A, T0 + 1)
+    assert len(cache) == 100
+
+
+def test_wanted_names_survive_a_flood_until_unwanted() -> None:
+    cache = RecordCache(max_records=10)
+    cache.want("Real.local")
+    cache.add(a("real.local", "192.0.2.7"), 2, T0)
+    for i in range(50):
+        cache.add(a(f"junk{i}.local", "192.0.2.1", ttl=4500), 2, T0 + 1)
+    assert cache.records("real.local", RecordType.A, T0 + 1)
+    cache.unwant("real.local")
+    cache.add(a("junk-last.local", "192.0.2.1"), 2, T0 + 2)
+    assert cache.records("real.local", RecordType.A, T0 + 2) == []
 
 
 def test_flood_stays_within_bound() -> None:
@@ -157,15 +178,22 @@ def test_zero_size_is_rejected() -> None:
         RecordCache(max_records=0)
 
 
-def test_eviction_skips_entries_refreshed_to_a_later_expiry() -> None:
+def test_a_refresh_moves_an_entry_to_the_back_of_the_eviction_order() -> None:
     cache = RecordCache(max_records=3)
-    cache.add(a("old.local", "192.0.2.1", ttl=10), 2, T0)
-    cache.add(a("b.local", "192.0.2.1", ttl=50), 2, T0)
-    cache.add(a("c.local", "192.0.2.1", ttl=60), 2, T0)
-    cache.add(a("old.local", "192.0.2.1", ttl=1000), 2, T0 + 1)  # refreshed: now the longest-lived
-    cache.add(a("d.local", "192.0.2.1", ttl=70), 2, T0 + 1)
+    cache.add(a("old.local", "192.0.2.1"), 2, T0)
+    cache.add(a("b.local", "192.0.2.1"), 2, T0)
+    cache.add(a("c.local", "192.0.2.1"), 2, T0)
+    cache.add(a("old.local", "192.0.2.1"), 2, T0 + 1)  # refreshed: now the most recent
+    cache.add(a("d.local", "192.0.2.1"), 2, T0 + 1)
     assert cache.records("old.local", RecordType.A, T0 + 1)
     assert cache.records("b.local", RecordType.A, T0 + 1) == []
+
+
+def test_evicted_entries_do_not_pile_up_in_the_expiry_heap() -> None:
+    cache = RecordCache(max_records=50)
+    for i in range(5000):
+        cache.add(a(f"h{i}.local", "192.0.2.1", ttl=4500), 2, T0)
+    assert len(cache._heap) <= 2 * 50 + 64
 
 
 def test_goodbye_after_refresh_still_expires_after_one_second() -> None:

@@ -25,8 +25,10 @@ from mdnsq import (
     RecordType,
     ServiceEvent,
     ServiceInfo,
+    build_queries,
     parse_message,
 )
+from mdnsq.querier import MAX_RESOLVING
 from mdnsq.records import Question
 from tests.fakes import (
     IFINDEX,
@@ -679,3 +681,53 @@ def test_a_transport_whose_sends_keep_failing_is_muted(net: FakeNet) -> None:
 
 def test_source_helper_default_is_on_link() -> None:
     assert PEER[1] == 5353
+
+
+# -- floods ------------------------------------------------------------------------------------
+
+
+def test_questions_that_do_not_fit_one_packet_are_split(net: FakeNet) -> None:
+    from mdnsq.querier import _chunks
+
+    questions = [
+        Question(f"a rather long instance name number {i:03d}.{HTTP}", RecordType.SRV)
+        for i in range(100)
+    ]
+    chunks = list(_chunks(questions))
+    assert len(chunks) > 1
+    assert [q for chunk in chunks for q in chunk] == questions
+    for chunk in chunks:
+        [packet] = build_queries(chunk)
+        assert len(packet) <= 1460
+
+
+def test_browse_asks_about_a_bounded_number_of_unresolved_instances(net: FakeNet) -> None:
+    q = make(net)
+    pointers = [ptr(HTTP, f"printer {i:03d}.{HTTP}") for i in range(100)]
+    answer_with(net, RecordType.PTR, HTTP, response(*pointers))
+    assert list(q.browse(HTTP, timeout=0.5)) == []
+    asked = {name for name, rtype in questions_of(sent(net)) if rtype == RecordType.SRV}
+    assert len(asked) == MAX_RESOLVING
+    assert all(len(data) <= 1460 for data, _ in net.transports[0].sent)
+
+
+def test_records_a_call_waits_for_survive_a_flood_of_junk(net: FakeNet) -> None:
+    q = make(net, cache_size=100)
+    name = f"Web.{HTTP}"
+    _, s, t, addr = service_records("Web", HTTP, "web.local", 80, "192.0.2.9")
+    junk = [
+        response(*(a(f"j{p}-{i}.local", "192.0.2.1", ttl=4500) for i in range(50)))
+        for p in range(6)
+    ]
+
+    def responder(message: Message, n: FakeNet, tr: FakeTransport) -> None:
+        if any(qq.name == name for qq in message.questions):
+            n.later(0.05, response(s, t))
+            for packet in junk:  # read in the same wake-up as the answer, after it
+                n.later(0.05, packet)
+            n.later(0.1, response(addr))
+
+    net.responders.append(responder)
+    info = q.resolve_service(name, timeout=3)
+    assert info is not None and info.complete
+    assert q.stats()["cache_evicted"] > 0
