@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import functools
 import io
 import logging
@@ -620,6 +621,14 @@ def _setup_logging(verbose: int) -> None:
     logger.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
 
 
+def _network_hint(error: NetworkError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return "another program holds port 5353 without sharing it: try --one-shot"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "this user may not open the socket (a firewall or sandbox?)"
+    return "check that an interface with multicast is up, or choose one with --interface NAME"
+
+
 def _fail(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
@@ -685,10 +694,7 @@ def _main(argv: Sequence[str] | None, stream: IO[str]) -> int:
         _fail(f"{e}; give one DNS message as raw bytes or hex text (see '{PROG} decode --help')")
         return EXIT_NOTHING
     except NetworkError as e:
-        _fail(
-            f"network error: {e}; check that an interface with multicast is up, or choose one "
-            "with --interface NAME"
-        )
+        _fail(f"network error: {e}; {_network_hint(e)}")
         return EXIT_NETWORK
     except ValueError as e:
         # The library rejects bad names and types with ValueError before any packet is sent.

@@ -11,6 +11,7 @@ import json
 import os
 import select
 import shutil
+import socket
 import signal
 import subprocess
 import sys
@@ -369,6 +370,14 @@ def test_network_error_exits_3(private_netns: None) -> None:
     assert run.status == 3
     assert run.err.count("\n") == 1
     assert run.err.startswith("mdnsq: network error: ") and "--interface" in run.err
+
+
+def test_port_held_exclusively_suggests_one_shot(private_netns: None) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+        holder.bind(("0.0.0.0", 5353))  # no SO_REUSEADDR: a program that does not share
+        run = mdnsq("types", "-4", "--timeout", "1")
+    assert run.status == 3
+    assert run.err.count("\n") == 1 and run.err.rstrip().endswith("try --one-shot")
 
 
 def test_usage_error_exits_2(private_netns: None) -> None:
