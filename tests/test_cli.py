@@ -11,8 +11,8 @@ import json
 import os
 import select
 import shutil
-import socket
 import signal
+import socket
 import subprocess
 import sys
 import time
