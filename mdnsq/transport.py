@@ -33,7 +33,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
 from mdnsq.errors import NetworkError
 from mdnsq.interfaces import Interface, select_interfaces
@@ -108,7 +108,9 @@ class TransportStats(NamedTuple):
 class Transport(Protocol):
     """What the querier needs from a transport (a fake one implements this in tests)."""
 
-    family: int
+    @property
+    def family(self) -> int: ...  # socket.AF_INET or AF_INET6 (a plain attribute will do)
+
     interfaces: list[Interface]
 
     def send(self, data: bytes, dest: tuple[str, int] | None = None) -> None: ...
@@ -523,3 +525,9 @@ class UDPv6Transport(_UDPTransport):
         if "%" in host:
             host = host[: host.index("%")]
         return (host, address[1])
+
+
+if TYPE_CHECKING:  # mypy proves both classes satisfy the protocol the querier is written against
+
+    def _is_transport(v4: UDPv4Transport, v6: UDPv6Transport) -> tuple[Transport, Transport]:
+        return v4, v6

@@ -64,6 +64,19 @@ def test_timeout_returns_none_and_zero_timeout_polls(lo4: UDPv4Transport) -> Non
     assert lo4.receive(0) == Datagram(b"queued again", ("127.0.0.1", 5353), lo_index())
 
 
+def test_counters_stay_exact_past_the_small_int_range(private_netns: None) -> None:
+    pool = BufferPool(size=512)
+    with UDPv4Transport(interfaces=["lo"], pool=pool) as t:
+        for i in range(600):
+            t.send(b"n%d" % i)
+            got = t.receive(WAIT) if i % 2 else t.receive_with(lambda v, s, x: bytes(v), WAIT)
+            assert got is not None
+        assert t.stats().received == 600
+        assert t.stats().sent == 600
+        assert pool.stats().acquisitions == 600
+        assert pool.stats().in_use == 0
+
+
 def test_two_transports_on_5353_both_receive_multicast(private_netns: None) -> None:
     with (
         UDPv4Transport(interfaces=["lo"]) as a,
