@@ -416,27 +416,59 @@ def test_watch_reports_added_and_removed(make_avahi_peer: Any) -> None:
     # going out is announced again by the next one (seen with 0.154), so "removed" never comes.
     peer = make_avahi_peer()
     service = Service("watch me ünïcode", "_watchtest._tcp", 4321, txt={"v": "1"})
-    proc = subprocess.Popen(
-        _argv(["watch", "_watchtest._tcp", "--json", "--timeout", "20"]),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=_env(),
+    args = ["watch", "_watchtest._tcp", "--timeout", "20"]
+    as_json, parsable = (
+        subprocess.Popen(
+            _argv([*args, *opts]), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env()
+        )
+        for opts in (["--json"], ["--parsable"])
     )
+    name = avahi_escape(service.instance)
     try:
         peer.add(service)
-        added = json.loads(read_line(proc, 10))
+        added = json.loads(read_line(as_json, 10))
         assert added["kind"] == "added"
         assert added["info"]["instance"] == service.instance
         assert added["info"]["port"] == 4321 and added["info"]["txt"] == {"v": "1"}
+        first = read_line(parsable, 10).rstrip("\n").split(";")
+        assert first[0] == "+" and first[1:2] + first[3:] == [
+            "br0",
+            name,
+            "_watchtest._tcp",
+            "local",
+        ]
         peer.remove(service)  # goodbye packets
-        removed = json.loads(read_line(proc, 10))
-        assert removed["kind"] == "removed"
-        assert removed["info"]["name"] == service.name
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(5) == 130
+        while (event := json.loads(read_line(as_json, 10)))["kind"] == "updated":
+            pass  # e.g. the second address arrived after "added"
+        assert event["kind"] == "removed"
+        assert event["info"]["name"] == service.name
+        lines = []
+        while not (line := read_line(parsable, 10)).startswith("-"):
+            lines.append(line.rstrip("\n").split(";"))
+        resolved = [fields for fields in lines if fields[0] == "="]
+        assert resolved and all(
+            fields[1:]
+            == [
+                "br0",
+                fields[2],
+                name,
+                "_watchtest._tcp",
+                "local",
+                peer.host_name,
+                fields[7],
+                "4321",
+                '"v=1"',
+            ]
+            for fields in resolved
+        )
+        assert line.split(";")[3] == name
+        for proc in (as_json, parsable):
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(5) == 130
     finally:
-        proc.kill()
-        proc.wait()
+        for proc in (as_json, parsable):
+            proc.kill()
+            proc.wait()
 
 
 # --- decode ---------------------------------------------------------------------------------
