@@ -8,6 +8,18 @@ in packets (tests/hostile.py --max-packets).
 
 Figures (packets sent per kind, what the querier counted, kernel drops, RSS before/after) are
 printed as one JSON line per test; `pytest -s` shows them; adr/004-robustness.md quotes them.
+
+Asserted: the calls return by their deadlines; spoofed off-link data never enters the cache;
+the cache stays within its bound; every pool buffer comes back; memory stays flat; each drop
+reason is counted; both services resolve right after the flood; a known-answer / cache-flush
+storm makes us send no more than our own schedule; a storm of fresh instances neither crashes
+browse() nor makes it send a storm of queries.
+Recorded but NOT asserted (figure resolved_during_flood): that the resolve *inside* a 3 s
+full-rate flood succeeds. The kernel drops ~95 % of such a flood at the socket (RcvbufErrors in
+the figures) while the querier drains ~800 packets/s of this mix, so the peer's few answers
+must survive a lottery; whether they do depends on timing, and asserting it would flake.
+Two bugs these floods found (cache eviction by long-TTL junk, browse dying on too many
+questions) have exact, deterministic tests in tests/test_robust_querier.py.
 """
 
 from __future__ import annotations
@@ -81,7 +93,7 @@ class Flooder:
         return result
 
     def report(self) -> dict[str, Any]:
-        report = self.line(FLOOD_SECONDS + 30)
+        report = self.line(60)
         self.proc.wait(10)
         return report
 
@@ -147,13 +159,6 @@ def drain(q: Querier) -> None:
         pass
 
 
-EVICTION_BUG = (
-    "cache.py evicts the entries closest to expiry when full, so after a flood of long-TTL junk "
-    "(TTL 4500) every real record with a shorter TTL (SRV/A: 120) is evicted the moment it is "
-    "added: resolve_service fails for as long as the junk lives (75 min), also after the flood"
-)
-
-
 @dataclass
 class FloodOutcome:
     sent: dict[str, Any]
@@ -180,14 +185,14 @@ def flood_outcome(flood_lab: FloodLab) -> FloodOutcome:
     transport = UDPv4Transport([BR], pool=pool)
     q = Querier(transports=[transport], cache_size=CACHE_SIZE)
     try:
-        return _flood_once(flood_lab, q, transport, pool)
+        return flood_once(flood_lab, q, transport, pool, FLOOD_SECONDS)
     finally:
         q.close()
         transport.close()
 
 
-def _flood_once(
-    flood_lab: FloodLab, q: Querier, transport: UDPv4Transport, pool: BufferPool
+def flood_once(
+    flood_lab: FloodLab, q: Querier, transport: UDPv4Transport, pool: BufferPool, seconds: float
 ) -> FloodOutcome:
     web, printer = flood_lab.peer.sample.web, flood_lab.peer.sample.printer
     # Warm up, then hold only the web service's records (the flood sends goodbyes for them):
@@ -204,10 +209,10 @@ def _flood_once(
     rss_before = rss_kib()
     kernel_before = udp_counters()
 
-    flooder = flood_lab.flood(FLOOD_SECONDS, FLOOD_KINDS)
+    flooder = flood_lab.flood(seconds, FLOOD_KINDS)
     try:
         started = time.monotonic()
-        during = q.resolve_service(printer.name, timeout=FLOOD_SECONDS)
+        during = q.resolve_service(printer.name, timeout=seconds)
         took = time.monotonic() - started
         cache_during = len(q.cache)
         sent = flooder.report()
@@ -267,8 +272,8 @@ def test_flood_ran_at_full_rate(flood_outcome: FloodOutcome) -> None:
 
 
 def test_resolve_inside_the_flood_returns_by_its_deadline(flood_outcome: FloodOutcome) -> None:
-    # Returning in time is required; succeeding inside a full-rate flood is reported in the
-    # figures (see the module docstring for why it is not asserted).
+    # Returning in time is required; succeeding inside a full-rate flood is only recorded
+    # (see the module docstring).
     assert flood_outcome.took < FLOOD_SECONDS + 1.0
     if flood_outcome.during is not None:
         assert flood_outcome.during.port == 631
@@ -289,6 +294,12 @@ def test_every_pool_buffer_comes_back(flood_outcome: FloodOutcome) -> None:
     assert flood_outcome.pool_in_use == 0
 
 
+def test_both_services_resolve_right_after_the_flood(flood_outcome: FloodOutcome) -> None:
+    # The cache is still full of long-lived junk here: real answers must not be evicted by it.
+    assert flood_outcome.after is not None and flood_outcome.after.port == 631
+    assert flood_outcome.after_web is not None and flood_outcome.after_web.port == 8080
+
+
 def test_drops_are_counted_by_reason(flood_outcome: FloodOutcome) -> None:
     stats = flood_outcome.stats
     assert stats["dropped_malformed"] > 0  # garbage
@@ -301,12 +312,6 @@ def test_drops_are_counted_by_reason(flood_outcome: FloodOutcome) -> None:
 def test_memory_stays_flat(flood_outcome: FloodOutcome) -> None:
     # A full cache of junk and a few pool buffers, not per-packet growth.
     assert flood_outcome.rss_after - flood_outcome.rss_before < 32 * 1024, flood_outcome.figures
-
-
-@pytest.mark.xfail(strict=True, reason=EVICTION_BUG)
-def test_both_services_resolve_right_after_the_flood(flood_outcome: FloodOutcome) -> None:
-    assert flood_outcome.after is not None and flood_outcome.after.port == 631
-    assert flood_outcome.after_web is not None
 
 
 @pytest.fixture
@@ -346,13 +351,6 @@ def test_flush_and_known_answer_storm_sends_no_query_storm(
     assert pool.stats().in_use == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="querier.py _transmit passes every due question to build_queries, which raises "
-    "ValueError('the questions alone need N bytes, more than 1460') once they do not fit one "
-    "packet: browse() of a type with many fresh instances (here: a PTR flood; also any link with "
-    "~40+ instances announced at once) dies with ValueError instead of splitting the questions",
-)
 def test_fresh_instance_storm_does_not_make_browse_send_a_query_storm(
     flood_lab: FloodLab, querier: tuple[Querier, UDPv4Transport, BufferPool]
 ) -> None:

@@ -67,13 +67,11 @@ def answer_web(net: FakeNet) -> None:
     net.responders.append(responder)
 
 
-EVICTION_BUG = (
-    "cache.py _evict drops the entries closest to expiry, so once the cache is full of long-TTL "
-    "junk every real record with a shorter TTL (SRV/A, TTL 120) is evicted as soon as it is added"
-)
+# Found by the floods: the cache used to evict the entries closest to expiry, so once it was
+# full of long-TTL junk every real record with a shorter TTL (SRV/A: 120) was evicted the moment
+# it was added, and resolve_service failed for as long as the junk lived (75 minutes).
 
 
-@pytest.mark.xfail(strict=True, reason=EVICTION_BUG)
 def test_a_cache_full_of_long_lived_junk_does_not_lock_out_real_answers(net: FakeNet) -> None:
     answer_web(net)
     q = make_querier(net, cache_size=1000)
@@ -86,7 +84,6 @@ def test_a_cache_full_of_long_lived_junk_does_not_lock_out_real_answers(net: Fak
     assert info is not None and info.port == 8080
 
 
-@pytest.mark.xfail(strict=True, reason=EVICTION_BUG)
 def test_junk_arriving_with_the_answer_does_not_evict_it(net: FakeNet) -> None:
     """The answer and a burst of junk are read in the same wake-up (as in a flood)."""
     records = service_records("web", STYPE, HOST, 8080, "192.0.2.1")
@@ -113,14 +110,10 @@ def test_the_cache_bound_holds_under_junk(net: FakeNet) -> None:
     assert stats["cache_evicted"] == 10 * 300 - 1000
 
 
-QUESTION_OVERFLOW_BUG = (
-    "querier.py _transmit hands every due question to build_queries in one call; build_queries "
-    "raises ValueError when the questions alone exceed 1460 bytes, instead of the querier "
-    "splitting them over several packets: browse() dies when ~40+ instances appear at once"
-)
+# Found by the PTR flood: the querier used to hand every due question to one build_queries
+# call, which raises ValueError past 1460 bytes, so browse() died when ~40+ instances appeared.
 
 
-@pytest.mark.xfail(strict=True, reason=QUESTION_OVERFLOW_BUG)
 def test_browse_survives_a_hundred_instances_announced_at_once(net: FakeNet) -> None:
     pointers = [
         ptr(STYPE, f"printer number {i:03d} on the third floor.{STYPE}") for i in range(100)
