@@ -281,34 +281,25 @@ def split_type(service_type: str) -> tuple[str, str]:
     return service_type, "local"
 
 
-def txt_strings(txt: object) -> list[bytes]:
-    """The raw TXT strings of a ServiceInfo's ``txt`` (raw strings or a key -> value mapping)."""
-    strings = getattr(txt, "strings", None)
-    if strings is not None:
-        return list(strings)
-    if isinstance(txt, Mapping):
-        out = []
-        for key, value in txt.items():
-            raw_key = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
-            out.append(raw_key if value is None else raw_key + b"=" + bytes(value))
-        return out
-    if isinstance(txt, list | tuple):
-        return [bytes(s) for s in txt]
-    return []
+def txt_strings(txt: Mapping[str, bytes | None]) -> list[bytes]:
+    """TXT strings rebuilt from ServiceInfo.txt (key alone when its value is None)."""
+    return [
+        key.encode("utf-8", "surrogateescape") + (b"" if value is None else b"=" + value)
+        for key, value in txt.items()
+    ]
 
 
-def txt_human(txt: object) -> str:
+def txt_human(txt: Mapping[str, bytes | None]) -> str:
     """TXT pairs for people: key=value, values with spaces or odd bytes quoted."""
     parts = []
-    for raw in txt_strings(txt):
-        key, eq, value = raw.partition(b"=")
-        text = clean(key.decode("utf-8", "surrogateescape"))
-        if eq:
+    for key, value in txt.items():
+        text = clean(key)
+        if value is not None:
             shown = value.decode("utf-8", "surrogateescape")
-            if shown and shown.isprintable() and " " not in shown and '"' not in shown:
+            if shown.isprintable() and " " not in shown and '"' not in shown:
                 text += "=" + shown
             else:
-                text += "=" + (quote_bytes(value) if value else "")
+                text += "=" + quote_bytes(value)
         parts.append(text)
     return "  ".join(parts)
 
@@ -578,22 +569,9 @@ def service_json(info: ServiceInfo) -> dict[str, Any]:
     return out
 
 
-def txt_json(txt: object) -> dict[str, Any]:
-    """TXT as {key: value}: value text, {"base64": ...} or null for a key without '='.
-
-    Follows RFC 6763 §6.4/6.5: keys case-insensitive, the first occurrence of a key wins.
-    """
-    if isinstance(txt, Mapping):
-        return {
-            str(jsonable(k)): (None if v is None else bytes_json(bytes(v))) for k, v in txt.items()
-        }
-    out: dict[str, Any] = {}
-    for raw in txt_strings(txt):
-        key, eq, value = raw.partition(b"=")
-        name = key.decode("utf-8", "replace").lower()
-        if name and name not in out:
-            out[name] = bytes_json(value) if eq else None
-    return out
+def txt_json(txt: Mapping[str, bytes | None]) -> dict[str, Any]:
+    """TXT as {key: value}: value text, {"base64": ...}, or null for a key without '='."""
+    return {key: (None if value is None else bytes_json(value)) for key, value in txt.items()}
 
 
 def message_json(message: Message, size: int) -> dict[str, Any]:
