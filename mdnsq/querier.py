@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from types import TracebackType
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
 from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.errors import MalformedPacket, MdnsqError, NetworkError
@@ -70,6 +70,7 @@ T = TypeVar("T")
 FIRST_INTERVAL = 1.0  # §5.2: at least one second between the first two queries
 WATCH_MAX_INTERVAL = 3600.0  # §5.2: doubling up to 60 minutes
 SUPPRESS = 1.0  # the same question is not sent again this soon, whoever asks
+MIN_WAIT = 0.001  # floor of every wait, so no bug in a wake-up time can make a loop spin
 SETTLE = 0.2  # after the first address (or unique answer), wait this long for more
 PARTIAL_AFTER = 2.0  # a watch reports an instance without TXT/address after this long
 MUTE_AFTER = 3  # after this many failed sends in a row, a transport is tried
@@ -397,7 +398,8 @@ class _WatchTask(_BrowseTask):
                 wake = min(wake, due)
             wake = min(wake, entry.expires)
         for since in self.pending.values():
-            wake = min(wake, since + PARTIAL_AFTER)
+            if since + PARTIAL_AFTER > now:  # later ones fire when their SRV arrives
+                wake = min(wake, since + PARTIAL_AFTER)
         return wake
 
     def finish(self, cache: RecordCache, now: float) -> None:
@@ -518,8 +520,7 @@ class Querier:
             kinds.append(UDPv6Transport)
         for kind in kinds:
             try:
-                # cast: the transports declare family as AddressFamily, the Protocol as int.
-                opened.append(cast(Transport, kind(interfaces, port=port)))
+                opened.append(kind(interfaces, port=port))
             except NetworkError as exc:
                 errors.append(exc)
                 log.debug("no %s transport: %s", kind.__name__, exc)
@@ -719,7 +720,8 @@ class Querier:
                     return
                 next_send = self._send(task, now)
                 wake = min(deadline, next_send, task.wake_at(self._cache, now))
-                self._await(wake - now)
+                # A wake time in the past would make this loop spin; never wait less than 1 ms.
+                self._await(max(wake - now, MIN_WAIT))
         finally:
             if task in self._tasks:
                 self._tasks.discard(task)

@@ -731,3 +731,11 @@ def test_records_a_call_waits_for_survive_a_flood_of_junk(net: FakeNet) -> None:
     info = q.resolve_service(name, timeout=3)
     assert info is not None and info.complete
     assert q.stats()["cache_evicted"] > 0
+
+
+def test_watch_of_an_instance_that_never_resolves_does_not_spin(net: FakeNet) -> None:
+    q = make(net)
+    answer_with(net, RecordType.PTR, HTTP, response(ptr(HTTP, f"Ghost.{HTTP}")))
+    assert list(q.watch(HTTP, timeout=30)) == []
+    # Waits: retransmissions, the partial-report timer and arrivals; not thousands of spins.
+    assert len(net.waits) < 60
