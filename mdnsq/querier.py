@@ -608,6 +608,14 @@ class Querier:
             self._lead(timeout)
             return self._stats["accepted"] - before
 
+    def send_query(self, name: str, type: int | str) -> None:
+        """Send one query now and return: with fileno() and process(), this is the
+        non-blocking way to ask (answers land in the cache; read them with cached())."""
+        question = Question(normalize_name(name), _parse_type(type))
+        with self._lock:
+            self._check_open()
+            self._transmit([question], self._clock())
+
     def cached(self, name: str, rtype: int | str) -> list[Record]:
         """The live records of (name, type) in this Querier's cache, without asking anything."""
         rt = _parse_type(rtype)

@@ -739,3 +739,13 @@ def test_watch_of_an_instance_that_never_resolves_does_not_spin(net: FakeNet) ->
     assert list(q.watch(HTTP, timeout=30)) == []
     # Waits: retransmissions, the partial-report timer and arrivals; not thousands of spins.
     assert len(net.waits) < 60
+
+
+def test_select_loop_use_send_query_then_process_then_cached() -> None:
+    with FakeTransport() as transport, Querier(transports=[transport]) as q:
+        transport.on_send = lambda t, data, dest: t.inject(response(a("h.local", "192.0.2.7")))
+        q.send_query("h.local", "A")
+        assert questions_of(transport.sent_messages()) == [("h.local", RecordType.A)]
+        assert select.select([q.fileno()], [], [], 1)[0] == [q.fileno()]
+        assert q.process() == 1
+        assert [r.address for r in q.cached("h.local", "A")] == [IPv4Address("192.0.2.7")]  # type: ignore[attr-defined]
