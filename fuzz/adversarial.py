@@ -19,6 +19,7 @@ __all__ = [
     "honest_ptrs",
     "label_chain",
     "max_labels",
+    "max_labels_escaped",
     "pointer_chain",
     "tiny_records",
 ]
@@ -77,10 +78,10 @@ def honest_ptrs() -> bytes:
     return header(an=count) + bytes(records)
 
 
-def max_labels() -> bytes:
+def max_labels(label: bytes = b"\x01x") -> bytes:
     """A question name of 127 one-byte labels (the most that fits in 255 bytes), then records
     whose owner names point into it at every label boundary in turn."""
-    name = b"\x01x" * 127 + b"\x00"
+    name = label * 127 + b"\x00"
     packet = bytearray(header() + name + struct.pack("!HH", 12, 1))
     count = 0
     i = 0
@@ -94,6 +95,12 @@ def max_labels() -> bytes:
     return bytes(packet)
 
 
+def max_labels_escaped() -> bytes:
+    """max_labels with every label a byte that is not UTF-8 (shown as \\255): every name takes
+    the parser's slow, escaping path."""
+    return max_labels(b"\x01\xff")
+
+
 def tiny_records() -> bytes:
     """As many records as fit: root owner name, unknown type, empty RDATA (11 bytes each)."""
     count = (MAX_PACKET - 12) // 11
@@ -104,6 +111,7 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "pointer_chain": pointer_chain,
     "label_chain": label_chain,
     "max_labels": max_labels,
+    "max_labels_escaped": max_labels_escaped,
     "tiny_records": tiny_records,
     "honest_ptrs": honest_ptrs,
 }
