@@ -10,8 +10,9 @@ Interface flags differ too (IFF_MULTICAST is 0x1000 on Linux, 0x8000 on the BSDs
 
 Selection (``select_interfaces``): an explicit list picks interfaces by name, index or one of
 their addresses; the default is every interface that is up, multicast-capable, not
-point-to-point (VPN tunnels) and has an address of the wanted family, with loopback used only
-when nothing else qualifies (so the library still works on an isolated machine).
+point-to-point (VPN tunnels) and has an address of the wanted family (for IPv6 a link-local
+one: ff02::fb is link-scoped), with loopback used only when nothing else qualifies (so IPv4 still
+works on an isolated machine).
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ class Interface:
         if family == socket.AF_INET6:
             return bool(self.ipv6)
         return False
+
+    def usable_for(self, family: int) -> bool:
+        """Can mDNS run over ``family`` here? IPv6 mDNS is link-local (ff02::fb), so it needs
+        a link-local address: lo, with only ::1, has no route for the group at all."""
+        if family == socket.AF_INET6:
+            return any(a.ip.is_link_local for a in self.ipv6)
+        return self.has_family(family)
 
 
 class _IfAddrs(ctypes.Structure):
@@ -196,17 +204,19 @@ def select_interfaces(
             if not found:
                 raise NetworkError(f"no interface matches {item!r}")
             for interface in found:
-                if not interface.has_family(family):
-                    raise NetworkError(f"interface {interface.name} has no {version} address")
+                if not interface.usable_for(family):
+                    what = "IPv6 link-local" if family == socket.AF_INET6 else version
+                    raise NetworkError(f"interface {interface.name} has no {what} address")
                 if interface not in chosen:
                     chosen.append(interface)
         if not chosen:
             raise NetworkError("an empty interface list selects nothing")
         return chosen
-    usable = [i for i in known if i.up and i.multicast and i.has_family(family)]
+    usable = [i for i in known if i.up and i.multicast and i.usable_for(family)]
     chosen = [i for i in usable if not i.loopback and not i.point_to_point]
     if not chosen:
         chosen = [i for i in usable if i.loopback]
     if not chosen:
-        raise NetworkError(f"no interface is up and multicast-capable with an {version} address")
+        what = "IPv6 link-local" if family == socket.AF_INET6 else version
+        raise NetworkError(f"no interface is up and multicast-capable with an {what} address")
     return chosen

@@ -24,6 +24,7 @@ lease and its views, and for ``receive`` the owned ``bytes``; no buffer-sized al
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import select
@@ -72,6 +73,20 @@ _IFINDEX_V4 = struct.Struct("@i")  # struct in_pktinfo { int ipi_ifindex; ... }
 _IFINDEX_V6 = struct.Struct("@16xI")  # struct in6_pktinfo { in6_addr; unsigned ipi6_ifindex; }
 _EMPTY = memoryview(b"")
 _monotonic = time.monotonic
+# recvmsg errors that describe the network or an earlier send, not this socket (see _recv_into).
+_TRANSIENT_ERRORS = frozenset(
+    {
+        errno.ENOBUFS,
+        errno.ENOMEM,
+        errno.ECONNREFUSED,
+        errno.ENETDOWN,
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+        errno.EHOSTDOWN,
+        errno.ETIMEDOUT,
+    }
+)
+_MAX_TRANSIENT_IN_A_ROW = 64
 _new_tuple = tuple.__new__
 _MSG_TRUNC = int(socket.MSG_TRUNC)  # a plain int: `flags & IntFlag` builds an enum per call
 
@@ -100,6 +115,7 @@ class TransportStats(NamedTuple):
     received: int
     dropped_oversize: int
     dropped_interface: int
+    receive_errors: int
     sent: int
     send_errors: int
     join_errors: int
@@ -164,6 +180,7 @@ class _UDPTransport:
         self._received_small = 0
         self._dropped_oversize = 0
         self._dropped_interface = 0
+        self._receive_errors = 0
         self._sent = 0
         self._send_errors = 0
         self._join_errors = 0
@@ -277,6 +294,7 @@ class _UDPTransport:
             received=self._received_blocks * 256 + self._received_small,
             dropped_oversize=self._dropped_oversize,
             dropped_interface=self._dropped_interface,
+            receive_errors=self._receive_errors,
             sent=self._sent,
             send_errors=self._send_errors,
             join_errors=self._join_errors,
@@ -388,6 +406,7 @@ class _UDPTransport:
         iov[0] = buf
         deadline = None
         truncated = False
+        errors = 0
         try:
             while True:
                 try:
@@ -397,6 +416,22 @@ class _UDPTransport:
                         deadline = _monotonic() + timeout
                     if not self._wait(deadline):
                         return None
+                    continue
+                except OSError as exc:
+                    # A UDP socket reports some conditions (a full or failing network stack,
+                    # an ICMP error queued by an earlier send) on the next read. They say
+                    # nothing about the next datagram: count them and keep waiting, unless
+                    # they repeat without end. Anything else is the socket itself failing.
+                    errors += 1
+                    if exc.errno not in _TRANSIENT_ERRORS or errors > _MAX_TRANSIENT_IN_A_ROW:
+                        raise NetworkError(exc.errno, f"receive failed: {exc.strerror}") from exc
+                    self._receive_errors += 1
+                    log.debug("transient receive error: %s", exc)
+                    if timeout is not None:
+                        if deadline is None:
+                            deadline = _monotonic() + timeout
+                        if _monotonic() >= deadline:
+                            return None
                     continue
                 if flags & _MSG_TRUNC:
                     truncated = True  # the whole buffer was written: zero all of it later

@@ -29,6 +29,17 @@ def test_default_falls_back_to_loopback_only_when_nothing_else_qualifies() -> No
     assert select_interfaces(None, socket.AF_INET, [LO, TUN, DOWN]) == [LO]
 
 
+def test_ipv6_needs_a_link_local_address() -> None:
+    # lo's ::1 gives ff02::fb no route: IPv6 mDNS cannot run there, so it never qualifies.
+    with pytest.raises(NetworkError, match="link-local"):
+        select_interfaces(None, socket.AF_INET6, [LO, TUN])
+    with pytest.raises(NetworkError, match="link-local"):
+        select_interfaces(["lo"], socket.AF_INET6, ALL)
+    global_only = Interface("eth3", 7, (IPv6Interface("2001:db8::7/64"),))
+    assert not global_only.usable_for(socket.AF_INET6)
+    assert global_only.has_family(socket.AF_INET6)
+
+
 def test_nothing_usable_raises_network_error() -> None:
     with pytest.raises(NetworkError):
         select_interfaces(None, socket.AF_INET, [TUN, DOWN, NO_MCAST])
@@ -51,6 +62,8 @@ def test_explicit_selection_errors_name_the_problem() -> None:
         select_interfaces(["nope"], socket.AF_INET, ALL)
     with pytest.raises(NetworkError, match="no IPv4 address"):
         select_interfaces(["wlan0"], socket.AF_INET, ALL)
+    with pytest.raises(NetworkError, match="no IPv6 link-local address"):
+        select_interfaces(["tun0"], socket.AF_INET6, ALL)
     with pytest.raises(NetworkError):
         select_interfaces([], socket.AF_INET, ALL)
 

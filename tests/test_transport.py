@@ -5,6 +5,7 @@ Every test here opens sockets, so each takes ``private_netns`` or ``lab``.
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import signal
@@ -165,6 +166,48 @@ def test_dropped_datagrams_cannot_hold_receive_past_its_deadline(private_netns: 
         assert t.stats().dropped_oversize == 1
 
 
+class FlakySocket:
+    """The transport's socket with the next recvmsg_into calls failing as scripted."""
+
+    def __init__(self, real: socket.socket, failures: list[OSError]) -> None:
+        self.real, self.failures = real, failures
+
+    def recvmsg_into(self, *args: object) -> object:
+        if self.failures:
+            raise self.failures.pop(0)
+        return self.real.recvmsg_into(*args)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+
+def test_transient_receive_errors_are_counted_and_waited_through(lo4: UDPv4Transport) -> None:
+    real = lo4._sock
+    failures = [OSError(errno.ENOBUFS, "no buffer space"), OSError(errno.ECONNREFUSED, "icmp")]
+    lo4._sock = FlakySocket(real, failures)  # type: ignore[assignment]
+    try:
+        lo4.send(b"after the errors")
+        assert lo4.receive(WAIT) == Datagram(b"after the errors", ("127.0.0.1", 5353), lo_index())
+        assert lo4.stats().receive_errors == 2
+        lo4._sock.failures = [OSError(errno.ENOBUFS, "again")] * 100  # type: ignore[attr-defined]
+        with pytest.raises(NetworkError):  # endless: give up rather than spin
+            lo4.receive(WAIT)
+    finally:
+        lo4._sock = real
+
+
+def test_other_receive_errors_raise_network_error(lo4: UDPv4Transport) -> None:
+    real = lo4._sock
+    lo4._sock = FlakySocket(real, [OSError(errno.EIO, "i/o error")])  # type: ignore[assignment]
+    try:
+        with pytest.raises(NetworkError) as caught:
+            lo4.receive(WAIT)
+        assert caught.value.errno == errno.EIO
+        assert isinstance(caught.value, OSError)
+    finally:
+        lo4._sock = real
+
+
 def test_one_shot_transport_gets_the_unicast_reply(lo4: UDPv4Transport) -> None:
     with UDPv4Transport(port=0, interfaces=["lo"]) as one_shot:
         one_shot.send(b"question")
@@ -219,6 +262,8 @@ def test_a_failed_constructor_leaves_no_fd(private_netns: None) -> None:
     before = open_fds()
     with pytest.raises(NetworkError):
         UDPv4Transport(interfaces=["no-such-if"])
+    with pytest.raises(NetworkError, match="link-local"):
+        UDPv6Transport()  # only lo here: IPv6 mDNS has nowhere to go
     with pytest.raises(ValueError):
         UDPv6Transport(interfaces=["lo"], port=70000)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
