@@ -227,3 +227,16 @@ def test_one_shot_gets_the_legacy_unicast_reply(peer: Peer, family: str) -> None
         addresses = q.resolve_host(peer.host_name, timeout=5.0)
     check_info(info, peer, service, family)
     assert expected_address(peer, family) in [plain(a) for a in addresses]
+
+
+def test_default_interfaces_find_the_peers(
+    zeroconf_peer: ZeroconfPeer, avahi_peer: AvahiPeer
+) -> None:
+    # No interfaces given: the querier picks the usable ones itself (here br0, not lo).
+    with Querier() as q:
+        for peer in (zeroconf_peer, avahi_peer):
+            addresses = q.resolve_host(peer.host_name, timeout=5.0)
+            # Whichever family answers first wins the settle window (Avahi may hold back its
+            # A record for a second after multicasting it), so any of its addresses will do.
+            found = {plain(a) for a in addresses}
+            assert found and found <= {str(a) for a in peer.addresses}, (peer.host_name, found)

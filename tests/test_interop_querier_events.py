@@ -124,3 +124,22 @@ def test_zeroconf_on_loopback_v4() -> None:
     assert info.host == "zc-lo.local"
     assert [str(a) for a in info.addresses] == ["127.0.0.1"]
     assert [str(a) for a in addresses] == ["127.0.0.1"]
+
+
+def test_watch_reports_a_txt_update(zeroconf_peer: ZeroconfPeer) -> None:
+    old = Service("txt changer", "_upd._tcp", 8000, txt={"state": "idle"})
+    new = Service("txt changer", "_upd._tcp", 8000, txt={"state": "printing", "job": "42"})
+    zeroconf_peer.register(old)
+    log: list[tuple[float, ServiceEvent]] = []
+    try:
+        with Querier(BR, "v4") as q:
+            events = q.watch(old.type, timeout=20.0)
+            added = next_event(events, "added", old.name, log)
+            assert dict(added.info.txt) == old.txt_properties
+            zeroconf_peer.update(old, new)  # re-announced with the cache-flush bit
+            updated = next_event(events, "updated", old.name, log)
+            while dict(updated.info.txt) != new.txt_properties:
+                updated = next_event(events, "updated", old.name, log)
+    finally:
+        zeroconf_peer.unregister(new)
+    assert [e.kind for _, e in log if e.kind == "removed"] == []
