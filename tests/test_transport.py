@@ -78,6 +78,44 @@ def test_counters_stay_exact_past_the_small_int_range(private_netns: None) -> No
         assert pool.stats().in_use == 0
 
 
+def test_two_threads_can_receive_on_one_transport(private_netns: None) -> None:
+    import threading
+
+    payloads = {b"packet %03d " % i + bytes([i % 251]) * (i % 200) for i in range(200)}
+    got: list[bytes] = []
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+    with UDPv4Transport(interfaces=["lo"]) as t:
+
+        def take(use_view: bool) -> None:
+            try:
+                receive_all(use_view)
+            except BaseException as exc:  # reported below, not lost in the thread
+                failures.append(exc)
+
+        def receive_all(use_view: bool) -> None:
+            while True:
+                if use_view:
+                    data = t.receive_with(lambda view, source, index: view.tobytes(), 0.5)
+                else:
+                    d = t.receive(0.5)
+                    data = None if d is None else d.data
+                if data is None:
+                    return
+                with lock:
+                    got.append(data)
+
+        threads = [threading.Thread(target=take, args=(flag,)) for flag in (True, False)]
+        for th in threads:
+            th.start()
+        for payload in sorted(payloads):
+            t.send(payload)
+        for th in threads:
+            th.join()
+    assert failures == []
+    assert sorted(got) == sorted(payloads)  # each datagram once, intact
+
+
 def test_two_transports_on_5353_both_receive_multicast(private_netns: None) -> None:
     with (
         UDPv4Transport(interfaces=["lo"]) as a,
