@@ -74,6 +74,37 @@ def test_address_helpers() -> None:
     assert not WLAN_V6_ONLY.has_family(socket.AF_INET)
 
 
+@pytest.mark.parametrize("bsd", [False, True])
+def test_sockaddr_layouts_of_linux_and_the_bsds(bsd: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux: a 16-bit family first; BSD/macOS: 8-bit sa_len, 8-bit family. Then the same."""
+    import ctypes
+    import struct
+
+    from mdnsq import interfaces
+
+    monkeypatch.setattr(interfaces, "_HAS_SA_LEN", bsd)
+
+    def head(family: int, length: int) -> bytes:
+        return bytes([length, family]) if bsd else struct.pack("=H", family)
+
+    v4 = head(socket.AF_INET, 16) + b"\x14\xe9" + bytes([192, 0, 2, 7]) + bytes(8)
+    v6 = (
+        head(socket.AF_INET6, 28)
+        + b"\x14\xe9"
+        + bytes(4)
+        + socket.inet_pton(socket.AF_INET6, "fe80::7")
+        + struct.pack("=I", 2)
+    )
+    link = head(17 if not bsd else 18, 20) + bytes(18)  # AF_PACKET / AF_LINK: skipped
+    buffers = [ctypes.create_string_buffer(raw, len(raw)) for raw in (v4, v6, link)]
+    found = [interfaces._raw_address(ctypes.addressof(b)) for b in buffers]
+    assert found[0] == (socket.AF_INET, bytes([192, 0, 2, 7]))
+    assert found[1] == (socket.AF_INET6, socket.inet_pton(socket.AF_INET6, "fe80::7"))
+    assert found[2] is None
+    assert interfaces._raw_address(None) is None
+    assert interfaces._prefix_length(bytes([255, 255, 255, 0])) == 24
+
+
 def test_listing_in_the_private_namespace_sees_lo(private_netns: None) -> None:
     found = {i.name: i for i in list_interfaces()}
     lo = found["lo"]
