@@ -92,15 +92,17 @@ output formats:
 _PARSABLE_BROWSE_HELP = """\
   --parsable  the lines 'avahi-browse -p -r -k' prints: '+;iface;IPv4;name;type;domain'
               when an instance is found, '=;iface;IPv4;name;type;domain;host;address;port;"txt"'
-              when it is resolved, and '-;...' when it goes away (watch). Escaped as
-              avahi-browse does, so scripts can switch: in the instance name, letters, digits,
-              '-' and '_' stay, '.' and '\\' become '\\.' and '\\\\', every other byte (spaces,
-              ';', UTF-8) is \\DDD (three decimal digits); in TXT strings, '"' and '\\' are
-              backslashed and bytes outside printable ASCII are \\DDD. The TXT strings come last
-              to first, as avahi-browse lists them. One difference: avahi-browse prints one '='
-              line per protocol with one address (sometimes an IPv4 address on its IPv6 line);
-              mdnsq prints one '=' line per address, with that address's family as protocol
-              (or the one asked over, with -4 / -6). Use --json for plain UTF-8.
+              when it is resolved, and '-;...' when it goes away (watch). Names and TXT are
+              UTF-8 as published (avahi-browse writes every byte outside [A-Za-z0-9_-] as
+              \\DDD); only what would make a line ambiguous is escaped, the way avahi does it,
+              so avahi's unescaping still reads it: in the instance name '.', '\\' and ';'
+              become '\\.', '\\\\' and \\059; in TXT strings '"' and '\\' are backslashed;
+              control characters and bytes that are not UTF-8 are \\DDD (three decimal digits).
+              The TXT strings come last to first, as avahi-browse lists them. One more
+              difference: avahi-browse prints one '=' line per protocol with one address
+              (sometimes an IPv4 address on its IPv6 line); mdnsq prints one '=' line per
+              address, with that address's family as protocol (or the one asked over, with
+              -4 / -6).
 """
 
 _PARSABLE_RESOLVE_HELP = """\

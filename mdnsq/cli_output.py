@@ -6,10 +6,12 @@
 #   ESC or a newline) become \DDD in the human and parsable formats; JSON escapes them itself.
 # - --json mirrors the Python API: the attribute names of ServiceInfo / ServiceEvent / records;
 #   bytes are text when they are valid UTF-8, otherwise {"base64": "..."}.
-# - --parsable is what `avahi-browse -p -r -k` prints for the same services, escaping included:
-#   instance names as avahi_escape_label does ([A-Za-z0-9_-] as is, '.' and '\' backslashed,
-#   every other byte \DDD), TXT strings as avahi_string_list_to_string does. That is the price of
-#   letting existing scripts switch; --json is the machine format with plain UTF-8 names.
+# - --parsable has the line shapes `avahi-browse -p -r -k` prints, so scripts can switch, but
+#   like every machine format of mdnsq it is UTF-8 as published, not avahi's \DDD for every
+#   byte outside [A-Za-z0-9_-]. Only what would make a line ambiguous is escaped, with avahi's
+#   own escapes so avahi's unescaping still reads it: in names '\' -> '\\', '.' -> '\.' (the
+#   label stays one label), ';' -> \059; in TXT '"' and '\' backslashed; control characters
+#   and bytes that are not UTF-8 as \DDD everywhere.
 # Plan: one class per format behind the small `Output` interface the commands call; helpers
 # that turn one value into text are module functions, so tests can check them directly.
 
@@ -73,32 +75,25 @@ def quote_bytes(data: bytes) -> str:
     return '"' + "".join(out) + '"'
 
 
-def avahi_escape(label: str) -> str:
-    """An instance name as `avahi-browse -p` prints it (bytes outside [A-Za-z0-9_-] escaped)."""
+def parsable_label(label: str) -> str:
+    """An instance name for --parsable: UTF-8 kept; '\\', '.', ';' and controls escaped."""
     out = []
-    for byte in label.encode("utf-8", "surrogateescape"):
-        ch = chr(byte)
-        if ch.isascii() and (ch.isalnum() or ch in "-_"):
-            out.append(ch)
-        elif ch in ".\\":
+    for ch in label:
+        if ch in ".\\":
             out.append("\\" + ch)
+        elif ch == ";":
+            out.append("\\059")
+        elif _is_unsafe(ch):
+            out.append(_escape_char(ch))
         else:
-            out.append(f"\\{byte:03d}")
+            out.append(ch)
     return "".join(out)
 
 
-def avahi_txt(data: bytes) -> str:
-    """One TXT string as avahi-browse prints it: quoted, '"' and '\\' backslashed, bytes outside
-    printable ASCII (UTF-8 too) as \\DDD."""
-    out = []
-    for byte in data:
-        if byte in b'"\\':
-            out.append("\\" + chr(byte))
-        elif 0x20 <= byte < 0x7F:
-            out.append(chr(byte))
-        else:
-            out.append(f"\\{byte:03d}")
-    return '"' + "".join(out) + '"'
+def parsable_txt(data: bytes) -> str:
+    """One TXT string for --parsable: quoted, UTF-8 kept, '"' and '\\' backslashed, bytes that
+    are controls or not UTF-8 as \\DDD."""
+    return quote_bytes(data)
 
 
 def bytes_json(data: bytes) -> str | dict[str, str]:
@@ -641,7 +636,7 @@ class ParsableOutput(Output):
                 mark,
                 interface_name(info.interface),
                 protocol,
-                avahi_escape(info.instance),
+                parsable_label(info.instance),
                 clean(service_type),
                 clean(domain),
             ]
@@ -650,7 +645,7 @@ class ParsableOutput(Output):
     def _resolved(self, info: ServiceInfo) -> list[str]:
         # avahi-browse lists the TXT strings last to first (its string lists are built by
         # prepending); the interface column already says what an IPv6 scope would.
-        txt = " ".join(avahi_txt(s) for s in reversed(self._txt(info)))
+        txt = " ".join(parsable_txt(s) for s in reversed(self._txt(info)))
         lines = []
         for address in info.addresses:
             tail = [clean(info.host), str(type(address)(address.packed)), str(info.port), txt]
@@ -663,7 +658,7 @@ class ParsableOutput(Output):
 
     def instance(self, instance: str, service_type: str, interface: object) -> None:
         kind, domain = split_type(service_type)
-        fields = ["+", interface_name(interface), self.protocol or "IPv4", avahi_escape(instance)]
+        fields = ["+", interface_name(interface), self.protocol or "IPv4", parsable_label(instance)]
         self._write([";".join([*fields, clean(kind), clean(domain)])])
 
     def event(self, event: ServiceEvent) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from mdnsq.cli_output import avahi_escape, avahi_txt
+from mdnsq.cli_output import parsable_label, parsable_txt
 from tests.peers import AvahiPeer, Service, ZeroconfPeer, require_avahi
 
 pytestmark = pytest.mark.netns
@@ -143,7 +143,7 @@ def test_browse_json(browsed: dict[str, Run], zeroconf_peer: ZeroconfPeer) -> No
 def test_browse_parsable(browsed: dict[str, Run], zeroconf_peer: ZeroconfPeer) -> None:
     run, printer = browsed["parsable"], zeroconf_peer.sample.printer
     assert run.status == 0, run.err
-    name = avahi_escape(printer.instance)
+    name = parsable_label(printer.instance)
     mine = [line.split(";") for line in run.lines if line.split(";")[3] == name]
     assert ["+", "br0", "IPv4", name, "_ipp._tcp", "local"] in mine
     resolved = {fields[7]: fields for fields in mine if fields[0] == "="}
@@ -163,7 +163,7 @@ def test_browse_parsable(browsed: dict[str, Run], zeroconf_peer: ZeroconfPeer) -
         ]
         strings = [(k if v is None else f"{k}={v}").encode() for k, v in printer.txt.items()]
         # TXT last to first, the way avahi-browse lists it; ';' inside TXT is not escaped.
-        assert ";".join(fields[9:]) == " ".join(avahi_txt(s) for s in reversed(strings))
+        assert ";".join(fields[9:]) == " ".join(parsable_txt(s) for s in reversed(strings))
 
 
 def test_browse_no_resolve(zeroconf_peer: ZeroconfPeer) -> None:
@@ -174,7 +174,7 @@ def test_browse_no_resolve(zeroconf_peer: ZeroconfPeer) -> None:
     assert {"instance": web.instance, "type": "_http._tcp.local", "interface": "br0"} in (
         as_json.json()
     )
-    assert f"+;br0;IPv4;{avahi_escape(web.instance)};_http._tcp;local" in parsable.lines
+    assert f"+;br0;IPv4;{parsable_label(web.instance)};_http._tcp;local" in parsable.lines
     assert not any(line.startswith("=") for line in parsable.lines)
 
 
@@ -242,6 +242,24 @@ def avahi_browse(peer_lab: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
         bus.wait(5)
 
 
+def avahi_unescape(field: str) -> str:
+    """Undo avahi-browse's escapes (\\DDD decimal bytes, backslash + char) on one field."""
+    out = bytearray()
+    i = 0
+    while i < len(field):
+        ch = field[i]
+        if ch == "\\" and field[i + 1 : i + 4].isdigit() and len(field[i + 1 : i + 4]) == 3:
+            out.append(int(field[i + 1 : i + 4]))
+            i += 4
+        elif ch == "\\" and i + 1 < len(field):
+            out += field[i + 1].encode()
+            i += 2
+        else:
+            out += ch.encode()
+            i += 1
+    return out.decode("utf-8", "surrogateescape")
+
+
 def test_parsable_matches_avahi_browse(
     zeroconf_peer: ZeroconfPeer, avahi_peer: AvahiPeer, avahi_browse: Any
 ) -> None:
@@ -257,13 +275,14 @@ def test_parsable_matches_avahi_browse(
         it resolved first (python-zeroconf's A record over IPv6 puts an IPv4 address on its
         IPv6 line); mdnsq prints one per address. Everything else must be equal.
         """
-        rows = [line.split(";") for line in output if line.split(";")[3] == instance]
+        rows = [[avahi_unescape(f) for f in line.split(";")] for line in output]
+        rows = [r for r in rows if r[3] == instance]
         found = {";".join([r[0], r[2], *r[3:]]) for r in rows if r[0] == "+"}
         resolved = {";".join([*r[3:7], *r[8:]]) for r in rows if r[0] == "="}
         return found | resolved, {r[7] for r in rows if r[0] == "="}
 
     for peer in (zeroconf_peer, avahi_peer):
-        name = avahi_escape(peer.sample.printer.instance)  # with '.', ' ', '(' and UTF-8
+        name = peer.sample.printer.instance  # with '.', ' ', '(' and UTF-8
         expected, their_addresses = lines(theirs, name)
         assert len(expected) == 3, theirs  # '+' over IPv4 and IPv6, the same '=' fields
         got, addresses = lines(mine.lines, name)
@@ -312,12 +331,12 @@ def test_lookup_by_full_name_and_by_instance_and_type(avahi_peer: AvahiPeer) -> 
         assert info["txt"]["note"] == printer.txt["note"]
 
 
-def test_lookup_parsable_escapes_the_dot(avahi_peer: AvahiPeer) -> None:
+def test_lookup_parsable_keeps_utf8_and_escapes_the_dot(avahi_peer: AvahiPeer) -> None:
     printer = avahi_peer.sample.printer
     run = mdnsq("lookup", printer.instance, "_ipp._tcp", "--parsable", "-4")
     assert run.status == 0, run.err
-    name = avahi_escape(printer.instance)
-    assert name.startswith("Dr\\.\\032Who\\226\\128\\153s\\032Caf\\195\\169")
+    name = parsable_label(printer.instance)
+    assert name.startswith("Dr\\. Who’s Café")  # UTF-8 as published, the dot escaped
     assert run.lines[0] == f"+;br0;IPv4;{name};_ipp._tcp;local"
     assert run.lines[1].startswith(f"=;br0;IPv4;{name};_ipp._tcp;local;{avahi_peer.host_name};")
 
@@ -423,7 +442,7 @@ def test_watch_reports_added_and_removed(make_avahi_peer: Any) -> None:
         )
         for opts in (["--json"], ["--parsable"])
     )
-    name = avahi_escape(service.instance)
+    name = parsable_label(service.instance)
     try:
         peer.add(service)
         added = json.loads(read_line(as_json, 10))

@@ -58,18 +58,17 @@ def run(argv: list[str]) -> tuple[int, str]:
 # --- escaping ------------------------------------------------------------------------------------
 
 
-def test_avahi_escape_matches_avahi_browse_rules() -> None:
-    # avahi_escape_label: [A-Za-z0-9_-] as is, '.' and '\' backslashed, every other byte \DDD.
-    # avahi-browse 0.8 -p printed exactly this for an instance published by avahi-daemon 0.8:
-    assert cli_output.avahi_escape("Café Printer – 2nd. floor;x") == (
-        "Caf\\195\\169\\032Printer\\032\\226\\128\\147\\0322nd\\.\\032floor\\059x"
+def test_parsable_label_keeps_utf8_and_escapes_only_what_is_ambiguous() -> None:
+    # avahi-browse would print "Caf\\195\\169\\032Printer..." here; mdnsq keeps UTF-8 as published.
+    assert cli_output.parsable_label("Café Printer – 2nd. floor;x") == (
+        "Café Printer – 2nd\\. floor\\059x"
     )
-    assert cli_output.avahi_escape("Web-Server_1") == "Web-Server_1"
-    assert cli_output.avahi_escape("Dr. Who") == "Dr\\.\\032Who"
-    assert cli_output.avahi_escape("a\\b") == "a\\\\b"
-    assert cli_output.avahi_escape("Café") == "Caf\\195\\169"
-    assert cli_output.avahi_escape("a;b") == "a\\059b"  # so ';' never splits a field
-    assert cli_output.avahi_escape("x\udcff") == "x\\255"  # an undecodable byte off the wire
+    assert cli_output.parsable_label("Web-Server_1") == "Web-Server_1"
+    assert cli_output.parsable_label("Dr. Who") == "Dr\\. Who"  # the label stays one label
+    assert cli_output.parsable_label("a\\b") == "a\\\\b"
+    assert cli_output.parsable_label("a;b") == "a\\059b"  # so ';' never splits a field
+    assert cli_output.parsable_label("x\udcff") == "x\\255"  # an undecodable byte off the wire
+    assert cli_output.parsable_label("tab\tnl\n") == "tab\\009nl\\010"  # no raw controls
 
 
 def test_clean_neutralises_terminal_control_characters() -> None:
@@ -212,7 +211,7 @@ def test_parsable_service_lines() -> None:
     out = io.StringIO()
     cli_output.ParsableOutput(out).service(PRINTER)
     iface = cli_output.interface_name(1)
-    name = "Caf\\195\\169\\032Printer\\032\\226\\128\\147\\0322nd\\032floor"
+    name = "Café Printer – 2nd floor"
     txt = '"bin=\\255\\000" "scan" "ty=Demo Colour Laser" "txtvers=1"'  # last to first, as avahi
     assert out.getvalue().splitlines() == [
         f"+;{iface};IPv4;{name};_ipp._tcp;local",
@@ -222,12 +221,12 @@ def test_parsable_service_lines() -> None:
     ]
 
 
-def test_avahi_txt_matches_what_avahi_browse_printed() -> None:
-    # Observed with avahi-browse 0.8 -p -r for TXT strings published by avahi-daemon 0.8.
-    assert cli_output.avahi_txt(b'q="x"') == '"q=\\"x\\""'
-    assert cli_output.avahi_txt(b"tab=a\tb") == '"tab=a\\009b"'
-    assert cli_output.avahi_txt("note=café;x\\y".encode()) == '"note=caf\\195\\169;x\\\\y"'
-    assert cli_output.avahi_txt(b"Second=two words") == '"Second=two words"'
+def test_parsable_txt_keeps_utf8_and_escapes_quotes_and_controls() -> None:
+    assert cli_output.parsable_txt(b'q="x"') == '"q=\\"x\\""'
+    assert cli_output.parsable_txt(b"tab=a\tb") == '"tab=a\\009b"'
+    assert cli_output.parsable_txt("note=café;x\\y".encode()) == '"note=café;x\\\\y"'
+    assert cli_output.parsable_txt(b"Second=two words") == '"Second=two words"'
+    assert cli_output.parsable_txt(b"bin=\xff\x00") == '"bin=\\255\\000"'
 
 
 def test_parsable_watch_events() -> None:
