@@ -75,6 +75,7 @@ SETTLE = 0.2  # after the first address (or unique answer), wait this long for m
 PARTIAL_AFTER = 2.0  # a watch reports an instance without TXT/address after this long
 MUTE_AFTER = 3  # after this many failed sends in a row, a transport is tried
 RETRY_MUTED = 10  # ... only once per this many queries
+MAX_RECEIVE_ERRORS = 5  # receive failures in a row on one transport before a call gives up
 MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn)
 # A browse asks about at most this many unresolved instances at a time: a flood of fresh PTR
 # records must not turn into a flood of our questions (the rest wait for a free slot).
@@ -479,6 +480,7 @@ class Querier:
         self._ids: dict[int, None] = {}  # one-shot query IDs still accepted (bounded, ordered)
         self._stats: Counter[str] = Counter()
         self._send_failures: dict[Transport, int] = {}
+        self._receive_errors: dict[Transport, int] = {}
         self._onlink_memo: dict[tuple[str, int], bool] = {}
         self._public_selector: selectors.BaseSelector | None = None
         if transports is None:
@@ -785,12 +787,30 @@ class Querier:
         for transport in ready:
             handler = self._handlers[transport]
             for _ in range(MAX_BATCH):
-                item = transport.receive_with(handler, 0)
+                try:
+                    item = transport.receive_with(handler, 0)
+                except OSError as exc:
+                    self._receive_error(transport, exc)
+                    break
+                self._receive_errors.pop(transport, None)
                 if item is None:
                     break
                 if item is not _DROP:
                     batch.append(item)
         return batch
+
+    def _receive_error(self, transport: Transport, exc: OSError) -> None:
+        """A failed receive loses one datagram (counted); one that keeps failing is an error
+        of the call, because select() would report the socket ready again at once."""
+        self._stats["receive_errors"] += 1
+        failures = self._receive_errors[transport] = self._receive_errors.get(transport, 0) + 1
+        log.debug("receive on %r failed: %s", transport, exc)
+        if failures >= MAX_RECEIVE_ERRORS:
+            if isinstance(exc, NetworkError):
+                raise exc
+            raise NetworkError(
+                exc.errno, f"receiving keeps failing: {exc.strerror or exc}"
+            ) from exc
 
     def _make_handler(
         self, transport: Transport

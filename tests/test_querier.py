@@ -6,11 +6,13 @@ of the wait, so "1 s later" costs nothing and every time below is exact.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import select
 import socket
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv6Address
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,7 @@ from mdnsq import (
     FLAG_TC,
     MdnsqError,
     Message,
+    NetworkError,
     NSECRecord,
     Querier,
     RecordType,
@@ -749,3 +752,33 @@ def test_select_loop_use_send_query_then_process_then_cached() -> None:
         assert select.select([q.fileno()], [], [], 1)[0] == [q.fileno()]
         assert q.process() == 1
         assert [r.address for r in q.cached("h.local", "A")] == [IPv4Address("192.0.2.7")]  # type: ignore[attr-defined]
+
+
+class _FailingReceive(FakeTransport):
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def receive_with(self, handler: Any, timeout: float | None) -> Any:
+        if self.failures and self._pop() is not None:
+            self.failures -= 1
+            raise OSError(errno.ENOBUFS, "No buffer space available")
+        return super().receive_with(handler, timeout)
+
+
+def test_a_failed_receive_loses_one_packet_and_is_counted() -> None:
+    with _FailingReceive(failures=1) as transport, Querier(transports=[transport]) as q:
+        transport.inject(response(a("lost.local", "192.0.2.1")))
+        transport.inject(response(a("kept.local", "192.0.2.2")))
+        q.process()
+        q.process()
+        assert q.cached("lost.local", "A") == [] and q.cached("kept.local", "A")
+        assert q.stats()["receive_errors"] == 1
+
+
+def test_receives_that_keep_failing_raise_a_network_error() -> None:
+    with _FailingReceive(failures=100) as transport, Querier(transports=[transport]) as q:
+        for _ in range(10):
+            transport.inject(response(a("h.local", "192.0.2.1")))
+        with pytest.raises(NetworkError):
+            q.resolve_host("h.local", timeout=5)
