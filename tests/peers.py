@@ -10,11 +10,13 @@ Plan:
   (register / unregister / update / quit). Goodbyes: quit or SIGINT. Vanish silently: SIGKILL.
   Ready is a line it prints, never a sleep. python-zeroconf drops a packet byte-identical to one
   it received in the last second, so tests vary their questions; it registers a subtype only
-  under the subtype, so subtypes are Avahi's job here.
+  under the subtype, and it cannot publish a label containing a dot (it splits names on every
+  "."), so subtypes and dotted instance names are Avahi's job here.
 - AvahiPeer: avahi-daemon 0.8 without D-Bus, in a private mount namespace where a temp folder
   is bind-mounted on /etc/avahi/services and a tmpfs holds /run/avahi-daemon. Ready when its
   log says each service was established. Services change at run time through .service files
-  and SIGHUP; removal sends goodbyes.
+  (renamed into place: Avahi also reloads on inotify) and SIGHUP; removal sends goodbyes.
+  Avahi drops records that overflow a 512-byte legacy unicast reply (the sample printer's TXT).
 - AvahiBrowser: a second avahi-daemon (D-Bus on, private dbus-daemon) in another host, for
   `avahi-browse -p -r -t`, the reference the CLI's --parsable output is compared with.
 Costs: a zeroconf peer is ready in ~0.3 s, an Avahi peer in ~1.6 s; fixtures that do not
@@ -22,8 +24,9 @@ mutate their peer are module-scoped.
 
 Fixtures (registered through tests/conftest.py): ``peer_lab`` (module), ``zeroconf_peer`` and
 ``avahi_peer`` (module, ``peer.sample`` published, read-only), ``make_zeroconf_peer`` /
-``make_avahi_peer`` (function-scoped factories for tests that mutate a peer). ``peer_lab`` owns
-the bridge: do not combine it with the function-scoped ``lab`` fixture in one test.
+``make_avahi_peer`` (function-scoped factories for tests that mutate a peer), ``avahi_browser``
+(module). ``peer_lab`` owns the bridge: do not combine it with the function-scoped ``lab``
+fixture in one test. Peers on one link publish distinct instance names (sample_services(tag)).
 """
 
 from __future__ import annotations
