@@ -34,6 +34,7 @@ import select
 import socket
 import struct
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -200,6 +201,7 @@ class _UDPTransport:
             if not self.interfaces:
                 raise NetworkError("could not join the mDNS group on any selected interface")
             self._sock.setblocking(False)
+            self._pollers = threading.local()
         except BaseException as exc:
             self._sock.close()
             self._closed = True
@@ -456,13 +458,14 @@ class _UDPTransport:
                     return None
 
     def _wait(self, deadline: float | None) -> bool:
-        """Block until the socket is readable; False once the deadline has passed.
-
-        A poll object per wait (only reached when the socket is empty, so its cost is idle
-        time): poll objects refuse concurrent use, and select() fails past fd 1023.
-        """
-        poller = select.poll()
-        poller.register(self._sock.fileno(), select.POLLIN)
+        """Block until the socket is readable; False once the deadline has passed."""
+        # One poll object per thread: poll objects refuse concurrent use, select() fails past
+        # fd 1023, and a new poll object per wait would cost allocations on every idle wait.
+        poller: select.poll | None = getattr(self._pollers, "poller", None)
+        if poller is None:
+            poller = select.poll()
+            poller.register(self._sock.fileno(), select.POLLIN)
+            self._pollers.poller = poller
         if deadline is None:
             poller.poll()
             return True
