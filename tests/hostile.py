@@ -238,6 +238,11 @@ def main() -> int:
     parser.add_argument("--storm-type", default="_storm._tcp.local", help="type for ptrs")
     parser.add_argument("--variants", type=int, default=400, help="distinct packets per kind")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--to",
+        default=GROUP[0],
+        help="destination address (default the mDNS group; a unicast address floods one host only)",
+    )
     args = parser.parse_args()
     kinds = [k for k in args.kinds.split(",") if k]
     unknown = set(kinds) - set(ALL_KINDS)
@@ -250,6 +255,7 @@ def main() -> int:
     sent: Counter[str] = Counter()
     sent_bytes: Counter[str] = Counter()
     errors: Counter[str] = Counter()
+    destination = (args.to, 5353)
     print(json.dumps({"event": "started"}), flush=True)
     start = time.monotonic()
     deadline = start + args.seconds
@@ -260,7 +266,7 @@ def main() -> int:
         sock = spoof_sock if kind == "spoofed" and spoof_sock is not None else main_sock
         total += 1
         try:
-            sock.sendto(packet, GROUP)
+            sock.sendto(packet, destination)
         except OSError as exc:
             errors[errno.errorcode.get(exc.errno or 0, str(exc.errno))] += 1
             continue

@@ -46,6 +46,7 @@ from tests.peers import PeerLab, ZeroconfPeer
 ROOT = Path(__file__).resolve().parents[1]
 FLOOD_SECONDS = float(os.environ.get("MDNSQ_FLOOD_SECONDS", "3"))
 SPOOF_FROM = "198.51.100.7"
+FLOOD_TO = os.environ.get("MDNSQ_FLOOD_TO", "224.0.0.251")
 FLOOD_KINDS = os.environ.get(
     "MDNSQ_FLOOD_KINDS", "unrelated,many,garbage,oversized,hostile,goodbyes,spoofed,queries"
 )
@@ -126,6 +127,7 @@ class FloodLab:
             f"--host={self.peer.host_name}",
             f"--port={service.port}",
             f"--address={self.peer.ipv4}",
+            f"--to={FLOOD_TO}",
         ]
         argv += [f"--{key.replace('_', '-')}={value}" for key, value in options.items()]
         proc = self.lab.popen(self.host, argv, stdout=subprocess.PIPE, cwd=ROOT)
