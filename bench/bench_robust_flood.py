@@ -39,7 +39,7 @@ def test_resolve_during_a_full_rate_flood(
     finally:
         q.close()
         transport.close()
-    assert outcome.took < seconds + 1.0
+    assert outcome.took < seconds + 2.0
     assert outcome.spoofed == []
     assert outcome.stats["cache_records"] <= CACHE_SIZE
     assert outcome.pool_in_use == 0

@@ -276,7 +276,7 @@ def test_flood_ran_at_full_rate(flood_outcome: FloodOutcome) -> None:
 def test_resolve_inside_the_flood_returns_by_its_deadline(flood_outcome: FloodOutcome) -> None:
     # Returning in time is required; succeeding inside a full-rate flood is only recorded
     # (see the module docstring).
-    assert flood_outcome.took < FLOOD_SECONDS + 1.0
+    assert flood_outcome.took < FLOOD_SECONDS + 2.0
     if flood_outcome.during is not None:
         assert flood_outcome.during.port == 631
 
