@@ -171,3 +171,28 @@ def test_known_answer_queries_from_others_make_us_send_nothing(net: FakeNet) -> 
     drain(q, 500)
     assert net.transports[0].sent == []
     assert q.stats()["ignored_queries"] == 500
+
+
+KNOWN_ANSWER_AMPLIFIER_BUG = (
+    "querier.py _transmit lists every cached answer with more than half its TTL left as a known "
+    "answer, without a cap: after an on-link host plants 3,000 fake PTRs of a type (30 packets, "
+    "once), every browse of that type multicasts all 3,000 again on each retransmission: 216 "
+    "packets / 308 KB for one 3.5 s browse. A cap (python-zeroconf sends a bounded list) would "
+    "keep our own traffic bounded whatever the cache holds"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_ANSWER_AMPLIFIER_BUG)
+def test_planted_answers_do_not_make_our_queries_a_flood(net: FakeNet) -> None:
+    q = make_querier(net)
+    transport = net.transports[0]
+    for p in range(30):
+        records = [ptr(STYPE, f"fake instance {p}-{i}.{STYPE}") for i in range(100)]
+        transport.inject(response(*records))
+    drain(q, 30)
+    assert len(q.cache) == 3000
+    transport.sent.clear()
+    for _ in q.browse(STYPE, timeout=3.5):
+        pass
+    # Queries at 0, 1 and 3 s: allow a generous 10 packets per round.
+    assert len(transport.sent) <= 30
