@@ -259,19 +259,29 @@ def test_one_shot_transport_gets_the_unicast_reply(lo4: UDPv4Transport) -> None:
 
 def test_a_signal_during_the_wait_does_not_end_it(lo4: UDPv4Transport) -> None:
     """EINTR: the wait resumes after the handler, and sees what the handler sent."""
-    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    import threading
 
-    def on_alarm(signum: int, frame: object) -> None:
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    handled = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        handled.append(signum)
         sender.sendto(b"sent from a signal handler", ("127.0.0.1", 5353))
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
+    # SIGUSR1 from a helper thread, not SIGALRM: pytest-timeout owns the interval timer.
+    previous = signal.signal(signal.SIGUSR1, on_signal)
+    poke = threading.Timer(
+        0.05, signal.pthread_kill, (threading.main_thread().ident, signal.SIGUSR1)
+    )
     try:
-        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        poke.start()
         got = lo4.receive(10.0)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        poke.cancel()
+        poke.join()
+        signal.signal(signal.SIGUSR1, previous)
         sender.close()
+    assert handled == [signal.SIGUSR1]
     assert got is not None and got.data == b"sent from a signal handler"
 
 
