@@ -11,22 +11,26 @@
 #   skipping names a caller is waiting for (`want`). Not "closest to expiry": a flood of junk with
 #   long TTLs would then evict every real answer (TTL 120) the moment it arrived. Under a flood,
 #   passively cached records go first; what a running call asked about stays.
-# - Cheap on the hot path: adding a record is a couple of dict operations and one heap push;
-#   expiry is O(k log n) for k expired entries. No clock inside: callers pass `now` (monotonic
-#   seconds), which keeps the cache deterministic and trivially testable.
+# - Cheap on the hot path, and invisible to the cyclic GC: adding a record is a few dict operations
+#   and one heap push, and everything the cache keeps is a tuple of str/int/float/bytes. Python's
+#   GC stops tracking such tuples (and dicts holding only them) after one look, so a cache of 10^5
+#   records costs no collection time; with slotted entry objects it was ~40 % of the receive path.
+#   No clock inside: callers pass `now` (monotonic seconds), which keeps it deterministic.
 #
-# Plan: buckets keyed by record.key -> {(record, interface): CacheEntry}; records compare without
-# TTL, so a refresh of the same data finds its entry. A heap of (expires, seq, entry) holds expiry
-# times lazily: an entry whose expiry changed leaves a stale heap item that is skipped on pop, and
-# the heap is rebuilt when stale items outnumber live ones. An insertion-ordered dict of entries
-# (refreshes move to the end) gives the eviction order.
+# Plan: every entry has a key (bucket, interface, *record data), where bucket is
+# (name_key(name), type, class) and the data is the record's tuple after its (name, class, ttl,
+# cache_flush) head (mdnsq.records' layout), so two receptions of the same data on one interface
+# share one key whatever their TTL or name case. `_entries` maps key -> CacheEntry in the order of
+# last reception (the eviction order); `_buckets` maps bucket -> keys (an ordered set). A heap of
+# (expires, seq, key) holds expiry times lazily: an entry refreshed to a later expiry keeps its old
+# heap item, re-filed when it comes up; an earlier expiry gets a new item and `seq` marks which
+# item is current. The heap is rebuilt when stale items outnumber live entries.
 from __future__ import annotations
 
 import heapq
 import itertools
-import random
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from mdnsq.names import name_key
 from mdnsq.records import Record
@@ -34,74 +38,47 @@ from mdnsq.records import Record
 __all__ = ["CacheEntry", "RecordCache"]
 
 _heappush = heapq.heappush
+_new = tuple.__new__
 
 # §10.1 / §10.2: a goodbye or a flushed record lives on for one more second.
 GRACE = 1.0
-# Refresh points (fraction of TTL, RFC 6762 §5.2) and the random extra added to each.
+# Refresh points (fraction of TTL, RFC 6762 §5.2) and the most added to each.
 REFRESH_POINTS = (0.80, 0.85, 0.90, 0.95)
 REFRESH_JITTER = 0.02
 
+Bucket = tuple[str, int, int]
+Key = tuple[Any, ...]
 
-class CacheEntry:
-    """One cached record as received on one interface."""
 
-    __slots__ = (
-        "_bucket",
-        "_ekey",
-        "_jitter",
-        "_seq",
-        "expires",
-        "goodbye",
-        "interface",
-        "received",
-        "record",
-        "refreshes",
-        "ttl",
-    )
+class CacheEntry(NamedTuple):
+    """One cached record as received on one interface: an immutable snapshot.
 
-    def __init__(
-        self,
-        record: Record,
-        interface: int,
-        received: float,
-        ttl: int,
-        bucket: tuple[str, int, int] = ("", 0, 0),
-        ekey: tuple[Any, ...] = (),
-        seq: int = 0,
-    ) -> None:
-        self.record = record
-        self.interface = interface
-        self.received = received
-        self.expires = received + ttl
-        self.ttl = ttl
-        self.goodbye = False
-        # How many of the REFRESH_POINTS have been acted on (by a watch that refreshes this entry).
-        self.refreshes = 0
-        self._jitter = -1.0  # drawn on first use: most entries are never refreshed
-        self._seq = seq  # which heap item is this entry's (older ones are stale)
-        self._bucket = bucket
-        self._ekey = ekey
+    ``key`` identifies the entry across refreshes; ``seq`` is bookkeeping for the expiry heap.
+    """
 
-    def __repr__(self) -> str:
-        return (
-            f"CacheEntry({self.record!r}, interface={self.interface}, received={self.received}, "
-            f"expires={self.expires}, goodbye={self.goodbye})"
-        )
+    record: Record
+    interface: int
+    received: float
+    expires: float
+    ttl: int
+    goodbye: bool
+    seq: int
+    key: Key
 
     def remaining(self, now: float) -> float:
         return self.expires - now
 
     @property
     def jitter(self) -> float:
-        if self._jitter < 0:
-            self._jitter = random.uniform(0.0, REFRESH_JITTER)
-        return self._jitter
+        # Per-record and per-process (str hashing is salted), so hosts and records spread out,
+        # without storing anything: the entry stays a tuple the GC can ignore.
+        return (hash(self.key) % 1024) / 1024 * REFRESH_JITTER
 
-    def next_refresh(self) -> float | None:
-        """When the next refresh query for this record is due, None after the last one."""
-        if self.goodbye or self.refreshes >= len(REFRESH_POINTS):
+    def refresh_time(self, point: int) -> float | None:
+        """When refresh query number ``point`` (0..3) is due; None past the last or for goodbyes."""
+        if self.goodbye or point >= len(REFRESH_POINTS):
             return None
-        return self.received + self.ttl * (REFRESH_POINTS[self.refreshes] + self.jitter)
+        return self.received + self.ttl * (REFRESH_POINTS[point] + self.jitter)
 
 
 class RecordCache:
@@ -111,69 +88,75 @@ class RecordCache:
         if max_records < 1:
             raise ValueError("max_records must be at least 1")
         self.max_records = max_records
-        self._buckets: dict[tuple[str, int, int], dict[tuple[Any, ...], CacheEntry]] = {}
-        self._heap: list[tuple[float, int, CacheEntry]] = []
+        self._entries: dict[Key, CacheEntry] = {}  # oldest reception first
+        self._buckets: dict[Bucket, dict[Key, None]] = {}
+        self._heap: list[tuple[float, int, Key]] = []
         self._next_seq = itertools.count().__next__
-        self._count = 0
-        self._order: dict[CacheEntry, None] = {}  # oldest received first
         self._wanted: dict[str, int] = {}  # name_key -> how many callers wait for it
+        self._flush_now = -1.0
+        self._flushed_rrsets: set[tuple[Bucket, int]] = set()
         self.evicted = 0
         self.flushed = 0
 
     def __len__(self) -> int:
-        return self._count
+        return len(self._entries)
 
     # -- adding ---------------------------------------------------------------------------
 
     def add(self, record: Record, interface: int, now: float) -> CacheEntry | None:
         """Store or refresh one record; returns its entry (None for a goodbye of nothing)."""
-        key = (name_key(record.name), record.type, record.rclass)
-        bucket = self._buckets.get(key)
-        # Within a bucket records differ only by their data: records are tuples laid out as
-        # (name, rclass, ttl, cache_flush, *data) (mdnsq.records), and hashing that slice runs in C
-        # where Record.__hash__ would run Python code for every packet. One flat tuple (not a
-        # pair) because every object an entry keeps alive is more work for the cyclic GC.
-        ekey = (interface,) + record[4:]  # noqa: RUF005 (concatenation is faster than unpacking)
-        entry = None
-        if bucket:
-            if record.cache_flush:
-                self._flush(bucket, ekey, now)
-            entry = bucket.get(ekey)
+        # int(): an IntEnum member is a GC-tracked object and would keep every key tracked.
+        bucket = (name_key(record.name), int(record.type), record.rclass)
+        key = (bucket, interface) + record[4:]  # noqa: RUF005 (concatenation is faster)
+        entries = self._entries
+        entry = entries.get(key)
+        if record.cache_flush:
+            members = self._buckets.get(bucket)
+            if members and (entry is None or len(members) > 1):
+                # Once per rrset and interface per packet (batch: same `now`): the other records
+                # of a packet cannot be older than a second, so a second scan would find nothing,
+                # and a packet of 500 flush records must not scan a big bucket 500 times.
+                if now != self._flush_now:
+                    self._flush_now = now
+                    self._flushed_rrsets.clear()
+                rrset = (bucket, interface)
+                if rrset not in self._flushed_rrsets:
+                    self._flushed_rrsets.add(rrset)
+                    self._flush(members, key, now)
         ttl = record.ttl
         if ttl == 0:
             if entry is None:
                 return None
-            if not entry.goodbye:
-                entry.goodbye = True
-                if entry.expires > now + GRACE:
-                    self._shorten(entry, now + GRACE)
+            if entry.goodbye:
+                return entry
+            expires = min(entry.expires, now + GRACE)
+            seq = self._file(expires, key) if expires < entry.expires else entry.seq
+            entry = entries[key] = _new(
+                CacheEntry,
+                (entry.record, interface, entry.received, expires, entry.ttl, True, seq, key),
+            )
             return entry
+        expires = now + ttl
         if entry is not None:
-            # Same data: a refresh. The record object is replaced so readers see the newest TTL
-            # and name spelling. A later expiry needs no heap push (see expire()).
-            expires = now + ttl
-            entry.record = record
-            entry.received = now
-            entry.ttl = ttl
-            entry.goodbye = False
-            entry.refreshes = 0
-            entry._jitter = -1.0
-            if expires < entry.expires:
-                self._shorten(entry, expires)
-            else:
-                entry.expires = expires
-            order = self._order
-            del order[entry]
-            order[entry] = None
+            # Same data: a refresh. It moves to the end of the eviction order, and carries the
+            # newest record object (TTL, name spelling). A later expiry needs no heap push.
+            seq = self._file(expires, key) if expires < entry.expires else entry.seq
+            del entries[key]
+            entry = entries[key] = _new(
+                CacheEntry, (record, interface, now, expires, ttl, False, seq, key)
+            )
             return entry
-        if bucket is None:
-            bucket = self._buckets[key] = {}
         seq = self._next_seq()
-        entry = bucket[ekey] = CacheEntry(record, interface, now, ttl, key, ekey, seq)
-        _heappush(self._heap, (entry.expires, seq, entry))
-        self._order[entry] = None
-        self._count += 1
-        if self._count > self.max_records:
+        entry = entries[key] = _new(
+            CacheEntry, (record, interface, now, expires, ttl, False, seq, key)
+        )
+        members = self._buckets.get(bucket)
+        if members is None:
+            self._buckets[bucket] = {key: None}
+        else:
+            members[key] = None
+        _heappush(self._heap, (expires, seq, key))
+        if len(entries) > self.max_records:
             self._evict()
         return entry
 
@@ -186,80 +169,97 @@ class RecordCache:
                 stored += 1
         return stored
 
-    def _flush(
-        self, bucket: dict[tuple[Any, ...], CacheEntry], ekey: tuple[Any, ...], now: float
-    ) -> None:
-        # Same interface (ekey[0]), other data, received more than a second ago.
-        cutoff = now - GRACE
-        interface = ekey[0]
-        for other, entry in bucket.items():
-            if (
-                other[0] == interface
-                and entry.received < cutoff
-                and entry.expires > now + GRACE
-                and other != ekey
-            ):
-                self._shorten(entry, now + GRACE)
-                self.flushed += 1
+    def _file(self, expires: float, key: Key) -> int:
+        """A new heap item for an earlier expiry; returns its seq (older items become stale)."""
+        if len(self._heap) > 2 * len(self._entries) + 64:
+            self._rebuild_heap()  # first: a rebuild after the push would lose the new item
+        seq = self._next_seq()
+        _heappush(self._heap, (expires, seq, key))
+        return seq
 
-    def _shorten(self, entry: CacheEntry, expires: float) -> None:
-        """An earlier expiry needs its own heap item; the old one becomes stale."""
-        entry.expires = expires
-        seq = entry._seq = self._next_seq()
-        _heappush(self._heap, (expires, seq, entry))
-        if len(self._heap) > 2 * self._count + 64:
-            self._rebuild_heap()
+    def _flush(self, members: dict[Key, None], key: Key, now: float) -> None:
+        # Same bucket and interface (key[1]), other data, received more than a second ago.
+        cutoff = now - GRACE
+        interface = key[1]
+        entries = self._entries
+        for other in members:
+            if other[1] != interface or other == key:
+                continue
+            entry = entries[other]
+            if entry.received < cutoff and entry.expires > now + GRACE:
+                seq = self._file(now + GRACE, other)
+                entries[other] = entry._replace(expires=now + GRACE, seq=seq)
+                self.flushed += 1
 
     # -- removing -------------------------------------------------------------------------
 
-    def _remove(self, entry: CacheEntry) -> bool:
-        bucket = self._buckets.get(entry._bucket)
-        if bucket is None or bucket.get(entry._ekey) is not entry:
-            return False
-        del bucket[entry._ekey]
-        if not bucket:
-            del self._buckets[entry._bucket]
-        del self._order[entry]
-        self._count -= 1
-        return True
+    def _remove(self, key: Key) -> CacheEntry:
+        entry = self._entries.pop(key)
+        bucket = key[0]
+        members = self._buckets[bucket]
+        del members[key]
+        if not members:
+            del self._buckets[bucket]
+        return entry
 
     def _pop_due(self, limit: float) -> CacheEntry | None:
-        """Pop the next entry whose current expiry is <= limit (heap items may be stale:
-        an entry refreshed to a later expiry keeps its old item, which is re-filed here)."""
+        """Remove and return the next entry whose expiry is <= limit, re-filing stale items."""
         heap = self._heap
+        entries = self._entries
         while heap and heap[0][0] <= limit:
-            _, seq, entry = heapq.heappop(heap)
-            if seq != entry._seq:
-                continue  # superseded by an earlier-expiry item
-            if entry.expires > limit:
-                entry._seq = self._next_seq()
-                _heappush(heap, (entry.expires, entry._seq, entry))
+            _, seq, key = heapq.heappop(heap)
+            entry = entries.get(key)
+            if entry is None or entry.seq != seq:
+                continue  # removed, or superseded by an earlier-expiry item
+            if entry.expires > limit:  # refreshed since it was filed
+                seq = self._next_seq()
+                entries[key] = entry._replace(seq=seq)  # same position in the eviction order
+                _heappush(heap, (entry.expires, seq, key))
                 continue
-            if self._remove(entry):
-                return entry
+            return self._remove(key)
         return None
 
     def _evict(self) -> None:
+        entries = self._entries
         wanted = self._wanted
-        while self._count > self.max_records:
+        while len(entries) > self.max_records:
             victim = None
-            for entry in self._order:
-                if entry._bucket[0] not in wanted:
-                    victim = entry
+            for key in entries:  # oldest reception first
+                if key[0][0] not in wanted:
+                    victim = key
                     break
             if victim is None:  # everything is wanted: the oldest goes anyway
-                victim = next(iter(self._order))
+                victim = next(iter(entries))
             self._remove(victim)
             self.evicted += 1
-        if len(self._heap) > 2 * self._count + 64:
+        if len(self._heap) > 2 * len(entries) + 64:
             self._rebuild_heap()
 
     def _rebuild_heap(self) -> None:
-        heap = self._heap = []
-        for entry in self._order:
-            entry._seq = self._next_seq()
-            heap.append((entry.expires, entry._seq, entry))
+        heap: list[tuple[float, int, Key]] = []
+        entries = self._entries
+        for key, entry in entries.items():
+            seq = self._next_seq()
+            entries[key] = entry._replace(seq=seq)
+            heap.append((entry.expires, seq, key))
         heapq.heapify(heap)
+        self._heap = heap
+
+    def expire(self, now: float) -> list[CacheEntry]:
+        """Drop every entry whose time is up; returns them (a watch reports removals from this)."""
+        removed: list[CacheEntry] = []
+        while (entry := self._pop_due(now)) is not None:
+            removed.append(entry)
+        return removed
+
+    def next_expiry(self) -> float | None:
+        """The earliest time an entry may expire (may be a stale heap item: only a hint)."""
+        return self._heap[0][0] if self._heap else None
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._buckets.clear()
+        self._heap.clear()
 
     # -- what callers are waiting for -------------------------------------------------------
 
@@ -276,40 +276,25 @@ class RecordCache:
         else:
             self._wanted.pop(key, None)
 
-    def expire(self, now: float) -> list[CacheEntry]:
-        """Drop every entry whose time is up; returns them (a watch reports removals from this)."""
-        removed: list[CacheEntry] = []
-        while (entry := self._pop_due(now)) is not None:
-            removed.append(entry)
-        return removed
-
-    def next_expiry(self) -> float | None:
-        """The earliest time an entry may expire (may be a stale heap item: only a hint)."""
-        return self._heap[0][0] if self._heap else None
-
-    def clear(self) -> None:
-        self._buckets.clear()
-        self._heap.clear()
-        self._order.clear()
-        self._count = 0
-
     # -- reading --------------------------------------------------------------------------
 
     def entries(self, name: str, rtype: int, now: float, rclass: int = 1) -> list[CacheEntry]:
-        """Live entries for (name, type, class), oldest first."""
-        bucket = self._buckets.get((name_key(name), rtype, rclass))
-        if not bucket:
+        """Live entries for (name, type, class), in order of first reception."""
+        members = self._buckets.get((name_key(name), rtype, rclass))
+        if not members:
             return []
-        return [e for e in bucket.values() if e.expires > now]
+        entries = self._entries
+        return [e for e in map(entries.__getitem__, members) if e.expires > now]
 
     def entries_for_name(self, name: str, now: float) -> list[CacheEntry]:
         """Live entries of every type for a name (for ANY queries)."""
-        key = name_key(name)
+        wanted = name_key(name)
+        entries = self._entries
         return [
             e
-            for bkey, bucket in self._buckets.items()
-            if bkey[0] == key
-            for e in bucket.values()
+            for bucket, members in self._buckets.items()
+            if bucket[0] == wanted
+            for e in map(entries.__getitem__, members)
             if e.expires > now
         ]
 
@@ -325,5 +310,4 @@ class RecordCache:
         ]
 
     def __iter__(self) -> Iterator[CacheEntry]:
-        for bucket in list(self._buckets.values()):
-            yield from list(bucket.values())
+        yield from list(self._entries.values())

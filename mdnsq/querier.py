@@ -45,7 +45,7 @@ from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.errors import MalformedPacket, MdnsqError, NetworkError
 from mdnsq.names import name_key, normalize_name
 from mdnsq.parser import parse_message
-from mdnsq.records import Message, Question, Record, RecordType, SRVRecord
+from mdnsq.records import FLAG_QR, Message, Question, Record, RecordType, SRVRecord
 from mdnsq.service import (
     SERVICES_META,
     Address,
@@ -80,8 +80,10 @@ MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn
 # A browse asks about at most this many unresolved instances at a time: a flood of fresh PTR
 # records must not turn into a flood of our questions (the rest wait for a free slot).
 MAX_RESOLVING = 16
+MAX_KNOWN_ANSWERS = 200  # per packet of questions: about five packets of known answers at most
 QUESTION_BUDGET = 1200  # bytes of questions per query packet; known answers fill the rest
 _DROP = object()
+_OPCODE_RCODE = 0x780F  # header flag bits of the opcode (4) and the rcode (4)
 
 _LINK_LOCAL_V4 = IPv4Network("169.254.0.0/16")
 Network = IPv4Network | IPv6Network
@@ -331,6 +333,8 @@ class _WatchTask(_BrowseTask):
         super().__init__(service_type)
         self.reported: dict[str, ServiceInfo] = {}
         self.pending: dict[str, float] = {}
+        # Cache entry key -> (reception time, refresh points acted on) for the records watched.
+        self.refreshed: dict[Any, tuple[float, int]] = {}
 
     def update(self, cache: RecordCache, now: float) -> None:
         current = self.instances(cache, now)
@@ -377,24 +381,32 @@ class _WatchTask(_BrowseTask):
                         yield from cache.entries(srv.target, RecordType.A, now)
                         yield from cache.entries(srv.target, RecordType.AAAA, now)
 
+    def _refresh_point(self, entry: CacheEntry) -> int:
+        """How many refresh points of this reception were acted on (0 after each refresh)."""
+        received, point = self.refreshed.get(entry.key, (entry.received, 0))
+        return point if received == entry.received else 0
+
     def refreshes(self, cache: RecordCache, now: float) -> Iterable[Question]:
         wanted: dict[tuple[str, int], Question] = {}
+        progress: dict[Any, tuple[float, int]] = {}
         for entry in self._relevant(cache, now):
-            due = entry.next_refresh()
-            if due is None or due > now:
-                continue
-            while due is not None and due <= now:  # skip points that passed unseen
-                entry.refreshes += 1
-                due = entry.next_refresh()
-            record = entry.record
-            key = (name_key(record.name), int(record.type))
-            wanted.setdefault(key, Question(record.name, record.type))
+            point = self._refresh_point(entry)
+            due = entry.refresh_time(point)
+            if due is not None and due <= now:
+                while due is not None and due <= now:  # skip points that passed unseen
+                    point += 1
+                    due = entry.refresh_time(point)
+                record = entry.record
+                key = (name_key(record.name), int(record.type))
+                wanted.setdefault(key, Question(record.name, record.type))
+            progress[entry.key] = (entry.received, point)
+        self.refreshed = progress  # only what is still relevant
         return wanted.values()
 
     def wake_at(self, cache: RecordCache, now: float) -> float:
         wake = math.inf
         for entry in self._relevant(cache, now):
-            due = entry.next_refresh()
+            due = entry.refresh_time(self._refresh_point(entry))
             if due is not None:
                 wake = min(wake, due)
             wake = min(wake, entry.expires)
@@ -836,10 +848,11 @@ class Querier:
             except MalformedPacket:
                 stats["dropped_malformed"] += 1
                 return _DROP
-            if not message.is_response:
+            flags = message.flags  # one read instead of three properties, per packet
+            if not flags & FLAG_QR:
                 stats["ignored_queries"] += 1
                 return _DROP
-            if message.opcode or message.rcode:
+            if flags & _OPCODE_RCODE:
                 stats["dropped_opcode_rcode"] += 1
                 return _DROP
             if ephemeral and message.id not in self._ids:
@@ -939,11 +952,17 @@ class Querier:
         for chunk in _chunks(fresh):
             known: list[Record] = []
             if not self.one_shot:
+                entries: list[CacheEntry] = []
                 for question in chunk:
-                    if question.type == RecordType.ANY:
-                        continue
-                    for entry in self._cache.known_answers(question.name, question.type, now):
-                        known.append(entry.record.with_ttl(int(entry.expires - now)))
+                    if question.type != RecordType.ANY:
+                        entries.extend(self._cache.known_answers(question.name, question.type, now))
+                if len(entries) > MAX_KNOWN_ANSWERS:
+                    # Whatever the cache holds (an on-link host can plant thousands of records),
+                    # our queries stay a few packets: keep the longest-lived known answers.
+                    self._stats["known_answers_capped"] += len(entries) - MAX_KNOWN_ANSWERS
+                    entries.sort(key=lambda e: e.expires, reverse=True)
+                    del entries[MAX_KNOWN_ANSWERS:]
+                known = [e.record.with_ttl(int(e.expires - now)) for e in entries]
             try:
                 packets.extend(build_queries(chunk, known, id=qid))
             except ValueError as exc:  # a name too long to ask about; skip, never crash a call

@@ -31,7 +31,7 @@ from mdnsq import (
     build_queries,
     parse_message,
 )
-from mdnsq.querier import MAX_RESOLVING
+from mdnsq.querier import MAX_KNOWN_ANSWERS, MAX_RESOLVING
 from mdnsq.records import Question
 from tests.fakes import (
     IFINDEX,
@@ -782,3 +782,17 @@ def test_receives_that_keep_failing_raise_a_network_error() -> None:
             transport.inject(response(a("h.local", "192.0.2.1")))
         with pytest.raises(NetworkError):
             q.resolve_host("h.local", timeout=5)
+
+
+def test_known_answers_are_capped_so_planted_records_cannot_make_us_flood(net: FakeNet) -> None:
+    q = make(net)
+    now = net.clock()
+    for i in range(1000):
+        q.cache.add(ptr(HTTP, f"planted {i}.{HTTP}", ttl=4500 - i), IFINDEX, now)
+    q.query(HTTP, "PTR", timeout=0.5)
+    messages = sent(net)
+    assert sum(len(m.answers) for m in messages) == MAX_KNOWN_ANSWERS
+    assert len(messages) <= 6
+    # the longest-lived ones were kept
+    assert {m.answers[0].target for m in messages[:1]} == {f"planted 0.{HTTP}"}  # type: ignore[attr-defined]
+    assert q.stats()["known_answers_capped"] == 1000 - MAX_KNOWN_ANSWERS
