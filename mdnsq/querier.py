@@ -637,6 +637,13 @@ class Querier:
             now = self._clock()
             return [e.record for e in self._cache.entries(normalize_name(name), rt, now)]
 
+    def cached_entries(self, name: str, rtype: int | str) -> list[CacheEntry]:
+        """Like cached(), with reception details (interface, time, TTL); the entries are
+        immutable snapshots, safe to keep while other threads use the Querier."""
+        rt = _parse_type(rtype)
+        with self._lock:
+            return self._cache.entries(normalize_name(name), rt, self._clock())
+
     @property
     def cache(self) -> RecordCache:
         """The shared cache (lock-free access is only safe while no call is running)."""

@@ -752,6 +752,8 @@ def test_select_loop_use_send_query_then_process_then_cached() -> None:
         assert select.select([q.fileno()], [], [], 1)[0] == [q.fileno()]
         assert q.process() == 1
         assert [r.address for r in q.cached("h.local", "A")] == [IPv4Address("192.0.2.7")]  # type: ignore[attr-defined]
+        [entry] = q.cached_entries("h.local", "A")
+        assert entry.interface == IFINDEX and entry.ttl == 120
 
 
 class _FailingReceive(FakeTransport):
