@@ -12,28 +12,32 @@
 #   long TTLs would then evict every real answer (TTL 120) the moment it arrived. Under a flood,
 #   passively cached records go first; what a running call asked about stays.
 # - Cheap on the hot path, and invisible to the cyclic GC: adding a record is a few dict operations
-#   and one heap push, and everything the cache keeps is a tuple of str/int/float/bytes. Python's
-#   GC stops tracking such tuples (and dicts holding only them) after one look, so a cache of 10^5
-#   records costs no collection time; with slotted entry objects it was ~40 % of the receive path.
+#   and one heap push, and the cache keeps no objects, only tuples of str/int/float/bytes. Python's
+#   GC stops tracking such tuples after a look or two, so a cache of 10^5 records costs no
+#   collection time. Keeping the parser's record objects (tuple subclasses, never untracked) and
+#   an entry object per record made every full collection rescan them all: a third of parse+cache
+#   time for a 20,000-packet stream (figures in adr/005-querier.md).
 #   No clock inside: callers pass `now` (monotonic seconds), which keeps it deterministic.
 #
 # Plan: every entry has a key (bucket, interface, *record data), where bucket is
 # (name_key(name), type, class) and the data is the record's tuple after its (name, class, ttl,
 # cache_flush) head (mdnsq.records' layout), so two receptions of the same data on one interface
-# share one key whatever their TTL or name case. `_entries` maps key -> CacheEntry in the order of
-# last reception (the eviction order); `_buckets` maps bucket -> keys (an ordered set). A heap of
-# (expires, seq, key) holds expiry times lazily: an entry refreshed to a later expiry keeps its old
-# heap item, re-filed when it comes up; an earlier expiry gets a new item and `seq` marks which
-# item is current. The heap is rebuilt when stale items outnumber live entries.
+# share one key whatever their TTL or name case. The value is a plain tuple (name as received,
+# cache_flush, received, expires, ttl, goodbye, heap seq); readers get CacheEntry snapshots with a
+# record rebuilt from key + value (reads are rare next to writes in a busy network). `_entries`
+# keeps keys in order of last reception (the eviction order); `_buckets` maps bucket -> keys. A
+# heap of (expires, seq, key) holds expiry times lazily: an entry refreshed to a later expiry
+# keeps its old heap item, re-filed when it comes up; an earlier expiry gets a new item and `seq`
+# marks which item is current. The heap is rebuilt when stale items outnumber live entries.
 from __future__ import annotations
 
 import heapq
 import itertools
 from collections.abc import Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from mdnsq.names import name_key
-from mdnsq.records import Record
+from mdnsq.records import Record, UnknownRecord
 
 __all__ = ["CacheEntry", "RecordCache"]
 
@@ -81,6 +85,42 @@ class CacheEntry(NamedTuple):
         return self.received + self.ttl * (REFRESH_POINTS[point] + self.jitter)
 
 
+def _record_classes() -> dict[int, type[Record]]:
+    """Record type -> record class, for rebuilding records from stored fields."""
+    found: dict[int, type[Record]] = {}
+    pending = list(Record.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        rtype = cls.__dict__.get("type")
+        if isinstance(rtype, int):
+            found[int(rtype)] = cls
+    return found
+
+
+_CLASSES = _record_classes()
+
+# What the cache stores per entry: a plain tuple of atomic values, never a record object.
+# (owner name as received, cache_flush, received, expires, ttl, goodbye, heap seq)
+Stored = tuple[str, bool, float, float, int, bool, int]
+_NAME: Final = 0
+_FLUSH: Final = 1
+_RECEIVED: Final = 2
+_EXPIRES: Final = 3
+_TTL: Final = 4
+_GOODBYE: Final = 5
+_SEQ: Final = 6
+
+
+def _view(key: Key, s: Stored) -> CacheEntry:
+    bucket = key[0]
+    cls = _CLASSES.get(bucket[1], UnknownRecord)
+    record: Record = _new(cls, (s[_NAME], bucket[2], s[_TTL], s[_FLUSH]) + key[2:])  # noqa: RUF005
+    return _new(
+        CacheEntry, (record, key[1], s[_RECEIVED], s[_EXPIRES], s[_TTL], s[_GOODBYE], s[_SEQ], key)
+    )
+
+
 class RecordCache:
     """TTL-bounded, size-bounded store of received records; not thread-safe (the Querier locks)."""
 
@@ -88,7 +128,7 @@ class RecordCache:
         if max_records < 1:
             raise ValueError("max_records must be at least 1")
         self.max_records = max_records
-        self._entries: dict[Key, CacheEntry] = {}  # oldest reception first
+        self._entries: dict[Key, Stored] = {}  # oldest reception first
         self._buckets: dict[Bucket, dict[Key, None]] = {}
         self._heap: list[tuple[float, int, Key]] = []
         self._next_seq = itertools.count().__next__
@@ -105,14 +145,30 @@ class RecordCache:
 
     def add(self, record: Record, interface: int, now: float) -> CacheEntry | None:
         """Store or refresh one record; returns its entry (None for a goodbye of nothing)."""
+        key = self._add(record, interface, now)
+        if key is None:
+            return None
+        stored = self._entries.get(key)
+        return None if stored is None else _view(key, stored)
+
+    def add_all(self, records: Iterable[Record], interface: int, now: float) -> int:
+        """Add the records of one packet; returns how many were stored or refreshed."""
+        stored = 0
+        add = self._add
+        for record in records:
+            if add(record, interface, now) is not None:
+                stored += 1
+        return stored
+
+    def _add(self, record: Record, interface: int, now: float) -> Key | None:
         # int(): an IntEnum member is a GC-tracked object and would keep every key tracked.
         bucket = (name_key(record.name), int(record.type), record.rclass)
         key = (bucket, interface) + record[4:]  # noqa: RUF005 (concatenation is faster)
         entries = self._entries
-        entry = entries.get(key)
+        old = entries.get(key)
         if record.cache_flush:
             members = self._buckets.get(bucket)
-            if members and (entry is None or len(members) > 1):
+            if members and (old is None or len(members) > 1):
                 # Once per rrset and interface per packet (batch: same `now`): the other records
                 # of a packet cannot be older than a second, so a second scan would find nothing,
                 # and a packet of 500 flush records must not scan a big bucket 500 times.
@@ -125,31 +181,31 @@ class RecordCache:
                     self._flush(members, key, now)
         ttl = record.ttl
         if ttl == 0:
-            if entry is None:
+            if old is None:
                 return None
-            if entry.goodbye:
-                return entry
-            expires = min(entry.expires, now + GRACE)
-            seq = self._file(expires, key) if expires < entry.expires else entry.seq
-            entry = entries[key] = _new(
-                CacheEntry,
-                (entry.record, interface, entry.received, expires, entry.ttl, True, seq, key),
-            )
-            return entry
+            if not old[_GOODBYE]:
+                expires = min(old[_EXPIRES], now + GRACE)
+                seq = self._file(expires, key) if expires < old[_EXPIRES] else old[_SEQ]
+                entries[key] = (
+                    old[_NAME],
+                    old[_FLUSH],
+                    old[_RECEIVED],
+                    expires,
+                    old[_TTL],
+                    True,
+                    seq,
+                )
+            return key
         expires = now + ttl
-        if entry is not None:
-            # Same data: a refresh. It moves to the end of the eviction order, and carries the
-            # newest record object (TTL, name spelling). A later expiry needs no heap push.
-            seq = self._file(expires, key) if expires < entry.expires else entry.seq
+        if old is not None:
+            # Same data: a refresh. It moves to the end of the eviction order and keeps the
+            # newest name spelling and TTL. A later expiry needs no heap push (see _pop_due).
+            seq = self._file(expires, key) if expires < old[_EXPIRES] else old[_SEQ]
             del entries[key]
-            entry = entries[key] = _new(
-                CacheEntry, (record, interface, now, expires, ttl, False, seq, key)
-            )
-            return entry
+            entries[key] = (record.name, record.cache_flush, now, expires, ttl, False, seq)
+            return key
         seq = self._next_seq()
-        entry = entries[key] = _new(
-            CacheEntry, (record, interface, now, expires, ttl, False, seq, key)
-        )
+        entries[key] = (record.name, record.cache_flush, now, expires, ttl, False, seq)
         members = self._buckets.get(bucket)
         if members is None:
             self._buckets[bucket] = {key: None}
@@ -158,16 +214,7 @@ class RecordCache:
         _heappush(self._heap, (expires, seq, key))
         if len(entries) > self.max_records:
             self._evict()
-        return entry
-
-    def add_all(self, records: Iterable[Record], interface: int, now: float) -> int:
-        """Add the records of one packet; returns how many were stored or refreshed."""
-        stored = 0
-        add = self.add
-        for record in records:
-            if add(record, interface, now) is not None:
-                stored += 1
-        return stored
+        return key
 
     def _file(self, expires: float, key: Key) -> int:
         """A new heap item for an earlier expiry; returns its seq (older items become stale)."""
@@ -185,22 +232,30 @@ class RecordCache:
         for other in members:
             if other[1] != interface or other == key:
                 continue
-            entry = entries[other]
-            if entry.received < cutoff and entry.expires > now + GRACE:
+            s = entries[other]
+            if s[_RECEIVED] < cutoff and s[_EXPIRES] > now + GRACE:
                 seq = self._file(now + GRACE, other)
-                entries[other] = entry._replace(expires=now + GRACE, seq=seq)
+                entries[other] = (
+                    s[_NAME],
+                    s[_FLUSH],
+                    s[_RECEIVED],
+                    now + GRACE,
+                    s[_TTL],
+                    s[_GOODBYE],
+                    seq,
+                )
                 self.flushed += 1
 
     # -- removing -------------------------------------------------------------------------
 
-    def _remove(self, key: Key) -> CacheEntry:
-        entry = self._entries.pop(key)
+    def _remove(self, key: Key) -> Stored:
+        stored = self._entries.pop(key)
         bucket = key[0]
         members = self._buckets[bucket]
         del members[key]
         if not members:
             del self._buckets[bucket]
-        return entry
+        return stored
 
     def _pop_due(self, limit: float) -> CacheEntry | None:
         """Remove and return the next entry whose expiry is <= limit, re-filing stale items."""
@@ -208,15 +263,15 @@ class RecordCache:
         entries = self._entries
         while heap and heap[0][0] <= limit:
             _, seq, key = heapq.heappop(heap)
-            entry = entries.get(key)
-            if entry is None or entry.seq != seq:
+            s = entries.get(key)
+            if s is None or s[_SEQ] != seq:
                 continue  # removed, or superseded by an earlier-expiry item
-            if entry.expires > limit:  # refreshed since it was filed
+            if s[_EXPIRES] > limit:  # refreshed since it was filed
                 seq = self._next_seq()
-                entries[key] = entry._replace(seq=seq)  # same position in the eviction order
-                _heappush(heap, (entry.expires, seq, key))
+                entries[key] = (*s[:_SEQ], seq)  # same position in the eviction order
+                _heappush(heap, (s[_EXPIRES], seq, key))
                 continue
-            return self._remove(key)
+            return _view(key, self._remove(key))
         return None
 
     def _evict(self) -> None:
@@ -238,10 +293,10 @@ class RecordCache:
     def _rebuild_heap(self) -> None:
         heap: list[tuple[float, int, Key]] = []
         entries = self._entries
-        for key, entry in entries.items():
+        for key, s in entries.items():
             seq = self._next_seq()
-            entries[key] = entry._replace(seq=seq)
-            heap.append((entry.expires, seq, key))
+            entries[key] = (*s[:_SEQ], seq)
+            heap.append((s[_EXPIRES], seq, key))
         heapq.heapify(heap)
         self._heap = heap
 
@@ -284,18 +339,18 @@ class RecordCache:
         if not members:
             return []
         entries = self._entries
-        return [e for e in map(entries.__getitem__, members) if e.expires > now]
+        return [_view(k, s) for k in members if (s := entries[k])[_EXPIRES] > now]
 
     def entries_for_name(self, name: str, now: float) -> list[CacheEntry]:
         """Live entries of every type for a name (for ANY queries)."""
         wanted = name_key(name)
         entries = self._entries
         return [
-            e
+            _view(k, s)
             for bucket, members in self._buckets.items()
             if bucket[0] == wanted
-            for e in map(entries.__getitem__, members)
-            if e.expires > now
+            for k in members
+            if (s := entries[k])[_EXPIRES] > now
         ]
 
     def records(self, name: str, rtype: int, now: float) -> list[Record]:
@@ -310,4 +365,4 @@ class RecordCache:
         ]
 
     def __iter__(self) -> Iterator[CacheEntry]:
-        yield from list(self._entries.values())
+        return iter([_view(k, s) for k, s in self._entries.items()])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from mdnsq.cache import REFRESH_JITTER, RecordCache
 from mdnsq.records import RecordType
-from tests.fakes import a, ptr, srv
+from tests.fakes import a, aaaa, ptr, srv, txt
 
 T0 = 1000.0
 
@@ -203,3 +205,40 @@ def test_goodbye_after_refresh_still_expires_after_one_second() -> None:
     assert cache.expire(T0 + 6.9) == []
     assert len(cache.expire(T0 + 7)) == 1
     assert cache.expire(T0 + 200) == []
+
+
+def test_records_come_back_equal_with_their_ttl_name_and_flush_bit() -> None:
+    from mdnsq import HINFORecord, NSECRecord, UnknownRecord
+
+    cache = RecordCache()
+    originals = [
+        a("Host.local", "192.0.2.1", ttl=77),
+        aaaa("host.local", "fe80::1"),
+        srv("x._http._tcp.local", "host.local", 80),
+        txt("x._http._tcp.local", b"a=1", b"flag"),
+        ptr("_http._tcp.local", "x._http._tcp.local"),
+        HINFORecord(name="host.local", ttl=120, cpu=b"ARM", os=b"Linux"),
+        NSECRecord(name="host.local", ttl=120, next_name="host.local", types=frozenset({1, 28})),
+        UnknownRecord(name="host.local", ttl=120, type=65, rdata=b"\x00\x01"),
+    ]
+    for record in originals:
+        cache.add(record, 2, T0)
+    back = [e.record for e in cache]
+    assert back == originals
+    for got, want in zip(back, originals, strict=True):
+        assert type(got) is type(want)
+        assert (got.name, got.ttl, got.cache_flush) == (want.name, want.ttl, want.cache_flush)
+
+
+def test_what_the_cache_keeps_is_invisible_to_the_cyclic_gc() -> None:
+    # Every tracked object the cache kept would be rescanned by each full collection: with
+    # slotted entries that was ~40 % of the receive path for a large cache.
+    cache = RecordCache()
+    for i in range(100):
+        cache.add(srv(f"s{i}._http._tcp.local", f"h{i}.local", 80), 2, T0)
+        cache.add(txt(f"s{i}._http._tcp.local", b"k=v"), 2, T0)
+        cache.add(a(f"h{i}.local", "192.0.2.1"), 2, T0)
+    for _ in range(3):  # a tuple is untracked once its members are: one pass per nesting level
+        gc.collect()
+    assert not any(gc.is_tracked(key) or gc.is_tracked(s) for key, s in cache._entries.items())
+    assert not any(gc.is_tracked(item) for item in cache._heap)
