@@ -143,3 +143,19 @@ def test_watch_reports_a_txt_update(zeroconf_peer: ZeroconfPeer) -> None:
     finally:
         zeroconf_peer.unregister(new)
     assert [e.kind for _, e in log if e.kind == "removed"] == []
+
+
+def test_empty_txt_from_zeroconf_completes_a_resolve(zeroconf_peer: ZeroconfPeer) -> None:
+    # python-zeroconf writes a service without TXT data as a TXT record with RDLENGTH 0 (RFC 6763
+    # §6.1 asks for one empty string); dnspython rejects that, a querier must not.
+    service = Service("no txt at all", "_notxt._tcp", 99)
+    zeroconf_peer.register(service)
+    try:
+        with Querier(BR, "v4") as q:
+            started = time.monotonic()
+            info = q.resolve_service(service.name, timeout=10.0)
+            elapsed = time.monotonic() - started
+    finally:
+        zeroconf_peer.unregister(service)
+    assert info is not None and info.port == 99 and dict(info.txt) == {}
+    assert elapsed < 5.0, "the empty TXT record did not count as the TXT answer"
