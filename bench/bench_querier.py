@@ -271,9 +271,9 @@ def _stream(count: int) -> list[bytes]:
 def test_receive_parse_cache_throughput_vs_zeroconf(benchmark: Any) -> None:
     netlab.require_private_netns()
     # python-zeroconf's packets are counted as the PTR records in its cache, and it stops adding
-    # records at 10,000 (_MAX_CACHE_RECORDS; a 12,000-packet stream showed only 5,000 PTRs):
-    # the stream stays below that, so both do the same work for every packet.
-    count, burst = (4000, 50) if _enabled(benchmark) else (300, 50)
+    # records at 10,000 (_MAX_CACHE_RECORDS): 2,400 packets of 4 records stay below that, so
+    # both do the same work for every packet.
+    count, burst = (2400, 50) if _enabled(benchmark) else (300, 50)
     packets = _stream(count)
     receivers = {"zeroconf": _start(ZC_RECEIVER), "mdnsq": _start(MDNSQ_RECEIVER)}
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
