@@ -51,7 +51,7 @@ class ServiceInfo:
     priority: int = 0
     weight: int = 0
     addresses: tuple[Address, ...] = ()
-    txt: Mapping[str, bytes | None] = field(default_factory=dict)
+    txt: Mapping[str, bytes | None] = field(default_factory=dict, hash=False)  # hashable info
     interface: int | None = None
     ttl: int = 0
 

@@ -798,3 +798,13 @@ def test_known_answers_are_capped_so_planted_records_cannot_make_us_flood(net: F
     # the longest-lived ones were kept
     assert {m.answers[0].target for m in messages[:1]} == {f"planted 0.{HTTP}"}  # type: ignore[attr-defined]
     assert q.stats()["known_answers_capped"] == 1000 - MAX_KNOWN_ANSWERS
+
+
+def test_service_infos_are_hashable_values() -> None:
+    one = ServiceInfo(
+        name=f"a.{HTTP}", instance="a", type=HTTP, host="h.local", port=1, txt={"k": b"v"}
+    )
+    same = ServiceInfo(
+        name=f"a.{HTTP}", instance="a", type=HTTP, host="h.local", port=1, txt={"k": b"v"}
+    )
+    assert one == same and len({one, same}) == 1
