@@ -27,9 +27,11 @@ lo, about half of it the system call.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import math
+import os
 import select
 import socket
 import struct
@@ -202,8 +204,16 @@ class _UDPTransport:
                 raise NetworkError("could not join the mDNS group on any selected interface")
             self._sock.setblocking(False)
             self._pollers = threading.local()
+            # close() writes here to wake every thread blocked in _wait on this transport
+            # (closing a descriptor does not wake a poll() on it in another thread).
+            self._wake_r, self._wake_w = os.pipe()
+            os.set_blocking(self._wake_r, False)
+            os.set_blocking(self._wake_w, False)
         except BaseException as exc:
             self._sock.close()
+            for fd in (getattr(self, "_wake_r", None), getattr(self, "_wake_w", None)):
+                if fd is not None:
+                    os.close(fd)
             self._closed = True
             if isinstance(exc, OSError) and not isinstance(exc, NetworkError):
                 raise NetworkError(exc.errno, f"cannot open mDNS socket: {exc.strerror}") from exc
@@ -269,10 +279,15 @@ class _UDPTransport:
         return self._closed
 
     def close(self) -> None:
+        """Close the socket; a receive blocked in another thread raises NetworkError at once."""
         if self._closed:
             return
         self._closed = True
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
         self._sock.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
     def __enter__(self) -> _UDPTransport:
         return self
@@ -458,22 +473,29 @@ class _UDPTransport:
                     return None
 
     def _wait(self, deadline: float | None) -> bool:
-        """Block until the socket is readable; False once the deadline has passed."""
+        """Block until the socket is readable; False once the deadline has passed.
+
+        Raises NetworkError if the transport is closed meanwhile (close() wakes the poll).
+        """
         # One poll object per thread: poll objects refuse concurrent use, select() fails past
         # fd 1023, and a new poll object per wait would cost allocations on every idle wait.
         poller: select.poll | None = getattr(self._pollers, "poller", None)
         if poller is None:
             poller = select.poll()
             poller.register(self._sock.fileno(), select.POLLIN)
+            poller.register(self._wake_r, select.POLLIN)
             self._pollers.poller = poller
         if deadline is None:
-            poller.poll()
-            return True
-        remaining = deadline - _monotonic()
-        if remaining <= 0:
-            return False
-        # poll() takes milliseconds; round up so a short wait cannot spin at 0 ms.
-        return bool(poller.poll(math.ceil(remaining * 1000))) or _monotonic() < deadline
+            ready = bool(poller.poll())
+        else:
+            remaining = deadline - _monotonic()
+            if remaining <= 0:
+                return False
+            # poll() takes milliseconds; round up so a short wait cannot spin at 0 ms.
+            ready = bool(poller.poll(math.ceil(remaining * 1000)))
+        if self._closed:
+            raise NetworkError("transport closed while waiting")
+        return ready or deadline is None or _monotonic() < deadline
 
 
 class UDPv4Transport(_UDPTransport):

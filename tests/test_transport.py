@@ -11,6 +11,7 @@ import select
 import signal
 import socket
 import struct
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -283,6 +284,37 @@ def test_a_signal_during_the_wait_does_not_end_it(lo4: UDPv4Transport) -> None:
         sender.close()
     assert handled == [signal.SIGUSR1]
     assert got is not None and got.data == b"sent from a signal handler"
+
+
+def blocked_in_poll(thread_id: int) -> bool:
+    with open(f"/proc/self/task/{thread_id}/wchan") as wchan:
+        return "poll" in wchan.read()
+
+
+def test_close_wakes_a_receive_blocked_in_another_thread(private_netns: None) -> None:
+    import threading
+
+    outcome: list[BaseException | object] = []
+    native_id: list[int] = []
+    t = UDPv4Transport(interfaces=["lo"])
+
+    def wait_forever() -> None:
+        native_id.append(threading.get_native_id())
+        try:
+            outcome.append(t.receive(None))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait_forever, daemon=True)  # a failure must not hang pytest
+    waiter.start()
+    deadline = time.monotonic() + WAIT
+    while not (native_id and blocked_in_poll(native_id[0])) and time.monotonic() < deadline:
+        time.sleep(0.001)  # bounded poll on the thread's kernel state, not a synchronising sleep
+    assert native_id and blocked_in_poll(native_id[0])
+    t.close()
+    waiter.join(WAIT)
+    assert not waiter.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], NetworkError)
 
 
 def test_close_is_idempotent_and_leaves_no_fd(private_netns: None) -> None:
