@@ -133,6 +133,7 @@ class RecordCache:
         self._heap: list[tuple[float, int, Key]] = []
         self._next_seq = itertools.count().__next__
         self._wanted: dict[str, int] = {}  # name_key -> how many callers wait for it
+        self._keys: dict[str, str] = {}  # name -> name_key(name), recently seen names
         self._flush_now = -1.0
         self._flushed_rrsets: set[tuple[Bucket, int]] = set()
         self.evicted = 0
@@ -161,24 +162,29 @@ class RecordCache:
         return stored
 
     def _add(self, record: Record, interface: int, now: float) -> Key | None:
+        name = record.name
+        lowered = self._keys.get(name)  # the names of a packet repeat (SRV/TXT, host)
+        if lowered is None:
+            if len(self._keys) >= 1024:
+                self._keys.clear()
+            lowered = self._keys[name] = name_key(name)
         # int(): an IntEnum member is a GC-tracked object and would keep every key tracked.
-        bucket = (name_key(record.name), int(record.type), record.rclass)
+        bucket = (lowered, int(record.type), record.rclass)
         key = (bucket, interface) + record[4:]  # noqa: RUF005 (concatenation is faster)
         entries = self._entries
         old = entries.get(key)
-        if record.cache_flush:
-            members = self._buckets.get(bucket)
-            if members and (old is None or len(members) > 1):
-                # Once per rrset and interface per packet (batch: same `now`): the other records
-                # of a packet cannot be older than a second, so a second scan would find nothing,
-                # and a packet of 500 flush records must not scan a big bucket 500 times.
-                if now != self._flush_now:
-                    self._flush_now = now
-                    self._flushed_rrsets.clear()
-                rrset = (bucket, interface)
-                if rrset not in self._flushed_rrsets:
-                    self._flushed_rrsets.add(rrset)
-                    self._flush(members, key, now)
+        members = self._buckets.get(bucket)
+        if members is not None and record.cache_flush and (old is None or len(members) > 1):
+            # Once per rrset and interface per packet (batch: same `now`): the other records
+            # of a packet cannot be older than a second, so a second scan would find nothing,
+            # and a packet of 500 flush records must not scan a big bucket 500 times.
+            if now != self._flush_now:
+                self._flush_now = now
+                self._flushed_rrsets.clear()
+            rrset = (bucket, interface)
+            if rrset not in self._flushed_rrsets:
+                self._flushed_rrsets.add(rrset)
+                self._flush(members, key, now)
         ttl = record.ttl
         if ttl == 0:
             if old is None:
@@ -202,11 +208,10 @@ class RecordCache:
             # newest name spelling and TTL. A later expiry needs no heap push (see _pop_due).
             seq = self._file(expires, key) if expires < old[_EXPIRES] else old[_SEQ]
             del entries[key]
-            entries[key] = (record.name, record.cache_flush, now, expires, ttl, False, seq)
+            entries[key] = (name, record.cache_flush, now, expires, ttl, False, seq)
             return key
         seq = self._next_seq()
-        entries[key] = (record.name, record.cache_flush, now, expires, ttl, False, seq)
-        members = self._buckets.get(bucket)
+        entries[key] = (name, record.cache_flush, now, expires, ttl, False, seq)
         if members is None:
             self._buckets[bucket] = {key: None}
         else:
