@@ -94,6 +94,25 @@ def _export_counter(view: memoryview) -> tuple[object, ctypes.c_ssize_t] | None:
     return mbuf, cell
 
 
+_TIERS: dict[int, list[tuple[int, bytearray]]] = {}
+_TIERS_LOCK = threading.Lock()
+
+
+def _zero_tiers(size: int) -> list[tuple[int, bytearray]]:
+    """Zero sources for a buffer size, shared by every pool of that size (they are only ever
+    read), one bytearray per distinct length: ~25 KB for 9000-byte buffers."""
+    with _TIERS_LOCK:
+        tiers = _TIERS.get(size)
+        if tiers is None:
+            by_length: dict[int, bytearray] = {}
+            tiers = []
+            for bits in range(size.bit_length() + 1):
+                length = min(size, max(_MIN_ZERO_TIER, 1 << bits))
+                tiers.append((length, by_length.setdefault(length, bytearray(length))))
+            _TIERS[size] = tiers
+        return tiers
+
+
 class _Slot:
     """One pooled buffer with its long-lived views and what it looks like when idle."""
 
@@ -205,11 +224,8 @@ class BufferPool:
         # n written bytes is one same-size bytearray slice assignment: a memcpy, with neither
         # a temporary (a bytearray source is not copied first, a bytes one would be) nor a
         # new slice object; about twice as fast as the same copy through memoryviews.
-        self._full_zeros = bytearray(size)
-        self._tiers: list[tuple[int, bytearray]] = []
-        for bits in range(size.bit_length() + 1):
-            length = min(size, max(_MIN_ZERO_TIER, 1 << bits))
-            self._tiers.append((length, bytearray(length)))
+        self._tiers = _zero_tiers(size)
+        self._full_zeros = self._tiers[-1][1]
 
     @property
     def size(self) -> int:
