@@ -234,12 +234,15 @@ def _processes() -> list[str]:
 
 
 def test_closing_peers_leaves_no_process_or_host(
-    peer_lab: PeerLab, make_zeroconf_peer: Callable[..., ZeroconfPeer]
+    peer_lab: PeerLab,
+    make_zeroconf_peer: Callable[..., ZeroconfPeer],
+    request: pytest.FixtureRequest,
 ) -> None:
     zc_peer = make_zeroconf_peer([Service("closing", "_close._tcp", 1, txt={"v": "1"})])
     peers: list[ZeroconfPeer | AvahiPeer] = [zc_peer]
     if avahi_installed():
-        peers.append(AvahiPeer(peer_lab))
+        make_avahi_peer = request.getfixturevalue("make_avahi_peer")
+        peers.append(make_avahi_peer([Service("closing too", "_close._tcp", 2)]))
     for peer in peers:
         peer.close()
         assert peer.proc.returncode is not None
