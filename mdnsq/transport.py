@@ -31,7 +31,6 @@ import contextlib
 import errno
 import logging
 import math
-import os
 import select
 import socket
 import struct
@@ -206,14 +205,15 @@ class _UDPTransport:
             self._pollers = threading.local()
             # close() writes here to wake every thread blocked in _wait on this transport
             # (closing a descriptor does not wake a poll() on it in another thread).
-            self._wake_r, self._wake_w = os.pipe()
-            os.set_blocking(self._wake_r, False)
-            os.set_blocking(self._wake_w, False)
+            # A socket pair rather than os.pipe(): sockets close themselves if a transport is
+            # dropped without close(), raw descriptors would leak.
+            self._wake_r, self._wake_w = socket.socketpair()
+            self._wake_w.setblocking(False)
         except BaseException as exc:
             self._sock.close()
-            for fd in (getattr(self, "_wake_r", None), getattr(self, "_wake_w", None)):
-                if fd is not None:
-                    os.close(fd)
+            for wake in (getattr(self, "_wake_r", None), getattr(self, "_wake_w", None)):
+                if wake is not None:
+                    wake.close()
             self._closed = True
             if isinstance(exc, OSError) and not isinstance(exc, NetworkError):
                 raise NetworkError(exc.errno, f"cannot open mDNS socket: {exc.strerror}") from exc
@@ -284,10 +284,10 @@ class _UDPTransport:
             return
         self._closed = True
         with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"x")
+            self._wake_w.send(b"x")
         self._sock.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        self._wake_r.close()
+        self._wake_w.close()
 
     def __enter__(self) -> _UDPTransport:
         return self
@@ -483,7 +483,7 @@ class _UDPTransport:
         if poller is None:
             poller = select.poll()
             poller.register(self._sock.fileno(), select.POLLIN)
-            poller.register(self._wake_r, select.POLLIN)
+            poller.register(self._wake_r.fileno(), select.POLLIN)
             self._pollers.poller = poller
         if deadline is None:
             ready = bool(poller.poll())

@@ -338,6 +338,21 @@ def test_close_is_idempotent_and_leaves_no_fd(private_netns: None) -> None:
         t.send(b"x")
 
 
+def test_a_transport_dropped_without_close_leaves_no_fd(private_netns: None) -> None:
+    import gc
+    import warnings
+
+    before = open_fds()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # "unclosed socket": expected here
+        t = UDPv4Transport(interfaces=["lo"])
+        t.send(b"x")
+        assert t.receive(1.0) is not None
+        del t
+        gc.collect()
+    assert open_fds() == before
+
+
 def test_a_failed_constructor_leaves_no_fd(private_netns: None) -> None:
     before = open_fds()
     with pytest.raises(NetworkError):
