@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 CLONE_NEWNET = 0x40000000
 BRIDGE = "br0"
 BRIDGE_V4 = "192.0.2.254"
+BRIDGE_MAC = "02:00:00:6d:64:fe"  # locally administered, fixed (see Lab._ensure_bridge)
 
 
 class NotIsolated(RuntimeError):
@@ -117,6 +118,10 @@ class Lab:
         existing = subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True)
         if existing.returncode != 0:
             ip("link", "add", BRIDGE, "type", "bridge", "mcast_snooping", "0")
+            # A bridge takes the lowest MAC of its ports unless one is set, so adding or
+            # deleting a host would change br0's MAC while the hosts' neighbour caches hold
+            # the old one, and their unicast replies would vanish for half a minute.
+            ip("link", "set", BRIDGE, "address", BRIDGE_MAC)
             ip("addr", "add", f"{BRIDGE_V4}/24", "dev", BRIDGE)
             ip("link", "set", BRIDGE, "multicast", "on", "up")
         self._bridge_up = True

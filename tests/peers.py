@@ -148,7 +148,6 @@ def sample_services(tag: str, *, dots: bool = True) -> SampleServices:
 
 
 _host_numbers = itertools.cycle(range(2, 254))
-BRIDGE_MAC = "02:00:00:6d:64:fe"
 
 
 @dataclass
@@ -156,14 +155,6 @@ class PeerLab(netlab.Lab):
     """A Lab that hands out host numbers and stops its peers before deleting their hosts."""
 
     peers: list[Any] = field(default_factory=list)
-
-    def _ensure_bridge(self) -> None:
-        # A Linux bridge takes the lowest MAC address of its ports unless one is set, so adding
-        # or removing a host changes br0's MAC while the other hosts' ARP / neighbour caches
-        # still hold the old one: their unicast replies (legacy unicast, QU) then vanish for
-        # half a minute. A fixed, locally administered address keeps the caches right.
-        super()._ensure_bridge()
-        netlab.ip("link", "set", netlab.BRIDGE, "address", BRIDGE_MAC)
 
     def new_host(self) -> tuple[str, int]:
         # Numbers are unique across labs in this process, skipping hosts that still exist.
