@@ -38,7 +38,12 @@ from mdnsq.records import (
     TXTRecord,
     UnknownRecord,
 )
-from mdnsq.service import ServiceEvent, ServiceInfo
+from mdnsq.service import (
+    ServiceEvent,
+    ServiceInfo,
+    normalize_service_type,
+    split_instance_name,
+)
 from mdnsq.transport import Datagram, Transport, TransportStats, UDPv4Transport, UDPv6Transport
 from mdnsq.writer import build_queries, build_query, encode_message
 
@@ -84,11 +89,13 @@ __all__ = [
     "list_interfaces",
     "name_key",
     "normalize_name",
+    "normalize_service_type",
     "parse_message",
     "query",
     "resolve_host",
     "resolve_service",
     "service_types",
+    "split_instance_name",
     "split_name",
     "unescape_label",
 ]

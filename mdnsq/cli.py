@@ -493,20 +493,19 @@ def _browse_names(
     q: Querier, types: Sequence[str], out: cli_output.Output, deadline: Deadline
 ) -> bool:
     """browse --no-resolve: the PTR records of each type, without SRV/TXT/address queries."""
-    from mdnsq import RecordType
-    from mdnsq.service import normalize_service_type, split_instance_name
+    from mdnsq import RecordType, normalize_service_type, split_instance_name
 
     names = [normalize_service_type(t) for t in types]
     ptrs = functools.partial(q.query, type=RecordType.PTR, timeout=deadline.left())
     # PTR records are shared, so each query runs to the deadline: nothing is lost by waiting
-    # for all of them, after which the cache may be read without the Querier's lock.
+    # for all of them before listing.
     answers = list(_merge([_later(functools.partial(ptrs, name)) for name in names]))
     for records in answers:
         for record in records:
             target: str = getattr(record, "target", "")
             instance, service_type = split_instance_name(target)
             # The cache says which interface each answer came in on (avahi-browse shows it).
-            entries = q.cache.entries(record.name, RecordType.PTR, time.monotonic())
+            entries = q.cached_entries(record.name, RecordType.PTR)
             interface = next((e.interface for e in entries if e.record == record), None)
             out.instance(instance, service_type, interface)
     return out.count > 0
