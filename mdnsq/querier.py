@@ -13,7 +13,8 @@
 #   with a random ID: legacy unicast, §6.7); retransmission 1 s after the first query, then
 #   doubling (a watch caps the gap at 60 minutes and refreshes records at 80/85/90/95 % of TTL);
 #   known answers with more than half their TTL left (§7.1), split with TC by build_queries; the
-#   same question is not sent twice within a second by two callers (both see the one answer).
+#   same question is not sent twice within a second by two callers (both see the one answer);
+#   a refresh query's window is 2.5 % of the record's TTL, so short TTLs get all four refreshes.
 # - Receive filters, each counted in stats(): queries ignored, malformed packets, opcode/rcode
 #   not 0, source port not 5353 (except replies to our one-shot query, which must echo our ID),
 #   sources off the link of the arrival interface (§11), packets from interfaces not selected.
@@ -70,6 +71,10 @@ T = TypeVar("T")
 FIRST_INTERVAL = 1.0  # §5.2: at least one second between the first two queries
 WATCH_MAX_INTERVAL = 3600.0  # §5.2: doubling up to 60 minutes
 SUPPRESS = 1.0  # the same question is not sent again this soon, whoever asks
+# ... except a refresh of a short-lived record (RFC 6762 §5.2): its four refresh points are 5 % of
+# the TTL apart (0.1 s at TTL 2), so its window is half that gap, never more than SUPPRESS. It
+# still merges the same refresh asked by several watches at one moment.
+REFRESH_SUPPRESS = 0.025
 MIN_WAIT = 0.001  # floor of every wait, so no bug in a wake-up time can make a loop spin
 SETTLE = 0.2  # after the first address (or unique answer), wait this long for more
 PARTIAL_AFTER = 2.0  # a watch reports an instance without TXT/address after this long
@@ -141,9 +146,10 @@ class _Task:
         """The questions still worth asking (re-evaluated on every step)."""
         return ()
 
-    def refreshes(self, cache: RecordCache, now: float) -> Iterable[Question]:
-        """One-off questions to send now (a watch refreshing records near the end of their TTL)."""
-        return ()
+    def refreshes(self, cache: RecordCache, now: float) -> dict[Question, float]:
+        """One-off questions to send now (a watch refreshing records near the end of their
+        TTL), each with its own same-question suppression window."""
+        return {}
 
     def wake_at(self, cache: RecordCache, now: float) -> float:
         """When this task wants to look again even if nothing arrives."""
@@ -386,8 +392,8 @@ class _WatchTask(_BrowseTask):
         received, point = self.refreshed.get(entry.key, (entry.received, 0))
         return point if received == entry.received else 0
 
-    def refreshes(self, cache: RecordCache, now: float) -> Iterable[Question]:
-        wanted: dict[tuple[str, int], Question] = {}
+    def refreshes(self, cache: RecordCache, now: float) -> dict[Question, float]:
+        wanted: dict[Question, float] = {}
         progress: dict[Any, tuple[float, int]] = {}
         for entry in self._relevant(cache, now):
             point = self._refresh_point(entry)
@@ -397,11 +403,12 @@ class _WatchTask(_BrowseTask):
                     point += 1
                     due = entry.refresh_time(point)
                 record = entry.record
-                key = (name_key(record.name), int(record.type))
-                wanted.setdefault(key, Question(record.name, record.type))
+                question = Question(record.name, record.type)  # equal whatever the name case
+                window = min(SUPPRESS, REFRESH_SUPPRESS * entry.ttl)
+                wanted[question] = min(window, wanted.get(question, window))
             progress[entry.key] = (entry.received, point)
         self.refreshed = progress  # only what is still relevant
-        return wanted.values()
+        return wanted
 
     def wake_at(self, cache: RecordCache, now: float) -> float:
         wake = math.inf
@@ -924,12 +931,18 @@ class Querier:
                 ask.next_at = now + ask.interval
                 ask.interval = min(ask.interval * 2, task.max_interval)
             next_at = min(next_at, ask.next_at)
-        due.extend(task.refreshes(self._cache, now))
+        windows = task.refreshes(self._cache, now)
+        if windows:
+            due.extend(windows)
         if due:
-            self._transmit(due, now)
+            self._transmit(due, now, windows)
         return next_at
 
-    def _transmit(self, questions: list[Question], now: float) -> None:
+    def _transmit(
+        self, questions: list[Question], now: float, windows: dict[Question, float] | None = None
+    ) -> None:
+        """Send questions, except those sent within their suppression window (SUPPRESS, or
+        the shorter one in ``windows`` for a refresh of a short-lived record)."""
         if self._closed:
             return
         recent = self._recent
@@ -941,7 +954,8 @@ class Querier:
         for question in questions:
             key = (question.key, question.unicast_response)
             last = recent.get(key)
-            if key in seen or (last is not None and now - last < SUPPRESS):
+            window = SUPPRESS if not windows else windows.get(question, SUPPRESS)
+            if key in seen or (last is not None and now - last < window):
                 self._stats["questions_suppressed"] += 1
                 continue
             seen.add(key)

@@ -449,6 +449,57 @@ def test_watch_refreshes_records_at_80_to_95_percent_of_ttl(net: FakeNet) -> Non
         assert base + 0.05 <= got <= base + 0.05 + 2.0
 
 
+def test_watch_refreshes_short_ttls_at_every_point_despite_same_question_suppression(
+    net: FakeNet,
+) -> None:
+    # TTL 2: the four refresh points are 0.1 s apart, well inside the 1 s in which the same
+    # question is otherwise not sent twice. Each point must still send its query (RFC 6762 §5.2).
+    q = make(net)
+    name = f"R.{HTTP}"
+    recs = service_records("R", HTTP, "r.local", 1, "192.0.2.5", ttl=2)
+    srv_times: list[float] = []
+    start = net.clock()
+
+    def record(m: Message, n: FakeNet, t: FakeTransport) -> None:
+        if n.clock() == start:  # answer the first query only: nothing else refreshes the records
+            n.later(0.05, response(recs[0].with_ttl(2), additionals=recs[1:]), t)
+        if any(qq.type == RecordType.SRV and qq.name == name for qq in m.questions):
+            srv_times.append(n.clock() - start)
+
+    net.responders.append(record)
+    list(q.watch(HTTP, timeout=1.99))
+    assert len(srv_times) == 4
+    for got, base in zip(srv_times, (1.6, 1.7, 1.8, 1.9), strict=True):
+        assert base + 0.05 <= got <= base + 0.05 + 0.04 + 1e-9  # 2 % jitter of a 2 s TTL
+
+
+def test_watch_reports_no_false_removal_when_a_short_ttl_refresh_answer_is_lost(
+    net: FakeNet,
+) -> None:
+    # The python-zeroconf interop case: TTL 2, the answer to the 80 % query is lost; the
+    # 85 % query must go out and its answer keep the service, with no "removed" / "added".
+    q = make(net)
+    name = f"Z.{HTTP}"
+    recs = service_records("Z", HTTP, "z.local", 1, "192.0.2.5", ttl=2)
+    packet = response(recs[0].with_ttl(2), additionals=recs[1:])
+    start = net.clock()
+    srv_queries: list[float] = []
+
+    def responder(m: Message, n: FakeNet, t: FakeTransport) -> None:
+        now = n.clock() - start
+        if now == 0:
+            n.later(0.05, packet, t)
+        elif any(qq.type == RecordType.SRV and qq.name == name for qq in m.questions):
+            srv_queries.append(now)
+            if len(srv_queries) == 2:  # the first refresh's answer is lost, the second arrives
+                n.later(0.05, packet, t)
+
+    net.responders.append(responder)
+    kinds = [event.kind for event in q.watch(HTTP, timeout=2.5)]
+    assert len(srv_queries) >= 2
+    assert kinds == ["added"]
+
+
 def test_goodbye_is_honoured_only_after_one_second(net: FakeNet) -> None:
     q = make(net)
     transport = net.transports[0]
