@@ -12,7 +12,9 @@ Selection (``select_interfaces``): an explicit list picks interfaces by name, in
 their addresses; the default is every interface that is up, multicast-capable, not
 point-to-point (VPN tunnels) and has an address of the wanted family (for IPv6 a link-local
 one: ff02::fb is link-scoped), with loopback used only when nothing else qualifies (so IPv4 still
-works on an isolated machine).
+works on an isolated machine). Ports of a bridge or bond (Linux: interfaces with a master, read
+from rtnetlink) are left out too: their link is the master's, and on a Docker or libvirt host
+they would otherwise send IPv6 queries out of every container's veth.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import ctypes
 import ctypes.util
 import os
 import socket
+import struct
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -48,6 +51,7 @@ class Interface:
     multicast: bool = True
     loopback: bool = False
     point_to_point: bool = False
+    enslaved: bool = False  # a bridge or bond port (Linux); the master carries its link
 
     @property
     def ipv4(self) -> tuple[IPv4Interface, ...]:
@@ -151,6 +155,7 @@ def list_interfaces() -> list[Interface]:
             node = entry.ifa_next
     finally:
         libc.freeifaddrs(head)
+    ports = _enslaved_indexes()
     result = []
     for name in order:
         try:
@@ -167,9 +172,61 @@ def list_interfaces() -> list[Interface]:
                 multicast=bool(f & _IFF_MULTICAST),
                 loopback=bool(f & _IFF_LOOPBACK),
                 point_to_point=bool(f & _IFF_POINTOPOINT),
+                enslaved=index in ports,
             )
         )
     return result
+
+
+_RTM_NEWLINK, _RTM_GETLINK = 16, 18
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
+_IFLA_MASTER = 10
+_NLMSG = struct.Struct("=IHHII")  # length, type, flags, sequence, port id
+_IFINFO = struct.Struct("=BxHiII")  # family, type, index, flags, change
+_RTATTR = struct.Struct("=HH")  # length, type
+
+
+def _enslaved_indexes() -> frozenset[int]:
+    """Indexes of interfaces that have a master (bridge or bond ports), asked of rtnetlink.
+
+    getifaddrs does not say it and /sys may describe another network namespace; an empty set
+    (nothing left out) on any other platform or error.
+    """
+    if not sys.platform.startswith("linux"):
+        return frozenset()
+    ports: set[int] = set()
+    request = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+    header = _NLMSG.pack(
+        _NLMSG.size + len(request), _RTM_GETLINK, _NLM_F_REQUEST | _NLM_F_DUMP, 1, 0
+    )
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0) as sock:  # NETLINK_ROUTE
+            sock.settimeout(1.0)
+            sock.send(header + request)
+            while True:
+                data = sock.recv(65536)
+                pos = 0
+                while pos + _NLMSG.size <= len(data):
+                    length, kind = _NLMSG.unpack_from(data, pos)[:2]
+                    if length < _NLMSG.size or kind in (_NLMSG_DONE, _NLMSG_ERROR):
+                        return frozenset(ports)
+                    if kind == _RTM_NEWLINK:
+                        index = _IFINFO.unpack_from(data, pos + _NLMSG.size)[2]
+                        attr = pos + _NLMSG.size + _IFINFO.size
+                        end = min(pos + length, len(data))
+                        while attr + _RTATTR.size <= end:
+                            alen, atype = _RTATTR.unpack_from(data, attr)
+                            if alen < _RTATTR.size:
+                                break
+                            if atype == _IFLA_MASTER:
+                                ports.add(index)
+                            attr += (alen + 3) & ~3
+                    pos += (length + 3) & ~3
+                if not data:
+                    return frozenset(ports)
+    except (OSError, struct.error):
+        return frozenset()
 
 
 def _matches(interface: Interface, wanted: str | int) -> bool:
@@ -213,7 +270,7 @@ def select_interfaces(
             raise NetworkError("an empty interface list selects nothing")
         return chosen
     usable = [i for i in known if i.up and i.multicast and i.usable_for(family)]
-    chosen = [i for i in usable if not i.loopback and not i.point_to_point]
+    chosen = [i for i in usable if not (i.loopback or i.point_to_point or i.enslaved)]
     if not chosen:
         chosen = [i for i in usable if i.loopback]
     if not chosen:

@@ -138,3 +138,18 @@ def test_listing_sees_point_to_point_links(private_netns: None) -> None:
         assert found["ptp0"] not in select_interfaces(None, socket.AF_INET)
     finally:
         netlab.ip("link", "del", "ptp0")
+
+
+def test_default_skips_bridge_ports_but_an_explicit_choice_keeps_them() -> None:
+    port = Interface("veth1", 8, (IPv6Interface("fe80::8/64"),), enslaved=True)
+    assert select_interfaces(None, socket.AF_INET6, [ETH, port]) == [ETH]
+    assert select_interfaces(["veth1"], socket.AF_INET6, [ETH, port]) == [port]
+
+
+def test_listing_marks_the_lab_bridge_ports_as_enslaved(lab: netlab.Lab) -> None:
+    lab.add_host(7)
+    listed = {i.name: i for i in list_interfaces()}
+    # lan7 has only a link-local IPv6 address, like a container's veth on a Docker host.
+    assert listed["lan7"].enslaved and listed["lan7"].usable_for(socket.AF_INET6)
+    assert not listed[netlab.BRIDGE].enslaved
+    assert [i.name for i in select_interfaces(None, socket.AF_INET6)] == [netlab.BRIDGE]
