@@ -52,6 +52,7 @@ REFRESH_JITTER = 0.02
 
 Bucket = tuple[str, int, int]
 Key = tuple[Any, ...]
+Members = Key | dict[Key, None]
 
 
 class CacheEntry(NamedTuple):
@@ -99,6 +100,7 @@ def _record_classes() -> dict[int, type[Record]]:
 
 
 _CLASSES = _record_classes()
+_TYPE_OF = {cls: rtype for rtype, cls in _CLASSES.items() if cls is not UnknownRecord}
 
 # What the cache stores per entry: a plain tuple of atomic values, never a record object.
 # (owner name as received, cache_flush, received, expires, ttl, goodbye, heap seq)
@@ -110,6 +112,10 @@ _EXPIRES: Final = 3
 _TTL: Final = 4
 _GOODBYE: Final = 5
 _SEQ: Final = 6
+
+
+def _keys_in(members: Members) -> Iterable[Key]:
+    return members if isinstance(members, dict) else (members,)
 
 
 def _view(key: Key, s: Stored) -> CacheEntry:
@@ -129,7 +135,9 @@ class RecordCache:
             raise ValueError("max_records must be at least 1")
         self.max_records = max_records
         self._entries: dict[Key, Stored] = {}  # oldest reception first
-        self._buckets: dict[Bucket, dict[Key, None]] = {}
+        # bucket -> its one key, or a dict of its keys (a dict per bucket of one would double
+        # the tracked objects a new name costs)
+        self._buckets: dict[Bucket, Members] = {}
         self._heap: list[tuple[float, int, Key]] = []
         self._next_seq = itertools.count().__next__
         self._wanted: dict[str, int] = {}  # name_key -> how many callers wait for it
@@ -154,27 +162,68 @@ class RecordCache:
 
     def add_all(self, records: Iterable[Record], interface: int, now: float) -> int:
         """Add the records of one packet; returns how many were stored or refreshed."""
+        # The first record of its (name, type, class) is by far the most common case on a busy
+        # link (a new instance, a new host): it needs no refresh, flush or goodbye logic, so
+        # it is filed inline here, without a method call. Everything else goes to _add_to.
         stored = 0
-        add = self._add
+        entries = self._entries
+        buckets = self._buckets
+        memo = self._keys
+        type_of = _TYPE_OF
         for record in records:
-            if add(record, interface, now) is not None:
+            name = record[0]
+            lowered = memo.get(name)  # the names of a packet repeat (SRV/TXT, host)
+            if lowered is None:
+                if len(memo) >= 1024:
+                    memo.clear()
+                lowered = memo[name] = name_key(name)
+            # A plain int: an IntEnum member is a GC-tracked object and would keep keys tracked.
+            rtype = type_of.get(record.__class__)
+            if rtype is None:
+                rtype = int(record.type)
+            bucket = (lowered, rtype, record[1])
+            key = (bucket, interface) + record[4:]  # noqa: RUF005 (concatenation is faster)
+            members = buckets.get(bucket)
+            if members is None:
+                ttl = record[2]
+                if ttl:
+                    seq = self._next_seq()
+                    expires = now + ttl
+                    entries[key] = (name, record[3], now, expires, ttl, False, seq)
+                    buckets[bucket] = key  # a bucket of one is the key itself, not a dict
+                    _heappush(self._heap, (expires, seq, key))
+                    if len(entries) > self.max_records:
+                        self._evict()
+                    stored += 1
+            elif self._add_to(record, bucket, key, members, interface, now) is not None:
                 stored += 1
         return stored
 
     def _add(self, record: Record, interface: int, now: float) -> Key | None:
-        name = record.name
-        lowered = self._keys.get(name)  # the names of a packet repeat (SRV/TXT, host)
-        if lowered is None:
-            if len(self._keys) >= 1024:
-                self._keys.clear()
-            lowered = self._keys[name] = name_key(name)
-        # int(): an IntEnum member is a GC-tracked object and would keep every key tracked.
-        bucket = (lowered, int(record.type), record.rclass)
-        key = (bucket, interface) + record[4:]  # noqa: RUF005 (concatenation is faster)
+        lowered = name_key(record.name)
+        rtype = _TYPE_OF.get(record.__class__)
+        if rtype is None:
+            rtype = int(record.type)
+        bucket = (lowered, rtype, record.rclass)
+        key = (bucket, interface) + record[4:]  # noqa: RUF005
+        return self._add_to(record, bucket, key, self._buckets.get(bucket), interface, now)
+
+    def _add_to(
+        self,
+        record: Record,
+        bucket: Bucket,
+        key: Key,
+        members: Members | None,
+        interface: int,
+        now: float,
+    ) -> Key | None:
         entries = self._entries
         old = entries.get(key)
-        members = self._buckets.get(bucket)
-        if members is not None and record.cache_flush and (old is None or len(members) > 1):
+        if (
+            members is not None
+            and record.cache_flush
+            and (old is None or (isinstance(members, dict) and len(members) > 1))
+        ):
             # Once per rrset and interface per packet (batch: same `now`): the other records
             # of a packet cannot be older than a second, so a second scan would find nothing,
             # and a packet of 500 flush records must not scan a big bucket 500 times.
@@ -184,7 +233,7 @@ class RecordCache:
             rrset = (bucket, interface)
             if rrset not in self._flushed_rrsets:
                 self._flushed_rrsets.add(rrset)
-                self._flush(members, key, now)
+                self._flush(_keys_in(members), key, now)
         ttl = record.ttl
         if ttl == 0:
             if old is None:
@@ -208,14 +257,16 @@ class RecordCache:
             # newest name spelling and TTL. A later expiry needs no heap push (see _pop_due).
             seq = self._file(expires, key) if expires < old[_EXPIRES] else old[_SEQ]
             del entries[key]
-            entries[key] = (name, record.cache_flush, now, expires, ttl, False, seq)
+            entries[key] = (record.name, record.cache_flush, now, expires, ttl, False, seq)
             return key
         seq = self._next_seq()
-        entries[key] = (name, record.cache_flush, now, expires, ttl, False, seq)
+        entries[key] = (record.name, record.cache_flush, now, expires, ttl, False, seq)
         if members is None:
-            self._buckets[bucket] = {key: None}
-        else:
+            self._buckets[bucket] = key
+        elif isinstance(members, dict):
             members[key] = None
+        else:
+            self._buckets[bucket] = {members: None, key: None}
         _heappush(self._heap, (expires, seq, key))
         if len(entries) > self.max_records:
             self._evict()
@@ -229,7 +280,7 @@ class RecordCache:
         _heappush(self._heap, (expires, seq, key))
         return seq
 
-    def _flush(self, members: dict[Key, None], key: Key, now: float) -> None:
+    def _flush(self, members: Iterable[Key], key: Key, now: float) -> None:
         # Same bucket and interface (key[1]), other data, received more than a second ago.
         cutoff = now - GRACE
         interface = key[1]
@@ -257,9 +308,11 @@ class RecordCache:
         stored = self._entries.pop(key)
         bucket = key[0]
         members = self._buckets[bucket]
-        del members[key]
-        if not members:
-            del self._buckets[bucket]
+        if isinstance(members, dict):
+            del members[key]
+            if members:
+                return stored
+        del self._buckets[bucket]
         return stored
 
     def _pop_due(self, limit: float) -> CacheEntry | None:
@@ -341,9 +394,12 @@ class RecordCache:
     def entries(self, name: str, rtype: int, now: float, rclass: int = 1) -> list[CacheEntry]:
         """Live entries for (name, type, class), in order of first reception."""
         members = self._buckets.get((name_key(name), rtype, rclass))
-        if not members:
+        if members is None:
             return []
         entries = self._entries
+        if not isinstance(members, dict):
+            s = entries[members]
+            return [_view(members, s)] if s[_EXPIRES] > now else []
         return [_view(k, s) for k in members if (s := entries[k])[_EXPIRES] > now]
 
     def entries_for_name(self, name: str, now: float) -> list[CacheEntry]:
@@ -354,7 +410,7 @@ class RecordCache:
             _view(k, s)
             for bucket, members in self._buckets.items()
             if bucket[0] == wanted
-            for k in members
+            for k in _keys_in(members)
             if (s := entries[k])[_EXPIRES] > now
         ]
 
