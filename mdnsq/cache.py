@@ -23,16 +23,18 @@
 # (name_key(name), type, class) and the data is the record's tuple after its (name, class, ttl,
 # cache_flush) head (mdnsq.records' layout), so two receptions of the same data on one interface
 # share one key whatever their TTL or name case. The value is a plain tuple (name as received,
-# cache_flush, received, expires, ttl, goodbye, heap seq); readers get CacheEntry snapshots with a
+# cache_flush, received, expires, ttl, goodbye, filed); readers get CacheEntry snapshots with a
 # record rebuilt from key + value (reads are rare next to writes in a busy network). `_entries`
-# keeps keys in order of last reception (the eviction order); `_buckets` maps bucket -> keys. A
-# heap of (expires, seq, key) holds expiry times lazily: an entry refreshed to a later expiry
-# keeps its old heap item, re-filed when it comes up; an earlier expiry gets a new item and `seq`
-# marks which item is current. The heap is rebuilt when stale items outnumber live entries.
+# keeps keys in order of last reception (the eviction order); `_buckets` maps bucket -> its key
+# (a bucket of one) or a dict of keys. Expiry is filed lazily in groups: `_due` maps a time to
+# the keys filed under it and a heap holds those times. The records of one received batch share
+# `now`, so a batch of 50 packets makes a few groups, not 200 heap items. An entry refreshed to a
+# later expiry stays where it is filed and is filed again when its group comes up; an earlier
+# expiry (goodbye, flush) files it again at once, and `filed` says which group is current. The
+# groups are rebuilt when stale keys outnumber live entries.
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any, Final, NamedTuple
 
@@ -58,7 +60,8 @@ Members = Key | dict[Key, None]
 class CacheEntry(NamedTuple):
     """One cached record as received on one interface: an immutable snapshot.
 
-    ``key`` identifies the entry across refreshes; ``seq`` is bookkeeping for the expiry heap.
+    ``key`` identifies the entry across refreshes; ``seq`` is expiry bookkeeping (the time of
+    the expiry group the entry is filed in).
     """
 
     record: Record
@@ -67,7 +70,7 @@ class CacheEntry(NamedTuple):
     expires: float
     ttl: int
     goodbye: bool
-    seq: int
+    seq: float
     key: Key
 
     def remaining(self, now: float) -> float:
@@ -103,15 +106,15 @@ _CLASSES = _record_classes()
 _TYPE_OF = {cls: rtype for rtype, cls in _CLASSES.items() if cls is not UnknownRecord}
 
 # What the cache stores per entry: a plain tuple of atomic values, never a record object.
-# (owner name as received, cache_flush, received, expires, ttl, goodbye, heap seq)
-Stored = tuple[str, bool, float, float, int, bool, int]
+# (owner name as received, cache_flush, received, expires, ttl, goodbye, expiry group filed in)
+Stored = tuple[str, bool, float, float, int, bool, float]
 _NAME: Final = 0
 _FLUSH: Final = 1
 _RECEIVED: Final = 2
 _EXPIRES: Final = 3
 _TTL: Final = 4
 _GOODBYE: Final = 5
-_SEQ: Final = 6
+_FILED: Final = 6
 
 
 def _keys_in(members: Members) -> Iterable[Key]:
@@ -123,7 +126,8 @@ def _view(key: Key, s: Stored) -> CacheEntry:
     cls = _CLASSES.get(bucket[1], UnknownRecord)
     record: Record = _new(cls, (s[_NAME], bucket[2], s[_TTL], s[_FLUSH]) + key[2:])  # noqa: RUF005
     return _new(
-        CacheEntry, (record, key[1], s[_RECEIVED], s[_EXPIRES], s[_TTL], s[_GOODBYE], s[_SEQ], key)
+        CacheEntry,
+        (record, key[1], s[_RECEIVED], s[_EXPIRES], s[_TTL], s[_GOODBYE], s[_FILED], key),
     )
 
 
@@ -138,8 +142,11 @@ class RecordCache:
         # bucket -> its one key, or a dict of its keys (a dict per bucket of one would double
         # the tracked objects a new name costs)
         self._buckets: dict[Bucket, Members] = {}
-        self._heap: list[tuple[float, int, Key]] = []
-        self._next_seq = itertools.count().__next__
+        # Expiry: entries are filed in groups by expiry time (the records of a batch share
+        # `now`, so their TTLs give a handful of groups), a heap holds the group times.
+        self._heap: list[float] = []
+        self._due: dict[float, list[Key]] = {}
+        self._stale = 0  # keys in groups whose entry is gone or filed elsewhere
         self._wanted: dict[str, int] = {}  # name_key -> how many callers wait for it
         self._keys: dict[str, str] = {}  # name -> name_key(name), recently seen names
         self._flush_now = -1.0
@@ -169,6 +176,7 @@ class RecordCache:
         entries = self._entries
         buckets = self._buckets
         memo = self._keys
+        due = self._due
         type_of = _TYPE_OF
         for record in records:
             name = record[0]
@@ -187,11 +195,14 @@ class RecordCache:
             if members is None:
                 ttl = record[2]
                 if ttl:
-                    seq = self._next_seq()
                     expires = now + ttl
-                    entries[key] = (name, record[3], now, expires, ttl, False, seq)
+                    entries[key] = (name, record[3], now, expires, ttl, False, expires)
                     buckets[bucket] = key  # a bucket of one is the key itself, not a dict
-                    _heappush(self._heap, (expires, seq, key))
+                    group = due.get(expires)
+                    if group is None:
+                        group = due[expires] = []
+                        _heappush(self._heap, expires)
+                    group.append(key)
                     if len(entries) > self.max_records:
                         self._evict()
                     stored += 1
@@ -240,7 +251,7 @@ class RecordCache:
                 return None
             if not old[_GOODBYE]:
                 expires = min(old[_EXPIRES], now + GRACE)
-                seq = self._file(expires, key) if expires < old[_EXPIRES] else old[_SEQ]
+                filed = self._file(expires, key) if expires < old[_EXPIRES] else old[_FILED]
                 entries[key] = (
                     old[_NAME],
                     old[_FLUSH],
@@ -248,37 +259,44 @@ class RecordCache:
                     expires,
                     old[_TTL],
                     True,
-                    seq,
+                    filed,
                 )
             return key
         expires = now + ttl
         if old is not None:
             # Same data: a refresh. It moves to the end of the eviction order and keeps the
-            # newest name spelling and TTL. A later expiry needs no heap push (see _pop_due).
-            seq = self._file(expires, key) if expires < old[_EXPIRES] else old[_SEQ]
+            # newest name spelling and TTL. A later expiry is not re-filed (see expire).
+            filed = self._file(expires, key) if expires < old[_EXPIRES] else old[_FILED]
             del entries[key]
-            entries[key] = (record.name, record.cache_flush, now, expires, ttl, False, seq)
+            entries[key] = (record.name, record.cache_flush, now, expires, ttl, False, filed)
             return key
-        seq = self._next_seq()
-        entries[key] = (record.name, record.cache_flush, now, expires, ttl, False, seq)
+        entries[key] = (record.name, record.cache_flush, now, expires, ttl, False, expires)
         if members is None:
             self._buckets[bucket] = key
         elif isinstance(members, dict):
             members[key] = None
         else:
             self._buckets[bucket] = {members: None, key: None}
-        _heappush(self._heap, (expires, seq, key))
+        self._file_new(expires, key)
         if len(entries) > self.max_records:
             self._evict()
         return key
 
-    def _file(self, expires: float, key: Key) -> int:
-        """A new heap item for an earlier expiry; returns its seq (older items become stale)."""
-        if len(self._heap) > 2 * len(self._entries) + 64:
-            self._rebuild_heap()  # first: a rebuild after the push would lose the new item
-        seq = self._next_seq()
-        _heappush(self._heap, (expires, seq, key))
-        return seq
+    def _file_new(self, expires: float, key: Key) -> None:
+        group = self._due.get(expires)
+        if group is None:
+            group = self._due[expires] = []
+            _heappush(self._heap, expires)
+        group.append(key)
+
+    def _file(self, expires: float, key: Key) -> float:
+        """File an entry again for an earlier expiry; returns the group time to store (its
+        item in the older group becomes stale)."""
+        self._stale += 1
+        if self._stale > len(self._entries) + 64:
+            self._rebuild_heap()  # first: a rebuild after filing would lose the new item
+        self._file_new(expires, key)
+        return expires
 
     def _flush(self, members: Iterable[Key], key: Key, now: float) -> None:
         # Same bucket and interface (key[1]), other data, received more than a second ago.
@@ -290,7 +308,7 @@ class RecordCache:
                 continue
             s = entries[other]
             if s[_RECEIVED] < cutoff and s[_EXPIRES] > now + GRACE:
-                seq = self._file(now + GRACE, other)
+                filed = self._file(now + GRACE, other)
                 entries[other] = (
                     s[_NAME],
                     s[_FLUSH],
@@ -298,7 +316,7 @@ class RecordCache:
                     now + GRACE,
                     s[_TTL],
                     s[_GOODBYE],
-                    seq,
+                    filed,
                 )
                 self.flushed += 1
 
@@ -315,23 +333,6 @@ class RecordCache:
         del self._buckets[bucket]
         return stored
 
-    def _pop_due(self, limit: float) -> CacheEntry | None:
-        """Remove and return the next entry whose expiry is <= limit, re-filing stale items."""
-        heap = self._heap
-        entries = self._entries
-        while heap and heap[0][0] <= limit:
-            _, seq, key = heapq.heappop(heap)
-            s = entries.get(key)
-            if s is None or s[_SEQ] != seq:
-                continue  # removed, or superseded by an earlier-expiry item
-            if s[_EXPIRES] > limit:  # refreshed since it was filed
-                seq = self._next_seq()
-                entries[key] = (*s[:_SEQ], seq)  # same position in the eviction order
-                _heappush(heap, (s[_EXPIRES], seq, key))
-                continue
-            return _view(key, self._remove(key))
-        return None
-
     def _evict(self) -> None:
         entries = self._entries
         wanted = self._wanted
@@ -345,34 +346,57 @@ class RecordCache:
                 victim = next(iter(entries))
             self._remove(victim)
             self.evicted += 1
-        if len(self._heap) > 2 * len(entries) + 64:
+            self._stale += 1  # its key stays in its expiry group
+        if self._stale > len(entries) + 64:
             self._rebuild_heap()
 
     def _rebuild_heap(self) -> None:
-        heap: list[tuple[float, int, Key]] = []
+        """Expiry groups of live entries only, each filed under its own expiry time."""
+        due: dict[float, list[Key]] = {}
         entries = self._entries
         for key, s in entries.items():
-            seq = self._next_seq()
-            entries[key] = (*s[:_SEQ], seq)
-            heap.append((s[_EXPIRES], seq, key))
-        heapq.heapify(heap)
-        self._heap = heap
+            expires = s[_EXPIRES]
+            group = due.get(expires)
+            if group is None:
+                due[expires] = [key]
+            else:
+                group.append(key)
+            if s[_FILED] != expires:
+                entries[key] = (*s[:_FILED], expires)  # same position in the eviction order
+        self._due = due
+        self._heap = list(due)
+        heapq.heapify(self._heap)
+        self._stale = 0
 
     def expire(self, now: float) -> list[CacheEntry]:
         """Drop every entry whose time is up; returns them (a watch reports removals from this)."""
         removed: list[CacheEntry] = []
-        while (entry := self._pop_due(now)) is not None:
-            removed.append(entry)
+        heap = self._heap
+        due = self._due
+        entries = self._entries
+        while heap and heap[0] <= now:
+            filed = heapq.heappop(heap)
+            for key in due.pop(filed):
+                s = entries.get(key)
+                if s is None or s[_FILED] != filed:
+                    self._stale -= 1  # removed, or filed again for an earlier expiry
+                elif s[_EXPIRES] > now:  # refreshed since it was filed: file it at its time
+                    entries[key] = (*s[:_FILED], s[_EXPIRES])  # same eviction position
+                    self._file_new(s[_EXPIRES], key)
+                else:
+                    removed.append(_view(key, self._remove(key)))
         return removed
 
     def next_expiry(self) -> float | None:
-        """The earliest time an entry may expire (may be a stale heap item: only a hint)."""
-        return self._heap[0][0] if self._heap else None
+        """The earliest time an entry may expire (may be a stale group: only a hint)."""
+        return self._heap[0] if self._heap else None
 
     def clear(self) -> None:
         self._entries.clear()
         self._buckets.clear()
         self._heap.clear()
+        self._due.clear()
+        self._stale = 0
 
     # -- what callers are waiting for -------------------------------------------------------
 
