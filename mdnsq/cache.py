@@ -148,7 +148,6 @@ class RecordCache:
         self._due: dict[float, list[Key]] = {}
         self._stale = 0  # keys in groups whose entry is gone or filed elsewhere
         self._wanted: dict[str, int] = {}  # name_key -> how many callers wait for it
-        self._keys: dict[str, str] = {}  # name -> name_key(name), recently seen names
         self._flush_now = -1.0
         self._flushed_rrsets: set[tuple[Bucket, int]] = set()
         self.evicted = 0
@@ -175,16 +174,12 @@ class RecordCache:
         stored = 0
         entries = self._entries
         buckets = self._buckets
-        memo = self._keys
         due = self._due
         type_of = _TYPE_OF
         for record in records:
             name = record[0]
-            lowered = memo.get(name)  # the names of a packet repeat (SRV/TXT, host)
-            if lowered is None:
-                if len(memo) >= 1024:
-                    memo.clear()
-                lowered = memo[name] = name_key(name)
+            # name_key, inlined: DNS case-insensitivity is ASCII only (RFC 4343).
+            lowered = name.lower() if name.isascii() else name_key(name)
             # A plain int: an IntEnum member is a GC-tracked object and would keep keys tracked.
             rtype = type_of.get(record.__class__)
             if rtype is None:
