@@ -39,7 +39,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Final, NamedTuple
 
 from mdnsq.names import name_key
-from mdnsq.records import Record, UnknownRecord
+from mdnsq.records import Message, Record, UnknownRecord
 
 __all__ = ["CacheEntry", "RecordCache"]
 
@@ -168,6 +168,13 @@ class RecordCache:
 
     def add_all(self, records: Iterable[Record], interface: int, now: float) -> int:
         """Add the records of one packet; returns how many were stored or refreshed."""
+        return self.add_received(((Message(answers=tuple(records)), interface),), now)
+
+    def add_received(self, batch: Iterable[tuple[Message, int]], now: float) -> int:
+        """Add the answers and additional records of received responses, each with the
+        interface it arrived on (questions and authorities are not for caching); returns how
+        many records were stored or refreshed. One call per received batch: the setup below
+        is paid once, not twice per packet."""
         # The first record of its (name, type, class) is by far the most common case on a busy
         # link (a new instance, a new host): it needs no refresh, flush or goodbye logic, so
         # it is filed inline here, without a method call. Everything else goes to _add_to.
@@ -176,33 +183,37 @@ class RecordCache:
         buckets = self._buckets
         due = self._due
         type_of = _TYPE_OF
-        for record in records:
-            name = record[0]
-            # name_key, inlined: DNS case-insensitivity is ASCII only (RFC 4343).
-            lowered = name.lower() if name.isascii() else name_key(name)
-            # A plain int: an IntEnum member is a GC-tracked object and would keep keys tracked.
-            rtype = type_of.get(record.__class__)
-            if rtype is None:
-                rtype = int(record.type)
-            bucket = (lowered, rtype, record[1])
-            key = (bucket, interface) + record[4:]  # noqa: RUF005 (concatenation is faster)
-            members = buckets.get(bucket)
-            if members is None:
-                ttl = record[2]
-                if ttl:
-                    expires = now + ttl
-                    entries[key] = (name, record[3], now, expires, ttl, False, expires)
-                    buckets[bucket] = key  # a bucket of one is the key itself, not a dict
-                    group = due.get(expires)
-                    if group is None:
-                        group = due[expires] = []
-                        _heappush(self._heap, expires)
-                    group.append(key)
-                    if len(entries) > self.max_records:
-                        self._evict()
+        for message, interface in batch:
+            records = message[3]  # Message.answers, then .additionals
+            if message[5]:
+                records = records + message[5] if records else message[5]
+            for record in records:
+                name = record[0]
+                # name_key, inlined: DNS case-insensitivity is ASCII only (RFC 4343).
+                lowered = name.lower() if name.isascii() else name_key(name)
+                # A plain int: an IntEnum member is GC-tracked and would keep keys tracked.
+                rtype = type_of.get(record.__class__)
+                if rtype is None:
+                    rtype = int(record.type)
+                bucket = (lowered, rtype, record[1])
+                key = (bucket, interface) + record[4:]  # noqa: RUF005 (faster than *)
+                members = buckets.get(bucket)
+                if members is None:
+                    ttl = record[2]
+                    if ttl:
+                        expires = now + ttl
+                        entries[key] = (name, record[3], now, expires, ttl, False, expires)
+                        buckets[bucket] = key  # a bucket of one is the key itself, not a dict
+                        group = due.get(expires)
+                        if group is None:
+                            group = due[expires] = []
+                            _heappush(self._heap, expires)
+                        group.append(key)
+                        if len(entries) > self.max_records:
+                            self._evict()
+                        stored += 1
+                elif self._add_to(record, bucket, key, members, interface, now) is not None:
                     stored += 1
-            elif self._add_to(record, bucket, key, members, interface, now) is not None:
-                stored += 1
         return stored
 
     def _add(self, record: Record, interface: int, now: float) -> Key | None:

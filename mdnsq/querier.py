@@ -908,15 +908,9 @@ class Querier:
         return result
 
     def _apply(self, batch: list[tuple[Message, int]]) -> None:
-        now = self._clock()
-        add_all = self._cache.add_all
         self._stats["accepted"] += len(batch)
-        for message, interface in batch:
-            # The question section of a response is ignored; authority records are for probing.
-            # Fields by index: Message.answers (3) and .additionals (5).
-            add_all(message[3], interface, now)
-            if message[5]:
-                add_all(message[5], interface, now)
+        # The question section of a response is ignored; authority records are for probing.
+        self._cache.add_received(batch, self._clock())
 
     def _send(self, task: _Task, now: float) -> float:
         """Send what the task needs now; returns when its next retransmission is due."""
