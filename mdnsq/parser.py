@@ -134,6 +134,7 @@ def _read_name(
                 if length > 31:
                     short = False
                 labels += 1
+                last = pos
                 pos += length + 1
                 if pos >= stop:
                     if pos < limit:
@@ -150,6 +151,12 @@ def _read_name(
                         text = dotted.decode()
                     except UnicodeDecodeError:
                         text = ""
+                    else:
+                        if length == 0:
+                            # The last label is a name of its own, and the one most pointed
+                            # at from inside a run ("local" of "_http._tcp.local", by host
+                            # names): cache it too, as the slice of the text it is.
+                            names[last] = text[text.rfind(".") + 1 :]
             if not text:
                 text = _run_text_slow(view, start, pos)
     if length == 0:
