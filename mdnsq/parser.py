@@ -192,6 +192,26 @@ def _read_name(
     return text, pos + 2
 
 
+def _label_and_pointer(view: memoryview, pos: int, limit: int, names: dict[int, str]) -> str | None:
+    """The commonest RDATA name, one plain label and a pointer to a name already read
+    ("Office._http._tcp.local", "host.local"), or None for _read_name to do it all."""
+    length = view[pos]
+    after = pos + 1 + length
+    if not 0 < length < 0x40 or after + 1 >= limit or view[after] < 0xC0:
+        return None
+    suffix = names.get((view[after] & 0x3F) << 8 | view[after + 1])
+    if not suffix or suffix is _BAD or not suffix.isascii() or length + len(suffix) > 252:
+        return None
+    try:
+        label = str(view[pos + 1 : after], "utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "." in label or "\\" in label:
+        return None
+    text = names[pos] = f"{label}.{suffix}"
+    return text
+
+
 def _wire_length(name: str) -> int:
     """Wire length of a name the parser decoded (so valid)."""
     return sum(len(label) + 1 for label in name_to_wire_labels(name)) + 1
@@ -307,7 +327,9 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                 # RDATA. Anything wrong here costs this record only.
                 try:
                     if rtype == 12:  # PTR
-                        target = read_name(view, start, pos, end, names)[0]
+                        target = _label_and_pointer(view, start, pos, names)
+                        if target is None:
+                            target = read_name(view, start, pos, end, names)[0]
                         record: object = new(
                             PTRRecord, (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF, target)
                         )
@@ -315,7 +337,9 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                         if rdlength < 7:
                             raise _Bad("SRV too short")
                         priority, weight, port = _SRV_HEAD(view, start)
-                        target = read_name(view, start + 6, pos, end, names)[0]
+                        target = _label_and_pointer(view, start + 6, pos, names)
+                        if target is None:
+                            target = read_name(view, start + 6, pos, end, names)[0]
                         record = new(
                             SRVRecord,
                             (
