@@ -71,15 +71,20 @@ _BAD = "\ud800"
 _DOTS = bytes(46 if 0 < i < 32 or i == 92 else i for i in range(256))
 
 
-def _run_text_slow(view: memoryview, run: int, stop: int) -> str:
-    """Text of the labels in ``view[run:stop]``, one by one, escaping what needs it."""
+def _run_labels_slow(view: memoryview, run: int, stop: int) -> list[tuple[int, str]]:
+    """(offset, text) of each label in ``view[run:stop]``, escaping what needs it.
+
+    The offsets let _read_name cache the name that starts at every label of the run, so a
+    record pointing into the middle of it later is a lookup, not a second escaping pass
+    (otherwise pointers into each label of a long escaped name cost labels x labels).
+    """
     parts = []
     pos = run
     while pos < stop:
         first = pos + 1
+        parts.append((pos, escape_label_bytes(view[first : first + view[pos]].tobytes())))
         pos = first + view[pos]
-        parts.append(escape_label_bytes(view[first:pos].tobytes()))
-    return ".".join(parts)
+    return parts
 
 
 def _read_name(
@@ -112,6 +117,7 @@ def _read_name(
         raise _Bad("name runs past its bounds")
     length = view[pos]
     text = ""
+    slow: list[tuple[int, str]] | None = None
     if 0 < length < 0x40:
         first = pos + 1
         pos = first + length
@@ -123,7 +129,7 @@ def _read_name(
             try:
                 text = str(view[first:pos], "utf-8")
             except UnicodeDecodeError:
-                text = _run_text_slow(view, start, pos)
+                text = escape_label_bytes(view[first:pos].tobytes())
             else:
                 if "." in text or "\\" in text:
                     text = escape_label(text)
@@ -158,9 +164,12 @@ def _read_name(
                             # names): cache it too, as the slice of the text it is.
                             names[last] = text[text.rfind(".") + 1 :]
             if not text:
-                text = _run_text_slow(view, start, pos)
+                slow = _run_labels_slow(view, start, pos)
+                text = ".".join(label for _, label in slow)
     if length == 0:
         names[start] = text
+        if slow:
+            _cache_inner(slow, "", names)
         return text, pos + 1
     if length < 0xC0:
         raise _Bad("unknown label type")
@@ -189,7 +198,17 @@ def _read_name(
             raise _Bad("name longer than 255 bytes")
         text = f"{text}.{suffix}" if text else suffix
     names[start] = text
+    if slow:
+        _cache_inner(slow, suffix, names)
     return text, pos + 2
+
+
+def _cache_inner(parts: list[tuple[int, str]], suffix: str, names: dict[int, str]) -> None:
+    """Cache the name starting at each inner label of a run decoded label by label."""
+    tail = suffix
+    for offset, label in reversed(parts[1:]):
+        tail = f"{label}.{tail}" if tail else label
+        names.setdefault(offset, tail)
 
 
 def _label_and_pointer(view: memoryview, pos: int, limit: int, names: dict[int, str]) -> str | None:
