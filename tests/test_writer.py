@@ -69,6 +69,21 @@ def test_names_are_compressed() -> None:
     assert parse_message(wire).answers == tuple(records)
 
 
+def test_escaped_instance_names_share_the_service_type_pointer() -> None:
+    """'Dr\\. Who' needs escaping; its plain tail must still point at the PTR owner's name."""
+    target = f"Dr\\. Who's Printer.{SERVICE}"
+    records = [
+        PTRRecord(name=SERVICE, ttl=4500, target=target),
+        SRVRecord(name=target, ttl=120, priority=0, weight=0, port=631, target="h.local"),
+    ]
+    wire = encode_message(Message(flags=FLAG_QR, answers=records))
+    label = len("Dr. Who's Printer")
+    ptr_rr = len(SERVICE) + 2 + 10 + 1 + label + 2  # owner, header, label + pointer to owner
+    srv_rr = 2 + 10 + 6 + 1 + 1 + 2  # owner pointer, header, SRV head, "h" + pointer to "local"
+    assert len(wire) == 12 + ptr_rr + srv_rr
+    assert parse_message(wire).answers == tuple(records)
+
+
 def test_nsec_next_name_is_not_compressed() -> None:
     nsec = NSECRecord(name="host.local", ttl=120, next_name="host.local", types={1})
     wire = encode_message(Message(flags=FLAG_QR, answers=[nsec]))
