@@ -10,20 +10,25 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mdnsq.cli_output import parsable_label, parsable_txt
-from tests.peers import AvahiPeer, Service, ZeroconfPeer, require_avahi
+from tests.peers import (
+    AvahiBrowser,
+    AvahiPeer,
+    Service,
+    ZeroconfPeer,
+    avahi_unescape,
+)
 
 pytestmark = pytest.mark.netns
 
@@ -187,83 +192,13 @@ def test_types(zeroconf_peer: ZeroconfPeer) -> None:
 
 # --- --parsable against avahi-browse itself -------------------------------------------------------
 
-_DBUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-"""
-
-
-@pytest.fixture(scope="module")
-def avahi_browse(peer_lab: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Runs `avahi-browse ARGS` against a second avahi-daemon (D-Bus on, private bus) in its host.
-
-    (tests/peers.py plans an AvahiBrowser; this is the small piece the CLI tests need.)
-    """
-    require_avahi()
-    if shutil.which("dbus-daemon") is None or shutil.which("avahi-browse") is None:
-        pytest.skip("dbus-daemon / avahi-browse not installed (run `make peers`)")
-    folder = tmp_path_factory.mktemp("dbus")
-    (folder / "bus.conf").write_text(_DBUS_CONFIG.format(socket=folder / "bus"))
-    bus = subprocess.Popen(
-        ["dbus-daemon", f"--config-file={folder / 'bus.conf'}", "--nofork", "--print-address"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        address = read_line(bus, 10).strip()  # printed once it listens: ready
-        browser = AvahiPeer(peer_lab, dbus_address=address)
-
-        def run(*args: str) -> list[str]:
-            env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": address}
-            done = subprocess.run(
-                ["ip", "netns", "exec", browser.host, "avahi-browse", *args],
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=20,
-                check=True,
-            )
-            return done.stdout.splitlines()
-
-        yield run
-        browser.close()
-    finally:
-        bus.terminate()
-        bus.wait(5)
-
-
-def avahi_unescape(field: str) -> str:
-    """Undo avahi-browse's escapes (\\DDD decimal bytes, backslash + char) on one field."""
-    out = bytearray()
-    i = 0
-    while i < len(field):
-        ch = field[i]
-        if ch == "\\" and field[i + 1 : i + 4].isdigit() and len(field[i + 1 : i + 4]) == 3:
-            out.append(int(field[i + 1 : i + 4]))
-            i += 4
-        elif ch == "\\" and i + 1 < len(field):
-            out += field[i + 1].encode()
-            i += 2
-        else:
-            out += ch.encode()
-            i += 1
-    return out.decode("utf-8", "surrogateescape")
-
 
 def test_parsable_matches_avahi_browse(
-    zeroconf_peer: ZeroconfPeer, avahi_peer: AvahiPeer, avahi_browse: Any
+    zeroconf_peer: ZeroconfPeer, avahi_peer: AvahiPeer, avahi_browser: AvahiBrowser
 ) -> None:
-    theirs = avahi_browse("-p", "-r", "-k", "-t", "_ipp._tcp")
+    done = avahi_browser.browse("-k", "_ipp._tcp")
+    assert done.returncode == 0, done.stderr
+    theirs = done.stdout.splitlines()
     mine = mdnsq("browse", "_ipp._tcp", "--parsable", "-t", "2")
     assert mine.status == 0, mine.err
 
