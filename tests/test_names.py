@@ -73,7 +73,12 @@ def test_invalid_utf8_comes_out_as_decimal_escapes_and_goes_back_byte_for_byte()
     assert record.name == "\\255\\254ok\\195.local"
     assert name_to_wire_labels(record.name) == [raw_label, b"local"]
     again = encode_message(Message(flags=0x8400, answers=[record]))
-    assert again == wire
+    # The raw label goes back byte for byte; the target's "local" now points at the owner's.
+    local_at = 12 + 1 + len(raw_label)
+    compressed = b"\x04host" + (0xC000 | local_at).to_bytes(2, "big")
+    head = struct.pack("!HHIH", 12, 1, 120, len(compressed))
+    assert again == wire[: 12 + len(owner)] + head + compressed
+    assert parse_message(again).answers == (record,)
     assert escape_label(unescape_label("\\255\\254ok\\195")) == "\\255\\254ok\\195"
 
 
