@@ -18,6 +18,15 @@
 # - Receive filters, each counted in stats(): queries ignored, malformed packets, opcode/rcode
 #   not 0, source port not 5353 (except replies to our one-shot query, which must echo our ID),
 #   sources off the link of the arrival interface (§11), packets from interfaces not selected.
+# - Load shedding: a socket under pressure (a receive pass read MAX_BATCH datagrams without it
+#   running dry) carries a flood we cannot parse in full (~1 ms per 9000-byte packet), and the
+#   kernel then drops at random, our answers too. Until no pass has found it full for
+#   PRESSURE_HOLD seconds, a datagram is parsed only if it holds, in wire form and ASCII
+#   case-insensitively, the first label of a name some call waits for (a packet carrying the
+#   name holds that label literally: compression only replaces suffixes). Queries (QR clear)
+#   and everything else are dropped unparsed and counted ("shed_under_pressure"): a copy,
+#   lower() and a few `in` tests, microseconds at C speed. Passive caching (§10) of unrelated
+#   records pauses while a flood lasts; without pressure every response is parsed as before.
 #
 # §11 caveat: the transport does not report a packet's destination address, so multicast and
 # unicast replies cannot be told apart. The on-link check is applied to every response; IPv6
@@ -33,6 +42,7 @@ import logging
 import math
 import os
 import random
+import select
 import selectors
 import threading
 import time
@@ -44,7 +54,7 @@ from typing import Any, Literal, TypeVar
 
 from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.errors import MalformedPacket, MdnsqError, NetworkError
-from mdnsq.names import name_key, normalize_name
+from mdnsq.names import name_key, name_to_wire_labels, normalize_name
 from mdnsq.parser import parse_message
 from mdnsq.records import FLAG_QR, Message, Question, Record, RecordType, SRVRecord
 from mdnsq.service import (
@@ -82,6 +92,10 @@ MUTE_AFTER = 3  # after this many failed sends in a row, a transport is tried
 RETRY_MUTED = 10  # ... only once per this many queries
 MAX_RECEIVE_ERRORS = 5  # receive failures in a row on one transport before a call gives up
 MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn)
+# Load shedding: a pass that reads MAX_BATCH datagrams without the socket running dry puts it
+# under pressure, which ends PRESSURE_HOLD seconds after the last such pass (a flooded socket
+# runs dry now and then too, and each return to full parsing costs a pass of ~1 ms packets).
+PRESSURE_HOLD = 0.5
 # A browse asks about at most this many unresolved instances at a time: a flood of fresh PTR
 # records must not turn into a flood of our questions (the rest wait for a free slot).
 MAX_RESOLVING = 16
@@ -103,6 +117,16 @@ def _parse_ip_version(ip_version: IPVersion | str | int) -> tuple[bool, bool]:
     if value in ("v6", "6", "ipv6"):
         return False, True
     raise ValueError(f"ip_version must be 'any', 'v4' or 'v6', not {ip_version!r}")
+
+
+def _needle(name: str) -> bytes | None:
+    """The first label of ``name`` as it appears on the wire (length byte + label), lower case:
+    every packet carrying the name holds these bytes literally at least once."""
+    try:
+        labels = name_to_wire_labels(name)
+    except ValueError:
+        return None
+    return bytes((len(labels[0]),)) + labels[0].lower() if labels else None
 
 
 def _parse_type(rtype: int | str) -> RecordType:
@@ -501,6 +525,10 @@ class Querier:
         self._send_failures: dict[Transport, int] = {}
         self._receive_errors: dict[Transport, int] = {}
         self._onlink_memo: dict[tuple[str, int], bool] = {}
+        # Load shedding (see the top of the module): needle -> how many waits use it, and an
+        # immutable snapshot the receiver reads without the lock.
+        self._needle_counts: dict[bytes, int] = {}
+        self._needles: tuple[bytes, ...] = ()
         self._public_selector: selectors.BaseSelector | None = None
         if transports is None:
             self._transports = self._open(interfaces, ip_version, one_shot)
@@ -513,6 +541,9 @@ class Querier:
             for interface in transport.interfaces:
                 nets = self._links.setdefault(interface.index, [])
                 nets.extend(a.network for a in interface.addresses if a.network not in nets)
+        self._pressure = dict.fromkeys(self._transports, False)
+        self._pressed = dict.fromkeys(self._transports, -math.inf)  # last full receive pass
+        self._dry_polls: dict[Transport, select.poll] = {}
         self._handlers = {t: self._make_handler(t) for t in self._transports}
         self._wait_hook = wait
         self._wake_r, self._wake_w = os.pipe()
@@ -657,7 +688,8 @@ class Querier:
         return self._cache
 
     def stats(self) -> dict[str, int]:
-        """Counters: packets received/accepted/dropped (by reason), queries sent, cache size."""
+        """Counters: packets received/accepted/dropped (by reason; "shed_under_pressure" were
+        dropped unparsed during a flood), queries sent, cache size."""
         with self._lock:
             result = dict(self._stats)
             result["cache_records"] = len(self._cache)
@@ -735,7 +767,7 @@ class Querier:
             deadline = math.inf if timeout is None else start + max(0.0, timeout)
             self._tasks.add(task)
             for name in task.protects:
-                self._cache.want(name)
+                self._want(name)
             while True:
                 now = self._clock()
                 self._cache.expire(now)
@@ -762,13 +794,34 @@ class Querier:
             if task in self._tasks:
                 self._tasks.discard(task)
                 for name in task.protects:
-                    self._cache.unwant(name)
+                    self._unwant(name)
                 for ask in task.asks.values():
-                    self._cache.unwant(ask.question.name)
+                    self._unwant(ask.question.name)
                 task.asks.clear()
             if self._tasks:
                 self._cond.notify_all()  # I may have been the leader: let another step up
             lock.release()
+
+    def _want(self, name: str) -> None:
+        """Under the lock: a call waits for ``name``; the cache spares it, the shedder lets
+        packets that mention it through."""
+        self._cache.want(name)
+        needle = _needle(name)
+        if needle is not None:
+            count = self._needle_counts.get(needle, 0)
+            self._needle_counts[needle] = count + 1
+            if not count:
+                self._needles = tuple(self._needle_counts)
+
+    def _unwant(self, name: str) -> None:
+        self._cache.unwant(name)
+        needle = _needle(name)
+        if needle is None or needle not in self._needle_counts:
+            return
+        self._needle_counts[needle] -= 1
+        if not self._needle_counts[needle]:
+            del self._needle_counts[needle]
+            self._needles = tuple(self._needle_counts)
 
     def _await(self, timeout: float) -> None:
         """Under the lock: become the receiver, or wait for the receiver's news."""
@@ -810,8 +863,13 @@ class Querier:
                 else:
                     ready.append(key.data)
         batch: list[tuple[Message, int]] = []
+        pressure, pressed = self._pressure, self._pressed
         for transport in ready:
             handler = self._handlers[transport]
+            now = self._clock()
+            if pressure[transport] and now >= pressed[transport] + PRESSURE_HOLD:
+                pressure[transport] = False
+                log.debug("%r is quiet again: parsing every packet", transport)
             for _ in range(MAX_BATCH):
                 try:
                     item = transport.receive_with(handler, 0)
@@ -820,12 +878,30 @@ class Querier:
                     break
                 self._receive_errors.pop(transport, None)
                 if item is None:
-                    break
+                    if self._dry(transport):
+                        break
+                    continue
                 if item is not _DROP:
                     batch.append(item)
+            else:  # MAX_BATCH datagrams and the socket still not dry: shed from now on
+                pressed[transport] = now
+                if not pressure[transport]:
+                    pressure[transport] = True
+                    self._stats["pressure_episodes"] += 1
+                    log.debug("%r keeps filling up: shedding unrelated packets", transport)
         if batch:
             self._stats["received"] += len(batch)  # the dropped ones are counted as they drop
         return batch
+
+    def _dry(self, transport: Transport) -> bool:
+        """After receive_with(..., 0) returned None: is the socket empty? The transport also
+        returns None when it dropped one datagram (too large for its buffers) with more queued,
+        so ask the socket itself (one poll; once per pass in quiet times)."""
+        poller = self._dry_polls.get(transport)
+        if poller is None:
+            poller = self._dry_polls[transport] = select.poll()
+            poller.register(transport.fileno(), select.POLLIN)
+        return not poller.poll(0)
 
     def _receive_error(self, transport: Transport, exc: OSError) -> None:
         """A failed receive loses one datagram (counted); one that keeps failing is an error
@@ -851,6 +927,7 @@ class Querier:
         ephemeral = self.one_shot
         onlink = self._onlink_memo
         parse = parse_message
+        pressure = self._pressure
 
         def handle(view: memoryview, source: tuple[str, int], interface: int) -> Any:
             if source[1] != MDNS_PORT and not ephemeral:
@@ -866,6 +943,19 @@ class Querier:
                 stats["received"] += 1
                 stats["dropped_off_link"] += 1
                 return _DROP
+            if pressure[transport]:
+                if len(view) > 2 and not view[2] & 0x80:  # QR clear: ignored anyway
+                    stats["received"] += 1
+                    stats["ignored_queries"] += 1
+                    return _DROP
+                data = view.tobytes().lower()  # <= 9000 bytes; find() has no case folding
+                for needle in self._needles:
+                    if needle in data:
+                        break
+                else:
+                    stats["received"] += 1
+                    stats["shed_under_pressure"] += 1
+                    return _DROP
             try:
                 message = parse(view)
             except MalformedPacket:
@@ -921,9 +1011,9 @@ class Querier:
             wanted.add(key)
             if key not in asks:
                 asks[key] = _Ask(question, now)
-                self._cache.want(question.name)
+                self._want(question.name)
         for key in [k for k in asks if k not in wanted]:
-            self._cache.unwant(asks.pop(key).question.name)
+            self._unwant(asks.pop(key).question.name)
         due: list[Question] = []
         next_at = math.inf
         for ask in asks.values():

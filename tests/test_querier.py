@@ -31,7 +31,7 @@ from mdnsq import (
     build_queries,
     parse_message,
 )
-from mdnsq.querier import MAX_KNOWN_ANSWERS, MAX_RESOLVING
+from mdnsq.querier import MAX_BATCH, MAX_KNOWN_ANSWERS, MAX_RESOLVING, PRESSURE_HOLD
 from mdnsq.records import Question
 from tests.fakes import (
     IFINDEX,
@@ -859,3 +859,119 @@ def test_service_infos_are_hashable_values() -> None:
         name=f"a.{HTTP}", instance="a", type=HTTP, host="h.local", port=1, txt={"k": b"v"}
     )
     assert one == same and len({one, same}) == 1
+
+
+# -- load shedding under pressure (issue 6) -----------------------------------------------------
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts every parse the Querier does (a Querier made after this fixture)."""
+    counter = [0]
+
+    def counting(data: Any) -> Message:
+        counter[0] += 1
+        return parse_message(data)
+
+    monkeypatch.setattr("mdnsq.querier.parse_message", counting)
+    return counter
+
+
+def _junk(count: int, first: int = 0) -> list[bytes]:
+    return [response(a(f"junk-{i}.local", "192.0.2.50", ttl=4500)) for i in range(first, count)]
+
+
+def test_a_burst_is_shed_unparsed_but_the_awaited_answer_gets_through(
+    net: FakeNet, parses: list[int]
+) -> None:
+    q = make(net)
+    name = f"Office.{HTTP}"
+    # The answer spells the instance in another case: matching is ASCII case-insensitive.
+    _, s, t, addr = service_records("OFFICE", HTTP, "office.local", 8080, "192.0.2.8")
+    answer = response(s, t, additionals=[addr])
+
+    def responder(message: Message, n: FakeNet, tr: FakeTransport) -> None:
+        if any(qq.name == name for qq in message.questions):
+            for packet in [*_junk(200), answer, *_junk(300, 200)]:  # one burst, all queued
+                n.later(0.05, packet)
+
+    net.responders.append(responder)
+    info = q.resolve_service(name, timeout=3)
+    assert info is not None and info.complete and info.port == 8080
+    stats = q.stats()
+    assert stats["pressure_episodes"] == 1
+    # The first pass parsed everything (MAX_BATCH junk packets); then only the answer was.
+    assert parses[0] == MAX_BATCH + 1
+    assert stats["shed_under_pressure"] >= 200 - MAX_BATCH
+    assert q.cached(f"junk-{MAX_BATCH - 1}.local", "A")
+    assert q.cached(f"junk-{MAX_BATCH}.local", "A") == []
+
+
+def test_without_pressure_every_response_is_parsed_and_cached(
+    net: FakeNet, parses: list[int]
+) -> None:
+    """The same 300 packets arriving in small groups: no pass fills up, nothing is shed."""
+    q = make(net)
+    name = f"Office.{HTTP}"
+    _, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
+    junk = _junk(300)
+
+    def responder(message: Message, n: FakeNet, tr: FakeTransport) -> None:
+        if any(qq.name == name for qq in message.questions):
+            for i, packet in enumerate(junk):
+                n.later(0.05 + 0.01 * (i // 20), packet)
+            n.later(0.5, response(s, t, additionals=[addr]))
+
+    net.responders.append(responder)
+    info = q.resolve_service(name, timeout=3)
+    assert info is not None and info.complete
+    stats = q.stats()
+    assert "shed_under_pressure" not in stats and "pressure_episodes" not in stats
+    assert parses[0] == 301
+    assert all(q.cached(f"junk-{i}.local", "A") for i in range(300))
+
+
+def test_with_no_call_waiting_a_burst_is_shed_until_the_socket_stays_calm(net: FakeNet) -> None:
+    q = make(net)
+    transport = net.transports[0]
+    for packet in _junk(100):
+        transport.inject(packet)
+    transport.inject(response(flags=0))  # a query: ignored, also unparsed
+    while q.process():
+        pass
+    stats = q.stats()
+    assert stats["accepted"] == MAX_BATCH
+    assert stats["shed_under_pressure"] == 100 - MAX_BATCH
+    assert stats["ignored_queries"] == 1
+    transport.inject(response(a("soon.local", "192.0.2.51")))
+    q.process()
+    assert q.cached("soon.local", "A") == []  # still within PRESSURE_HOLD of the burst
+    net.clock.advance(PRESSURE_HOLD)
+    transport.inject(response(a("later.local", "192.0.2.52")))
+    q.process()
+    assert q.cached("later.local", "A")  # passive caching is back
+
+
+class _DroppingTransport(FakeTransport):
+    """Returns None for each datagram marked oversized while more are queued, as the real
+    transports do with timeout 0."""
+
+    def receive_with(self, handler: Any, timeout: float | None) -> Any:
+        with self._lock:
+            head = self._queue[0][0] if self._queue else None
+        if head == b"oversized":
+            self._pop()
+            return None
+        return super().receive_with(handler, timeout)
+
+
+def test_a_datagram_the_transport_drops_does_not_end_the_pass_or_hide_a_flood() -> None:
+    with _DroppingTransport() as transport, Querier(transports=[transport]) as q:
+        for i, packet in enumerate(_junk(210)):
+            if i % 7 == 0:
+                transport.inject(b"oversized")  # one in eight datagrams
+            transport.inject(packet)
+        q.process()
+        stats = q.stats()
+        assert stats["pressure_episodes"] == 1
+        assert stats["accepted"] == MAX_BATCH - MAX_BATCH // 8  # the other reads were drops
