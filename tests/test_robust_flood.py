@@ -9,15 +9,20 @@ in packets (tests/hostile.py --max-packets).
 Figures (packets sent per kind, what the querier counted, kernel drops, RSS before/after) are
 printed as one JSON line per test; `pytest -s` shows them; adr/004-robustness.md quotes them.
 
-Asserted: the calls return by their deadlines; spoofed off-link data never enters the cache;
-the cache stays within its bound; every pool buffer comes back; memory stays flat; each drop
-reason is counted; both services resolve right after the flood; a known-answer / cache-flush
-storm makes us send no more than our own schedule; a storm of fresh instances neither crashes
-browse() nor makes it send a storm of queries.
-Recorded but NOT asserted (figure resolved_during_flood): that the resolve *inside* a 3 s
-full-rate flood succeeds. The kernel drops ~95 % of such a flood at the socket (RcvbufErrors in
-the figures) while the querier drains ~800 packets/s of this mix, so the peer's few answers
-must survive a lottery; whether they do depends on timing, and asserting it would flake.
+The full mix is sent twice: aimed at the querier (unicast to br0's address: only our socket
+is flooded) and at the link (the mDNS group: the responder's socket is flooded too).
+
+Asserted: the calls return by their deadlines; inside the flood aimed at the querier, the
+resolve succeeds (the querier sheds what no call waits for, unparsed: see "Load shedding" in
+mdnsq/querier.py); spoofed off-link data never enters the cache; the cache stays within its
+bound; every pool buffer comes back; memory stays flat; each drop reason is counted; both
+services resolve right after the flood; a known-answer / cache-flush storm makes us send no
+more than our own schedule; a storm of fresh instances neither crashes browse() nor makes it
+send a storm of queries.
+Recorded but NOT asserted (figure resolved_during_flood of the link flood): the resolve inside
+the flood aimed at the whole link. There python-zeroconf's socket overflows as well, so whether
+it ever sees our question (and we its answer) is up to its kernel queue, which no querier can
+fix; it usually succeeds now (5 of 6 runs in ADR 004), but asserting it would flake.
 Two bugs these floods found (cache eviction by long-TTL junk, browse dying on too many
 questions) have exact, deterministic tests in tests/test_robust_querier.py.
 """
@@ -46,7 +51,7 @@ from tests.peers import PeerLab, ZeroconfPeer
 ROOT = Path(__file__).resolve().parents[1]
 FLOOD_SECONDS = float(os.environ.get("MDNSQ_FLOOD_SECONDS", "3"))
 SPOOF_FROM = "198.51.100.7"
-FLOOD_TO = os.environ.get("MDNSQ_FLOOD_TO", "224.0.0.251")
+FLOOD_TO = "224.0.0.251"  # the whole link; netlab.BRIDGE_V4 floods only our querier
 FLOOD_KINDS = os.environ.get(
     "MDNSQ_FLOOD_KINDS", "unrelated,many,garbage,oversized,hostile,goodbyes,spoofed,queries"
 )
@@ -113,7 +118,7 @@ class FloodLab:
     host: str
     address: str
 
-    def flood(self, seconds: float, kinds: str, **options: str) -> Flooder:
+    def flood(self, seconds: float, kinds: str, to: str = FLOOD_TO, **options: str) -> Flooder:
         service = self.peer.sample.web
         argv = [
             sys.executable,
@@ -127,7 +132,7 @@ class FloodLab:
             f"--host={self.peer.host_name}",
             f"--port={service.port}",
             f"--address={self.peer.ipv4}",
-            f"--to={FLOOD_TO}",
+            f"--to={to}",
         ]
         argv += [f"--{key.replace('_', '-')}={value}" for key, value in options.items()]
         proc = self.lab.popen(self.host, argv, stdout=subprocess.PIPE, cwd=ROOT)
@@ -163,6 +168,7 @@ def drain(q: Querier) -> None:
 
 @dataclass
 class FloodOutcome:
+    to: str
     sent: dict[str, Any]
     during: Any
     took: float
@@ -179,22 +185,44 @@ class FloodOutcome:
     figures: dict[str, Any]
 
 
-@pytest.fixture(scope="module")
-def flood_outcome(flood_lab: FloodLab) -> FloodOutcome:
+def _flood_outcome(flood_lab: FloodLab, to: str) -> FloodOutcome:
     """The full hostile mix at full rate while resolve_service(printer) runs, then resolves of
     both services right after it; everything measured once, asserted by the tests below."""
     pool = BufferPool()
     transport = UDPv4Transport([BR], pool=pool)
     q = Querier(transports=[transport], cache_size=CACHE_SIZE)
     try:
-        return flood_once(flood_lab, q, transport, pool, FLOOD_SECONDS)
+        return flood_once(flood_lab, q, transport, pool, FLOOD_SECONDS, to)
     finally:
         q.close()
         transport.close()
 
 
+@pytest.fixture(scope="module")
+def querier_flood(flood_lab: FloodLab) -> FloodOutcome:
+    """Aimed at our querier only: the responder hears our questions."""
+    return _flood_outcome(flood_lab, netlab.BRIDGE_V4)
+
+
+@pytest.fixture(scope="module")
+def link_flood(flood_lab: FloodLab) -> FloodOutcome:
+    """Aimed at the mDNS group: the responder is drowned as well."""
+    return _flood_outcome(flood_lab, FLOOD_TO)
+
+
+@pytest.fixture(params=["querier_flood", "link_flood"])
+def flood_outcome(request: pytest.FixtureRequest) -> FloodOutcome:
+    outcome: FloodOutcome = request.getfixturevalue(request.param)
+    return outcome
+
+
 def flood_once(
-    flood_lab: FloodLab, q: Querier, transport: UDPv4Transport, pool: BufferPool, seconds: float
+    flood_lab: FloodLab,
+    q: Querier,
+    transport: UDPv4Transport,
+    pool: BufferPool,
+    seconds: float,
+    to: str = FLOOD_TO,
 ) -> FloodOutcome:
     web, printer = flood_lab.peer.sample.web, flood_lab.peer.sample.printer
     # Warm up, then hold only the web service's records (the flood sends goodbyes for them):
@@ -211,7 +239,7 @@ def flood_once(
     rss_before = rss_kib()
     kernel_before = udp_counters()
 
-    flooder = flood_lab.flood(seconds, FLOOD_KINDS)
+    flooder = flood_lab.flood(seconds, FLOOD_KINDS, to=to)
     try:
         started = time.monotonic()
         during = q.resolve_service(printer.name, timeout=seconds)
@@ -236,6 +264,7 @@ def flood_once(
     kernel_after = udp_counters()
     stats = q.stats()
     figures = {
+        "to": to,
         "flood": sent,
         "resolved_during_flood": during is not None,
         "resolve_seconds": round(took, 3),
@@ -251,6 +280,7 @@ def flood_once(
     }
     print("\nFLOOD " + json.dumps(figures))
     return FloodOutcome(
+        to=to,
         sent=sent,
         during=during,
         took=took,
@@ -274,11 +304,21 @@ def test_flood_ran_at_full_rate(flood_outcome: FloodOutcome) -> None:
 
 
 def test_resolve_inside_the_flood_returns_by_its_deadline(flood_outcome: FloodOutcome) -> None:
-    # Returning in time is required; succeeding inside a full-rate flood is only recorded
-    # (see the module docstring).
+    # Returning in time is required; succeeding inside the link flood is only recorded (see the
+    # module docstring).
     assert flood_outcome.took < FLOOD_SECONDS + 2.0
     if flood_outcome.during is not None:
         assert flood_outcome.during.port == 631
+
+
+def test_resolve_inside_a_flood_aimed_at_the_querier_succeeds(querier_flood: FloodOutcome) -> None:
+    """Issue 6: the peer's answer is among the few datagrams the kernel lets through only if
+    the querier drains its socket fast enough, i.e. sheds the flood instead of parsing it."""
+    outcome = querier_flood
+    assert outcome.during is not None, outcome.figures
+    assert outcome.during.port == 631
+    assert outcome.took < FLOOD_SECONDS
+    assert outcome.stats["shed_under_pressure"] > 0
 
 
 def test_spoofed_off_link_data_never_enters_the_cache(flood_outcome: FloodOutcome) -> None:
@@ -289,7 +329,9 @@ def test_spoofed_off_link_data_never_enters_the_cache(flood_outcome: FloodOutcom
 def test_cache_stays_within_its_bound(flood_outcome: FloodOutcome) -> None:
     assert flood_outcome.cache_during <= CACHE_SIZE
     assert flood_outcome.stats["cache_records"] <= CACHE_SIZE
-    assert flood_outcome.stats["cache_evicted"] > 0  # the flood did push against the bound
+    # The flood pushed against the bound, or was shed before it could (the first receive pass,
+    # before pressure is detected, parses everything).
+    assert flood_outcome.stats["cache_evicted"] + flood_outcome.stats["shed_under_pressure"] > 0
 
 
 def test_every_pool_buffer_comes_back(flood_outcome: FloodOutcome) -> None:
