@@ -22,7 +22,7 @@ send a storm of queries.
 Recorded but NOT asserted (figure resolved_during_flood of the link flood): the resolve inside
 the flood aimed at the whole link. There python-zeroconf's socket overflows as well, so whether
 it ever sees our question (and we its answer) is up to its kernel queue, which no querier can
-fix; it usually succeeds now (5 of 6 runs in ADR 004), but asserting it would flake.
+fix; it usually succeeds now (9 of 10 runs in ADR 004), but asserting it would flake.
 Two bugs these floods found (cache eviction by long-TTL junk, browse dying on too many
 questions) have exact, deterministic tests in tests/test_robust_querier.py.
 """
