@@ -42,7 +42,6 @@ import logging
 import math
 import os
 import random
-import select
 import selectors
 import threading
 import time
@@ -543,7 +542,6 @@ class Querier:
                 nets.extend(a.network for a in interface.addresses if a.network not in nets)
         self._pressure = dict.fromkeys(self._transports, False)
         self._pressed = dict.fromkeys(self._transports, -math.inf)  # last full receive pass
-        self._dry_polls: dict[Transport, select.poll] = {}
         self._handlers = {t: self._make_handler(t) for t in self._transports}
         self._wait_hook = wait
         self._wake_r, self._wake_w = os.pipe()
@@ -877,10 +875,8 @@ class Querier:
                     self._receive_error(transport, exc)
                     break
                 self._receive_errors.pop(transport, None)
-                if item is None:
-                    if self._dry(transport):
-                        break
-                    continue
+                if item is None:  # the socket is empty (a dropped datagram never ends this)
+                    break
                 if item is not _DROP:
                     batch.append(item)
             else:  # MAX_BATCH datagrams and the socket still not dry: shed from now on
@@ -892,16 +888,6 @@ class Querier:
         if batch:
             self._stats["received"] += len(batch)  # the dropped ones are counted as they drop
         return batch
-
-    def _dry(self, transport: Transport) -> bool:
-        """After receive_with(..., 0) returned None: is the socket empty? The transport also
-        returns None when it dropped one datagram (too large for its buffers) with more queued,
-        so ask the socket itself (one poll; once per pass in quiet times)."""
-        poller = self._dry_polls.get(transport)
-        if poller is None:
-            poller = self._dry_polls[transport] = select.poll()
-            poller.register(transport.fileno(), select.POLLIN)
-        return not poller.poll(0)
 
     def _receive_error(self, transport: Transport, exc: OSError) -> None:
         """A failed receive loses one datagram (counted); one that keeps failing is an error

@@ -91,6 +91,7 @@ _TRANSIENT_ERRORS = frozenset(
     }
 )
 _MAX_TRANSIENT_IN_A_ROW = 64
+_MAX_LATE_READS = 64  # reads past a deadline while datagrams are queued (see _recv_into)
 _new_tuple = tuple.__new__
 _MSG_TRUNC = int(socket.MSG_TRUNC)  # a plain int: `flags & IntFlag` builds an enum per call
 
@@ -425,6 +426,7 @@ class _UDPTransport:
         deadline = None
         truncated = False
         errors = 0
+        late = 0
         while True:
             try:
                 nbytes, ancdata, flags, address = sock.recvmsg_into(iov, self._ancsize)
@@ -465,12 +467,16 @@ class _UDPTransport:
                         return nbytes, address, index, (len(buf) if truncated else nbytes)
                     # Unicast to our port through an interface that was not selected.
                     self._dropped_interface += 1
-            # Errors and dropped datagrams must not hold the caller past its deadline.
+            # Errors and dropped datagrams must not hold the caller long past its deadline: past
+            # it, reading goes on only while datagrams are already queued (so a dropped one does
+            # not make timeout 0 look like an empty socket in a flood), at most _MAX_LATE_READS.
             if timeout is not None:
                 if deadline is None:
                     deadline = _monotonic() + timeout
                 if _monotonic() >= deadline:
-                    return None
+                    late += 1
+                    if late > _MAX_LATE_READS:
+                        return None
 
     def _wait(self, deadline: float | None) -> bool:
         """Block until the socket is readable; False once the deadline has passed.

@@ -950,28 +950,3 @@ def test_with_no_call_waiting_a_burst_is_shed_until_the_socket_stays_calm(net: F
     transport.inject(response(a("later.local", "192.0.2.52")))
     q.process()
     assert q.cached("later.local", "A")  # passive caching is back
-
-
-class _DroppingTransport(FakeTransport):
-    """Returns None for each datagram marked oversized while more are queued, as the real
-    transports do with timeout 0."""
-
-    def receive_with(self, handler: Any, timeout: float | None) -> Any:
-        with self._lock:
-            head = self._queue[0][0] if self._queue else None
-        if head == b"oversized":
-            self._pop()
-            return None
-        return super().receive_with(handler, timeout)
-
-
-def test_a_datagram_the_transport_drops_does_not_end_the_pass_or_hide_a_flood() -> None:
-    with _DroppingTransport() as transport, Querier(transports=[transport]) as q:
-        for i, packet in enumerate(_junk(210)):
-            if i % 7 == 0:
-                transport.inject(b"oversized")  # one in eight datagrams
-            transport.inject(packet)
-        q.process()
-        stats = q.stats()
-        assert stats["pressure_episodes"] == 1
-        assert stats["accepted"] == MAX_BATCH - MAX_BATCH // 8  # the other reads were drops
