@@ -222,6 +222,18 @@ def _socket(bind: str, ifindex: int) -> socket.socket:
     return sock
 
 
+def _socket_v6(ifindex: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+    sock.bind(("::", 5353))  # from this host's link-local address on --ifname
+    return sock
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, required=True)
@@ -239,6 +251,11 @@ def main() -> int:
     parser.add_argument("--variants", type=int, default=400, help="distinct packets per kind")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--ipv6",
+        action="store_true",
+        help="flood over IPv6 from the link-local address (--to: ff02::fb or a link-local one)",
+    )
+    parser.add_argument(
         "--to",
         default=GROUP[0],
         help="destination address (default the mDNS group; a unicast address floods one host only)",
@@ -249,13 +266,20 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown kinds: {sorted(unknown)}")
     ifindex = socket.if_nametoindex(args.ifname)
-    main_sock = _socket(args.source, ifindex)
-    spoof_sock = _socket(args.spoof_from, ifindex) if args.spoof_from else None
+    if args.ipv6:
+        # No "spoofed" here: every link-local source is on-link, so there is nothing to spoof.
+        main_sock = _socket_v6(ifindex)
+        spoof_sock = None
+    else:
+        main_sock = _socket(args.source, ifindex)
+        spoof_sock = _socket(args.spoof_from, ifindex) if args.spoof_from else None
     stream = Packets(args).stream(kinds)  # builds every packet before "started"
     sent: Counter[str] = Counter()
     sent_bytes: Counter[str] = Counter()
     errors: Counter[str] = Counter()
-    destination = (args.to, 5353)
+    destination: tuple[str, int] | tuple[str, int, int, int] = (args.to, 5353)
+    if args.ipv6:
+        destination = (args.to, 5353, 0, ifindex)
     print(json.dumps({"event": "started"}), flush=True)
     start = time.monotonic()
     deadline = start + args.seconds

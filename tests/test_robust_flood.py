@@ -9,8 +9,9 @@ in packets (tests/hostile.py --max-packets).
 Figures (packets sent per kind, what the querier counted, kernel drops, RSS before/after) are
 printed as one JSON line per test; `pytest -s` shows them; adr/004-robustness.md quotes them.
 
-The full mix is sent twice: aimed at the querier (unicast to br0's address: only our socket
-is flooded) and at the link (the mDNS group: the responder's socket is flooded too).
+The full mix is sent twice over IPv4: aimed at the querier (unicast to br0's address: only our
+socket is flooded) and at the link (the mDNS group: the responder's socket is flooded too); and
+once over IPv6, aimed at br0's link-local address, to a querier on an IPv6 transport.
 
 Asserted: the calls return by their deadlines; inside the flood aimed at the querier, the
 resolve succeeds (the querier sheds what no call waits for, unparsed: see "Load shedding" in
@@ -43,7 +44,7 @@ from typing import Any
 
 import pytest
 
-from mdnsq import BufferPool, Querier, UDPv4Transport
+from mdnsq import BufferPool, Querier, Transport, UDPv4Transport, UDPv6Transport
 from tests import netlab
 from tests.hostile import SPOOF_ADDRESS, SPOOF_PORT
 from tests.peers import PeerLab, ZeroconfPeer
@@ -118,7 +119,9 @@ class FloodLab:
     host: str
     address: str
 
-    def flood(self, seconds: float, kinds: str, to: str = FLOOD_TO, **options: str) -> Flooder:
+    def flood(
+        self, seconds: float, kinds: str, to: str = FLOOD_TO, ipv6: bool = False, **options: str
+    ) -> Flooder:
         service = self.peer.sample.web
         argv = [
             sys.executable,
@@ -135,6 +138,8 @@ class FloodLab:
             f"--to={to}",
         ]
         argv += [f"--{key.replace('_', '-')}={value}" for key, value in options.items()]
+        if ipv6:
+            argv.append("--ipv6")
         proc = self.lab.popen(self.host, argv, stdout=subprocess.PIPE, cwd=ROOT)
         flooder = Flooder(proc)
         try:
@@ -185,14 +190,14 @@ class FloodOutcome:
     figures: dict[str, Any]
 
 
-def _flood_outcome(flood_lab: FloodLab, to: str) -> FloodOutcome:
+def _flood_outcome(flood_lab: FloodLab, to: str, ipv6: bool = False) -> FloodOutcome:
     """The full hostile mix at full rate while resolve_service(printer) runs, then resolves of
     both services right after it; everything measured once, asserted by the tests below."""
     pool = BufferPool()
-    transport = UDPv4Transport([BR], pool=pool)
+    transport: Transport = (UDPv6Transport if ipv6 else UDPv4Transport)([BR], pool=pool)
     q = Querier(transports=[transport], cache_size=CACHE_SIZE)
     try:
-        return flood_once(flood_lab, q, transport, pool, FLOOD_SECONDS, to)
+        return flood_once(flood_lab, q, transport, pool, FLOOD_SECONDS, to, ipv6)
     finally:
         q.close()
         transport.close()
@@ -210,6 +215,13 @@ def link_flood(flood_lab: FloodLab) -> FloodOutcome:
     return _flood_outcome(flood_lab, FLOOD_TO)
 
 
+@pytest.fixture(scope="module")
+def ipv6_querier_flood(flood_lab: FloodLab) -> FloodOutcome:
+    """Over IPv6, aimed at our querier's link-local address (no spoofed kind: every link-local
+    source is on-link)."""
+    return _flood_outcome(flood_lab, netlab.link_local(BR), ipv6=True)
+
+
 @pytest.fixture(params=["querier_flood", "link_flood"])
 def flood_outcome(request: pytest.FixtureRequest) -> FloodOutcome:
     outcome: FloodOutcome = request.getfixturevalue(request.param)
@@ -219,10 +231,11 @@ def flood_outcome(request: pytest.FixtureRequest) -> FloodOutcome:
 def flood_once(
     flood_lab: FloodLab,
     q: Querier,
-    transport: UDPv4Transport,
+    transport: Transport,
     pool: BufferPool,
     seconds: float,
     to: str = FLOOD_TO,
+    ipv6: bool = False,
 ) -> FloodOutcome:
     web, printer = flood_lab.peer.sample.web, flood_lab.peer.sample.printer
     # Warm up, then hold only the web service's records (the flood sends goodbyes for them):
@@ -239,7 +252,11 @@ def flood_once(
     rss_before = rss_kib()
     kernel_before = udp_counters()
 
-    flooder = flood_lab.flood(seconds, FLOOD_KINDS, to=to)
+    if ipv6:
+        kinds = ",".join(k for k in FLOOD_KINDS.split(",") if k != "spoofed")
+        flooder = flood_lab.flood(seconds, kinds, to=to, ipv6=True)
+    else:
+        flooder = flood_lab.flood(seconds, FLOOD_KINDS, to=to)
     try:
         started = time.monotonic()
         during = q.resolve_service(printer.name, timeout=seconds)
@@ -319,6 +336,19 @@ def test_resolve_inside_a_flood_aimed_at_the_querier_succeeds(querier_flood: Flo
     assert outcome.during.port == 631
     assert outcome.took < FLOOD_SECONDS
     assert outcome.stats["shed_under_pressure"] > 0
+
+
+def test_resolve_inside_an_ipv6_flood_aimed_at_the_querier_succeeds(
+    ipv6_querier_flood: FloodOutcome,
+) -> None:
+    outcome = ipv6_querier_flood
+    assert outcome.sent["sent_total"] > 1000
+    assert outcome.during is not None, outcome.figures
+    assert outcome.during.port == 631
+    assert outcome.took < FLOOD_SECONDS
+    assert outcome.stats["shed_under_pressure"] > 0
+    assert outcome.pool_in_use == 0
+    assert outcome.after is not None and outcome.after_web is not None
 
 
 def test_spoofed_off_link_data_never_enters_the_cache(flood_outcome: FloodOutcome) -> None:
