@@ -25,12 +25,12 @@ test: install peers
 	$(NETNS) $(PYTEST) --benchmark-disable -q
 
 lint: install
-	$(BIN)/ruff check mdnsq tests bench
-	$(BIN)/ruff format --check mdnsq tests bench
+	$(BIN)/ruff check mdnsq tests bench fuzz demo
+	$(BIN)/ruff format --check mdnsq tests bench fuzz demo
 	$(BIN)/mypy --strict mdnsq
 
 bench: install peers
-	$(NETNS) $(PYTEST) bench -q -p no:randomly --benchmark-only \
+	$(NETNS) $(PYTEST) bench -q --benchmark-only \
 		--benchmark-columns=min,median,mean,stddev,rounds --benchmark-sort=name
 
 # A throw-away network (tests/netns-run) with sample services, browsed by the mdnsq command.
