@@ -49,7 +49,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.errors import MalformedPacket, MdnsqError, NetworkError
@@ -75,7 +75,6 @@ __all__ = ["IPVersion", "Querier"]
 log = logging.getLogger(__name__)
 
 IPVersion = Literal["any", "v4", "v6", 4, 6]
-T = TypeVar("T")
 
 FIRST_INTERVAL = 1.0  # §5.2: at least one second between the first two queries
 WATCH_MAX_INTERVAL = 3600.0  # §5.2: doubling up to 60 minutes
