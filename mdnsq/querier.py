@@ -320,20 +320,27 @@ class _BrowseTask(_Task):
                 found.setdefault(name_key(target), (target, entry))
         return found
 
-    def update(self, cache: RecordCache, now: float) -> None:
+    def _unresolved(self, key: str, ptr: CacheEntry) -> bool:
+        """Whether this instance still needs questions about it."""
+        return key not in self.yielded and not ptr.goodbye
+
+    def _yield_new(self, cache: RecordCache, now: float, partial: bool) -> None:
         for key, (target, ptr) in self.instances(cache, now).items():
             if key in self.yielded or ptr.goodbye:
                 continue
             info = build_service_info(cache, target, now, ptr)
-            if info is not None and info.complete:
+            if info is not None and (partial or info.complete):
                 self.yielded.add(key)
                 self.out.append(info)
+
+    def update(self, cache: RecordCache, now: float) -> None:
+        self._yield_new(cache, now, partial=False)
 
     def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
         wanted = [Question(self.service_type, RecordType.PTR)]
         resolving = 0
         for key, (target, ptr) in self.instances(cache, now).items():
-            if key not in self.yielded and not ptr.goodbye:
+            if self._unresolved(key, ptr):
                 missing = _missing(cache, target, now)
                 if missing:
                     wanted.extend(missing)
@@ -343,13 +350,7 @@ class _BrowseTask(_Task):
         return wanted
 
     def finish(self, cache: RecordCache, now: float) -> None:
-        for key, (target, ptr) in self.instances(cache, now).items():
-            if key in self.yielded or ptr.goodbye:
-                continue
-            info = build_service_info(cache, target, now, ptr)
-            if info is not None:
-                self.yielded.add(key)
-                self.out.append(info)
+        self._yield_new(cache, now, partial=True)
 
 
 class _WatchTask(_BrowseTask):
@@ -384,19 +385,9 @@ class _WatchTask(_BrowseTask):
                 self.reported[key] = info
                 self.out.append(ServiceEvent("added", info))
 
-    def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
-        wanted = [Question(self.service_type, RecordType.PTR)]
-        resolving = 0
-        for key, (target, _) in self.instances(cache, now).items():
-            old = self.reported.get(key)
-            if old is None or not old.complete:
-                missing = _missing(cache, target, now)
-                if missing:
-                    wanted.extend(missing)
-                    resolving += 1
-                    if resolving >= MAX_RESOLVING:
-                        break
-        return wanted
+    def _unresolved(self, key: str, ptr: CacheEntry) -> bool:
+        old = self.reported.get(key)
+        return old is None or not old.complete
 
     def _relevant(self, cache: RecordCache, now: float) -> Iterator[CacheEntry]:
         yield from cache.entries(self.service_type, RecordType.PTR, now)
