@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import ipaddress
 import json
 import re
@@ -370,19 +371,6 @@ _FLAG_BITS = (
     ("ad", 0x0020),
     ("cd", 0x0010),
 )
-_SERVICE_FIELDS = (
-    "name",
-    "instance",
-    "type",
-    "host",
-    "port",
-    "priority",
-    "weight",
-    "addresses",
-    "txt",
-    "interface",
-    "ttl",
-)
 
 
 class Output:
@@ -553,14 +541,14 @@ class JsonOutput(Output):
 
 def service_json(info: ServiceInfo) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for field in _SERVICE_FIELDS:
-        value = getattr(info, field)
-        if field == "txt":
-            out[field] = txt_json(value)
-        elif field == "interface" and isinstance(value, int):
-            out[field] = interface_name(value)
+    for field in dataclasses.fields(info):  # the API's own attributes, in its order
+        value = getattr(info, field.name)
+        if field.name == "txt":
+            out[field.name] = txt_json(value)
+        elif field.name == "interface" and isinstance(value, int):
+            out[field.name] = interface_name(value)
         else:
-            out[field] = jsonable(value)
+            out[field.name] = jsonable(value)
     return out
 
 

@@ -8,6 +8,7 @@ error for input that is not a packet.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import time
@@ -175,19 +176,7 @@ def test_json_service_has_every_api_field() -> None:
     (line,) = out.getvalue().splitlines()
     assert "Café" in line  # UTF-8, not \u escapes
     obj = json.loads(line)
-    assert list(obj) == [
-        "name",
-        "instance",
-        "type",
-        "host",
-        "port",
-        "priority",
-        "weight",
-        "addresses",
-        "txt",
-        "interface",
-        "ttl",
-    ]
+    assert list(obj) == [field.name for field in dataclasses.fields(ServiceInfo)]
     assert obj["instance"] == "Café Printer – 2nd floor"
     assert obj["addresses"] == ["192.0.2.1", "fe80::1%1"]
     assert obj["txt"] == {
