@@ -954,9 +954,7 @@ class Querier:
         return handle
 
     def _on_link(self, address: str, interface: int) -> bool:
-        memo = self._onlink_memo.get((address, interface))
-        if memo is not None:
-            return memo
+        """Decide and memoise (the receive handler reads the memo itself before calling)."""
         nets = self._links.get(interface)
         try:
             ip: IPv4Address | IPv6Address = ip_address(address)
