@@ -424,7 +424,7 @@ class _UDPTransport:
         # threads may receive on one transport.
         iov = (buf,)
         deadline = None
-        truncated = False
+        written = 0  # furthest any dropped datagram reached into buf: zeroed with the rest
         errors = 0
         late = 0
         while True:
@@ -448,7 +448,7 @@ class _UDPTransport:
                 log.debug("transient receive error: %s", exc)
             else:
                 if flags & _MSG_TRUNC:
-                    truncated = True  # the whole buffer was written: zero all of it later
+                    written = len(buf)  # the whole buffer was written
                     self._dropped_oversize += 1
                     log.debug("dropped a datagram larger than %d bytes from %s", len(buf), address)
                 else:
@@ -464,9 +464,11 @@ class _UDPTransport:
                             self._received_small = 0
                         if self._scoped:
                             address = self._source(address)
-                        return nbytes, address, index, (len(buf) if truncated else nbytes)
+                        return nbytes, address, index, (written if written > nbytes else nbytes)
                     # Unicast to our port through an interface that was not selected.
                     self._dropped_interface += 1
+                    if nbytes > written:
+                        written = nbytes
             # Errors and dropped datagrams must not hold the caller long past its deadline: past
             # it, reading goes on only while datagrams are already queued (so a dropped one does
             # not make timeout 0 look like an empty socket in a flood), at most _MAX_LATE_READS.

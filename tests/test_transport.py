@@ -499,6 +499,22 @@ def test_only_selected_interfaces_are_heard(lab: netlab.Lab) -> None:
         assert on_bridge.stats().dropped_interface == 1
 
 
+def test_a_datagram_dropped_for_its_interface_leaves_nothing_behind(lab: netlab.Lab) -> None:
+    host = lab.add_host(1)
+    pool = BufferPool(size=2048, preallocate=1, max_idle=1)
+    with peer4(host) as peer, UDPv4Transport(interfaces=[netlab.BRIDGE], pool=pool) as t:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as local:
+            local.sendto(b"u" * 1000, ("127.0.0.1", 5353))  # via lo: read, then dropped
+        select.select([t.fileno()], [], [], WAIT)
+        peer.sendto(b"from h1", GROUP4)
+        got = t.receive(WAIT)
+        assert got is not None and got.data == b"from h1"
+        assert t.stats().dropped_interface == 1
+        # The dropped datagram was written further into the buffer than the one returned.
+        with pool.buffer() as buf:
+            assert buf.tobytes() == bytes(2048)
+
+
 def test_multicast_goes_out_on_every_selected_interface(lab: netlab.Lab) -> None:
     host = lab.add_host(1)
     with peer4(host) as peer, UDPv4Transport(interfaces=["lo", netlab.BRIDGE]) as t:
