@@ -375,7 +375,7 @@ class RecordCache:
         self._stale = 0
 
     def expire(self, now: float) -> list[CacheEntry]:
-        """Drop every entry whose time is up; returns them (a watch reports removals from this)."""
+        """Drop every entry whose time is up; returns them (for callers that report removals)."""
         removed: list[CacheEntry] = []
         heap = self._heap
         due = self._due
@@ -392,10 +392,6 @@ class RecordCache:
                 else:
                     removed.append(_view(key, self._remove(key)))
         return removed
-
-    def next_expiry(self) -> float | None:
-        """The earliest time an entry may expire (may be a stale group: only a hint)."""
-        return self._heap[0] if self._heap else None
 
     def clear(self) -> None:
         self._entries.clear()
