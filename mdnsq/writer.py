@@ -138,9 +138,7 @@ class _Writer:
             self.name(record.next_name, compress=False)
             buf += _type_bitmap(record.types)
         elif isinstance(record, HINFORecord):
-            for item in (record.cpu, record.os):
-                if len(item) > 255:
-                    raise ValueError("a HINFO string is at most 255 bytes")
+            for item in (record.cpu, record.os):  # HINFORecord already checked the 255-byte limit
                 buf.append(len(item))
                 buf += item
         elif isinstance(record, UnknownRecord):
