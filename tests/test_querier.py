@@ -429,21 +429,28 @@ def test_watch_reports_removal_when_records_expire_silently(net: FakeNet) -> Non
     assert kinds == [("added", 0.05), ("removed", 20.05)]
 
 
-def test_watch_refreshes_records_at_80_to_95_percent_of_ttl(net: FakeNet) -> None:
+def _srv_query_times(net: FakeNet, ttl: int, timeout: float) -> list[float]:
+    """Watch an instance answered once (at 0.05 s, records of ``ttl``) and return when the
+    watch asked for its SRV record again: nothing else refreshes the records."""
     q = make(net)
     name = f"R.{HTTP}"
-    recs = service_records("R", HTTP, "r.local", 1, "192.0.2.5", ttl=100)
+    recs = service_records("R", HTTP, "r.local", 1, "192.0.2.5", ttl=ttl)
     srv_times: list[float] = []
     start = net.clock()
 
     def record(m: Message, n: FakeNet, t: FakeTransport) -> None:
-        if n.clock() == start:  # answer the first query only: nothing else refreshes the records
-            n.later(0.05, response(recs[0].with_ttl(100), additionals=recs[1:]), t)
+        if n.clock() == start:  # answer the first query only
+            n.later(0.05, response(recs[0].with_ttl(ttl), additionals=recs[1:]), t)
         if any(qq.type == RecordType.SRV and qq.name == name for qq in m.questions):
             srv_times.append(n.clock() - start)
 
     net.responders.append(record)
-    list(q.watch(HTTP, timeout=99))
+    list(q.watch(HTTP, timeout=timeout))
+    return srv_times
+
+
+def test_watch_refreshes_records_at_80_to_95_percent_of_ttl(net: FakeNet) -> None:
+    srv_times = _srv_query_times(net, ttl=100, timeout=99)
     assert len(srv_times) == 4
     for got, base in zip(srv_times, (80, 85, 90, 95), strict=True):
         assert base + 0.05 <= got <= base + 0.05 + 2.0
@@ -454,20 +461,7 @@ def test_watch_refreshes_short_ttls_at_every_point_despite_same_question_suppres
 ) -> None:
     # TTL 2: the four refresh points are 0.1 s apart, well inside the 1 s in which the same
     # question is otherwise not sent twice. Each point must still send its query (RFC 6762 §5.2).
-    q = make(net)
-    name = f"R.{HTTP}"
-    recs = service_records("R", HTTP, "r.local", 1, "192.0.2.5", ttl=2)
-    srv_times: list[float] = []
-    start = net.clock()
-
-    def record(m: Message, n: FakeNet, t: FakeTransport) -> None:
-        if n.clock() == start:  # answer the first query only: nothing else refreshes the records
-            n.later(0.05, response(recs[0].with_ttl(2), additionals=recs[1:]), t)
-        if any(qq.type == RecordType.SRV and qq.name == name for qq in m.questions):
-            srv_times.append(n.clock() - start)
-
-    net.responders.append(record)
-    list(q.watch(HTTP, timeout=1.99))
+    srv_times = _srv_query_times(net, ttl=2, timeout=1.99)
     assert len(srv_times) == 4
     for got, base in zip(srv_times, (1.6, 1.7, 1.8, 1.9), strict=True):
         assert base + 0.05 <= got <= base + 0.05 + 0.04 + 1e-9  # 2 % jitter of a 2 s TTL
