@@ -70,14 +70,15 @@ def _exports_offset() -> int:
 _EXPORTS_OFFSET = _exports_offset()
 
 
-def _export_counter(view: memoryview) -> tuple[object, ctypes.c_ssize_t] | None:
-    """(managed buffer, live view of its count of unreleased views) for ``view``, or None.
+def _export_counter(view: memoryview) -> ctypes.c_ssize_t | None:
+    """A live view of the count of unreleased views sharing ``view``'s buffer, or None.
 
     CPython shares one managedbuffer between a memoryview and all its slices and counts the
     unreleased ones in it. Reading that count is the only allocation-free way to see whether
     a slice outlived its block, so it is read in place through ctypes; the layout is checked
     on the spot (one view, then two, then one again) and anything unexpected - another
     interpreter, a free-threaded build - returns None and the pool uses its fallback.
+    The caller keeps ``view`` alive, and with it the managed buffer the count lives in.
     """
     referents = gc.get_referents(view)
     if len(referents) != 1 or type(referents[0]).__name__ != "managedbuffer":
@@ -91,7 +92,7 @@ def _export_counter(view: memoryview) -> tuple[object, ctypes.c_ssize_t] | None:
     probe.release()
     if not (seen_two and cell.value == 1):
         return None
-    return mbuf, cell
+    return cell
 
 
 _TIERS: dict[int, list[tuple[int, bytearray]]] = {}
@@ -116,15 +117,14 @@ def _zero_tiers(size: int) -> list[tuple[int, bytearray]]:
 class _Slot:
     """One pooled buffer with its long-lived views and what it looks like when idle."""
 
-    __slots__ = ("data", "data_refs", "exports", "lend", "mbuf", "view")
+    __slots__ = ("data", "data_refs", "exports", "lend")
 
     def __init__(self, size: int) -> None:
         self.data = bytearray(size)
-        self.view = memoryview(self.data)  # the pool's own, for copying out; never lent
-        self.lend = memoryview(self.data)  # every lent view is a slice of this one
-        counter = _export_counter(self.lend)
-        self.mbuf = counter[0] if counter else None  # keeps the counted object alive
-        self.exports = counter[1] if counter else None
+        # Every lent view is a slice of this one; never released, it keeps alive the managed
+        # buffer whose count ``exports`` reads.
+        self.lend = memoryview(self.data)
+        self.exports = _export_counter(self.lend)
         self.data_refs = sys.getrefcount(self.data)
 
     def lend_view(self, length: int) -> memoryview:
@@ -292,7 +292,7 @@ class BufferPool:
             escaped = slot.escaped()
         if escaped:
             # The next holder would share this memory: wipe it, let it go, and fail loudly.
-            self._zero(slot, -1)
+            slot.data[:] = self._full_zeros
             self._drop()
             if failing:
                 return
@@ -300,8 +300,7 @@ class BufferPool:
         self._return(slot, written)
 
     def _return(self, slot: _Slot, written: int) -> None:
-        """Zero and give back a buffer that was never lent as a view."""
-        # _zero, inlined: this runs once per packet.
+        """Zero the ``written`` bytes (all of them if negative) and give the buffer back."""
         if written < 0 or written >= self._size:
             slot.data[:] = self._full_zeros
         elif written:
@@ -322,10 +321,3 @@ class BufferPool:
         with self._lock:
             self._in_use -= 1
             self._trimmed += 1
-
-    def _zero(self, slot: _Slot, written: int) -> None:
-        if written < 0 or written >= self._size:
-            slot.data[:] = self._full_zeros
-        elif written:
-            length, zeros = self._tiers[written.bit_length()]
-            slot.data[:length] = zeros

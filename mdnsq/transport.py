@@ -359,8 +359,8 @@ class _UDPTransport:
 
     def receive(self, timeout: float | None) -> Datagram | None:
         """The next datagram as an owned copy, or None once ``timeout`` seconds have passed."""
-        # The buffer never reaches code outside this method, so it is never lent as a view:
-        # the copy is made from the pool's own view of it (adr/002).
+        # The buffer never reaches code outside this method, so it is never lent: the copy
+        # is made through a temporary slice of its long-lived view (adr/002).
         pool = self._pool
         slot = pool._acquire()
         written = -1
@@ -370,7 +370,7 @@ class _UDPTransport:
                 return None
             nbytes, source, index, written = got
             # tuple.__new__ directly: NamedTuple's own __new__ is a Python function.
-            return _new_tuple(Datagram, (slot.view[:nbytes].tobytes(), source, index))
+            return _new_tuple(Datagram, (slot.lend[:nbytes].tobytes(), source, index))
         finally:
             pool._return(slot, written)
 
