@@ -197,6 +197,29 @@ def _stop(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
             proc.wait(5)
 
 
+class JsonLines:
+    """JSON lines from a child's stdout, each read against a deadline (select, never blocking)."""
+
+    def __init__(self, fd: int, what: str, context: Callable[[], str] = lambda: "") -> None:
+        self.fd = fd
+        self.what = what
+        self.context = context  # appended to an error, e.g. the child's log tail
+        self._buffer = b""
+
+    def read(self, deadline: float) -> dict[str, Any]:
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
+                raise PeerError(f"{self.what} said nothing in time{self.context()}")
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                raise PeerError(f"{self.what} exited{self.context()}")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+
 # --- python-zeroconf --------------------------------------------------------------------------
 
 
@@ -219,7 +242,6 @@ class ZeroconfPeer:
         self.ipv6 = ipaddress.IPv6Address(ipv6) if ipv6 else None
         self.sample = sample_services(hostname, dots=False)
         self.services: list[Service] = []
-        self._buffer = b""
         self._dir = Path(tempfile.mkdtemp(prefix="zcpeer-"))
         self.log_path = self._dir / "stderr.log"
         argv = [sys.executable, str(ZEROCONF_SCRIPT), "--hostname", hostname]
@@ -231,8 +253,12 @@ class ZeroconfPeer:
             self.proc = subprocess.Popen(
                 [*prefix, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log
             )
+        assert self.proc.stdout is not None
+        self._lines = JsonLines(
+            self.proc.stdout.fileno(), "zeroconf peer", lambda: f"; log:\n{_tail(self.log_path)}"
+        )
         try:
-            line = self._read_line(time.monotonic() + START_TIMEOUT)
+            line = self._lines.read(time.monotonic() + START_TIMEOUT)
             if line.get("event") != "ready":
                 raise PeerError(f"zeroconf peer said {line!r} instead of ready")
         except BaseException:
@@ -277,28 +303,11 @@ class ZeroconfPeer:
 
     # The control protocol.
 
-    def _read_line(self, deadline: float) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise PeerError(f"zeroconf peer timed out; log:\n{_tail(self.log_path)}")
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if ready:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise PeerError(f"zeroconf peer exited; log:\n{_tail(self.log_path)}")
-                self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        result: dict[str, Any] = json.loads(line)
-        return result
-
     def command(self, op: str, timeout: float = START_TIMEOUT, **args: Any) -> dict[str, Any]:
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps({"op": op, **args}).encode() + b"\n")
         self.proc.stdin.flush()
-        reply = self._read_line(time.monotonic() + timeout)
+        reply = self._lines.read(time.monotonic() + timeout)
         if not reply.get("ok"):
             raise PeerError(f"zeroconf peer refused {op}: {reply.get('error')}")
         return reply

@@ -33,7 +33,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import select
 import subprocess
 import sys
 import time
@@ -47,7 +46,7 @@ import pytest
 from mdnsq import BufferPool, Querier, Transport, UDPv4Transport, UDPv6Transport
 from tests import netlab
 from tests.hostile import SPOOF_ADDRESS, SPOOF_PORT
-from tests.peers import PeerLab, ZeroconfPeer
+from tests.peers import JsonLines, PeerLab, ZeroconfPeer
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOD_SECONDS = float(os.environ.get("MDNSQ_FLOOD_SECONDS", "3"))
@@ -77,27 +76,16 @@ def udp_counters() -> dict[str, int]:
     return {k: int(v) for k, v in zip(rows[0][1:], rows[1][1:], strict=True)}
 
 
-@dataclass
 class Flooder:
-    proc: subprocess.Popen[bytes]
-    _buffer: bytes = b""
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        self.proc = proc
+        self._lines = JsonLines(
+            proc.stdout.fileno(), "flooder", lambda: f" (exit status {proc.poll()})"
+        )
 
     def line(self, timeout: float) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            ready, _, _ = select.select([fd], [], [], max(0.0, remaining))
-            if not ready:
-                raise TimeoutError("flooder said nothing")
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                raise RuntimeError(f"flooder exited with {self.proc.wait()}")
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        result: dict[str, Any] = json.loads(line)
-        return result
+        return self._lines.read(time.monotonic() + timeout)
 
     def report(self) -> dict[str, Any]:
         report = self.line(60)
