@@ -242,7 +242,7 @@ def _matches(interface: Interface, wanted: str | int) -> bool:
 
 
 def select_interfaces(
-    wanted: Iterable[str | int] | None,
+    wanted: Iterable[str | int] | str | int | None,
     family: int,
     available: list[Interface] | None = None,
 ) -> list[Interface]:
@@ -253,7 +253,7 @@ def select_interfaces(
     if isinstance(wanted, (str, int)):
         wanted = [wanted]
     known = list_interfaces() if available is None else available
-    version = "IPv4" if family == socket.AF_INET else "IPv6"
+    what = "IPv6 link-local" if family == socket.AF_INET6 else "IPv4"
     if wanted is not None:
         chosen: list[Interface] = []
         for item in wanted:
@@ -262,7 +262,6 @@ def select_interfaces(
                 raise NetworkError(f"no interface matches {item!r}")
             for interface in found:
                 if not interface.usable_for(family):
-                    what = "IPv6 link-local" if family == socket.AF_INET6 else version
                     raise NetworkError(f"interface {interface.name} has no {what} address")
                 if interface not in chosen:
                     chosen.append(interface)
@@ -274,6 +273,5 @@ def select_interfaces(
     if not chosen:
         chosen = [i for i in usable if i.loopback]
     if not chosen:
-        what = "IPv6 link-local" if family == socket.AF_INET6 else version
         raise NetworkError(f"no interface is up and multicast-capable with an {what} address")
     return chosen

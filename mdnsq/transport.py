@@ -178,8 +178,7 @@ class _UDPTransport:
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port {port} is out of range")
-        wanted = [interfaces] if isinstance(interfaces, (str, int)) else interfaces
-        selected = select_interfaces(wanted, self.family)
+        selected = select_interfaces(interfaces, self.family)
         self.port = port
         self._pool = pool if pool is not None else BufferPool()
         self._received_blocks = 0  # received = 256 * blocks + small, see BufferPool
