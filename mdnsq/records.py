@@ -127,7 +127,17 @@ def _rebuild(cls: type[Any], items: tuple[Any, ...]) -> Any:
     return tuple.__new__(cls, items)
 
 
-class Question(tuple[Any, ...]):
+class _Tuple(tuple[Any, ...]):
+    """Base of the codec's tuples: pickles them by their fields (tuple's own pickling would
+    call ``__new__`` with one positional tuple, which the keyword constructors refuse)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.__class__, tuple(self)))
+
+
+class Question(_Tuple):
     """One question: name, type, class and the QU ("unicast response wanted") bit."""
 
     __slots__ = ()
@@ -179,11 +189,8 @@ class Question(tuple[Any, ...]):
         cls = "" if self[2] == CLASS_IN else f", rclass={self[2]}"
         return f"Question({self[0]!r}, {self[1].name}{cls}{qu})"
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self.__class__, tuple(self)))
 
-
-class Record(tuple[Any, ...]):
+class Record(_Tuple):
     """Common base of all resource records (for isinstance and typing)."""
 
     __slots__ = ()
@@ -239,9 +246,6 @@ class Record(tuple[Any, ...]):
             extra += ", cache_flush=True"
         cls = self.__class__.__name__
         return f"{cls}(name={self[0]!r}, ttl={self[2]}, {self._data_repr()}{extra})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self.__class__, tuple(self)))
 
 
 def _head(name: str, ttl: int, rclass: int, cache_flush: bool) -> tuple[str, int, int, bool]:
@@ -527,7 +531,7 @@ class UnknownRecord(Record):
         return tuple.__new__(cls, (*_head(name, ttl, rclass, cache_flush), rtype, bytes(rdata)))
 
 
-class Message(tuple[Any, ...]):
+class Message(_Tuple):
     """A whole DNS message. ``skipped`` counts records the parser dropped as malformed."""
 
     __slots__ = ()
@@ -604,6 +608,3 @@ class Message(tuple[Any, ...]):
             f"answers={self[3]!r}, authorities={self[4]!r}, additionals={self[5]!r}, "
             f"skipped={self[6]})"
         )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self.__class__, tuple(self)))
