@@ -95,12 +95,17 @@ ZC_RECEIVER = r"""
 import sys, time
 from zeroconf import IPVersion, Zeroconf
 zc = Zeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
+def got():
+    return len(zc.cache.get_all_by_details("_benchs._tcp.local.", 12, 1))
 print("ready", flush=True)
 sys.stdin.readline()
 start = time.process_time()
-sys.stdin.readline()
+for line in sys.stdin:
+    if line.strip() != "count":
+        break
+    print(got(), flush=True)
 cpu = time.process_time() - start
-print(cpu, len(zc.cache.get_all_by_details("_benchs._tcp.local.", 12, 1)), flush=True)
+print(cpu, got(), flush=True)
 zc.close()
 """
 
@@ -117,7 +122,9 @@ while True:
     if fd in ready:
         q.process()
     if sys.stdin in ready:
-        break
+        if sys.stdin.readline().strip() != "count":
+            break
+        print(q.stats().get("accepted", 0), flush=True)
 cpu = time.process_time() - start
 print(cpu, q.stats().get("accepted", 0), flush=True)
 q.close()
@@ -268,6 +275,19 @@ def _stream(count: int) -> list[bytes]:
     return packets
 
 
+def _drained(proc: subprocess.Popen[str], count: int, limit: float = 3.0) -> None:
+    """Poll a receiver's packet count until it has all ``count`` or ``limit`` seconds pass
+    (a few may be lost; the caller asserts the share). Idle waiting costs it no CPU time."""
+    assert proc.stdin is not None and proc.stdout is not None
+    end = time.monotonic() + limit
+    while True:
+        proc.stdin.write("count\n")
+        proc.stdin.flush()
+        if int(proc.stdout.readline()) >= count or time.monotonic() >= end:
+            return
+        time.sleep(0.01)
+
+
 def test_receive_parse_cache_throughput_vs_zeroconf(benchmark: Any) -> None:
     netlab.require_private_netns()
     # python-zeroconf's packets are counted as the PTR records in its cache, and it stops adding
@@ -299,9 +319,9 @@ def test_receive_parse_cache_throughput_vs_zeroconf(benchmark: Any) -> None:
                 time.sleep(0.01)  # both drain a burst in a few ms
 
         benchmark.pedantic(send_all, rounds=1, iterations=1)
-        time.sleep(0.3)
         for name, proc in receivers.items():
             assert proc.stdin is not None and proc.stdout is not None
+            _drained(proc, count)
             proc.stdin.write("stop\n")
             proc.stdin.flush()
             cpu, got = proc.stdout.readline().split()
