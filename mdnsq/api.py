@@ -2,15 +2,11 @@
 # asks repeatedly should keep a Querier (its cache answers follow-up questions without waiting).
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from mdnsq.querier import IPVersion, Querier
+from mdnsq.querier import Interfaces, IPVersion, Querier
 from mdnsq.records import Record
 from mdnsq.service import Address, ServiceInfo
 
 __all__ = ["browse", "query", "resolve_host", "resolve_service", "service_types"]
-
-Interfaces = Iterable[str | int] | str | int | None
 
 
 def resolve_host(

@@ -75,6 +75,8 @@ __all__ = ["IPVersion", "Querier"]
 log = logging.getLogger(__name__)
 
 IPVersion = Literal["any", "v4", "v6", 4, 6]
+# Which interfaces: names, indexes or addresses, one or several; None = every multicast one.
+Interfaces = Iterable[str | int] | str | int | None
 
 FIRST_INTERVAL = 1.0  # §5.2: at least one second between the first two queries
 WATCH_MAX_INTERVAL = 3600.0  # §5.2: doubling up to 60 minutes
@@ -487,7 +489,7 @@ class Querier:
 
     def __init__(
         self,
-        interfaces: Iterable[str | int] | str | int | None = None,
+        interfaces: Interfaces = None,
         ip_version: IPVersion | str = "any",
         one_shot: bool = False,
         *,
@@ -545,7 +547,7 @@ class Querier:
 
     @staticmethod
     def _open(
-        interfaces: Iterable[str | int] | str | int | None,
+        interfaces: Interfaces,
         ip_version: IPVersion | str,
         one_shot: bool,
     ) -> list[Transport]:
