@@ -282,24 +282,32 @@ def test_a_signal_during_the_wait_does_not_end_it(lo4: UDPv4Transport) -> None:
 
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     handled = []
+    blocked_when_signalled = []
+    main_native_id = threading.get_native_id()
 
     def on_signal(signum: int, frame: object) -> None:
         handled.append(signum)
         sender.sendto(b"sent from a signal handler", ("127.0.0.1", 5353))
 
+    def poke() -> None:
+        # Signal only once the receive is inside poll(), or EINTR is never exercised.
+        deadline = time.monotonic() + WAIT
+        while not blocked_in_poll(main_native_id) and time.monotonic() < deadline:
+            time.sleep(0.001)  # bounded poll on the thread's kernel state
+        blocked_when_signalled.append(blocked_in_poll(main_native_id))
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
+
     # SIGUSR1 from a helper thread, not SIGALRM: pytest-timeout owns the interval timer.
     previous = signal.signal(signal.SIGUSR1, on_signal)
-    poke = threading.Timer(
-        0.05, signal.pthread_kill, (threading.main_thread().ident, signal.SIGUSR1)
-    )
+    poker = threading.Thread(target=poke)
     try:
-        poke.start()
+        poker.start()
         got = lo4.receive(10.0)
     finally:
-        poke.cancel()
-        poke.join()
+        poker.join()
         signal.signal(signal.SIGUSR1, previous)
         sender.close()
+    assert blocked_when_signalled == [True]
     assert handled == [signal.SIGUSR1]
     assert got is not None and got.data == b"sent from a signal handler"
 
@@ -380,6 +388,7 @@ def test_a_failed_constructor_leaves_no_fd(private_netns: None) -> None:
         UDPv6Transport()  # only lo here: IPv6 mDNS has nowhere to go
     with pytest.raises(ValueError):
         UDPv6Transport(interfaces=["lo"], port=70000)
+    assert fds_opened_since(before) == set()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
         squatter.bind(("", 5353))  # no SO_REUSEADDR: nobody may share the port
         before = open_fds()
