@@ -50,6 +50,7 @@ def test_nothing_usable_raises_network_error() -> None:
 @pytest.mark.parametrize("wanted", ["eth0", 2, "2", "192.0.2.7", "fe80::7", "fe80::7%eth0"])
 def test_explicit_selection_by_name_index_or_address(wanted: str | int) -> None:
     assert select_interfaces([wanted], socket.AF_INET, ALL) == [ETH]
+    assert select_interfaces(wanted, socket.AF_INET, ALL) == [ETH]  # a bare one, as transports take
 
 
 def test_explicit_selection_keeps_order_and_drops_duplicates() -> None:
