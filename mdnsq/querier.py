@@ -183,14 +183,25 @@ class _Task:
         """Deadline, completion or close: compute the final result / last outputs."""
 
 
-class _QueryTask(_Task):
-    def __init__(self, name: str, rtype: RecordType, settle: float) -> None:
+class _SettleTask(_Task):
+    """A call about one name that, once answered, waits ``settle`` for more answers unless it
+    can tell the answer is whole (``started``: the first look, at the cache alone)."""
+
+    def __init__(self, name: str, settle: float) -> None:
         super().__init__(name)
         self.name = name
-        self.rtype = rtype
         self.settle = settle
         self.first_at: float | None = None
         self.started = True
+
+    def wake_at(self, cache: RecordCache, now: float) -> float:
+        return math.inf if self.first_at is None else self.first_at + self.settle
+
+
+class _QueryTask(_SettleTask):
+    def __init__(self, name: str, rtype: RecordType, settle: float) -> None:
+        super().__init__(name, settle)
+        self.rtype = rtype
         self.result: list[Record] = []
 
     def _entries(self, cache: RecordCache, now: float) -> list[CacheEntry]:
@@ -214,9 +225,6 @@ class _QueryTask(_Task):
 
     def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
         return (Question(self.name, self.rtype),)
-
-    def wake_at(self, cache: RecordCache, now: float) -> float:
-        return math.inf if self.first_at is None else self.first_at + self.settle
 
     def finish(self, cache: RecordCache, now: float) -> None:
         seen: dict[Record, None] = {}
@@ -243,13 +251,9 @@ def _all_addresses_known(cache: RecordCache, name: str, now: float) -> bool:
     return True
 
 
-class _HostTask(_Task):
+class _HostTask(_SettleTask):
     def __init__(self, name: str, settle: float) -> None:
-        super().__init__(name)
-        self.name = name
-        self.settle = settle
-        self.first_at: float | None = None
-        self.started = True
+        super().__init__(name, settle)
         self.result: list[Address] = []
 
     def update(self, cache: RecordCache, now: float) -> None:
@@ -264,9 +268,6 @@ class _HostTask(_Task):
 
     def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
         return (Question(self.name, RecordType.A), Question(self.name, RecordType.AAAA))
-
-    def wake_at(self, cache: RecordCache, now: float) -> float:
-        return math.inf if self.first_at is None else self.first_at + self.settle
 
     def finish(self, cache: RecordCache, now: float) -> None:
         self.result = addresses_for(cache, self.name, now)
