@@ -610,13 +610,14 @@ def browser_installed() -> bool:
     return all(shutil.which(tool) for tool in (AVAHI_DAEMON, "avahi-browse", "dbus-daemon"))
 
 
-def _read_line(fd: int, deadline: float, what: str) -> bytes:
+def read_line(fd: int, deadline: float, what: str) -> bytes:
+    """One line, read byte by byte: what follows it stays in the pipe for the next reader."""
     line = b""
     while not line.endswith(b"\n"):
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
             raise PeerError(f"{what}: no line in time (got {line!r})")
-        chunk = os.read(fd, 1)  # one byte at a time: nothing after the line is consumed
+        chunk = os.read(fd, 1)
         if not chunk:
             raise PeerError(f"{what} exited (got {line!r})")
         line += chunk
@@ -649,7 +650,7 @@ class AvahiBrowser:
         try:
             assert self.bus.stdout is not None
             deadline = time.monotonic() + START_TIMEOUT
-            _read_line(self.bus.stdout.fileno(), deadline, "dbus-daemon")
+            read_line(self.bus.stdout.fileno(), deadline, "dbus-daemon")
             self.daemon = AvahiPeer(lab, dbus_address=self.bus_address)
         except BaseException:
             self.close()

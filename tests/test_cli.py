@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from mdnsq.cli_output import parsable_label, parsable_txt
+from tests import peers
 from tests.peers import (
     AvahiBrowser,
     AvahiPeer,
@@ -89,18 +89,7 @@ def mdnsq_together(commands: Sequence[Sequence[str]], stdin: bytes | None = None
 def read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
     """The next stdout line of a running command, or fail after ``timeout``."""
     assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    line = b""
-    while not line.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, left))
-        if not ready:
-            pytest.fail(f"no output within {timeout} s (got {line!r})")
-        chunk = os.read(proc.stdout.fileno(), 1)
-        if not chunk:
-            pytest.fail(f"output ended (got {line!r}); exit status {proc.wait()}")
-        line += chunk
-    return line.decode()
+    return peers.read_line(proc.stdout.fileno(), time.monotonic() + timeout, "mdnsq").decode()
 
 
 # --- browse, in the three formats ----------------------------------------------------------------
