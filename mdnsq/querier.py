@@ -661,10 +661,7 @@ class Querier:
 
     def cached(self, name: str, rtype: int | str) -> list[Record]:
         """The live records of (name, type) in this Querier's cache, without asking anything."""
-        rt = _parse_type(rtype)
-        with self._lock:
-            now = self._clock()
-            return [e.record for e in self._cache.entries(normalize_name(name), rt, now)]
+        return [e.record for e in self.cached_entries(name, rtype)]
 
     def cached_entries(self, name: str, rtype: int | str) -> list[CacheEntry]:
         """Like cached(), with reception details (interface, time, TTL); the entries are
