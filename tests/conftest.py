@@ -6,7 +6,6 @@ skips, when the run is not inside tests/netns-run's private namespace.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -35,10 +34,6 @@ def lab(private_netns: None) -> Iterator[netlab.Lab]:
         yield the_lab
     finally:
         the_lab.close()
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "") not in ("", "0", "false")
 
 
 # Interop peers (python-zeroconf, Avahi) in lab hosts; see tests/peers.py.
