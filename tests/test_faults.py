@@ -251,7 +251,13 @@ def test_close_from_another_thread_releases_every_call_promptly(
     ]
     for worker in workers:
         worker.start()
-    # Let every caller get inside (waiting, not spinning): CPU over 0.5 s of six blocked calls.
+    # Every caller inside (its task registered) before anything is measured or closed: a call
+    # that only started after close() would end at once and prove nothing about releasing it.
+    entered_by = time.monotonic() + 10
+    while len(q._tasks) < len(calls):
+        assert time.monotonic() < entered_by, f"only {len(q._tasks)} calls got inside"
+        time.sleep(0.01)
+    # Waiting, not spinning: CPU over 0.5 s of six blocked calls.
     cpu_start, wall_start = time.process_time(), time.monotonic()
     deadline = time.monotonic() + 0.5
     while time.monotonic() < deadline:
