@@ -582,7 +582,7 @@ class UDPv6Transport(_UDPTransport):
         if "%" in host:
             return (host, port, 0, 0)  # the caller gave the scope in the text form
         scope = 0
-        if host.lower().startswith("fe8") or host.lower().startswith(("fe9", "fea", "feb")):
+        if host.lower().startswith(("fe8", "fe9", "fea", "feb")):  # fe80::/10
             scope = interface if interface is not None else self.interfaces[0].index
         return (host, port, 0, scope)
 
