@@ -47,6 +47,7 @@ from mdnsq import BufferPool, Querier, Transport, UDPv4Transport, UDPv6Transport
 from tests import netlab
 from tests.hostile import SPOOF_ADDRESS, SPOOF_PORT
 from tests.peers import JsonLines, PeerLab, ZeroconfPeer
+from tests.test_leaks import rss_kib
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOD_SECONDS = float(os.environ.get("MDNSQ_FLOOD_SECONDS", "3"))
@@ -59,14 +60,6 @@ CACHE_SIZE = 4096
 BR = netlab.BRIDGE
 
 pytestmark = pytest.mark.netns
-
-
-def rss_kib() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 def udp_counters() -> dict[str, int]:
