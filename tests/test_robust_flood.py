@@ -43,7 +43,16 @@ from typing import Any
 
 import pytest
 
-from mdnsq import BufferPool, Querier, Transport, UDPv4Transport, UDPv6Transport
+from mdnsq import (
+    ARecord,
+    BufferPool,
+    Querier,
+    Record,
+    SRVRecord,
+    Transport,
+    UDPv4Transport,
+    UDPv6Transport,
+)
 from tests import netlab
 from tests.hostile import SPOOF_ADDRESS, SPOOF_PORT
 from tests.peers import JsonLines, PeerLab, ZeroconfPeer
@@ -161,7 +170,7 @@ class FloodOutcome:
     after: Any
     after_web: Any
     took_after: float
-    spoofed: list[Any]
+    spoofed: list[Record]
     stats: dict[str, int]
     transport: dict[str, int]
     pool_in_use: int
@@ -247,11 +256,13 @@ def flood_once(
     finally:
         flooder.stop()
     drain(q)
-    spoofed = [r for r in q.cached(web.name, "SRV") if getattr(r, "port", 0) == SPOOF_PORT]
+    spoofed: list[Record] = [
+        r for r in q.cached(web.name, "SRV") if isinstance(r, SRVRecord) and r.port == SPOOF_PORT
+    ]
     spoofed += [
         r
         for r in q.cached(flood_lab.peer.host_name, "A")
-        if str(getattr(r, "address", "")) == SPOOF_ADDRESS
+        if isinstance(r, ARecord) and str(r.address) == SPOOF_ADDRESS
     ]
     started = time.monotonic()
     after = q.resolve_service(printer.name, timeout=3.0)
