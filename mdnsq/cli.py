@@ -493,7 +493,7 @@ def _browse_names(
     q: Querier, types: Sequence[str], out: cli_output.Output, deadline: Deadline
 ) -> bool:
     """browse --no-resolve: the PTR records of each type, without SRV/TXT/address queries."""
-    from mdnsq import RecordType, normalize_service_type, split_instance_name
+    from mdnsq import PTRRecord, RecordType, normalize_service_type, split_instance_name
 
     names = [normalize_service_type(t) for t in types]
     ptrs = functools.partial(q.query, type=RecordType.PTR, timeout=deadline.left())
@@ -501,9 +501,8 @@ def _browse_names(
     # for all of them before listing.
     answers = list(_merge([_later(functools.partial(ptrs, name)) for name in names]))
     for records in answers:
-        for record in records:
-            target: str = getattr(record, "target", "")
-            instance, service_type = split_instance_name(target)
+        for record in (r for r in records if isinstance(r, PTRRecord)):
+            instance, service_type = split_instance_name(record.target)
             # The cache says which interface each answer came in on (avahi-browse shows it).
             entries = q.cached_entries(record.name, RecordType.PTR)
             interface = next((e.interface for e in entries if e.record == record), None)
