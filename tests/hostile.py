@@ -48,6 +48,7 @@ from mdnsq import (
     Message,
     PTRRecord,
     Question,
+    Record,
     RecordType,
     SRVRecord,
     TXTRecord,
@@ -72,8 +73,8 @@ SPOOF_PORT = 6666
 SPOOF_ADDRESS = "203.0.113.66"
 
 
-def _response(*records: object) -> bytes:
-    return encode_message(Message(flags=RESPONSE, answers=tuple(records)))  # type: ignore[arg-type]
+def _response(*records: Record) -> bytes:
+    return encode_message(Message(flags=RESPONSE, answers=records))
 
 
 class Packets:
@@ -117,7 +118,7 @@ class Packets:
     def hostile_packet(self) -> bytes:
         return self.hostile[next(self.n) % len(self.hostile)]
 
-    def _service_records(self, ttl: int, port: int, address: str) -> list[object]:
+    def _service_records(self, ttl: int, port: int, address: str) -> list[Record]:
         args = self.args
         stype = args.service.split(".", 1)[1]
         return [
@@ -206,8 +207,9 @@ class Packets:
 
 def _variants(kind: str, args: argparse.Namespace) -> int:
     # The 9000-byte kinds are costly to build and each already carries hundreds of records.
+    variants: int = args.variants
     heavy = {"many": 24, "hostile": len(adversarial.BUILDERS), "oversized": 1}
-    return min(args.variants, heavy.get(kind, args.variants))
+    return min(variants, heavy.get(kind, variants))
 
 
 def _socket(bind: str, ifindex: int) -> socket.socket:
