@@ -2,7 +2,8 @@
 # asks repeatedly should keep a Querier (its cache answers follow-up questions without waiting).
 from __future__ import annotations
 
-from mdnsq.querier import Interfaces, IPVersion, Querier
+from mdnsq.interfaces import InterfaceSpec
+from mdnsq.querier import IPVersion, Querier
 from mdnsq.records import Record
 from mdnsq.service import Address, ServiceInfo
 
@@ -13,7 +14,7 @@ def resolve_host(
     name: str,
     timeout: float = 2.0,
     *,
-    interfaces: Interfaces = None,
+    interfaces: InterfaceSpec = None,
     ip_version: IPVersion | str = "any",
     one_shot: bool = False,
 ) -> list[Address]:
@@ -26,7 +27,7 @@ def browse(
     service_type: str,
     timeout: float = 3.0,
     *,
-    interfaces: Interfaces = None,
+    interfaces: InterfaceSpec = None,
     ip_version: IPVersion | str = "any",
     one_shot: bool = False,
 ) -> list[ServiceInfo]:
@@ -41,7 +42,7 @@ def resolve_service(
     *,
     instance: str | None = None,
     type: str | None = None,
-    interfaces: Interfaces = None,
+    interfaces: InterfaceSpec = None,
     ip_version: IPVersion | str = "any",
     one_shot: bool = False,
 ) -> ServiceInfo | None:
@@ -55,7 +56,7 @@ def query(
     type: int | str,
     timeout: float = 1.0,
     *,
-    interfaces: Interfaces = None,
+    interfaces: InterfaceSpec = None,
     ip_version: IPVersion | str = "any",
     one_shot: bool = False,
 ) -> list[Record]:
@@ -67,7 +68,7 @@ def query(
 def service_types(
     timeout: float = 3.0,
     *,
-    interfaces: Interfaces = None,
+    interfaces: InterfaceSpec = None,
     ip_version: IPVersion | str = "any",
     one_shot: bool = False,
 ) -> list[str]:

@@ -39,6 +39,10 @@ _IFF_POINTOPOINT = 0x10
 _IFF_MULTICAST = 0x1000 if sys.platform.startswith("linux") else 0x8000
 _HAS_SA_LEN = not sys.platform.startswith(("linux", "win", "cygwin"))
 
+# What callers may pass to pick interfaces: names, indexes or addresses (one or several), or
+# None for the default selection.
+InterfaceSpec = Iterable[str | int] | str | int | None
+
 
 @dataclass(frozen=True)
 class Interface:
@@ -242,7 +246,7 @@ def _matches(interface: Interface, wanted: str | int) -> bool:
 
 
 def select_interfaces(
-    wanted: Iterable[str | int] | str | int | None,
+    wanted: InterfaceSpec,
     family: int,
     available: list[Interface] | None = None,
 ) -> list[Interface]:

@@ -53,6 +53,7 @@ from typing import Any, Literal
 
 from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.errors import MalformedPacket, MdnsqError, NetworkError
+from mdnsq.interfaces import InterfaceSpec
 from mdnsq.names import name_key, name_to_wire_labels, normalize_name
 from mdnsq.parser import parse_message
 from mdnsq.records import FLAG_QR, Message, Question, Record, RecordType, SRVRecord
@@ -76,7 +77,6 @@ log = logging.getLogger(__name__)
 
 IPVersion = Literal["any", "v4", "v6", 4, 6]
 # Which interfaces: names, indexes or addresses, one or several; None = every multicast one.
-Interfaces = Iterable[str | int] | str | int | None
 
 FIRST_INTERVAL = 1.0  # §5.2: at least one second between the first two queries
 WATCH_MAX_INTERVAL = 3600.0  # §5.2: doubling up to 60 minutes
@@ -490,7 +490,7 @@ class Querier:
 
     def __init__(
         self,
-        interfaces: Interfaces = None,
+        interfaces: InterfaceSpec = None,
         ip_version: IPVersion | str = "any",
         one_shot: bool = False,
         *,
@@ -548,7 +548,7 @@ class Querier:
 
     @staticmethod
     def _open(
-        interfaces: Interfaces,
+        interfaces: InterfaceSpec,
         ip_version: IPVersion | str,
         one_shot: bool,
     ) -> list[Transport]:

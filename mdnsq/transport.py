@@ -37,12 +37,12 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
 from mdnsq.errors import NetworkError
-from mdnsq.interfaces import Interface, select_interfaces
+from mdnsq.interfaces import Interface, InterfaceSpec, select_interfaces
 from mdnsq.pool import BufferPool
 
 __all__ = [
@@ -172,7 +172,7 @@ class _UDPTransport:
 
     def __init__(
         self,
-        interfaces: Iterable[str | int] | str | int | None = None,
+        interfaces: InterfaceSpec = None,
         port: int = MDNS_PORT,
         pool: BufferPool | None = None,
     ) -> None:
