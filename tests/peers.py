@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 from xml.sax.saxutils import escape as xml_escape
 
 import pytest
@@ -387,7 +387,11 @@ def require_avahi() -> None:
     """Skip when Avahi is missing on a developer machine; fail in CI, where it must be."""
     if avahi_installed():
         return
-    message = "avahi-daemon is not installed (run `make peers`)"
+    missing("avahi-daemon is not installed (run `make peers`)")
+
+
+def missing(message: str) -> NoReturn:
+    """A peer that is not installed: skipped on a developer's machine, a failure in CI."""
     if os.environ.get("CI", "") not in ("", "0", "false"):
         pytest.fail(message)
     pytest.skip(message)
@@ -748,10 +752,7 @@ def make_avahi_peer(peer_lab: PeerLab) -> Iterator[Callable[..., AvahiPeer]]:
 def avahi_browser(peer_lab: PeerLab) -> Iterator[AvahiBrowser]:
     """avahi-browse with its own avahi-daemon and private D-Bus, on the bridge."""
     if not browser_installed():
-        message = "avahi-browse/dbus-daemon not installed (run `make peers`)"
-        if os.environ.get("CI", "") not in ("", "0", "false"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("avahi-browse/dbus-daemon not installed (run `make peers`)")
     browser = AvahiBrowser(peer_lab)
     yield browser
     browser.close()
