@@ -67,9 +67,7 @@ def label_chain() -> bytes:
 
 def honest_ptrs() -> bytes:
     """The baseline: same layout and record count as pointer_chain, every target one hop away."""
-    start = 12 + 3 + 10
     body = b"".join(pointer(12) for _ in range(125))
-    del start
     records = bytearray(b"\x01a\x00" + _RR.pack(99, 1, 120, len(body)) + body)
     count = 1
     while 12 + len(records) + 14 <= MAX_PACKET:
