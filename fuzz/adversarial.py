@@ -2,8 +2,10 @@
 
 Each builder returns wire bytes that mdnsq must parse (or reject) with work linear in the size:
 a chain of compression pointers re-used by hundreds of records, a chain of label+pointer hops,
-a name of the maximum label count re-used by every record, thousands of tiny records, and an
-"honest" packet of the same size and record count as the baseline the others are compared with.
+a name of the maximum label count re-used by every record, several such names pointed into at
+every label, many such names (escaped or not) each pointed into once, thousands of tiny records,
+and an "honest" packet of the same size and record count as the baseline the others are
+compared with.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ __all__ = [
     "BUILDERS",
     "honest_ptrs",
     "label_chain",
+    "long_names_pointed_once",
+    "long_names_pointed_once_escaped",
     "max_labels",
     "max_labels_escaped",
     "pointer_chain",
+    "pointers_into_long_names",
     "tiny_records",
 ]
 
@@ -99,6 +104,40 @@ def max_labels_escaped() -> bytes:
     return max_labels(b"\x01\xff")
 
 
+def _long_names(runs: int, per_name: int, label: bytes = b"\x01x") -> bytes:
+    """``runs`` question names of 127 labels, then A records whose owners point into them, at
+    label 1, 2, ... ``per_name`` of one name, then of the next, round and round."""
+    packet = bytearray(header())
+    starts = []
+    for _ in range(runs):
+        starts.append(len(packet))
+        packet += label * 127 + b"\x00" + struct.pack("!HH", 12, 1)
+    count = 0
+    while len(packet) + 16 <= MAX_PACKET:
+        owner = starts[(count // per_name) % runs] + len(label) * (1 + count % per_name)
+        packet += pointer(owner) + _RR.pack(1, 1, 120, 4) + bytes([192, 0, 2, count & 0xFF])
+        count += 1
+    packet[0:12] = header(qd=runs, an=count)
+    return bytes(packet)
+
+
+def pointers_into_long_names() -> bytes:
+    """Four names of 127 labels, each pointed into at every label: a parser that walks from
+    each target to the end of its name does 4 x 127 x 126 / 2 label steps."""
+    return _long_names(4, 126)
+
+
+def long_names_pointed_once() -> bytes:
+    """As many names of 127 labels as fit with one record each pointing into it: caching the
+    name at every label of every name pointed into would cost 126 names per record."""
+    return _long_names(33, 1)
+
+
+def long_names_pointed_once_escaped() -> bytes:
+    """long_names_pointed_once with labels that are not UTF-8 (each shown as \\255)."""
+    return _long_names(33, 1, b"\x01\xff")
+
+
 def tiny_records() -> bytes:
     """As many records as fit: root owner name, unknown type, empty RDATA (11 bytes each)."""
     count = (MAX_PACKET - 12) // 11
@@ -111,5 +150,8 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "max_labels": max_labels,
     "max_labels_escaped": max_labels_escaped,
     "tiny_records": tiny_records,
+    "pointers_into_long_names": pointers_into_long_names,
+    "long_names_pointed_once": long_names_pointed_once,
+    "long_names_pointed_once_escaped": long_names_pointed_once_escaped,
     "honest_ptrs": honest_ptrs,
 }

@@ -26,11 +26,12 @@ Not measured yet: packets with hundreds of distinct non-ASCII names (the slow es
 
 from __future__ import annotations
 
+import re
 from struct import Struct
 from struct import error as StructError
 
 from mdnsq.errors import MalformedPacket
-from mdnsq.names import MAX_NAME_WIRE, escape_label, escape_label_bytes, name_to_wire_labels
+from mdnsq.names import MAX_NAME_WIRE, escape_label, escape_label_bytes
 from mdnsq.records import (
     AAAARecord,
     ARecord,
@@ -69,6 +70,10 @@ _BAD = "\ud800"
 
 # Length bytes of short labels (1..31) and backslash map to "."; see _read_name.
 _DOTS = bytes(46 if 0 < i < 32 or i == 92 else i for i in range(256))
+
+# A byte that is not UTF-8, as decoded with "surrogateescape", to its \DDD escape.
+_ESCAPES = {0xDC00 + b: f"\\{b:03d}" for b in range(128, 256)}
+_ESCAPE = re.compile(r"\\(?:[0-9]{3}|.)", re.DOTALL)
 
 
 def _run_labels_slow(view: memoryview, run: int, stop: int) -> list[tuple[int, str]]:
@@ -117,7 +122,8 @@ def _read_name(
         raise _Bad("name runs past its bounds")
     length = view[pos]
     text = ""
-    slow: list[tuple[int, str]] | None = None
+    parts: list[tuple[int, str]] | None = None  # (offset, label): labels read one by one
+    inner: list[tuple[int, str]] | None = None  # the same, when their names are to be cached
     if 0 < length < 0x40:
         first = pos + 1
         pos = first + length
@@ -156,20 +162,31 @@ def _read_name(
                     try:
                         text = dotted.decode()
                     except UnicodeDecodeError:
-                        text = ""
-                    else:
-                        if length == 0:
-                            # The last label is a name of its own, and the one most pointed
-                            # at from inside a run ("local" of "_http._tcp.local", by host
-                            # names): cache it too, as the slice of the text it is.
-                            names[last] = text[text.rfind(".") + 1 :]
+                        # Bytes that are not UTF-8 become \DDD, in one pass over the run.
+                        text = dotted.decode("utf-8", "surrogateescape").translate(_ESCAPES)
+                    if length == 0:
+                        # The last label is a name of its own, and the one most pointed
+                        # at from inside a run ("local" of "_http._tcp.local", by host
+                        # names): cache it too, as the slice of the text it is.
+                        names[last] = text[text.rfind(".") + 1 :]
             if not text:
-                slow = _run_labels_slow(view, start, pos)
-                text = ".".join(label for _, label in slow)
+                parts = _run_labels_slow(view, start, pos)
+                text = ".".join(label for _, label in parts)
+            if depth:
+                # Reached by a pointer: into the middle of a run, perhaps. The second time
+                # the same run is entered so, cache the name at each of its labels (a name of
+                # 127 labels pointed into at every label would walk 127 x 126 / 2 labels).
+                # Not the first time: a packet of long names each pointed into once would
+                # pay for caching 126 names per pointer. The run is known by its end, kept
+                # negated: never a real offset.
+                if -pos in names:
+                    inner = parts if parts else _inner_labels(view, start, text)
+                else:
+                    names[-pos] = ""
     if length == 0:
         names[start] = text
-        if slow:
-            _cache_inner(slow, "", names)
+        if inner:
+            _cache_inner(inner, "", names)
         return text, pos + 1
     if length < 0xC0:
         raise _Bad("unknown label type")
@@ -198,9 +215,19 @@ def _read_name(
             raise _Bad("name longer than 255 bytes")
         text = f"{text}.{suffix}" if text else suffix
     names[start] = text
-    if slow:
-        _cache_inner(slow, suffix, names)
+    if inner:
+        _cache_inner(inner, suffix, names)
     return text, pos + 2
+
+
+def _inner_labels(view: memoryview, start: int, text: str) -> list[tuple[int, str]]:
+    """(offset, label) of each label of a run that the fast path decoded as ``text``."""
+    parts = []
+    pos = start
+    for label in text.split("."):
+        parts.append((pos, label))
+        pos += view[pos] + 1
+    return parts
 
 
 def _cache_inner(parts: list[tuple[int, str]], suffix: str, names: dict[int, str]) -> None:
@@ -232,8 +259,10 @@ def _label_and_pointer(view: memoryview, pos: int, limit: int, names: dict[int, 
 
 
 def _wire_length(name: str) -> int:
-    """Wire length of a name the parser decoded (so valid)."""
-    return sum(len(label) + 1 for label in name_to_wire_labels(name)) + 1
+    """Wire length of a name the parser decoded (so valid and not empty): each escape stands
+    for one byte, each dot for a length byte. In C-level passes: this runs once per pointer to
+    a long name, and a packet of pointers to names of 127 escaped labels must stay linear."""
+    return len(_ESCAPE.sub("x", name).encode("utf-8", "surrogateescape")) + 2
 
 
 def _read_types(view: memoryview, pos: int, end: int) -> frozenset[int]:
@@ -332,6 +361,9 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                             name, pos = read_name(view, pos, end, end, names)
                         else:
                             pos += 2
+                    elif length == 0:  # the root: nothing to decode or cache
+                        name = ""
+                        pos += 1
                     else:
                         name, pos = read_name(view, pos, end, end, names)
                     rtype, rclass, ttl, rdlength = rr_header(view, pos)

@@ -20,6 +20,7 @@ from mdnsq import (
     TXTRecord,
     parse_message,
 )
+from mdnsq.names import escape_label_bytes
 
 
 def header(qd: int = 0, an: int = 0, ns: int = 0, ar: int = 0, flags: int = 0x8400) -> bytes:
@@ -334,3 +335,49 @@ def test_escaped_suffix_long_as_text_but_within_255_wire_bytes_is_accepted() -> 
     too_long = question(bytes([63]) + b"b" * 63 + bytes([10]) + b"c" * 10 + pointer(12))
     with pytest.raises(MalformedPacket, match="255"):
         parse_message(header(qd=2) + first + too_long)  # 64 + 11 + 184 = 259
+
+
+@pytest.mark.parametrize("order", ["forward", "backward", "interleaved"])
+def test_pointers_into_every_label_of_mixed_long_names_read_the_right_suffixes(order: str) -> None:
+    """Runs entered twice or more through pointers are cached at every label: the cached names
+    must be exactly what reading from that label gives, whatever the labels hold (ASCII,
+    UTF-8, bytes that are not UTF-8, a label too long for the one-pass path) and whatever the
+    order of the pointers."""
+    kinds = [b"ab", "é".encode(), b"\xff", b"x" * 40, b"q\xfe"]
+    names = [[kinds[(i + shift) % len(kinds)] for i in range(20)] for shift in range(3)]
+    packet = bytearray(header(qd=len(names)))
+    starts = []
+    for labels in names:
+        starts.append(len(packet))
+        packet += question(wire_name(*labels))
+    targets = []  # (offset, expected name)
+    for start, labels in zip(starts, names, strict=True):
+        offset = start
+        for i, label in enumerate(labels):
+            expected = ".".join(escape_label_bytes(part) for part in labels[i:])
+            targets.append((offset, expected))
+            offset += 1 + len(label)
+    if order == "backward":
+        targets.reverse()
+    elif order == "interleaved":
+        targets = targets[::2] + targets[1::2]
+    for offset, _ in targets:
+        packet += pointer(offset) + struct.pack("!HHIH", 1, 1, 120, 4) + bytes(4)
+    packet[6:8] = len(targets).to_bytes(2, "big")
+    message = parse_message(bytes(packet))
+    assert message.skipped == 0
+    assert [r.name for r in message.answers] == [expected for _, expected in targets]
+    assert [q.name for q in message.questions] == [
+        ".".join(escape_label_bytes(part) for part in labels) for labels in names
+    ]
+
+
+def test_255_byte_limit_through_a_pointer_to_an_escaped_name_counts_wire_bytes() -> None:
+    """120 labels of one byte that is not UTF-8: 241 wire bytes, 479 characters of text."""
+    escaped = question(wire_name(*[b"\xff"] * 120))
+    fits = question(bytes([12]) + b"a" * 12 + pointer(12))  # 13 + 241 = 254
+    message = parse_message(header(qd=2) + escaped + fits)
+    assert message.questions[1].name == "a" * 12 + "." + ".".join(["\\255"] * 120)
+    too_long = question(bytes([14]) + b"a" * 14 + pointer(12))  # 15 + 241 = 256
+    with pytest.raises(MalformedPacket, match="255"):
+        parse_message(header(qd=2) + escaped + too_long)
