@@ -12,9 +12,16 @@ Goals:
   is tried first and ``poll`` waits only when nothing is queued (EINTR is retried by CPython,
   PEP 475). A timeout returns None.
 - An error on one interface (join, send) is logged and skipped; only "nothing usable" raises
-  NetworkError. Receive errors that describe the network rather than the socket (ENOBUFS, an
-  ICMP error from an earlier send, ...) are counted and waited through; others raise
-  NetworkError. Only the selected interfaces are heard (IP_MULTICAST_ALL off, PKTINFO checked).
+  NetworkError (with the errno of the failure). Receive errors that describe the network
+  rather than the socket (ENOBUFS, an ICMP error from an earlier send, ...) are counted and
+  waited through; others raise NetworkError. Only the selected interfaces are heard
+  (IP_MULTICAST_ALL off, PKTINFO checked).
+- A send the network drops is a failed send, not a silent success: IP_RECVERR / IPV6_RECVERR
+  (Linux) make sendto report ENOBUFS from a full or dropping device queue, which Linux otherwise
+  only counts (SndbufErrors). Their price: ICMP errors about earlier sends are queued on the
+  socket, charged to its receive buffer, and keep poll() reporting POLLERR until read. They are
+  drained (bounded) whenever a wait sees POLLERR or a read finds the socket empty, and counted
+  (``drained_errors``); a send that failed on such a stale report is retried once.
 - The transport never parses DNS: ``receive_with`` lends the pooled view to a handler (the
   querier passes the parser), ``receive`` returns an owned copy.
 
@@ -70,10 +77,20 @@ _IP_PKTINFO: int = getattr(socket, "IP_PKTINFO", 8)
 _IPV6_RECVPKTINFO: int = getattr(socket, "IPV6_RECVPKTINFO", 49)
 _IPV6_PKTINFO: int = getattr(socket, "IPV6_PKTINFO", 50)
 _SO_REUSEPORT: int | None = getattr(socket, "SO_REUSEPORT", None)
-# linux/in.h and linux/in6.h values; Python's socket module does not export them.
-_IP_MULTICAST_ALL: int | None = 49 if sys.platform.startswith("linux") else None
-_IPV6_MULTICAST_ALL: int | None = 29 if sys.platform.startswith("linux") else None
 _LINUX = sys.platform.startswith("linux")
+# linux/in.h and linux/in6.h values; Python 3.11's socket module does not export them.
+_IP_MULTICAST_ALL: int | None = 49 if _LINUX else None
+_IPV6_MULTICAST_ALL: int | None = 29 if _LINUX else None
+_IP_RECVERR: int | None = getattr(socket, "IP_RECVERR", 11) if _LINUX else None
+_IPV6_RECVERR: int | None = getattr(socket, "IPV6_RECVERR", 25) if _LINUX else None
+_MSG_ERRQUEUE = int(getattr(socket, "MSG_ERRQUEUE", 0x2000))
+_MAX_DRAIN = 64  # queued errors read per drain; a longer queue keeps POLLERR up for the next
+# struct sock_extended_err (16 bytes) + the offender's sockaddr_in6, plus the PKTINFO that
+# also comes with an ICMP report: room to read the errno for the debug log.
+_ERR_ANCSIZE = socket.CMSG_SPACE(16 + 28) + socket.CMSG_SPACE(20)
+_POLLERR = select.POLLERR
+_RECVERRS = frozenset(o for o in (_IP_RECVERR, _IPV6_RECVERR) if o is not None)  # cmsg types
+_EE_ERRNO = struct.Struct("@I")  # struct sock_extended_err { __u32 ee_errno; ... }
 _IFINDEX_V4 = struct.Struct("@i")  # struct in_pktinfo { int ipi_ifindex; ... }
 _IFINDEX_V6 = struct.Struct("@16xI")  # struct in6_pktinfo { in6_addr; unsigned ipi6_ifindex; }
 _monotonic = time.monotonic
@@ -108,6 +125,19 @@ def _only_joined_groups(sock: socket.socket, level: int, option: int | None) -> 
         log.debug("cannot restrict multicast to joined groups: %s", exc)
 
 
+def _report_errors(sock: socket.socket, level: int, option: int | None) -> bool:
+    """Ask Linux to report a send the device queue dropped (ENOBUFS) instead of counting
+    it and returning success. True when the option is on: errors then also queue up."""
+    if option is None:
+        return False
+    try:
+        sock.setsockopt(level, option, 1)
+    except OSError as exc:
+        log.debug("cannot turn on error reports: %s", exc)
+        return False
+    return True
+
+
 class Datagram(NamedTuple):
     """One received datagram, owned by the caller."""
 
@@ -126,6 +156,7 @@ class TransportStats(NamedTuple):
     sent: int
     send_errors: int
     join_errors: int
+    drained_errors: int = 0  # ICMP (and other) reports read off the socket's error queue
 
 
 class Transport(Protocol):
@@ -189,6 +220,9 @@ class _UDPTransport:
         self._sent = 0
         self._send_errors = 0
         self._join_errors = 0
+        self._drained_errors = 0
+        self._recverr = False  # error reports on (set by _configure where the platform has them)
+        self._join_error: OSError | None = None
         self._closed = False
         self._mcast_if: int | None = None
         self._sock = socket.socket(self.family, socket.SOCK_DGRAM)
@@ -200,7 +234,14 @@ class _UDPTransport:
             # Without ancillary data (other platforms) only a single interface is certain.
             self._default_index = self.interfaces[0].index if len(self.interfaces) == 1 else 0
             if not self.interfaces:
-                raise NetworkError("could not join the mDNS group on any selected interface")
+                failed = self._join_error
+                if failed is None:
+                    raise NetworkError("could not join the mDNS group on any selected interface")
+                raise NetworkError(
+                    failed.errno,
+                    "could not join the mDNS group on any selected interface: "
+                    f"{failed.strerror or failed}",
+                )
             self._sock.setblocking(False)
             self._pollers = threading.local()
             # close() writes here to wake every thread blocked in _wait on this transport
@@ -258,6 +299,7 @@ class _UDPTransport:
                 self._join(interface)
             except OSError as exc:
                 self._join_errors += 1
+                self._join_error = exc
                 log.warning("cannot join %s on %s: %s", self.group, interface.name, exc)
             else:
                 joined.append(interface)
@@ -314,6 +356,7 @@ class _UDPTransport:
             sent=self._sent,
             send_errors=self._send_errors,
             join_errors=self._join_errors,
+            drained_errors=self._drained_errors,
         )
 
     def send(
@@ -328,7 +371,7 @@ class _UDPTransport:
             raise NetworkError("transport is closed")
         if dest is not None:
             try:
-                self._sock.sendto(data, self._unicast_dest(dest, interface))
+                self._sendto(data, self._unicast_dest(dest, interface))
             except OSError as exc:
                 self._send_errors += 1
                 raise NetworkError(exc.errno, f"send to {dest[0]} failed: {exc.strerror}") from exc
@@ -341,20 +384,39 @@ class _UDPTransport:
                 raise NetworkError(f"interface index {interface} is not selected")
         group = (self.group, MDNS_PORT)
         failures: list[str] = []
+        last: OSError | None = None
         for target in targets:
             try:
                 if self._mcast_if != target.index:
                     self._set_multicast_if(target)
                     self._mcast_if = target.index
-                self._sock.sendto(data, group)
+                self._sendto(data, group)
             except OSError as exc:
                 self._send_errors += 1
-                failures.append(f"{target.name}: {exc}")
+                last = exc
+                failures.append(f"{target.name}: {exc.strerror or exc}")
                 log.warning("send to %s on %s failed: %s", self.group, target.name, exc)
             else:
                 self._sent += 1
-        if len(failures) == len(targets):
-            raise NetworkError("multicast send failed on every interface: " + "; ".join(failures))
+        if last is not None and len(failures) == len(targets):
+            # The errno of the last failure, so a caller can tell ENOBUFS from ENETUNREACH.
+            raise NetworkError(
+                last.errno, "multicast send failed on every interface: " + "; ".join(failures)
+            )
+
+    def _sendto(self, data: bytes, address: tuple[str, int] | tuple[str, int, int, int]) -> None:
+        """sendto, retried once if it failed on a stale report rather than on this datagram.
+
+        With error reports on, an ICMP error about an earlier datagram (a peer's closed port)
+        is returned by the next sendto, which then sends nothing. Draining the queue tells that
+        case apart: a real failure (ENOBUFS, ENETUNREACH) left nothing queued and is raised.
+        """
+        try:
+            self._sock.sendto(data, address)
+        except OSError:
+            if not (self._recverr and self._drain_errors()):
+                raise
+            self._sock.sendto(data, address)
 
     def receive(self, timeout: float | None) -> Datagram | None:
         """The next datagram as an owned copy, or None once ``timeout`` seconds have passed."""
@@ -493,16 +555,60 @@ class _UDPTransport:
             poller.register(self._wake_r.fileno(), select.POLLIN)
             self._pollers.poller = poller
         if deadline is None:
-            ready = bool(poller.poll())
+            events = poller.poll()
         else:
             remaining = deadline - _monotonic()
             if remaining <= 0:
+                # The socket is empty and time is up; but a caller's own select (the
+                # querier's epoll) may have woken for POLLERR alone, which only draining the
+                # error queue clears. Without it that select would return at once, forever.
+                if self._recverr:
+                    self._drain_errors()
                 return False
             # poll() takes milliseconds; round up so a short wait cannot spin at 0 ms.
-            ready = bool(poller.poll(math.ceil(remaining * 1000)))
+            events = poller.poll(math.ceil(remaining * 1000))
         if self._closed:
             raise NetworkError("transport closed while waiting")
-        return ready or deadline is None or _monotonic() < deadline
+        if self._recverr:
+            for _, mask in events:
+                if mask & _POLLERR:  # queued errors: poll would report them again at once
+                    self._drain_errors()
+                    break
+        return bool(events) or deadline is None or _monotonic() < deadline
+
+    def _drain_errors(self) -> int:
+        """Read and discard what is queued on the socket's error queue; how many were read.
+
+        While anything is queued there, poll() reports POLLERR (a wait would return at once:
+        a busy loop), and the queue is charged to the receive buffer (a peer sending ICMP
+        errors could crowd out datagrams). The reports say nothing a querier can act on: a
+        responder's port was closed, a host unreachable. At most _MAX_DRAIN per call.
+        """
+        sock = self._sock
+        drained = 0
+        while drained < _MAX_DRAIN:
+            try:
+                _, ancdata, _, source = sock.recvmsg(0, _ERR_ANCSIZE, _MSG_ERRQUEUE)
+            except BlockingIOError:
+                break  # empty
+            except OSError as exc:
+                log.debug("cannot read the error queue: %s", exc)
+                break
+            drained += 1
+            if log.isEnabledFor(logging.DEBUG):
+                # struct sock_extended_err starts with the errno; the IP_RECVERR cmsg holds it.
+                codes = [
+                    _EE_ERRNO.unpack_from(data)[0]
+                    for _, kind, data in ancdata
+                    if kind in _RECVERRS and len(data) >= 4
+                ]
+                log.debug(
+                    "drained a queued error about a datagram to %s: %s",
+                    source,
+                    ", ".join(errno.errorcode.get(c, str(c)) for c in codes) or "no report",
+                )
+        self._drained_errors += drained
+        return drained
 
 
 class UDPv4Transport(_UDPTransport):
@@ -522,6 +628,7 @@ class UDPv4Transport(_UDPTransport):
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
         sock.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
         _only_joined_groups(sock, socket.IPPROTO_IP, _IP_MULTICAST_ALL)
+        self._recverr = _report_errors(sock, socket.IPPROTO_IP, _IP_RECVERR)
 
     def _bind_address(self, port: int) -> tuple[str, int]:
         return ("", port)
@@ -564,6 +671,7 @@ class UDPv6Transport(_UDPTransport):
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 1)
         sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVPKTINFO, 1)
         _only_joined_groups(sock, socket.IPPROTO_IPV6, _IPV6_MULTICAST_ALL)
+        self._recverr = _report_errors(sock, socket.IPPROTO_IPV6, _IPV6_RECVERR)
 
     def _bind_address(self, port: int) -> tuple[str, int]:
         return ("::", port)
