@@ -311,3 +311,15 @@ def test_spoofed_icmp_errors_during_a_query_neither_spin_nor_hide_the_answer(
     assert cpu < CPU_BOUND
     assert stats.drained_errors == burst
     assert pool.stats().in_use == 0
+
+
+def test_an_ipv6_join_refused_is_a_clear_network_error(lab: netlab.Lab) -> None:
+    """IPv6 has no membership cap; its join allocates from optmem_max (per namespace), so at
+    0 it fails with ENOMEM."""
+    lab.add_host(1)
+    with sysctl_set("net.core.optmem_max", "0"), pytest.raises(NetworkError) as caught:
+        UDPv6Transport([netlab.BRIDGE])
+    assert caught.value.errno == errno.ENOMEM
+    assert "could not join the mDNS group" in str(caught.value)
+    with UDPv6Transport([netlab.BRIDGE]) as t:
+        assert t.stats().join_errors == 0
