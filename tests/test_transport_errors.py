@@ -238,13 +238,22 @@ def spoofed_port_unreachable(victim: str = "127.0.0.2", dest: str = "127.0.0.1")
     return icmp[:2] + struct.pack("!H", checksum(icmp)) + icmp[4:]
 
 
-def test_an_icmp_error_is_drained_and_the_wait_does_not_spin(private_netns: None) -> None:
-    with UDPv4Transport(["lo"]) as t:
-        t.send(b"to nobody", dest=("127.0.0.1", closed_udp_port()))
+@pytest.mark.parametrize("ip_version", ["v4", "v6"])
+def test_an_icmp_error_is_drained_and_the_wait_does_not_spin(
+    lab: netlab.Lab, ip_version: str
+) -> None:
+    t: UDPv4Transport | UDPv6Transport
+    if ip_version == "v4":
+        t, dest = UDPv4Transport(["lo"]), ("127.0.0.1", closed_udp_port())
+    else:  # nothing listens on port 9 in h1: it answers with an ICMPv6 port unreachable
+        host = lab.add_host(1)
+        t, dest = UDPv6Transport([netlab.BRIDGE]), (netlab.link_local("eth0", host), 9)
+    with t:
+        t.send(b"to nobody", dest=dest)
         wait_for_pollerr(t.fileno())  # the port unreachable is queued on the socket
         got, cpu, wall = cpu_and_wall(lambda: t.receive(1.0))
         stats = t.stats()
-        print(f"queued ICMP error: {wall:.2f} s, {cpu:.3f} s CPU, {stats}")
+        print(f"queued ICMP error ({ip_version}): {wall:.2f} s, {cpu:.3f} s CPU, {stats}")
         assert got is None
         assert cpu < CPU_BOUND
         assert stats.drained_errors == 1
