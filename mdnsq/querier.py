@@ -38,6 +38,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import os
@@ -90,6 +91,8 @@ SETTLE = 0.2  # after the first address (or unique answer), wait this long for m
 PARTIAL_AFTER = 2.0  # a watch reports an instance without TXT/address after this long
 MUTE_AFTER = 3  # after this many failed sends in a row, a transport is tried
 RETRY_MUTED = 10  # ... only once per this many queries
+# A full device queue (or its like) is congestion, not a missing route: it never mutes.
+_BUSY_ERRNOS = frozenset({errno.ENOBUFS, errno.ENOMEM, errno.EAGAIN})
 MAX_RECEIVE_ERRORS = 5  # receive failures in a row on one transport before a call gives up
 MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn)
 # Load shedding: a pass that reads MAX_BATCH datagrams without the socket running dry puts it
@@ -1072,7 +1075,8 @@ class Querier:
                     transport.send(packet)
                 except (NetworkError, OSError) as exc:
                     self._stats["send_errors"] += 1
-                    self._send_failures[transport] = failures + 1
+                    if exc.errno not in _BUSY_ERRNOS:
+                        self._send_failures[transport] = failures + 1
                     log.debug("query not sent on %r: %s", transport, exc)
                     break
                 self._send_failures[transport] = 0

@@ -135,7 +135,15 @@ class FakeTransport:
             os.close(self._w)
 
     def stats(self) -> TransportStats:
-        return TransportStats(self.received, 0, len(self.sent), 0, 0)
+        return TransportStats(
+            received=self.received,
+            dropped_oversize=0,
+            dropped_interface=0,
+            receive_errors=0,
+            sent=len(self.sent),
+            send_errors=0,
+            join_errors=0,
+        )
 
     def __enter__(self) -> FakeTransport:
         return self

@@ -727,6 +727,25 @@ def test_a_transport_whose_sends_keep_failing_is_muted(net: FakeNet) -> None:
         broken.close()
 
 
+def test_a_transport_whose_device_queue_is_full_is_never_muted(net: FakeNet) -> None:
+    """ENOBUFS is congestion that passes, not a missing route: every query is still tried."""
+
+    class Congested(FakeTransport):
+        def send(self, data: bytes, dest: tuple[str, int] | None = None) -> None:
+            self.sent.append((data, dest))
+            raise NetworkError(errno.ENOBUFS, "multicast send failed on every interface")
+
+    congested = Congested(interfaces=[LAN])
+    try:
+        q = Querier(transports=[net.transport(), congested], clock=net.clock, wait=net.wait)
+        q.query("nobody.local", "A", timeout=600)
+        assert len(net.transports[0].sent) == 10
+        assert len(congested.sent) == 10
+        assert q.stats()["send_errors"] == 10
+    finally:
+        congested.close()
+
+
 def test_source_helper_default_is_on_link() -> None:
     assert PEER[1] == 5353
 
