@@ -378,9 +378,16 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                 # RDATA. Anything wrong here costs this record only.
                 try:
                     if rtype == 12:  # PTR
-                        target = _label_and_pointer(view, start, pos, names)
-                        if target is None:
-                            target = read_name(view, start, pos, end, names)[0]
+                        if rdlength == 2 and view[start] > 0xBF:
+                            # A bare pointer (a service type in a type enumeration, a chain
+                            # of them in hostile packets): one lookup.
+                            target = names.get((view[start] & 0x3F) << 8 | view[start + 1])
+                            if target is None or target is _BAD:
+                                target = read_name(view, start, pos, end, names)[0]
+                        else:
+                            target = _label_and_pointer(view, start, pos, names)
+                            if target is None:
+                                target = read_name(view, start, pos, end, names)[0]
                         record: object = new(
                             PTRRecord, (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF, target)
                         )
