@@ -128,6 +128,51 @@ def test_dnspython_built_messages_parse_identically(wire: bytes) -> None:
     assert_same_as_dnspython(wire)
 
 
+# Short labels of every kind the parser treats apart: plain, UTF-8, not UTF-8, a dot, a
+# control byte, and one too long for its one-pass path.
+short_labels = st.one_of(
+    st.sampled_from([b"a", b"_tcp", "é".encode(), b"\xff", b"\xc3", b"a.b", b"\x01", b"x" * 40]),
+    st.binary(min_size=1, max_size=3),
+)
+
+
+@st.composite
+def shared_suffix_messages(draw: Any) -> bytes:
+    """Owners that are suffixes (or a new label + a suffix) of a few long names, so dnspython's
+    compression points into the middle of runs, often more than once into the same run: the
+    parser caches a run at every label the second time it is entered so."""
+    bases = draw(
+        st.lists(
+            st.lists(short_labels, min_size=2, max_size=24).filter(
+                lambda labels: sum(len(label) + 1 for label in labels) + 1 <= 230
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    msg = dns.message.Message(id=0)
+    msg.flags = 0x8400
+    for labels in bases:
+        msg.question.append(dns.rrset.RRset(dns_name(labels), IN, 12))
+    for _ in range(draw(st.integers(1, 12))):
+        labels = draw(st.sampled_from(bases))
+        suffix = labels[draw(st.integers(0, len(labels) - 1)) :]
+        prefix = draw(st.lists(st.sampled_from([b"p", b"\xfe", "ü".encode()]), max_size=1))
+        owner = dns_name([*prefix, *suffix])
+        rrset = dns.rrset.RRset(owner, IN, dns.rdatatype.PTR)
+        target = draw(st.sampled_from(bases))
+        target_suffix = target[draw(st.integers(0, len(target) - 1)) :]
+        rrset.add(dns.rdtypes.ANY.PTR.PTR(IN, dns.rdatatype.PTR, dns_name(target_suffix)), 120)
+        msg.answer.append(rrset)
+    return bytes(msg.to_wire())
+
+
+@settings(max_examples=300)
+@given(shared_suffix_messages())
+def test_names_pointed_into_at_every_depth_parse_identically(wire: bytes) -> None:
+    assert_same_as_dnspython(wire)
+
+
 @st.composite
 def mdnsq_records(draw: Any) -> Record:
     name = text_name(draw(raw_names))
