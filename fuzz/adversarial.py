@@ -21,6 +21,7 @@ __all__ = [
     "honest_ptrs",
     "label_chain",
     "long_names_pointed_once",
+    "long_names_pointed_once_dotted",
     "long_names_pointed_once_escaped",
     "max_labels",
     "max_labels_escaped",
@@ -138,6 +139,11 @@ def long_names_pointed_once_escaped() -> bytes:
     return _long_names(33, 1, b"\x01\xff")
 
 
+def long_names_pointed_once_dotted() -> bytes:
+    """long_names_pointed_once with every label a dot (shown as \\.): the label-by-label path."""
+    return _long_names(33, 1, b"\x01.")
+
+
 def tiny_records() -> bytes:
     """As many records as fit: root owner name, unknown type, empty RDATA (11 bytes each)."""
     count = (MAX_PACKET - 12) // 11
@@ -153,5 +159,6 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "pointers_into_long_names": pointers_into_long_names,
     "long_names_pointed_once": long_names_pointed_once,
     "long_names_pointed_once_escaped": long_names_pointed_once_escaped,
+    "long_names_pointed_once_dotted": long_names_pointed_once_dotted,
     "honest_ptrs": honest_ptrs,
 }

@@ -114,6 +114,7 @@ def honest_work() -> int:
         "pointers_into_long_names",
         "long_names_pointed_once",
         "long_names_pointed_once_escaped",
+        "long_names_pointed_once_dotted",
     ],
 )
 def test_hostile_9000_byte_packet_costs_at_most_a_few_honest_ones(
