@@ -492,6 +492,9 @@ class _UDPTransport:
             try:
                 nbytes, ancdata, flags, address = sock.recvmsg_into(iov, self._ancsize)
             except BlockingIOError:
+                # Empty, no error pending: the errors so far were not "in a row". (With error
+                # reports on, a peer spoofing ICMP errors sets one between waits at will.)
+                errors = 0
                 if timeout is not None and deadline is None:
                     deadline = _monotonic() + timeout
                 if not self._wait(deadline):

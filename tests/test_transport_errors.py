@@ -20,6 +20,7 @@ import select
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -320,6 +321,40 @@ def test_spoofed_icmp_errors_during_a_query_neither_spin_nor_hide_the_answer(
     assert cpu < CPU_BOUND
     assert stats.drained_errors == burst
     assert pool.stats().in_use == 0
+
+
+FLOODER = """
+import socket, sys
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+packet = bytes.fromhex(sys.argv[1])
+print("flooding", flush=True)
+while True:
+    raw.sendto(packet, ("127.0.0.1", 0))
+"""
+
+
+def test_an_icmp_flood_never_fails_a_blocking_receive(private_netns: None) -> None:
+    """Each spoofed error that lands between a drain and the next read is reported by that read
+    (ECONNREFUSED). They are transient, not "the same error without end": only errors with no
+    empty read between them count towards giving up. (Counted over the whole call, a
+    flood made receive(2.5) raise within a fraction of a second.)"""
+    with UDPv4Transport(["lo"]) as t:
+        flooder = subprocess.Popen(
+            [sys.executable, "-c", FLOODER, spoofed_port_unreachable().hex()],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert flooder.stdout is not None and flooder.stdout.readline() == "flooding\n"
+            got = t.receive(1.0)
+        finally:
+            flooder.kill()
+            flooder.wait()
+        stats = t.stats()
+    print(f"ICMP flood during receive(1.0): {stats}")
+    assert got is None
+    # The flood did reach the read, more often than one call's limit of errors in a row.
+    assert stats.receive_errors > 64 and stats.drained_errors > stats.receive_errors
 
 
 def test_an_ipv6_join_refused_is_a_clear_network_error(lab: netlab.Lab) -> None:
