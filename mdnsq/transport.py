@@ -410,11 +410,13 @@ class _UDPTransport:
         With error reports on, an ICMP error about an earlier datagram (a peer's closed port)
         is returned by the next sendto, which then sends nothing. Draining the queue tells that
         case apart: a real failure (ENOBUFS, ENETUNREACH) left nothing queued and is raised.
+        ECONNREFUSED is always such a report (UDP's send path never makes it), retried even
+        when another thread's drain emptied the queue first.
         """
         try:
             self._sock.sendto(data, address)
-        except OSError:
-            if not (self._recverr and self._drain_errors()):
+        except OSError as exc:
+            if not (self._recverr and (self._drain_errors() or exc.errno == errno.ECONNREFUSED)):
                 raise
             self._sock.sendto(data, address)
 

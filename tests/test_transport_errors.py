@@ -277,6 +277,42 @@ def test_a_send_after_an_icmp_error_is_not_lost(private_netns: None) -> None:
         assert (stats.sent, stats.send_errors, stats.drained_errors) == (2, 0, 1)
 
 
+class DrainedByAnotherThread:
+    """The transport's socket, as seen when a receiving thread (woken by the same POLLERR)
+    drains the error queue between this thread's failed sendto and its own drain."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.drained = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+    def sendto(self, *args: Any) -> int:
+        try:
+            return self.sock.sendto(*args)
+        except OSError:
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    self.sock.recvmsg(0, 256, socket.MSG_ERRQUEUE)
+                    self.drained += 1
+            raise
+
+
+def test_a_send_after_an_icmp_error_another_thread_drained_is_not_lost(
+    private_netns: None,
+) -> None:
+    with UDPv4Transport(["lo"]) as t:
+        t.send(b"to nobody", dest=("127.0.0.1", closed_udp_port()))
+        wait_for_pollerr(t.fileno())
+        t._sock = racing = DrainedByAnotherThread(t._sock)  # type: ignore[assignment]
+        t.send(b"the next query")
+        assert racing.drained == 1  # the race did happen: this thread's drain found nothing
+        got = t.receive(WAIT)
+        assert got is not None and got.data == b"the next query"
+        assert (t.stats().sent, t.stats().send_errors) == (2, 0)
+
+
 def test_spoofed_icmp_errors_during_a_query_neither_spin_nor_hide_the_answer(
     private_netns: None,
 ) -> None:
