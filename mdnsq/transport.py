@@ -222,19 +222,17 @@ class _UDPTransport:
         self._join_errors = 0
         self._drained_errors = 0
         self._recverr = False  # error reports on (set by _configure where the platform has them)
-        self._join_error: OSError | None = None
         self._closed = False
         self._mcast_if: int | None = None
         self._sock = socket.socket(self.family, socket.SOCK_DGRAM)
         try:
             self._configure(self._sock)
             self._sock.bind(self._bind_address(port))
-            self.interfaces = self._join_all(selected) if port else selected
+            self.interfaces, failed = self._join_all(selected) if port else (selected, None)
             self._indexes = frozenset(i.index for i in self.interfaces)
             # Without ancillary data (other platforms) only a single interface is certain.
             self._default_index = self.interfaces[0].index if len(self.interfaces) == 1 else 0
             if not self.interfaces:
-                failed = self._join_error
                 if failed is None:
                     raise NetworkError("could not join the mDNS group on any selected interface")
                 raise NetworkError(
@@ -292,18 +290,22 @@ class _UDPTransport:
             except OSError as exc:  # old kernels, some sandboxes
                 log.debug("SO_REUSEPORT unavailable: %s", exc)
 
-    def _join_all(self, selected: list[Interface]) -> list[Interface]:
+    def _join_all(self, selected: list[Interface]) -> tuple[list[Interface], OSError | None]:
+        """The interfaces joined, and the last join error for the message if none was."""
         joined = []
+        failed = None
         for interface in selected:
             try:
                 self._join(interface)
             except OSError as exc:
                 self._join_errors += 1
-                self._join_error = exc
+                # Without its traceback: the frames there hold self (and `failed`), a cycle
+                # that would keep the socket open until a garbage collection.
+                failed = exc.with_traceback(None)
                 log.warning("cannot join %s on %s: %s", self.group, interface.name, exc)
             else:
                 joined.append(interface)
-        return joined
+        return joined, failed
 
     # -- public API -----------------------------------------------------------------------------
 

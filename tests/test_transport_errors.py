@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import os
 import select
 import socket
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address
 from typing import Any
@@ -193,6 +195,26 @@ def test_a_join_refused_on_one_interface_leaves_the_others(lab: netlab.Lab) -> N
         t.send(b"still works on lo")
         got = t.receive(WAIT)
         assert got is not None and got.data == b"still works on lo"
+
+
+def test_a_transport_that_lost_an_interface_at_join_is_freed_without_the_collector(
+    lab: netlab.Lab,
+) -> None:
+    """The join error kept for the message must not tie the transport into a reference cycle:
+    dropped without close(), its socket would stay open until a garbage collection."""
+    lab.add_host(1)
+    with sysctl_set("net.ipv4.igmp_max_memberships", "1"):
+        gc.disable()
+        try:
+            fds_before = open_fds()
+            t = UDPv4Transport(["lo", netlab.BRIDGE])
+            assert t.stats().join_errors == 1
+            gone = weakref.ref(t)
+            del t
+            assert gone() is None
+            assert open_fds() - fds_before == set()
+        finally:
+            gc.enable()
 
 
 # -- queued ICMP errors ---------------------------------------------------------------------
