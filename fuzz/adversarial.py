@@ -27,6 +27,8 @@ __all__ = [
     "max_labels_escaped",
     "pointer_chain",
     "pointers_into_long_names",
+    "pointers_into_long_names_backward",
+    "pointers_into_long_names_backward_escaped",
     "tiny_records",
 ]
 
@@ -105,9 +107,12 @@ def max_labels_escaped() -> bytes:
     return max_labels(b"\x01\xff")
 
 
-def _long_names(runs: int, per_name: int, label: bytes = b"\x01x") -> bytes:
+def _long_names(
+    runs: int, per_name: int, label: bytes = b"\x01x", *, backward: bool = False
+) -> bytes:
     """``runs`` question names of 127 labels, then A records whose owners point into them, at
-    label 1, 2, ... ``per_name`` of one name, then of the next, round and round."""
+    label 1, 2, ... ``per_name`` of one name (or ``per_name``, ... 2, 1 when ``backward``), then
+    of the next, round and round."""
     packet = bytearray(header())
     starts = []
     for _ in range(runs):
@@ -115,7 +120,10 @@ def _long_names(runs: int, per_name: int, label: bytes = b"\x01x") -> bytes:
         packet += label * 127 + b"\x00" + struct.pack("!HH", 12, 1)
     count = 0
     while len(packet) + 16 <= MAX_PACKET:
-        owner = starts[(count // per_name) % runs] + len(label) * (1 + count % per_name)
+        index = count % per_name
+        if backward:
+            index = per_name - 1 - index
+        owner = starts[(count // per_name) % runs] + len(label) * (1 + index)
         packet += pointer(owner) + _RR.pack(1, 1, 120, 4) + bytes([192, 0, 2, count & 0xFF])
         count += 1
     packet[0:12] = header(qd=runs, an=count)
@@ -126,6 +134,17 @@ def pointers_into_long_names() -> bytes:
     """Four names of 127 labels, each pointed into at every label: a parser that walks from
     each target to the end of its name does 4 x 127 x 126 / 2 label steps."""
     return _long_names(4, 126)
+
+
+def pointers_into_long_names_backward() -> bytes:
+    """pointers_into_long_names from the last label to the first: each pointer enters the run
+    one label earlier than the one before, so caching from where it is entered helps nothing."""
+    return _long_names(4, 126, backward=True)
+
+
+def pointers_into_long_names_backward_escaped() -> bytes:
+    """The same with labels that are not UTF-8 (each shown as \\255)."""
+    return _long_names(4, 126, b"\x01\xff", backward=True)
 
 
 def long_names_pointed_once() -> bytes:
@@ -140,7 +159,7 @@ def long_names_pointed_once_escaped() -> bytes:
 
 
 def long_names_pointed_once_dotted() -> bytes:
-    """long_names_pointed_once with every label a dot (shown as \\.): the label-by-label path."""
+    """long_names_pointed_once with every label a dot (shown as \\.)."""
     return _long_names(33, 1, b"\x01.")
 
 
@@ -157,6 +176,8 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "max_labels_escaped": max_labels_escaped,
     "tiny_records": tiny_records,
     "pointers_into_long_names": pointers_into_long_names,
+    "pointers_into_long_names_backward": pointers_into_long_names_backward,
+    "pointers_into_long_names_backward_escaped": pointers_into_long_names_backward_escaped,
     "long_names_pointed_once": long_names_pointed_once,
     "long_names_pointed_once_escaped": long_names_pointed_once_escaped,
     "long_names_pointed_once_dotted": long_names_pointed_once_dotted,

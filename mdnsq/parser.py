@@ -147,7 +147,10 @@ def _read_name(
         else:
             labels = 1
             short = pos - first < 32
-            while 0 < length < 0x40:
+            # Reached by a pointer (depth), the run ends early at a label whose name is cached,
+            # as if at a pointer to it: pointers entering a long run one label earlier each
+            # time would otherwise walk it to its end each time.
+            while 0 < length < 0x40 and not (depth and pos in names):
                 if length > 31:
                     short = False
                 labels += 1
@@ -194,8 +197,8 @@ def _read_name(
                 # the same run is entered so, cache the name at each of its labels (a name of
                 # 127 labels pointed into at every label would walk 127 x 126 / 2 labels).
                 # Not the first time: a packet of long names each pointed into once would
-                # pay for caching 126 names per pointer. The run is known by its end, kept
-                # negated: never a real offset.
+                # pay for caching 126 names per pointer. The run is known by where its walk
+                # ended (its end, or a cached label), kept negated: never a real offset.
                 if -pos in names:
                     # Split at dots, unless a dot may be an escaped one.
                     if "\\." in text or "\\\\" in text:
@@ -209,24 +212,30 @@ def _read_name(
         if inner:
             _cache_inner(inner, "", names)
         return text, pos + 1
-    if length < 0xC0:
-        raise _Bad("unknown label type")
-    if pos + 1 >= limit:
-        raise _Bad("compression pointer cut off")
-    target = (length & 0x3F) << 8 | view[pos + 1]
-    suffix = names.get(target)
-    if suffix is None:
-        if target >= end:
-            raise _Bad("compression pointer past the end")
-        if depth >= _MAX_HOPS:
-            raise _Bad("too many compression pointers")
-        try:
-            suffix = _read_name(view, target, end, end, names, depth + 1)[0]
-        except _Bad:
-            names[target] = _BAD
-            raise
-    elif suffix is _BAD:
-        raise _Bad("compression pointer to a name that does not decode")
+    if length < 0x40:
+        # The run was ended at a cached name (depth > 0, so the offset returned is not used).
+        suffix = names.get(pos)
+        if suffix is None or suffix is _BAD:
+            raise _Bad("a label leads to a name that does not decode")
+    else:
+        if length < 0xC0:
+            raise _Bad("unknown label type")
+        if pos + 1 >= limit:
+            raise _Bad("compression pointer cut off")
+        target = (length & 0x3F) << 8 | view[pos + 1]
+        suffix = names.get(target)
+        if suffix is None:
+            if target >= end:
+                raise _Bad("compression pointer past the end")
+            if depth >= _MAX_HOPS:
+                raise _Bad("too many compression pointers")
+            try:
+                suffix = _read_name(view, target, end, end, names, depth + 1)[0]
+            except _Bad:
+                names[target] = _BAD
+                raise
+        elif suffix is _BAD:
+            raise _Bad("compression pointer to a name that does not decode")
     if suffix:
         # Wire bytes: pos - start for the labels here, plus the suffix's wire length, which is
         # at most len(suffix) + 2 for ASCII text (escapes only make the text longer).

@@ -58,6 +58,10 @@ HOSTILE_FACTOR = 5
 # - tiny_records: an unknown record type cost an enum call per record (1.1 ms for 9000
 #   bytes). Now seen types are looked up in the enum's own map, and a root owner name is not
 #   decoded: 0.6 ms, as an honest packet.
+# - pointers_into_long_names_backward(_escaped), found in review: 34x (9.5 ms; 18 ms escaped).
+#   Caching a run from where the second pointer entered it does nothing for pointers that each
+#   enter one label earlier: every one walked the run to its end. Now a walk through a pointer
+#   stops at a label whose name is cached: 3.5x (1.1 ms; 6 ms escaped, the 255-byte check).
 
 
 def parse_work(data: bytes) -> int:
@@ -112,6 +116,8 @@ def honest_work() -> int:
         "max_labels",
         "max_labels_escaped",
         "pointers_into_long_names",
+        "pointers_into_long_names_backward",
+        "pointers_into_long_names_backward_escaped",
         "long_names_pointed_once",
         "long_names_pointed_once_escaped",
         "long_names_pointed_once_dotted",
