@@ -28,7 +28,6 @@ within 2x an honest packet of the same size, except names that need escaping, wh
 
 from __future__ import annotations
 
-import re
 from struct import Struct
 from struct import error as StructError
 
@@ -79,7 +78,6 @@ _NOT_CONTROL = bytes(i for i in range(256) if not 0 < i < 32)
 
 # A byte that is not UTF-8, as decoded with "surrogateescape", to its \DDD escape.
 _ESCAPES = {0xDC00 + b: f"\\{b:03d}" for b in range(128, 256)}
-_ESCAPE = re.compile(r"\\(?:[0-9]{3}|.)", re.DOTALL)
 
 
 def _run_labels_slow(view: memoryview, run: int, stop: int) -> list[tuple[int, str]]:
@@ -291,8 +289,16 @@ def _label_and_pointer(view: memoryview, pos: int, limit: int, names: dict[int, 
 def _wire_length(name: str) -> int:
     """Wire length of a name the parser decoded (so valid and not empty): each escape stands
     for one byte, each dot for a length byte. In C-level passes: this runs once per pointer to
-    a long name, and a packet of pointers to names of 127 escaped labels must stay linear."""
-    return len(_ESCAPE.sub("x", name).encode("utf-8", "surrogateescape")) + 2
+    a long name, and a packet of pointers to names of 127 escaped labels must stay linear.
+
+    Every backslash starts an escape or is the second of a ``\\\\``, so once those are
+    removed, each backslash left starts ``\\.`` (one byte for two characters) or ``\\DDD``
+    (one for four)."""
+    plain = name.replace("\\\\", "")
+    escapes = plain.count("\\")
+    digits = escapes - plain.count("\\.")
+    size = len(name.encode("utf-8", "surrogateescape"))
+    return size - (len(name) - len(plain)) // 2 - escapes - 2 * digits + 2
 
 
 def _read_types(view: memoryview, pos: int, end: int) -> frozenset[int]:

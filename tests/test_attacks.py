@@ -381,3 +381,32 @@ def test_255_byte_limit_through_a_pointer_to_an_escaped_name_counts_wire_bytes()
     too_long = question(bytes([14]) + b"a" * 14 + pointer(12))  # 15 + 241 = 256
     with pytest.raises(MalformedPacket, match="255"):
         parse_message(header(qd=2) + escaped + too_long)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [b"\\123", b"\\.", b"\xff1", b".\\", b"\\\\", b"a\\255", "é".encode()],
+    ids=[
+        "backslash-digits",
+        "backslash-dot",
+        "byte-then-digit",
+        "dot-backslash",
+        "two",
+        "text",
+        "utf8",
+    ],
+)
+def test_255_byte_limit_counts_every_kind_of_escape_as_its_wire_bytes(kind: bytes) -> None:
+    """A suffix whose text mixes escapes that look alike ("\\\\123" is a backslash and three
+    digits, not one escaped byte): a prefix that brings the name to 255 wire bytes fits, one
+    byte more does not."""
+    labels = [kind] * (200 // (len(kind) + 1))
+    base = wire_name(*labels)
+    room = 255 - len(base) - 1  # bytes left for the prefix label's content
+    expected = ".".join(escape_label_bytes(label) for label in labels)
+    fits = question(bytes([room]) + b"a" * room + pointer(12))
+    message = parse_message(header(qd=2) + question(base) + fits)
+    assert message.questions[1].name == "a" * room + "." + expected
+    too_long = question(bytes([room + 1]) + b"a" * (room + 1) + pointer(12))
+    with pytest.raises(MalformedPacket, match="255"):
+        parse_message(header(qd=2) + question(base) + too_long)
