@@ -29,6 +29,7 @@ __all__ = [
     "pointers_into_long_names",
     "pointers_into_long_names_backward",
     "pointers_into_long_names_backward_escaped",
+    "pointers_into_long_names_zigzag",
     "tiny_records",
 ]
 
@@ -108,11 +109,11 @@ def max_labels_escaped() -> bytes:
 
 
 def _long_names(
-    runs: int, per_name: int, label: bytes = b"\x01x", *, backward: bool = False
+    runs: int, per_name: int, label: bytes = b"\x01x", *, order: str = "forward"
 ) -> bytes:
     """``runs`` question names of 127 labels, then A records whose owners point into them, at
-    label 1, 2, ... ``per_name`` of one name (or ``per_name``, ... 2, 1 when ``backward``), then
-    of the next, round and round."""
+    label 1, 2, ... ``per_name`` of one name (``order`` "backward": ``per_name``, ... 2, 1;
+    "zigzag": 1, ``per_name``, 2, ``per_name`` - 1, ...), then of the next, round and round."""
     packet = bytearray(header())
     starts = []
     for _ in range(runs):
@@ -121,8 +122,10 @@ def _long_names(
     count = 0
     while len(packet) + 16 <= MAX_PACKET:
         index = count % per_name
-        if backward:
+        if order == "backward":
             index = per_name - 1 - index
+        elif order == "zigzag":
+            index = index // 2 if index % 2 == 0 else per_name - 1 - index // 2
         owner = starts[(count // per_name) % runs] + len(label) * (1 + index)
         packet += pointer(owner) + _RR.pack(1, 1, 120, 4) + bytes([192, 0, 2, count & 0xFF])
         count += 1
@@ -139,12 +142,18 @@ def pointers_into_long_names() -> bytes:
 def pointers_into_long_names_backward() -> bytes:
     """pointers_into_long_names from the last label to the first: each pointer enters the run
     one label earlier than the one before, so caching from where it is entered helps nothing."""
-    return _long_names(4, 126, backward=True)
+    return _long_names(4, 126, order="backward")
 
 
 def pointers_into_long_names_backward_escaped() -> bytes:
     """The same with labels that are not UTF-8 (each shown as \\255)."""
-    return _long_names(4, 126, b"\x01\xff", backward=True)
+    return _long_names(4, 126, b"\x01\xff", order="backward")
+
+
+def pointers_into_long_names_zigzag() -> bytes:
+    """Pointers into 125 labels of four long names, first and last label alternately, working
+    inwards: each pointer from the front stops at a different cached label."""
+    return _long_names(4, 125, order="zigzag")
 
 
 def long_names_pointed_once() -> bytes:
@@ -178,6 +187,7 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "pointers_into_long_names": pointers_into_long_names,
     "pointers_into_long_names_backward": pointers_into_long_names_backward,
     "pointers_into_long_names_backward_escaped": pointers_into_long_names_backward_escaped,
+    "pointers_into_long_names_zigzag": pointers_into_long_names_zigzag,
     "long_names_pointed_once": long_names_pointed_once,
     "long_names_pointed_once_escaped": long_names_pointed_once_escaped,
     "long_names_pointed_once_dotted": long_names_pointed_once_dotted,

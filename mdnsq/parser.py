@@ -198,7 +198,10 @@ def _read_name(
                 # Not the first time: a packet of long names each pointed into once would
                 # pay for caching 126 names per pointer. The run is known by where its walk
                 # ended (its end, or a cached label), kept negated: never a real offset.
-                if -pos in names:
+                # A walk ended at a cached label that is not the run's last (the last is
+                # cached on first read) caches at once: the run was entered there before,
+                # and pointers each entering earlier would each end at a new label.
+                if -pos in names or (0 < length < 0x40 and view[pos + length + 1]):
                     # Split at dots, unless a dot may be an escaped one.
                     if "\\." in text or "\\\\" in text:
                         inner = _run_labels_slow(view, start, pos)
