@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install the interop peers that nobody on this team wrote: avahi-daemon and avahi-utils
-# from Debian, and iproute2 (ip for the lab, tc for the ENOBUFS tests) if it is missing. --no-install-recommends keeps libnss-mdns (and its nsswitch.conf edit) out,
-# and a temporary policy-rc.d stops the package from starting a daemon on the real network.
+# from Debian, and iproute2 (ip for the lab, tc for the ENOBUFS tests) if it is missing.
+# --no-install-recommends keeps libnss-mdns (and its nsswitch.conf edit) out, and a temporary
+# policy-rc.d stops the package from starting a daemon on the real network.
 set -eu
 if command -v avahi-daemon >/dev/null 2>&1 && command -v avahi-browse >/dev/null 2>&1 \
         && command -v dbus-daemon >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 \
