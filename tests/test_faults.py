@@ -258,12 +258,7 @@ def test_close_from_another_thread_releases_every_call_promptly(
         assert time.monotonic() < entered_by, f"only {len(q._tasks)} calls got inside"
         time.sleep(0.01)
     # Waiting, not spinning: CPU over 0.5 s of six blocked calls.
-    cpu_start, wall_start = time.process_time(), time.monotonic()
-    deadline = time.monotonic() + 0.5
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-    cpu = time.process_time() - cpu_start
-    wall = time.monotonic() - wall_start
+    _, cpu, wall = cpu_and_wall(lambda: time.sleep(0.5))
     closed_at = time.monotonic()
     q.close()
     for worker in workers:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import gc
-import os
 import select
 import socket
 import struct
@@ -25,7 +24,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -42,6 +41,8 @@ from mdnsq import (
 )
 from tests import netlab
 from tests.fakes import response
+from tests.test_faults import cpu_and_wall
+from tests.test_transport import fds_opened_since, open_fds
 
 pytestmark = pytest.mark.netns
 
@@ -52,16 +53,6 @@ KINDS: dict[str, type[UDPv4Transport] | type[UDPv6Transport]] = {
     "v4": UDPv4Transport,
     "v6": UDPv6Transport,
 }
-
-
-def cpu_and_wall(call: Callable[[], Any]) -> tuple[Any, float, float]:
-    wall, cpu = time.monotonic(), time.process_time()
-    result = call()
-    return result, time.process_time() - cpu, time.monotonic() - wall
-
-
-def open_fds() -> set[str]:
-    return set(os.listdir("/proc/self/fd"))
 
 
 @contextlib.contextmanager
@@ -161,7 +152,7 @@ def test_a_resolve_whose_sends_are_all_dropped_returns_empty_at_its_deadline(
     assert stats["send_errors"] >= 2 and stats.get("packets_sent", 0) == 0  # first + retry
     assert tstats.send_errors == stats["send_errors"] and tstats.sent == 0
     assert pool.stats().in_use == 0
-    assert open_fds() - fds_before == set()
+    assert fds_opened_since(fds_before) == set()
     assert set(threading.enumerate()) == threads_before
 
 
@@ -179,7 +170,7 @@ def test_a_join_refused_with_enobufs_is_a_clear_network_error(private_netns: Non
         assert exc.errno == errno.ENOBUFS
         assert "could not join the mDNS group" in str(exc)
         assert isinstance(exc, MdnsqError)
-    assert open_fds() - fds_before == set()
+    assert fds_opened_since(fds_before) == set()
     with UDPv4Transport(["lo"]) as t:  # restored: joins again
         assert t.stats().join_errors == 0
 
@@ -212,7 +203,7 @@ def test_a_transport_that_lost_an_interface_at_join_is_freed_without_the_collect
             gone = weakref.ref(t)
             del t
             assert gone() is None
-            assert open_fds() - fds_before == set()
+            assert fds_opened_since(fds_before) == set()
         finally:
             gc.enable()
 
