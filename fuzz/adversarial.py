@@ -88,32 +88,22 @@ def honest_ptrs() -> bytes:
 def max_labels(label: bytes = b"\x01x") -> bytes:
     """A question name of 127 one-byte labels (the most that fits in 255 bytes), then records
     whose owner names point into it at every label boundary in turn."""
-    name = label * 127 + b"\x00"
-    packet = bytearray(header() + name + struct.pack("!HH", 12, 1))
-    count = 0
-    i = 0
-    while len(packet) + 16 <= MAX_PACKET:
-        packet += (
-            pointer(12 + 2 * (i % 127)) + _RR.pack(1, 1, 120, 4) + bytes([192, 0, 2, i & 0xFF])
-        )
-        count += 1
-        i += 1
-    packet[0:12] = header(qd=1, an=count)
-    return bytes(packet)
+    return _long_names(1, 127, label, first=0)
 
 
 def max_labels_escaped() -> bytes:
-    """max_labels with every label a byte that is not UTF-8 (shown as \\255): every name takes
-    the parser's slow, escaping path."""
+    """max_labels with every label a byte that is not UTF-8 (shown as \\255): every name needs
+    escaping."""
     return max_labels(b"\x01\xff")
 
 
 def _long_names(
-    runs: int, per_name: int, label: bytes = b"\x01x", *, order: str = "forward"
+    runs: int, per_name: int, label: bytes = b"\x01x", *, order: str = "forward", first: int = 1
 ) -> bytes:
-    """``runs`` question names of 127 labels, then A records whose owners point into them, at
-    label 1, 2, ... ``per_name`` of one name (``order`` "backward": ``per_name``, ... 2, 1;
-    "zigzag": 1, ``per_name``, 2, ``per_name`` - 1, ...), then of the next, round and round."""
+    """``runs`` question names of 127 labels, then A records whose owners point into them:
+    ``per_name`` labels of one name, from label ``first`` on (``order`` "backward": the last of
+    those first; "zigzag": first, last, second, last but one, ...), then of the next name,
+    round and round."""
     packet = bytearray(header())
     starts = []
     for _ in range(runs):
@@ -126,7 +116,7 @@ def _long_names(
             index = per_name - 1 - index
         elif order == "zigzag":
             index = index // 2 if index % 2 == 0 else per_name - 1 - index // 2
-        owner = starts[(count // per_name) % runs] + len(label) * (1 + index)
+        owner = starts[(count // per_name) % runs] + len(label) * (first + index)
         packet += pointer(owner) + _RR.pack(1, 1, 120, 4) + bytes([192, 0, 2, count & 0xFF])
         count += 1
     packet[0:12] = header(qd=runs, an=count)
