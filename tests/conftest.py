@@ -7,10 +7,13 @@ skips, when the run is not inside tests/netns-run's private namespace.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+import mdnsq.querier
+from mdnsq import Message, parse_message
 from tests import netlab
 
 settings.register_profile(
@@ -25,6 +28,19 @@ settings.load_profile("ci")
 @pytest.fixture
 def private_netns() -> None:
     netlab.require_private_netns()
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts every parse a Querier does (one made while the fixture is active)."""
+    counter = [0]
+
+    def counting(data: Any) -> Message:
+        counter[0] += 1
+        return parse_message(data)
+
+    monkeypatch.setattr(mdnsq.querier, "parse_message", counting)
+    return counter
 
 
 @pytest.fixture

@@ -877,19 +877,6 @@ def test_service_infos_are_hashable_values() -> None:
 # -- load shedding under pressure (issue 6) -----------------------------------------------------
 
 
-@pytest.fixture
-def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts every parse the Querier does (a Querier made after this fixture)."""
-    counter = [0]
-
-    def counting(data: Any) -> Message:
-        counter[0] += 1
-        return parse_message(data)
-
-    monkeypatch.setattr("mdnsq.querier.parse_message", counting)
-    return counter
-
-
 def _junk(count: int, first: int = 0) -> list[bytes]:
     return [response(a(f"junk-{i}.local", "192.0.2.50", ttl=4500)) for i in range(first, count)]
 

@@ -14,24 +14,10 @@ from typing import Any
 
 import pytest
 
-import mdnsq.querier
-from mdnsq import Message, Querier, RecordType, ServiceInfo, parse_message
+from mdnsq import Querier, RecordType, ServiceInfo, parse_message
 from tests.fakes import FakeTransport, a, response, service_records
 
 HTTP = "_http._tcp.local"
-
-
-@pytest.fixture
-def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts every parse the Querier does."""
-    counter = [0]
-
-    def counting(data: Any) -> Message:
-        counter[0] += 1
-        return parse_message(data)
-
-    monkeypatch.setattr(mdnsq.querier, "parse_message", counting)
-    return counter
 
 
 def wait_for(predicate: Callable[[], bool], limit: float = 10.0) -> None:
