@@ -22,6 +22,11 @@ Goals:
   socket, charged to its receive buffer, and keep poll() reporting POLLERR until read. They are
   drained (bounded) whenever a wait sees POLLERR or a read finds the socket empty, and counted
   (``drained_errors``); a send that failed on such a stale report is retried once.
+- Ride out bursts: the socket asks for a 1 MiB receive buffer (``receive_buffer``; Linux
+  doubles the request and caps it at net.core.rmem_max) instead of the 208 KiB default. In a
+  full-rate flood of the mDNS group the default overflows whenever the process is off the CPU
+  for a millisecond or two, and the answer a call waits for is dropped with the junk; the buffer
+  is a limit, so it costs memory only while datagrams wait (adr/004, "Receive buffer").
 - The transport never parses DNS: ``receive_with`` lends the pooled view to a handler (the
   querier passes the parser), ``receive`` returns an owned copy.
 
@@ -53,6 +58,7 @@ from mdnsq.interfaces import Interface, InterfaceSpec, select_interfaces
 from mdnsq.pool import BufferPool
 
 __all__ = [
+    "DEFAULT_RECEIVE_BUFFER",
     "MDNS_GROUP_V4",
     "MDNS_GROUP_V6",
     "MDNS_PORT",
@@ -68,6 +74,7 @@ log = logging.getLogger(__name__)
 MDNS_PORT = 5353
 MDNS_GROUP_V4 = "224.0.0.251"
 MDNS_GROUP_V6 = "ff02::fb"
+DEFAULT_RECEIVE_BUFFER = 1 << 20  # bytes asked for with SO_RCVBUF (see the module docstring)
 _TTL = 255  # RFC 6762 §11: receivers may check it, so always send with the maximum
 
 T = TypeVar("T")
@@ -206,9 +213,14 @@ class _UDPTransport:
         interfaces: InterfaceSpec = None,
         port: int = MDNS_PORT,
         pool: BufferPool | None = None,
+        receive_buffer: int | None = DEFAULT_RECEIVE_BUFFER,
     ) -> None:
+        """``receive_buffer``: bytes of SO_RCVBUF to ask for (never less than the system
+        default; None leaves the default)."""
         if not 0 <= port <= 65535:
             raise ValueError(f"port {port} is out of range")
+        if receive_buffer is not None and receive_buffer <= 0:
+            raise ValueError(f"receive_buffer must be positive, not {receive_buffer}")
         selected = select_interfaces(interfaces, self.family)
         self.port = port
         self._pool = pool if pool is not None else BufferPool()
@@ -227,6 +239,8 @@ class _UDPTransport:
         self._sock = socket.socket(self.family, socket.SOCK_DGRAM)
         try:
             self._configure(self._sock)
+            if receive_buffer is not None:
+                self._grow_receive_buffer(receive_buffer)
             self._sock.bind(self._bind_address(port))
             self.interfaces, failed = self._join_all(selected) if port else (selected, None)
             self._indexes = frozenset(i.index for i in self.interfaces)
@@ -290,6 +304,15 @@ class _UDPTransport:
             except OSError as exc:  # old kernels, some sandboxes
                 log.debug("SO_REUSEPORT unavailable: %s", exc)
 
+    def _grow_receive_buffer(self, size: int) -> None:
+        sock = self._sock
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= size:
+            return  # the system default is already larger: never shrink it
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        except OSError as exc:  # a sandbox may refuse; the default still works
+            log.debug("cannot set a %d-byte receive buffer: %s", size, exc)
+
     def _join_all(self, selected: list[Interface]) -> tuple[list[Interface], OSError | None]:
         """The interfaces joined, and the last join error for the message if none was."""
         joined = []
@@ -321,6 +344,12 @@ class _UDPTransport:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def receive_buffer_size(self) -> int:
+        """SO_RCVBUF as the kernel reports it (Linux: twice what was granted)."""
+        size: int = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        return size
 
     def close(self) -> None:
         """Close the socket; a receive blocked in another thread raises NetworkError at once."""

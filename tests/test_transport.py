@@ -18,7 +18,7 @@ import pytest
 
 from mdnsq import BufferPool, Datagram, NetworkError, UDPv4Transport, UDPv6Transport
 from mdnsq.interfaces import Interface
-from mdnsq.transport import _MAX_LATE_READS
+from mdnsq.transport import _MAX_LATE_READS, DEFAULT_RECEIVE_BUFFER
 from tests import netlab
 
 GROUP4 = ("224.0.0.251", 5353)
@@ -200,6 +200,42 @@ def test_oversize_datagram_is_counted_and_dropped(private_netns: None) -> None:
         # The dropped datagram filled the whole buffer; none of it may reach the next holder.
         with pool.buffer() as buf:
             assert buf.tobytes() == bytes(512)
+
+
+def _burst_survivors(transport: UDPv4Transport, count: int) -> int:
+    """Queue ``count`` 1000-byte datagrams while nobody reads, then count what was kept."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        for _ in range(count):
+            sender.sendto(b"x" * 1000, ("127.0.0.1", transport.local_port))  # lo: delivered now
+    kept = 0
+    while transport.receive(0) is not None:
+        kept += 1
+    return kept
+
+
+def test_the_receive_buffer_holds_a_burst_the_default_drops(private_netns: None) -> None:
+    """A burst arriving while the process is off the CPU (a flood, a busy machine) is kept
+    whole in the 1 MiB buffer asked for by default, where the system default drops part."""
+    with UDPv4Transport(interfaces=["lo"], port=0, receive_buffer=None) as plain:
+        default_size = plain.receive_buffer_size
+        count = 600  # ~1.2 MiB of queued memory (each 1000-byte datagram costs ~2 KiB)
+        kept_plain = _burst_survivors(plain, count)
+    with UDPv4Transport(interfaces=["lo"], port=0) as grown:
+        if grown.receive_buffer_size < 4 * default_size:
+            pytest.skip(f"net.core.rmem_max caps SO_RCVBUF at {grown.receive_buffer_size}")
+        assert grown.receive_buffer_size >= DEFAULT_RECEIVE_BUFFER  # Linux reports it doubled
+        kept_grown = _burst_survivors(grown, count)
+    assert kept_plain < count
+    assert kept_grown == count
+
+
+def test_the_receive_buffer_is_never_shrunk(private_netns: None) -> None:
+    with UDPv4Transport(interfaces=["lo"], port=0, receive_buffer=None) as plain:
+        default_size = plain.receive_buffer_size
+    with UDPv4Transport(interfaces=["lo"], port=0, receive_buffer=1024) as small:
+        assert small.receive_buffer_size == default_size
+    with pytest.raises(ValueError, match="receive_buffer"):
+        UDPv4Transport(interfaces=["lo"], port=0, receive_buffer=0)
 
 
 def test_dropped_datagrams_cannot_hold_receive_past_its_deadline(private_netns: None) -> None:
