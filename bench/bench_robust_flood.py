@@ -5,8 +5,9 @@ sends its full hostile mix at full rate from another lab host.
 the benchmark also works as a quick run. What is measured is the resolve call; the figures
 (packets sent, received, dropped by reason, kernel receive-buffer drops, RSS, and whether the
 resolve succeeded inside the flood) are printed as one JSON line. Asserted, as in
-tests/test_robust_flood.py: the call returns by its deadline, nothing spoofed gets in, the cache
-stays within its bound and the pool gets every buffer back.
+tests/test_robust_flood.py: the resolve succeeds inside the 10 s flood (the 1 s run only has to
+return by its deadline), nothing spoofed gets in, the cache stays within its bound and the pool
+gets every buffer back.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ pytestmark = pytest.mark.netns
 def test_resolve_during_a_full_rate_flood(
     benchmark: Any, request: pytest.FixtureRequest, flood_lab: FloodLab
 ) -> None:
-    seconds = 1.0 if request.config.getoption("benchmark_disable") else 10.0
+    full = not request.config.getoption("benchmark_disable")
+    seconds = 10.0 if full else 1.0
     pool = BufferPool()
     transport = UDPv4Transport([netlab.BRIDGE], pool=pool)
     q = Querier(transports=[transport], cache_size=CACHE_SIZE)
@@ -40,6 +42,8 @@ def test_resolve_during_a_full_rate_flood(
         q.close()
         transport.close()
     assert outcome.took < seconds + 2.0
+    if full:  # a 1 s resolve has no time for a retransmission if one answer is lost
+        assert outcome.during is not None, outcome.figures
     assert outcome.spoofed == []
     assert outcome.stats["cache_records"] <= CACHE_SIZE
     assert outcome.pool_in_use == 0
