@@ -337,6 +337,35 @@ def test_escaped_suffix_long_as_text_but_within_255_wire_bytes_is_accepted() -> 
         parse_message(header(qd=2) + first + too_long)  # 64 + 11 + 184 = 259
 
 
+@pytest.mark.parametrize(
+    "label", [b"\xff", "é".encode(), "😀".encode(), b"."], ids=["escaped", "utf8", "emoji", "dot"]
+)
+def test_255_byte_limit_along_a_chain_of_names_whose_text_is_longer(label: bytes) -> None:
+    """A question name of 240 wire bytes whose text is longer than that, or not ASCII; then
+    PTR records whose targets are one more label ("p", 2 bytes) and a pointer to the target
+    before: 242, 244, ... 254 bytes are kept, 256 is skipped, and so is everything built on
+    it. Each name's wire length is remembered (parser._WIRES) for the next one to add to: a
+    wrong memo would shift the cut. Parsed twice, so the second parse meets a warm memo."""
+    piece = label * (40 // len(label))
+    small = label * (16 // len(label))
+    base = wire_name(*[piece] * 5, small, small)  # 5 * 41 + 2 * 17 + 1 = 240 bytes
+    assert len(base) == 240
+    packet = bytearray(header(qd=1, an=10) + question(base))
+    target = 12
+    for _ in range(10):
+        record = rr(b"\x00", 12, b"\x01p" + pointer(target))
+        target = len(packet) + 11  # this record's RDATA: 1 byte of owner, 10 of header
+        packet += record
+    for _ in range(2):
+        message = parse_message(bytes(packet))
+        text = message.questions[0].name
+        assert not text.isascii() or len(text) > len(base)  # past the cheap bound
+        assert message.skipped == 3  # 256 bytes, and the two built on it
+        assert [r.target for r in message.answers] == [
+            ".".join(["p"] * k + [text]) for k in range(1, 8)
+        ]
+
+
 @pytest.mark.parametrize("order", ["forward", "backward", "interleaved"])
 def test_pointers_into_every_label_of_mixed_long_names_read_the_right_suffixes(order: str) -> None:
     """Runs entered twice or more through pointers are cached at every label: the cached names
