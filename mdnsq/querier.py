@@ -861,24 +861,24 @@ class Querier:
             if pressure[transport] and now >= pressed[transport] + PRESSURE_HOLD:
                 pressure[transport] = False
                 log.debug("%r is quiet again: parsing every packet", transport)
-            for _ in range(MAX_BATCH):
-                try:
-                    item = transport.receive_with(handler, 0)
-                except OSError as exc:
-                    self._receive_error(transport, exc)
-                    break
-                self._receive_errors.pop(transport, None)
-                if item is None:  # the socket is empty (a dropped datagram never ends this)
-                    break
-                if item is not _DROP:
-                    batch.append(item)
-            else:  # MAX_BATCH datagrams and the socket still not dry: shed from now on
+            before = len(batch)
+            try:
+                transport.receive_batch(handler, MAX_BATCH, batch)
+            except OSError as exc:
+                if len(batch) > before:  # datagrams came before the error: not in a row
+                    self._receive_errors.pop(transport, None)
+                self._receive_error(transport, exc)
+                continue
+            self._receive_errors.pop(transport, None)
+            if len(batch) - before == MAX_BATCH:
+                # MAX_BATCH datagrams and the socket still not dry: shed from now on
                 pressed[transport] = now
                 if not pressure[transport]:
                     pressure[transport] = True
                     self._stats["pressure_episodes"] += 1
                     log.debug("%r keeps filling up: shedding unrelated packets", transport)
         if batch:
+            batch = [item for item in batch if item is not _DROP]
             self._stats["received"] += len(batch)  # the dropped ones are counted as they drop
         return batch
 

@@ -180,6 +180,8 @@ class Transport(Protocol):
 
     def receive_with(self, handler: Handler[T], timeout: float | None) -> T | None: ...
 
+    def receive_batch(self, handler: Handler[T], limit: int, out: list[T]) -> None: ...
+
     def fileno(self) -> int: ...
 
     def close(self) -> None: ...
@@ -498,6 +500,58 @@ class _UDPTransport:
             raise
         finally:
             pool._reclaim(slot, view, written, failing)
+
+    def receive_batch(self, handler: Handler[T], limit: int, out: list[T]) -> None:
+        """Call ``handler(view, source, interface)`` on each datagram already queued, in place,
+        appending what it returns to ``out``; stop when the socket is empty or after ``limit``.
+        Never waits.
+
+        One pooled buffer serves the whole batch: each view is released and checked for
+        escape (as in ``receive_with``) before the next datagram is read into the buffer, which
+        is zeroed up to the furthest byte written and returned once at the end. An error raises
+        after the datagrams before it were handled; their results are already in ``out``.
+        """
+        # Against receive_with per datagram: one acquire / zero / return per batch instead of
+        # per datagram, ~1.4 us a datagram of a 50-datagram burst (adr/005).
+        pool = self._pool
+        slot = pool._acquire()
+        high = 0  # how far into the buffer the datagrams handled so far were written
+        zero = -1  # what to zero at the end: all of it, unless the batch ended by its limit
+        view = None
+        failing = False
+        try:
+            while True:
+                if limit <= 0:
+                    zero = high  # every read returned a datagram, so `high` is exact
+                    break
+                limit -= 1
+                # None: the socket is empty, but datagrams dropped on the way (too big, wrong
+                # interface) may have written the buffer: zeroed in full.
+                got = self._recv_into(slot.data, 0)
+                if got is None:
+                    break
+                nbytes, source, index, written = got
+                if written > high:
+                    high = written
+                view = slot.lend_view(nbytes)
+                out.append(handler(view, source, index))
+                lent, view = view, None
+                try:
+                    lent.release()
+                except BufferError:
+                    view = lent  # still exported: _reclaim below wipes and drops the buffer
+                    break
+                if slot.escaped():
+                    view = lent  # released, but seen from elsewhere: the same
+                    break
+        except BaseException:
+            failing = True
+            raise
+        finally:
+            if view is not None:
+                pool._reclaim(slot, view, -1, failing)  # raises BufferError if it escaped
+            else:
+                pool._return(slot, zero)
 
     # -- receive loop ---------------------------------------------------------------------------
 

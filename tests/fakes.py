@@ -125,6 +125,19 @@ class FakeTransport:
             view.release()
             buf[:] = b"\xff" * len(buf)
 
+    def receive_batch(
+        self,
+        handler: Callable[[memoryview, tuple[str, int], int], T],
+        limit: int,
+        out: list[T],
+    ) -> None:
+        # In terms of receive_with, so a subclass that fails receive_with fails batches too.
+        for _ in range(limit):
+            item = self.receive_with(handler, 0)
+            if item is None:
+                return
+            out.append(item)
+
     def fileno(self) -> int:
         return self._r
 
