@@ -28,7 +28,8 @@ Goals:
   for a millisecond or two, and the answer a call waits for is dropped with the junk; the buffer
   is a limit, so it costs memory only while datagrams wait (adr/004, "Receive buffer").
 - The transport never parses DNS: ``receive_with`` lends the pooled view to a handler (the
-  querier passes the parser), ``receive`` returns an owned copy.
+  querier passes the parser), ``receive_batch`` does so for every datagram already queued with
+  one pooled buffer, ``receive`` returns an owned copy.
 
 Costs per 306-byte datagram (CPython 3.11, bench/memray_receive.py, adr/001 and adr/002):
 ``receive`` allocates 919 B in 11 allocations, of which 339 B is the copy it returns and 323 B
