@@ -1,10 +1,11 @@
 """Allocations per receive of a 306-byte packet, measured with memray; targets from issue 3.
 
 (a) naive bytearray(9000) per call, (b) pooled receive() with an owned copy, (c) zero-copy
-receive_with(parse_message), judged against (p) parse_message(bytes) alone. How the figures
-are taken, and what memray's tracer adds on CPython 3.11 (left out), is in memray_receive.py.
-The breakdown by allocation site goes to bench/out/receive-alloc.txt (and the terminal under
-``make bench``). Must run inside tests/netns-run.
+receive_with(parse_message) and (d) receive_batch(parse_message), the querier's path, judged
+against (p) parse_message(bytes) alone. How the figures are taken, and what memray's tracer
+adds on CPython 3.11 (left out), is in memray_receive.py. The breakdown by allocation site goes
+to bench/out/receive-alloc.txt (and the terminal under ``make bench``). Must run inside
+tests/netns-run.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from memray_receive import AllocReport, measure_all  # bench/ is on sys.path under pytest
+from memray_receive import BATCHED, AllocReport, measure_all  # bench/ is on sys.path
 
 from tests import netlab
 
@@ -69,6 +70,14 @@ def test_zero_copy_adds_little_to_the_parse(reports: dict[str, AllocReport]) -> 
     # recvmsg_into's own objects (323 B), less the managed buffer parse_message(bytes) needs
     # and a lent view (read as it is) does not. The issue's budget is parse + 300 B.
     assert extra <= 300, f"zero-copy path allocates {extra:.0f} B beyond the parse"
+
+
+def test_batch_receive_keeps_the_same_budget(reports: dict[str, AllocReport]) -> None:
+    """The querier's path (d): per packet, what (c) costs plus its share of the result list."""
+    batch, parse = reports[BATCHED], reports[PARSE]
+    extra = batch.per_call_bytes - parse.per_call_bytes
+    assert batch.largest < 1024
+    assert extra <= 300, f"batch receive allocates {extra:.0f} B a packet beyond the parse"
 
 
 def test_memray_net_figures_match_a_tracer_free_count(reports: dict[str, AllocReport]) -> None:

@@ -3,6 +3,8 @@
 (a) naive:     a fresh ``bytearray(9000)`` per call, then an owned copy of the packet
 (b) pooled:    ``UDPv4Transport.receive`` (pooled buffer, owned copy of the packet)
 (c) zero-copy: ``UDPv4Transport.receive_with(parse)``, parsing straight from the pooled view
+(d) batch:     ``UDPv4Transport.receive_batch(parse, 10, out)``, the querier's path: ten queued
+               packets a call into a fresh list, one pooled buffer; figures per packet
 plus (p) ``parse_message(bytes)`` alone, the size of "the parsed result" that (c) is judged by.
 
 Method: the packets are queued on the socket before the tracker starts (so the sender's
@@ -52,6 +54,10 @@ ALLOCATING = {
     memray.AllocatorType.PVALLOC,
     memray.AllocatorType.MMAP,
 }
+
+
+BATCH = 10  # packets per receive_batch call in path (d)
+BATCHED = "d batch receive_batch(parse)"
 
 
 def load_packet() -> bytes:
@@ -194,7 +200,7 @@ def _measured_loop(step: Callable[[], object], calls: int) -> None:
 def measure_all(
     calls: int = 100, warmup: int = 20, out_dir: Path | None = None
 ) -> dict[str, AllocReport]:
-    """Reports for paths a, b, c and p (see the module comment)."""
+    """Reports for paths a, b, c, d and p (see the module comment)."""
     packet = load_packet()
     tmp = Path(tempfile.mkdtemp(prefix="mdnsq-memray-")) if out_dir is None else out_dir
     tmp.mkdir(parents=True, exist_ok=True)
@@ -213,18 +219,29 @@ def measure_all(
             "b pooled receive": lambda: transport.receive(1.0),
             "c zero-copy receive_with(parse)": lambda: transport.receive_with(parse, 1.0),
         }
+
+        def batch() -> object:
+            out: list[object] = []
+            transport.receive_batch(parse, BATCH, out)
+            return out if len(out) == BATCH else None
+
+        steps[BATCHED] = batch
         for name, step in steps.items():
+            per_step = BATCH if name == BATCHED else 1  # packets a step receives
             for _ in range(0, warmup, 100):  # the socket queue holds ~200 packets
                 _queue(sender, packet, 100)
-                _measured_loop(step, 100)
+                _measured_loop(step, 100 // per_step)
             _queue(sender, packet, calls)
             reports[name] = track(
-                name, calls, lambda step=step: _measured_loop(step, calls), tmp / "alloc.bin"
+                name,
+                calls,
+                lambda step=step, n=calls // per_step: _measured_loop(step, n),
+                tmp / "alloc.bin",
             )
             if counter is not None:
                 _queue(sender, packet, calls)
                 counter.start()
-                _measured_loop(step, calls)
+                _measured_loop(step, calls // per_step)
                 untraced = counter.stop()
                 reports[name].untraced_count, reports[name].untraced_bytes = untraced
         parse_step = lambda: parse_message(packet)  # noqa: E731
