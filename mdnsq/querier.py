@@ -15,6 +15,10 @@
 #   known answers with more than half their TTL left (§7.1), split with TC by build_queries; the
 #   same question is not sent twice within a second by two callers (both see the one answer);
 #   a refresh query's window is 2.5 % of the record's TTL, so short TTLs get all four refreshes.
+#   Duplicate question suppression (§7.3): a QM question another host asked within the last
+#   second, on every interface we would send on, with no known answer we would not list
+#   ourselves, counts as sent by us (its answers are multicast: we hear them too). Our own
+#   queries, looped back by the kernel, are told apart by source address and exact bytes.
 # - Receive filters, each counted in stats(): queries ignored, malformed packets, opcode/rcode
 #   not 0, source port not 5353 (except replies to our one-shot query, which must echo our ID),
 #   sources off the link of the arrival interface (§11), packets from interfaces not selected.
@@ -105,6 +109,7 @@ MAX_RESOLVING = 16
 MAX_KNOWN_ANSWERS = 200  # per packet of questions: about five packets of known answers at most
 QUESTION_BUDGET = 1200  # bytes of questions per query packet; known answers fill the rest
 _DROP = object()
+MAX_OWN_QUERIES = 32  # query packets we sent, kept to recognise them looped back (§7.3)
 _OPCODE_RCODE = 0x780F  # header flag bits of the opcode (4) and the rcode (4)
 
 _LINK_LOCAL_V4 = IPv4Network("169.254.0.0/16")
@@ -515,6 +520,12 @@ class Querier:
         self._closed = False
         self._tasks: set[_Task] = set()
         self._recent: dict[tuple[tuple[str, int, int], bool], float] = {}
+        # §7.3: (question key, transport, interface) -> when another host asked it (QM); the
+        # receiver queues the queries it sees for the lock holder; our own sent packets (bytes),
+        # to recognise them when the kernel loops them back.
+        self._peer_asked: dict[tuple[tuple[str, int, int], Transport, int], float] = {}
+        self._peer_queries: list[tuple[Message, Transport, int]] = []
+        self._own_queries: dict[bytes, None] = {}
         self._ids: dict[int, None] = {}  # one-shot query IDs still accepted (bounded, ordered)
         self._stats: Counter[str] = Counter()
         self._send_failures: dict[Transport, int] = {}
@@ -680,7 +691,9 @@ class Querier:
 
     def stats(self) -> dict[str, int]:
         """Counters: packets received/accepted/dropped (by reason; "shed_under_pressure" were
-        dropped unparsed during a flood), queries sent, cache size."""
+        dropped unparsed during a flood), queries sent, questions suppressed (by our own recent
+        query, or "questions_suppressed_by_peers": another host's, §7.3), cache size. A counter
+        that never moved is absent."""
         with self._lock:
             result = dict(self._stats)
             result["cache_records"] = len(self._cache)
@@ -835,6 +848,8 @@ class Querier:
             self._leader = False
             if batch:
                 self._apply(batch)
+            if self._peer_queries:
+                self._note_peer_queries(self._clock())
             if self._tasks or self._closed:
                 self._cond.notify_all()
 
@@ -907,6 +922,11 @@ class Querier:
         onlink = self._onlink_memo
         parse = parse_message
         pressure = self._pressure
+        # Our own queries come back from one of these, byte for byte (another host's identical
+        # query, from its own address, is a peer's).
+        own_addresses = frozenset(
+            str(address.ip) for interface in transport.interfaces for address in interface.addresses
+        )
 
         def handle(view: memoryview, source: tuple[str, int], interface: int) -> Any:
             if source[1] != MDNS_PORT and not ephemeral:
@@ -945,6 +965,14 @@ class Querier:
             if not flags & FLAG_QR or flags & _OPCODE_RCODE:
                 stats["received"] += 1
                 stats["ignored_queries" if not flags & FLAG_QR else "dropped_opcode_rcode"] += 1
+                if (
+                    not flags  # a standard query (not a response, opcode 0)
+                    and self._tasks  # some call may be about to ask (read without the lock)
+                    and not ephemeral  # a one-shot querier hears no multicast queries
+                    and not message[4]  # a probe (authority records) is not a question to share
+                    and not (source[0] in own_addresses and view.tobytes() in self._own_queries)
+                ):
+                    self._peer_queries.append((message, transport, interface))
                 return _DROP
             if ephemeral and message.id not in self._ids:
                 stats["received"] += 1
@@ -973,6 +1001,38 @@ class Querier:
             self._onlink_memo.clear()
         self._onlink_memo[(address, interface)] = result
         return result
+
+    def _note_peer_queries(self, now: float) -> None:
+        """Under the lock: remember the QM questions other hosts asked (RFC 6762 §7.3), unless
+        their known answers hold a record we would not list ourselves (then the responder may
+        stay silent about it, and our own question is still needed)."""
+        queries, self._peer_queries = self._peer_queries, []
+        asked = self._peer_asked
+        if len(asked) > 1024:
+            for key in [k for k, t in asked.items() if now - t >= SUPPRESS]:
+                del asked[key]
+        for message, transport, interface in queries:
+            for question in message.questions:
+                if question.unicast_response or question.type == RecordType.ANY:
+                    continue
+                qkey = question.key
+                theirs = [r for r in message.answers if r.key == qkey]
+                if theirs:
+                    ours = {e.record for e in self._cache.known_answers(*qkey[:2], now)}
+                    if not all(r in ours for r in theirs):
+                        continue
+                asked[(qkey, transport, interface)] = now
+                self._stats["peer_questions_seen"] += 1
+
+    def _asked_by_peers(self, qkey: tuple[str, int, int], now: float) -> bool:
+        """Did other hosts ask this, within SUPPRESS, on every interface we would send on?"""
+        asked = self._peer_asked
+        for transport in self._transports:
+            for interface in transport.interfaces:
+                last = asked.get((qkey, transport, interface.index))
+                if last is None or now - last >= SUPPRESS:
+                    return False
+        return True
 
     def _apply(self, batch: list[tuple[Message, int]]) -> None:
         self._stats["accepted"] += len(batch)
@@ -1032,6 +1092,13 @@ class Querier:
                 continue
             seen.add(key)
             recent[key] = now
+            if (
+                self._peer_asked
+                and not question.unicast_response
+                and self._asked_by_peers(question.key, now)
+            ):
+                self._stats["questions_suppressed_by_peers"] += 1
+                continue
             fresh.append(question)
         if not fresh:
             return
@@ -1064,6 +1131,11 @@ class Querier:
                 continue
             self._stats["known_answers_sent"] += len(known)
         self._stats["questions_sent"] += len(fresh)
+        own = self._own_queries
+        for packet in packets:
+            own[packet] = None
+        while len(own) > MAX_OWN_QUERIES:
+            del own[next(iter(own))]
         for transport in self._transports:
             failures = self._send_failures.get(transport, 0)
             if failures >= MUTE_AFTER and (failures - MUTE_AFTER) % RETRY_MUTED:

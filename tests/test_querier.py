@@ -11,7 +11,7 @@ import itertools
 import select
 import socket
 from collections.abc import Iterator
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import Any
 
 import pytest
@@ -31,6 +31,7 @@ from mdnsq import (
     build_queries,
     parse_message,
 )
+from mdnsq.interfaces import Interface
 from mdnsq.querier import MAX_BATCH, MAX_KNOWN_ANSWERS, MAX_RESOLVING, PRESSURE_HOLD
 from mdnsq.records import Question
 from tests.fakes import (
@@ -163,6 +164,97 @@ def test_two_callers_asking_the_same_question_share_one_query(net: FakeNet) -> N
     q.query("nobody.local", "A", timeout=0.1)
     assert len(sent(net)) == 1
     assert q.stats()["questions_suppressed"] == 1
+
+
+# -- duplicate question suppression (RFC 6762 §7.3) -------------------------------------------
+
+
+def peer_query(name: str, rtype: RecordType, *known: Any, qu: bool = False) -> bytes:
+    [packet] = build_queries([Question(name, rtype, unicast_response=qu)], list(known))
+    return packet
+
+
+def send_times(net: FakeNet, q: Querier, name: str, timeout: float = 4) -> list[float]:
+    """When our queries for ``name`` A went out, from the start of the call."""
+    start = net.clock()
+    times: list[float] = []
+
+    def record(message: Message, n: FakeNet, t: FakeTransport) -> None:
+        if any(qu.name == name for qu in message.questions):
+            times.append(round(n.clock() - start, 3))
+
+    net.responders.append(record)
+    q.query(name, "A", timeout=timeout)
+    return times
+
+
+def test_a_peer_asking_the_same_qm_question_counts_as_our_retransmission(net: FakeNet) -> None:
+    """Another host asked 0.2 s before our retransmission was due: its answers are multicast,
+    so ours is skipped (treated as sent: the schedule goes on doubling)."""
+    q = make(net)
+    net.later(0.8, peer_query("nobody.local", RecordType.A))
+    assert send_times(net, q, "nobody.local", timeout=8) == [0, 3, 7]
+    assert q.stats()["questions_suppressed_by_peers"] == 1
+    assert q.stats()["peer_questions_seen"] == 1
+
+
+def test_a_peer_question_asked_too_long_ago_suppresses_nothing(net: FakeNet) -> None:
+    q = make(net)
+    net.later(2.0, peer_query("nobody.local", RecordType.A))  # 1 s before our send at 3
+    assert send_times(net, q, "nobody.local") == [0, 1, 3]
+    assert q.stats().get("questions_suppressed_by_peers", 0) == 0
+
+
+def test_a_peer_known_answer_we_hold_too_still_suppresses(net: FakeNet) -> None:
+    q = make(net)
+    held = a("shared.local", "192.0.2.50", flush=False)  # shared: the query keeps asking
+    q.cache.add(held, IFINDEX, net.clock())
+    net.later(0.8, peer_query("shared.local", RecordType.A, held.with_ttl(119)))
+    assert send_times(net, q, "shared.local") == [0, 3]
+
+
+def test_a_peer_known_answer_we_lack_means_we_still_ask(net: FakeNet) -> None:
+    """The responder may stay silent about what the peer already knows, so we must ask."""
+    q = make(net)
+    theirs = a("nobody.local", "192.0.2.51", flush=False)
+    net.later(0.8, peer_query("nobody.local", RecordType.A, theirs))
+    assert send_times(net, q, "nobody.local") == [0, 1, 3]
+    assert q.stats().get("peer_questions_seen", 0) == 0
+
+
+def test_a_peer_qu_question_does_not_suppress_ours(net: FakeNet) -> None:
+    """Its answer may go to that host alone (unicast)."""
+    q = make(net)
+    net.later(0.8, peer_query("nobody.local", RecordType.A, qu=True))
+    assert send_times(net, q, "nobody.local") == [0, 1, 3]
+
+
+def test_our_own_query_looped_back_does_not_suppress_our_retransmission(net: FakeNet) -> None:
+    q = make(net)
+    transport = net.transports[0]
+
+    def loop_back(message: Message, n: FakeNet, t: FakeTransport) -> None:
+        n.later(0.9, t.sent[-1][0], t, source=("192.0.2.254", 5353))  # as the kernel would
+
+    net.responders.append(loop_back)
+    assert send_times(net, q, "nobody.local") == [0, 1, 3]
+    assert len(transport.sent) == 3
+    assert q.stats().get("peer_questions_seen", 0) == 0
+
+
+def test_a_peer_question_on_one_of_two_interfaces_does_not_suppress(net: FakeNet) -> None:
+    """Its answers reach only the link it was asked on; we send on both."""
+    other = Interface(name="fake1", index=7, addresses=(IPv4Interface("198.51.100.1/24"),))
+    transport = net.transport(interfaces=[LAN, other])
+    q = make(net)
+    assert net.transports[0] is transport
+    net.later(0.8, peer_query("nobody.local", RecordType.A), interface=IFINDEX)
+    assert send_times(net, q, "nobody.local") == [0, 1, 3]
+    net.later(0.8, peer_query("other.local", RecordType.A), interface=IFINDEX)
+    net.later(
+        0.8, peer_query("other.local", RecordType.A), source=("198.51.100.2", 5353), interface=7
+    )
+    assert send_times(net, q, "other.local") == [0, 3]
 
 
 # -- known-answer suppression ------------------------------------------------------------------
