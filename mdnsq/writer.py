@@ -99,6 +99,13 @@ class _Writer:
 
     def name(self, name: str, compress: bool = True) -> None:
         buf = self.buf
+        if compress:
+            # The whole name written before, spelled as its key (a name the parser produced
+            # always is): one lookup instead of splitting and unescaping every label again.
+            offset = self.names.get(name)
+            if offset is not None:
+                buf += (0xC000 | offset).to_bytes(2, "big")
+                return
         for key, label in _suffixes(name):
             if compress:
                 offset = self.names.get(key)
