@@ -193,6 +193,43 @@ def looping_long_names_escaped() -> bytes:
     return _looping_long_names(b"\x01\xff")
 
 
+def too_long_from_each_label() -> bytes:
+    """One PTR target of 1,000 labels (2,000 bytes: far past the 255-byte limit) and as many
+    records as fit pointing into it at each label in turn, first to last: each entry used to
+    walk 255 bytes before failing (9.3 ms for 9000 bytes)."""
+    packet = bytearray(header())
+    run = b"\x01a" * 1000 + b"\x00"
+    start = len(packet) + 11
+    packet += b"\x00" + _RR.pack(12, 1, 120, len(run)) + run
+    count = 1
+    label = 0
+    while len(packet) + 13 <= MAX_PACKET:
+        packet += b"\x00" + _RR.pack(12, 1, 120, 2) + pointer(start + 2 * label)
+        count += 1
+        label += 1
+    packet[0:12] = header(an=count)
+    return bytes(packet)
+
+
+def too_long_with_suffix_from_each_label() -> bytes:
+    """Runs of 120 labels that end in a pointer to a 61-byte name (301 bytes in all), each
+    followed by records pointing into it at each label in turn: every entry up to the 24th
+    label fails the 255-byte check only once its suffix is added (3.3 ms for 9000 bytes)."""
+    packet = bytearray(header(qd=1))
+    packet += bytes([59]) + b"x" * 59 + b"\x00" + struct.pack("!HH", 12, 1)
+    count = 0
+    while len(packet) + 11 + 242 + 13 * 120 <= MAX_PACKET:
+        run = b"\x01a" * 120 + pointer(12)
+        start = len(packet) + 11
+        packet += b"\x00" + _RR.pack(12, 1, 120, len(run)) + run
+        count += 1
+        for label in range(120):
+            packet += b"\x00" + _RR.pack(12, 1, 120, 2) + pointer(start + 2 * label)
+            count += 1
+    packet[0:12] = header(qd=1, an=count)
+    return bytes(packet)
+
+
 BUILDERS: dict[str, Callable[[], bytes]] = {
     "pointer_chain": pointer_chain,
     "label_chain": label_chain,
@@ -208,5 +245,7 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "long_names_pointed_once_dotted": long_names_pointed_once_dotted,
     "looping_long_names": looping_long_names,
     "looping_long_names_escaped": looping_long_names_escaped,
+    "too_long_from_each_label": too_long_from_each_label,
+    "too_long_with_suffix_from_each_label": too_long_with_suffix_from_each_label,
     "honest_ptrs": honest_ptrs,
 }

@@ -134,6 +134,8 @@ def honest_work() -> int:
         "long_names_pointed_once_dotted",
         "looping_long_names",
         "looping_long_names_escaped",
+        "too_long_from_each_label",
+        "too_long_with_suffix_from_each_label",
     ],
 )
 def test_hostile_9000_byte_packet_costs_at_most_a_few_honest_ones(
