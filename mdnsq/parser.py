@@ -168,6 +168,10 @@ def _read_name(
                     if pos < limit:
                         _run_too_long(view, start, pos, limit, names)
                         raise _Bad("name longer than 255 bytes")
+                    if limit == end:
+                        # Past the end of the packet: so is the name at every label walked,
+                        # whatever reads it (only an RDATA limit is particular to one reading).
+                        _mark_bad(view, start, pos, names)
                     raise _Bad("label runs past its bounds")
                 length = view[pos]
             # One copy of the run, length bytes turned into dots by one translate. The dots
