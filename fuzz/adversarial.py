@@ -242,6 +242,17 @@ def off_the_end_from_each_label() -> bytes:
     return bytes(packet + b"\x01a" * 127)
 
 
+def dead_end_from_each_label() -> bytes:
+    """off_the_end_from_each_label with the run ending in a label of unknown type (0x41)
+    instead of the packet's end: each entry walked to it to fail (2.2 ms for 9000 bytes)."""
+    count = (MAX_PACKET - 12 - 241) // 13
+    run_at = 12 + 13 * count
+    packet = bytearray(header(an=count))
+    for i in range(count):
+        packet += b"\x00" + _RR.pack(12, 1, 120, 2) + pointer(run_at + 2 * (i % 120))
+    return bytes(packet + b"\x01a" * 120 + b"\x41")
+
+
 BUILDERS: dict[str, Callable[[], bytes]] = {
     "pointer_chain": pointer_chain,
     "label_chain": label_chain,
@@ -260,5 +271,6 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "too_long_from_each_label": too_long_from_each_label,
     "too_long_with_suffix_from_each_label": too_long_with_suffix_from_each_label,
     "off_the_end_from_each_label": off_the_end_from_each_label,
+    "dead_end_from_each_label": dead_end_from_each_label,
     "honest_ptrs": honest_ptrs,
 }

@@ -137,6 +137,7 @@ def honest_work() -> int:
         "too_long_from_each_label",
         "too_long_with_suffix_from_each_label",
         "off_the_end_from_each_label",
+        "dead_end_from_each_label",
     ],
 )
 def test_hostile_9000_byte_packet_costs_at_most_a_few_honest_ones(
