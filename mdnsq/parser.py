@@ -21,10 +21,12 @@ Goals, in order:
    labels is decoded with one str(view[a:b]) call (not one per label); records built with one
    tuple.__new__ each, without validation; TXT RDATA kept whole (checked, split on access).
 
-Costs on hostile packets are in adr/004 (fuzz/adversarial.py builds them): every shape parses
-within 3x an honest packet of the same size, except names that need escaping, which cost about
-0.5 us a label to turn into text (33 escaped names of 127 labels: 1.0-2.2 ms for 9000 bytes;
-4 pointed into at every label, last label first: 2.1 ms).
+Costs on hostile packets are in adr/004 (fuzz/adversarial.py builds 18 shapes): each runs at
+most 4.6x the lines of an honest packet of the same size (tests/test_robust_parse.py), 0.4-1.4
+ms for 9000 bytes, except names that need escaping, which cost about 0.5 us a label to turn into
+text (up to 2.3 ms). Failures are cached as widely as the bytes allow (a pointer loop fails on
+its first lap back; a name that fails marks every label of its run that must fail too), so
+records entering a bad run at each label in turn cost a lookup each, not a walk.
 """
 
 from __future__ import annotations
