@@ -1007,16 +1007,31 @@ class Querier:
         their known answers hold a record we would not list ourselves (then the responder may
         stay silent about it, and our own question is still needed)."""
         queries, self._peer_queries = self._peer_queries, []
+        # Only what some call is asking matters, and a query may hold hundreds of questions
+        # and known answers: the answers are grouped by key once per query, when needed, so
+        # the work is linear in the query (not questions x answers).
+        wanted: set[tuple[str, int]] = set()
+        for task in self._tasks:
+            wanted.update(task.asks)
+        if not wanted:
+            return
         asked = self._peer_asked
         if len(asked) > 1024:
             for key in [k for k, t in asked.items() if now - t >= SUPPRESS]:
                 del asked[key]
         for message, transport, interface in queries:
+            by_key: dict[tuple[str, int, int], list[Record]] | None = None
             for question in message.questions:
                 if question.unicast_response or question.type == RecordType.ANY:
                     continue
                 qkey = question.key
-                theirs = [r for r in message.answers if r.key == qkey]
+                if (qkey[0], qkey[1]) not in wanted:
+                    continue
+                if by_key is None:
+                    by_key = {}
+                    for record in message.answers:
+                        by_key.setdefault(record.key, []).append(record)
+                theirs = by_key.get(qkey)
                 if theirs:
                     ours = {e.record for e in self._cache.known_answers(*qkey[:2], now)}
                     if not all(r in ours for r in theirs):
