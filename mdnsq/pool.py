@@ -141,6 +141,15 @@ class _Slot:
         return self.exports is not None and self.exports.value != 1  # 1: self.lend itself
 
 
+def _let_go(slot: _Slot, view: memoryview) -> bool:
+    """Release a lent view; True if anything still sees the buffer (it escaped)."""
+    try:
+        view.release()
+    except BufferError:
+        return True  # something holds an export of the view itself
+    return slot.escaped()
+
+
 class Lease:
     """One loan of a pooled buffer: the context manager returned by :meth:`BufferPool.buffer`.
 
@@ -284,20 +293,18 @@ class BufferPool:
         hold views (a parser's locals): the buffer is then dropped quietly, so the real error
         propagates instead of a BufferError.
         """
-        try:
-            view.release()
-        except BufferError:
-            escaped = True  # something holds an export of the view itself
+        if _let_go(slot, view):
+            self._discard(slot, failing)
         else:
-            escaped = slot.escaped()
-        if escaped:
-            # The next holder would share this memory: wipe it, let it go, and fail loudly.
-            slot.data[:] = self._full_zeros
-            self._drop()
-            if failing:
-                return
+            self._return(slot, written)
+
+    def _discard(self, slot: _Slot, failing: bool) -> None:
+        """A lent view escaped: the next holder would share this memory. Wipe it, let it go,
+        and fail loudly (quietly if the holder is already raising, see _reclaim)."""
+        slot.data[:] = self._full_zeros
+        self._drop()
+        if not failing:
             raise BufferError("a view of a pooled buffer was kept past its `with` block")
-        self._return(slot, written)
 
     def _return(self, slot: _Slot, written: int) -> None:
         """Zero the ``written`` bytes (all of them if negative) and give the buffer back."""

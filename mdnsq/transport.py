@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
 from mdnsq.errors import NetworkError
 from mdnsq.interfaces import Interface, InterfaceSpec, select_interfaces
-from mdnsq.pool import BufferPool
+from mdnsq.pool import BufferPool, _let_go
 
 __all__ = [
     "DEFAULT_RECEIVE_BUFFER",
@@ -518,7 +518,8 @@ class _UDPTransport:
         slot = pool._acquire()
         high = 0  # how far into the buffer the datagrams handled so far were written
         zero = -1  # what to zero at the end: all of it, unless the batch ended by its limit
-        view = None
+        view = None  # lent to the handler right now
+        escaped = False
         failing = False
         try:
             while True:
@@ -537,20 +538,17 @@ class _UDPTransport:
                 view = slot.lend_view(nbytes)
                 out.append(handler(view, source, index))
                 lent, view = view, None
-                try:
-                    lent.release()
-                except BufferError:
-                    view = lent  # still exported: _reclaim below wipes and drops the buffer
-                    break
-                if slot.escaped():
-                    view = lent  # released, but seen from elsewhere: the same
+                if _let_go(slot, lent):
+                    escaped = True
                     break
         except BaseException:
             failing = True
             raise
         finally:
-            if view is not None:
-                pool._reclaim(slot, view, -1, failing)  # raises BufferError if it escaped
+            if view is not None:  # the handler raised while holding it
+                pool._reclaim(slot, view, -1, failing)
+            elif escaped:
+                pool._discard(slot, failing)  # raises BufferError
             else:
                 pool._return(slot, zero)
 
