@@ -22,6 +22,9 @@ MAX_NAME_WIRE = 255
 MAX_LABELS = 128
 
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+# A byte that is not UTF-8, as decoded with "surrogateescape" (U+DC80..U+DCFF), to its \DDD
+# text form: one str.translate turns a whole run of them into text.
+SURROGATE_ESCAPES = {0xDC00 + b: f"\\{b:03d}" for b in range(128, 256)}
 
 
 def name_key(name: str) -> str:
@@ -38,11 +41,7 @@ def escape_label(label: str) -> str:
     if "." in label:
         label = label.replace(".", "\\.")
     if not label.isascii():
-        for ch in label:
-            if "\udc80" <= ch <= "\udcff":
-                return "".join(
-                    f"\\{ord(c) - 0xDC00:03d}" if "\udc80" <= c <= "\udcff" else c for c in label
-                )
+        label = label.translate(SURROGATE_ESCAPES)
     return label
 
 

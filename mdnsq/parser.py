@@ -35,7 +35,7 @@ from struct import Struct
 from struct import error as StructError
 
 from mdnsq.errors import MalformedPacket
-from mdnsq.names import MAX_NAME_WIRE, escape_label, escape_label_bytes
+from mdnsq.names import MAX_NAME_WIRE, SURROGATE_ESCAPES, escape_label, escape_label_bytes
 from mdnsq.records import (
     AAAARecord,
     ARecord,
@@ -85,9 +85,6 @@ _DOTS = bytes(46 if 0 < i < 32 or i == 92 else i for i in range(256))
 # Only the length bytes of short labels map to "."; deleting all but 1..31 leaves those.
 _LENGTHS = bytes(46 if 0 < i < 32 else i for i in range(256))
 _NOT_CONTROL = bytes(i for i in range(256) if not 0 < i < 32)
-
-# A byte that is not UTF-8, as decoded with "surrogateescape", to its \DDD escape.
-_ESCAPES = {0xDC00 + b: f"\\{b:03d}" for b in range(128, 256)}
 
 
 def _run_labels_slow(view: memoryview, run: int, stop: int) -> list[tuple[int, str]]:
@@ -187,7 +184,9 @@ def _read_name(
                         text = dotted.decode()
                     except UnicodeDecodeError:
                         # Bytes that are not UTF-8 become \DDD, in one pass over the run.
-                        text = dotted.decode("utf-8", "surrogateescape").translate(_ESCAPES)
+                        text = dotted.decode("utf-8", "surrogateescape").translate(
+                            SURROGATE_ESCAPES
+                        )
                     if length == 0:
                         # The last label is a name of its own, and the one most pointed
                         # at from inside a run ("local" of "_http._tcp.local", by host
@@ -200,7 +199,9 @@ def _read_name(
                     try:
                         text = dotted.decode()
                     except UnicodeDecodeError:
-                        text = dotted.decode("utf-8", "surrogateescape").translate(_ESCAPES)
+                        text = dotted.decode("utf-8", "surrogateescape").translate(
+                            SURROGATE_ESCAPES
+                        )
             # Otherwise (a control byte or a label of 32 bytes or more) the slow path below.
             if not text:
                 # Label by label, escaping each: caching the name at every label costs little
