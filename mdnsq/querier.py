@@ -81,7 +81,6 @@ __all__ = ["IPVersion", "Querier"]
 log = logging.getLogger(__name__)
 
 IPVersion = Literal["any", "v4", "v6", 4, 6]
-# Which interfaces: names, indexes or addresses, one or several; None = every multicast one.
 
 FIRST_INTERVAL = 1.0  # §5.2: at least one second between the first two queries
 WATCH_MAX_INTERVAL = 3600.0  # §5.2: doubling up to 60 minutes
