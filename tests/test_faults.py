@@ -23,6 +23,7 @@ import pytest
 from mdnsq import BufferPool, MdnsqError, NetworkError, Querier, UDPv4Transport
 from tests import netlab
 from tests.fakes import FakeNet, FakeTransport, response, service_records
+from tests.waiting import wait_for
 
 STYPE = "_http._tcp.local"
 NAME = f"web.{STYPE}"
@@ -253,10 +254,7 @@ def test_close_from_another_thread_releases_every_call_promptly(
         worker.start()
     # Every caller inside (its task registered) before anything is measured or closed: a call
     # that only started after close() would end at once and prove nothing about releasing it.
-    entered_by = time.monotonic() + 10
-    while len(q._tasks) < len(calls):
-        assert time.monotonic() < entered_by, f"only {len(q._tasks)} calls got inside"
-        time.sleep(0.01)
+    wait_for(lambda: len(q._tasks) >= len(calls), what="not every call got inside")
     # Waiting, not spinning: CPU over 0.5 s of six blocked calls.
     _, cpu, wall = cpu_and_wall(lambda: time.sleep(0.5))
     closed_at = time.monotonic()

@@ -7,7 +7,6 @@ of a second; nothing sleeps to synchronise (the only waits are bounded polls on 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address
 from typing import Any
@@ -16,15 +15,9 @@ import pytest
 
 from mdnsq import Querier, RecordType, ServiceInfo, parse_message
 from tests.fakes import FakeTransport, a, response, service_records
+from tests.waiting import wait_for
 
 HTTP = "_http._tcp.local"
-
-
-def wait_for(predicate: Callable[[], bool], limit: float = 10.0) -> None:
-    end = time.monotonic() + limit
-    while not predicate():
-        assert time.monotonic() < end, "condition not reached"
-        time.sleep(0.002)
 
 
 def run_threads(n: int, target: Callable[[int], Any]) -> tuple[list[Any], list[threading.Thread]]:

@@ -11,7 +11,6 @@ import select
 import signal
 import socket
 import struct
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +19,7 @@ from mdnsq import BufferPool, Datagram, NetworkError, UDPv4Transport, UDPv6Trans
 from mdnsq.interfaces import Interface
 from mdnsq.transport import _MAX_LATE_READS, DEFAULT_RECEIVE_BUFFER
 from tests import netlab
+from tests.waiting import poll_until
 
 GROUP4 = ("224.0.0.251", 5353)
 GROUP6 = "ff02::fb"
@@ -410,10 +410,9 @@ def test_a_signal_during_the_wait_does_not_end_it(lo4: UDPv4Transport) -> None:
 
     def poke() -> None:
         # Signal only once the receive is inside poll(), or EINTR is never exercised.
-        deadline = time.monotonic() + WAIT
-        while not blocked_in_poll(main_native_id) and time.monotonic() < deadline:
-            time.sleep(0.001)  # bounded poll on the thread's kernel state
-        blocked_when_signalled.append(blocked_in_poll(main_native_id))
+        blocked_when_signalled.append(
+            poll_until(lambda: blocked_in_poll(main_native_id), WAIT, step=0.001)
+        )
         signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
 
     # SIGUSR1 from a helper thread, not SIGALRM: pytest-timeout owns the interval timer.
@@ -452,10 +451,7 @@ def test_close_wakes_a_receive_blocked_in_another_thread(private_netns: None) ->
 
     waiter = threading.Thread(target=wait_forever, daemon=True)  # a failure must not hang pytest
     waiter.start()
-    deadline = time.monotonic() + WAIT
-    while not (native_id and blocked_in_poll(native_id[0])) and time.monotonic() < deadline:
-        time.sleep(0.001)  # bounded poll on the thread's kernel state, not a synchronising sleep
-    assert native_id and blocked_in_poll(native_id[0])
+    assert poll_until(lambda: bool(native_id) and blocked_in_poll(native_id[0]), WAIT, 0.001)
     t.close()
     waiter.join(WAIT)
     assert not waiter.is_alive()

@@ -22,7 +22,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 import weakref
 from collections.abc import Iterator
 from ipaddress import IPv4Address
@@ -43,6 +42,7 @@ from tests import netlab
 from tests.fakes import response
 from tests.test_faults import cpu_and_wall
 from tests.test_transport import fds_opened_since, open_fds
+from tests.waiting import poll_until
 
 pytestmark = pytest.mark.netns
 
@@ -345,9 +345,7 @@ def test_spoofed_icmp_errors_during_a_query_neither_spin_nor_hide_the_answer(
     q = Querier(transports=[transport])
 
     def attack() -> None:
-        entered_by = time.monotonic() + WAIT
-        while not q._tasks and time.monotonic() < entered_by:
-            time.sleep(0.005)  # bounded poll until the call is inside the Querier
+        poll_until(lambda: bool(q._tasks), WAIT)  # the call is inside the Querier
         # About 127.0.0.2:5353, so that only the Querier's wildcard socket matches it, not
         # the answerer bound to 127.0.0.1:5353.
         for _ in range(burst):
