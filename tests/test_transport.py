@@ -150,119 +150,127 @@ def test_receive_with_lends_an_exact_view_and_releases_it(lo4: UDPv4Transport) -
         kept[0].tobytes()
 
 
-def test_a_handler_keeping_a_slice_is_caught(private_netns: None) -> None:
+@pytest.fixture
+def lo_one_buffer(private_netns: None) -> Iterator[tuple[UDPv4Transport, BufferPool]]:
+    """A transport on lo whose pool keeps one small buffer: a wipe, a drop or a reuse shows."""
     pool = BufferPool(size=512, preallocate=1, max_idle=1)
     with UDPv4Transport(interfaces=["lo"], pool=pool) as t:
-        t.send(b"keep me")
-        kept: list[memoryview] = []
-        with pytest.raises(BufferError):
-            t.receive_with(lambda view, source, index: kept.append(view[:4]), WAIT)
-        assert kept[0].tobytes() == bytes(4)  # wiped, and the buffer left the pool
-        assert (pool.stats().trimmed, pool.stats().in_use) == (1, 0)
-        t.send(b"next")
-        assert t.receive(WAIT) == Datagram(b"next", ("127.0.0.1", 5353), lo_index())
-        assert kept[0].tobytes() == bytes(4)
+        yield t, pool
 
 
-def test_handler_exception_propagates_and_buffer_returns(private_netns: None) -> None:
-    pool = BufferPool(size=512, preallocate=1, max_idle=1)
-    with UDPv4Transport(interfaces=["lo"], pool=pool) as t:
-        t.send(b"boom")
+def test_a_handler_keeping_a_slice_is_caught(
+    lo_one_buffer: tuple[UDPv4Transport, BufferPool],
+) -> None:
+    t, pool = lo_one_buffer
+    t.send(b"keep me")
+    kept: list[memoryview] = []
+    with pytest.raises(BufferError):
+        t.receive_with(lambda view, source, index: kept.append(view[:4]), WAIT)
+    assert kept[0].tobytes() == bytes(4)  # wiped, and the buffer left the pool
+    assert (pool.stats().trimmed, pool.stats().in_use) == (1, 0)
+    t.send(b"next")
+    assert t.receive(WAIT) == Datagram(b"next", ("127.0.0.1", 5353), lo_index())
+    assert kept[0].tobytes() == bytes(4)
 
-        def handler(view: memoryview, source: tuple[str, int], index: int) -> None:
-            raise RuntimeError("handler failed")
 
-        with pytest.raises(RuntimeError):
-            t.receive_with(handler, WAIT)
-        s = pool.stats()
-        assert (s.in_use, s.idle, s.misses) == (0, 1, 0)
-        t.send(b"ok")
-        with pool.buffer() as buf:  # the packet bytes were wiped on the way back
-            assert buf.tobytes() == bytes(512)
-        assert t.receive(WAIT) == Datagram(b"ok", ("127.0.0.1", 5353), lo_index())
+def test_handler_exception_propagates_and_buffer_returns(
+    lo_one_buffer: tuple[UDPv4Transport, BufferPool],
+) -> None:
+    t, pool = lo_one_buffer
+    t.send(b"boom")
+
+    def handler(view: memoryview, source: tuple[str, int], index: int) -> None:
+        raise RuntimeError("handler failed")
+
+    with pytest.raises(RuntimeError):
+        t.receive_with(handler, WAIT)
+    s = pool.stats()
+    assert (s.in_use, s.idle, s.misses) == (0, 1, 0)
+    t.send(b"ok")
+    with pool.buffer() as buf:  # the packet bytes were wiped on the way back
+        assert buf.tobytes() == bytes(512)
+    assert t.receive(WAIT) == Datagram(b"ok", ("127.0.0.1", 5353), lo_index())
 
 
 def _queue(t: UDPv4Transport, *payloads: bytes) -> None:
-    """Send to ourselves and wait until the last one is readable (lo delivers in order)."""
+    """Send to ourselves; lo delivers each one during its sendto, in order (the select only
+    guards against that changing)."""
     for payload in payloads:
         t.send(payload)
     assert select.select([t.fileno()], [], [], WAIT)[0]
 
 
 def test_receive_batch_handles_what_is_queued_in_order_up_to_its_limit(
-    private_netns: None,
+    lo_one_buffer: tuple[UDPv4Transport, BufferPool],
 ) -> None:
-    pool = BufferPool(size=512, preallocate=1, max_idle=1)
-    with UDPv4Transport(interfaces=["lo"], pool=pool) as t:
-        _queue(t, b"one", b"two" * 100, b"three", b"x" * 600, b"four", b"five")
-        lengths: list[int] = []
+    t, pool = lo_one_buffer
+    _queue(t, b"one", b"two" * 100, b"three", b"x" * 600, b"four", b"five")
+    lengths: list[int] = []
 
-        def handler(view: memoryview, source: tuple[str, int], index: int) -> bytes:
-            lengths.append(len(view))
-            assert source[1] == 5353 and index == lo_index()
-            return view.tobytes()
+    def handler(view: memoryview, source: tuple[str, int], index: int) -> bytes:
+        lengths.append(len(view))
+        assert source[1] == 5353 and index == lo_index()
+        return view.tobytes()
 
-        out: list[bytes] = []
-        t.receive_batch(handler, 3, out)
-        assert out == [b"one", b"two" * 100, b"three"]
-        assert lengths == [3, 300, 5]  # each view exactly its datagram
-        # One buffer for the batch, zeroed as far as the batch wrote (300 bytes) and returned.
-        s = pool.stats()
-        assert (s.acquisitions, s.in_use, s.misses) == (1, 0, 0)
-        with pool.buffer() as buf:
-            assert buf.tobytes() == bytes(512)
-        t.receive_batch(handler, 10, out)  # the oversize one is dropped on the way
-        assert out[3:] == [b"four", b"five"]
-        assert t.stats().dropped_oversize == 1
-        with pool.buffer() as buf:  # it had filled the whole buffer: wiped too
-            assert buf.tobytes() == bytes(512)
-        t.receive_batch(handler, 10, out)  # empty: returns at once, adds nothing
-        assert len(out) == 5 and pool.stats().in_use == 0
+    out: list[bytes] = []
+    t.receive_batch(handler, 3, out)
+    assert out == [b"one", b"two" * 100, b"three"]
+    assert lengths == [3, 300, 5]  # each view exactly its datagram
+    # One buffer for the batch, zeroed as far as the batch wrote (300 bytes) and returned.
+    s = pool.stats()
+    assert (s.acquisitions, s.in_use, s.misses) == (1, 0, 0)
+    with pool.buffer() as buf:
+        assert buf.tobytes() == bytes(512)
+    t.receive_batch(handler, 10, out)  # the oversize one is dropped on the way
+    assert out[3:] == [b"four", b"five"]
+    assert t.stats().dropped_oversize == 1
+    with pool.buffer() as buf:  # it had filled the whole buffer: wiped too
+        assert buf.tobytes() == bytes(512)
+    t.receive_batch(handler, 10, out)  # empty: returns at once, adds nothing
+    assert len(out) == 5 and pool.stats().in_use == 0
 
 
 def test_receive_batch_catches_a_kept_view_and_keeps_what_came_before(
-    private_netns: None,
+    lo_one_buffer: tuple[UDPv4Transport, BufferPool],
 ) -> None:
-    pool = BufferPool(size=512, preallocate=1, max_idle=1)
-    with UDPv4Transport(interfaces=["lo"], pool=pool) as t:
-        _queue(t, b"fine", b"keep me", b"after")
-        kept: list[memoryview] = []
+    t, pool = lo_one_buffer
+    _queue(t, b"fine", b"keep me", b"after")
+    kept: list[memoryview] = []
 
-        def handler(view: memoryview, source: tuple[str, int], index: int) -> bytes:
-            if view.tobytes() == b"keep me":
-                kept.append(view[:4])
-            return view.tobytes()
+    def handler(view: memoryview, source: tuple[str, int], index: int) -> bytes:
+        if view.tobytes() == b"keep me":
+            kept.append(view[:4])
+        return view.tobytes()
 
-        out: list[bytes] = []
-        with pytest.raises(BufferError):
-            t.receive_batch(handler, 10, out)
-        assert out == [b"fine", b"keep me"]
-        assert kept[0].tobytes() == bytes(4)  # wiped before "after" could be read into it
-        assert (pool.stats().trimmed, pool.stats().in_use) == (1, 0)
-        assert t.receive(WAIT) == Datagram(b"after", ("127.0.0.1", 5353), lo_index())
+    out: list[bytes] = []
+    with pytest.raises(BufferError):
+        t.receive_batch(handler, 10, out)
+    assert out == [b"fine", b"keep me"]
+    assert kept[0].tobytes() == bytes(4)  # wiped before "after" could be read into it
+    assert (pool.stats().trimmed, pool.stats().in_use) == (1, 0)
+    assert t.receive(WAIT) == Datagram(b"after", ("127.0.0.1", 5353), lo_index())
 
 
 def test_receive_batch_handler_exception_propagates_and_buffer_returns(
-    private_netns: None,
+    lo_one_buffer: tuple[UDPv4Transport, BufferPool],
 ) -> None:
-    pool = BufferPool(size=512, preallocate=1, max_idle=1)
-    with UDPv4Transport(interfaces=["lo"], pool=pool) as t:
-        _queue(t, b"fine", b"boom", b"after")
+    t, pool = lo_one_buffer
+    _queue(t, b"fine", b"boom", b"after")
 
-        def handler(view: memoryview, source: tuple[str, int], index: int) -> bytes:
-            if view.tobytes() == b"boom":
-                raise RuntimeError("handler failed")
-            return view.tobytes()
+    def handler(view: memoryview, source: tuple[str, int], index: int) -> bytes:
+        if view.tobytes() == b"boom":
+            raise RuntimeError("handler failed")
+        return view.tobytes()
 
-        out: list[bytes] = []
-        with pytest.raises(RuntimeError):
-            t.receive_batch(handler, 10, out)
-        assert out == [b"fine"]
-        s = pool.stats()
-        assert (s.in_use, s.idle, s.trimmed) == (0, 1, 0)
-        with pool.buffer() as buf:
-            assert buf.tobytes() == bytes(512)
-        assert t.receive(WAIT) == Datagram(b"after", ("127.0.0.1", 5353), lo_index())
+    out: list[bytes] = []
+    with pytest.raises(RuntimeError):
+        t.receive_batch(handler, 10, out)
+    assert out == [b"fine"]
+    s = pool.stats()
+    assert (s.in_use, s.idle, s.trimmed) == (0, 1, 0)
+    with pool.buffer() as buf:
+        assert buf.tobytes() == bytes(512)
+    assert t.receive(WAIT) == Datagram(b"after", ("127.0.0.1", 5353), lo_index())
 
 
 def test_oversize_datagram_is_counted_and_dropped(private_netns: None) -> None:
