@@ -220,6 +220,54 @@ class JsonLines:
         return result
 
 
+class LabProcess:
+    """A child (in a lab host, usually) that reports in JSON lines on stdout: the flooder, the
+    wire witness, small scripts. Its first line must be ``first`` ({"event": first}) if given;
+    it is read against deadlines and always stopped (killed if still running, pipes closed)."""
+
+    def __init__(
+        self, proc: subprocess.Popen[bytes], what: str, first: str | None = None, wait: float = 30
+    ) -> None:
+        assert proc.stdout is not None
+        self.proc = proc
+        self._lines = JsonLines(proc.stdout.fileno(), what, lambda: f" (exit status {proc.poll()})")
+        if first is not None:
+            try:
+                line = self.line(wait)
+                assert line.get("event") == first, f"{what} said {line!r} instead of {first}"
+            except BaseException:
+                self.stop()
+                raise
+
+    def line(self, timeout: float) -> dict[str, Any]:
+        return self._lines.read(time.monotonic() + timeout)
+
+    def tell(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def lines_until_exit(self, timeout: float) -> list[dict[str, Any]]:
+        """Close its stdin (the signal to finish) and read what it prints until it exits."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        lines = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                lines.append(self._lines.read(deadline))
+            except PeerError:  # exited (or silent past the deadline): every line is read
+                return lines
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(5)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+
+
 # --- python-zeroconf --------------------------------------------------------------------------
 
 

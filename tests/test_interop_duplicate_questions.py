@@ -12,16 +12,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mdnsq import Querier
 from tests import netlab
-from tests.peers import JsonLines, PeerLab, ZeroconfPeer
+from tests.peers import LabProcess, PeerLab, ZeroconfPeer
 
 ROOT = Path(__file__).resolve().parents[1]
 WATCH = 8.0  # our queries at 0, 1, 3 and 7 s
@@ -64,52 +62,26 @@ def other_host(peer_lab: PeerLab) -> Iterator[tuple[str, int]]:
     peer_lab.remove_host(host)
 
 
-def start(peer_lab: PeerLab, host: str, code: str, *args: str) -> tuple[Any, JsonLines]:
+def start(peer_lab: PeerLab, host: str, code: str, *args: str) -> LabProcess:
     """Run ``code`` in lab host ``host``; returns once it says it is ready."""
-    proc = peer_lab.popen(
-        host,
-        [sys.executable, "-c", code, *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        cwd=ROOT,
-    )
-    lines = JsonLines(proc.stdout.fileno(), "lab process", lambda: f" ({proc.poll()})")
-    try:
-        assert lines.read(time.monotonic() + 30)["event"] == "ready"
-    except BaseException:
-        stop(proc)
-        raise
-    return proc, lines
-
-
-def go(proc: Any) -> None:
-    proc.stdin.write(b"go\n")
-    proc.stdin.flush()
-
-
-def stop(proc: Any) -> None:
-    proc.stdin.close()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-    proc.stdout.close()
+    argv = [sys.executable, "-c", code, *args]
+    proc = peer_lab.popen(host, argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+    return LabProcess(proc, "lab process", first="ready")
 
 
 def test_two_mdnsq_queriers_watching_one_type_share_their_questions(
     peer_lab: PeerLab, zeroconf_peer: ZeroconfPeer, other_host: tuple[str, int]
 ) -> None:
     web = zeroconf_peer.sample.web
-    proc, lines = start(peer_lab, other_host[0], OTHER_MDNSQ, "0.3", str(WATCH))
+    other = start(peer_lab, other_host[0], OTHER_MDNSQ, "0.3", str(WATCH))
     try:
         with Querier([netlab.BRIDGE], "v4") as q:
-            go(proc)
+            other.tell("go")
             seen = [event.info.name for event in q.watch("_http._tcp", timeout=WATCH)]
             ours = q.stats()
-        line = lines.read(time.monotonic() + 30)
+        line = other.line(30)
     finally:
-        stop(proc)
+        other.stop()
     theirs = line["stats"]
     figures = {
         k: (ours.get(k, 0), theirs.get(k, 0))
@@ -129,15 +101,15 @@ def test_a_zeroconf_browser_asking_alongside_is_noticed_and_the_watch_still_work
 ) -> None:
     web = zeroconf_peer.sample.web
     host, n = other_host
-    proc, lines = start(peer_lab, host, ZEROCONF_BROWSER, f"192.0.2.{n}")
+    browser = start(peer_lab, host, ZEROCONF_BROWSER, f"192.0.2.{n}")
     try:
         with Querier([netlab.BRIDGE], "v4") as q:
             seen = [event.info.name for event in q.watch("_http._tcp", timeout=WATCH)]
             stats = q.stats()
-        go(proc)
-        line = lines.read(time.monotonic() + 30)
+        browser.tell("go")
+        line = browser.line(30)
     finally:
-        stop(proc)
+        browser.stop()
     print(
         "\nZEROCONF BROWSER ALONGSIDE: "
         + json.dumps({k: stats.get(k, 0) for k in ("questions_sent", "peer_questions_seen")})

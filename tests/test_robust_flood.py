@@ -54,7 +54,7 @@ from mdnsq import (
 )
 from tests import netlab
 from tests.hostile import SPOOF_ADDRESS, SPOOF_PORT
-from tests.peers import JsonLines, PeerError, PeerLab, ZeroconfPeer
+from tests.peers import LabProcess, PeerLab, ZeroconfPeer
 from tests.test_leaks import rss_kib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,65 +80,23 @@ def udp_counters() -> dict[str, int]:
     return {k: int(v) for k, v in zip(rows[0][1:], rows[1][1:], strict=True)}
 
 
-class Flooder:
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
-        self.proc = proc
-        self._lines = JsonLines(
-            proc.stdout.fileno(), "flooder", lambda: f" (exit status {proc.poll()})"
-        )
-
-    def line(self, timeout: float) -> dict[str, Any]:
-        return self._lines.read(time.monotonic() + timeout)
+class Flooder(LabProcess):
+    """tests/hostile.py in a lab host."""
 
     def report(self) -> dict[str, Any]:
         report = self.line(60)
         self.proc.wait(10)
         return report
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
 
-
-class Witness:
+class Witness(LabProcess):
     """tests/wire_witness.py in the responder's host: when it sent the printer's answers."""
-
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
-        self.proc = proc
-        self._lines = JsonLines(proc.stdout.fileno(), "witness", lambda: f" ({proc.poll()})")
-        try:
-            assert self._lines.read(time.monotonic() + 30)["event"] == "started"
-        except BaseException:
-            self.stop()
-            raise
 
     def sent(self) -> list[float]:
         """Stop; the monotonic times of the answers the responder sent."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        times = []
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                line = self._lines.read(deadline)
-            except PeerError:  # exited: every line has been read
-                break
-            times.append(float(line["t"]))
+        times = [float(line["t"]) for line in self.lines_until_exit(10)]
         self.stop()
         return times
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(5)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None and not pipe.closed:
-                pipe.close()
 
 
 @dataclass
@@ -156,7 +114,7 @@ class FloodLab:
         proc = self.lab.popen(
             self.peer.host, argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT
         )
-        return Witness(proc)
+        return Witness(proc, "witness", first="started")
 
     def flood(
         self, seconds: float, kinds: str, to: str = FLOOD_TO, ipv6: bool = False, **options: str
@@ -180,13 +138,7 @@ class FloodLab:
         if ipv6:
             argv.append("--ipv6")
         proc = self.lab.popen(self.host, argv, stdout=subprocess.PIPE, cwd=ROOT)
-        flooder = Flooder(proc)
-        try:
-            assert flooder.line(30)["event"] == "started"
-        except BaseException:
-            flooder.stop()
-            raise
-        return flooder
+        return Flooder(proc, "flooder", first="started")
 
 
 @pytest.fixture(scope="module")
