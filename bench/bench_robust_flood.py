@@ -5,9 +5,10 @@ sends its full hostile mix at full rate from another lab host.
 the benchmark also works as a quick run. What is measured is the resolve call; the figures
 (packets sent, received, dropped by reason, kernel receive-buffer drops, RSS, and whether the
 resolve succeeded inside the flood) are printed as one JSON line. Asserted, as in
-tests/test_robust_flood.py: the resolve succeeds inside the 10 s flood (the 1 s run only has to
-return by its deadline), nothing spoofed gets in, the cache stays within its bound and the pool
-gets every buffer back.
+tests/test_robust_flood.py: nothing spoofed gets in, the cache stays within its bound, the pool
+gets every buffer back, and the resolve succeeds inside the 10 s flood unless the wire witness
+saw the flooded responder send no answer in time (then skipped, saying so; the 1 s run only has
+to return by its deadline).
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import pytest
 from mdnsq import BufferPool, Querier, UDPv4Transport
 from tests import netlab
 from tests.peers import peer_lab
-from tests.test_robust_flood import CACHE_SIZE, FloodLab, flood_lab, flood_once
+from tests.test_robust_flood import (
+    CACHE_SIZE,
+    FloodLab,
+    assert_resolved_unless_the_responder_was_silent,
+    flood_lab,
+    flood_once,
+)
 
 __all__ = ["flood_lab", "peer_lab"]  # fixtures this module uses (tests/conftest.py is not ours)
 
@@ -42,8 +49,8 @@ def test_resolve_during_a_full_rate_flood(
         q.close()
         transport.close()
     assert outcome.took < seconds + 2.0
-    if full:  # a 1 s resolve has no time for a retransmission if one answer is lost
-        assert outcome.during is not None, outcome.figures
     assert outcome.spoofed == []
     assert outcome.stats["cache_records"] <= CACHE_SIZE
     assert outcome.pool_in_use == 0
+    if full:  # a 1 s resolve has no time for a retransmission if one answer is lost
+        assert_resolved_unless_the_responder_was_silent(outcome)
