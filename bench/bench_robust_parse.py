@@ -2,8 +2,10 @@
 
 The honest baseline (fuzz/adversarial.honest_ptrs: same size, same record count, every name one
 pointer away) is timed in the same process, so the ratio means something on a busy machine.
-tests/test_robust_parse.py asserts the deterministic form (lines executed); here the ratio is
-measured and reported, and only a gross regression (RATIO_LIMIT) fails the run.
+tests/test_robust_parse.py asserts the deterministic form (lines executed) in `make test`;
+here the ratio is measured and reported, and under `make bench` (--benchmark-enable) a gross
+regression (RATIO_LIMIT) fails the run. Under `make test` (--benchmark-disable) it is only
+reported: a timing is no test on a shared machine (a busy moment once made a 6x shape read 10.3x).
 """
 
 from __future__ import annotations
@@ -30,14 +32,17 @@ def best_of(packet: bytes, repeats: int = 5, number: int = 3) -> float:
 
 
 @pytest.mark.parametrize("name", sorted(set(adversarial.BUILDERS) - {"honest_ptrs"}))
-def test_hostile_packet_parse_time(benchmark: Any, name: str) -> None:
+def test_hostile_packet_parse_time(
+    benchmark: Any, request: pytest.FixtureRequest, name: str
+) -> None:
     packet = adversarial.BUILDERS[name]()
     benchmark(parse_message, packet)
     honest = best_of(adversarial.honest_ptrs())
     hostile = best_of(packet)
     ratio = hostile / honest
     print(f"{name}: {hostile * 1e3:.2f} ms, honest {honest * 1e3:.2f} ms, ratio {ratio:.1f}")
-    assert ratio < RATIO_LIMIT
+    if not request.config.getoption("benchmark_disable"):
+        assert ratio < RATIO_LIMIT
 
 
 def test_encode_escaped_names(benchmark: Any) -> None:
