@@ -208,7 +208,7 @@ def _read_name(
                 # next to that, and spares a second pass for a pointer into the middle.
                 inner = _run_labels_slow(view, start, pos)
                 text = ".".join(label for _, label in inner)
-            elif depth:
+            elif depth and labels > 1:  # (a walk of one label has no inner label to cache)
                 # Reached by a pointer: into the middle of a run, perhaps. The second time
                 # the same run is entered so, cache the name at each of its labels (a name of
                 # 127 labels pointed into at every label would walk 127 x 126 / 2 labels).
