@@ -211,9 +211,12 @@ class RecordCache:
                         group.append(key)
                         if len(entries) > self.max_records:
                             self._evict()
+                            due = self._due  # an eviction may rebuild the groups
                         stored += 1
-                elif self._add_to(record, bucket, key, members, interface, now) is not None:
-                    stored += 1
+                else:
+                    if self._add_to(record, bucket, key, members, interface, now) is not None:
+                        stored += 1
+                    due = self._due  # so may filing again for an earlier expiry
         return stored
 
     def _add(self, record: Record, interface: int, now: float) -> Key | None:

@@ -7,7 +7,7 @@ import gc
 import pytest
 
 from mdnsq.cache import REFRESH_JITTER, RecordCache
-from mdnsq.records import RecordType
+from mdnsq.records import Message, RecordType
 from tests.fakes import a, aaaa, ptr, srv, txt
 
 T0 = 1000.0
@@ -193,6 +193,17 @@ def test_a_refresh_moves_an_entry_to_the_back_of_the_eviction_order() -> None:
     cache.add(a("d.local", "192.0.2.1"), 2, T0 + 1)
     assert cache.records("old.local", RecordType.A, T0 + 1)
     assert cache.records("b.local", RecordType.A, T0 + 1) == []
+
+
+def test_groups_rebuilt_in_the_middle_of_a_batch_keep_the_rest_of_it() -> None:
+    # Evictions inside one add_received rebuild the expiry groups: the records filed after
+    # that must go into the new groups, or expire() finds a heap time without its group.
+    cache = RecordCache(max_records=10)
+    records = tuple(a(f"h{i}.local", "192.0.2.1", ttl=100 + i) for i in range(200))
+    cache.add_received([(Message(answers=records), 2)], T0)
+    assert len(cache) == 10
+    assert len(cache.expire(T0 + 1000)) == 10
+    assert len(cache) == 0 and not cache._heap and not cache._due
 
 
 def test_evicted_entries_do_not_pile_up_in_the_expiry_heap() -> None:
