@@ -31,6 +31,8 @@ records entering a bad run at each label in turn cost a lookup each, not a walk.
 
 from __future__ import annotations
 
+from bisect import bisect_right, insort
+from operator import itemgetter
 from struct import Struct
 from struct import error as StructError
 
@@ -68,6 +70,15 @@ _new = tuple.__new__
 # (a lost entry costs only a recount), and small: only names near the 255-byte limit get here.
 _WIRES: dict[str, int] = {}
 _MAX_WIRES = 256
+
+# Runs of at least this many labels are remembered (``runs``) so that a pointer into one later is
+# a slice of its text, not a second walk and decode. Shorter runs cost little to walk again.
+_RUN_MIN = 8
+# A remembered run: (offset of its first label's text, offset of the byte ending it, its text,
+# its labels' bytes with the length bytes as dots, whether those bytes are ASCII: then each byte
+# is one character of the text, and an offset in the run is an index into it).
+Run = tuple[int, int, str, bytes, bool]
+_RUN_FIRST = itemgetter(0)
 
 
 class _Bad(Exception):
@@ -109,13 +120,15 @@ def _read_name(
     limit: int,
     end: int,
     names: dict[int, str],
+    runs: list[Run],
     depth: int = 0,
 ) -> tuple[str, int]:
     """Decode the name at ``pos``; return (text, offset after it in place).
 
     ``limit`` bounds the labels read in place (the RDATA end for names in RDATA); a compression
     pointer may lead anywhere before ``end``. ``names`` maps the offset of every name decoded so
-    far to its text (``_BAD``: known not to decode).
+    far to its text (``_BAD``: known not to decode); ``runs`` holds the long runs of labels
+    decoded so far (see _enter_run).
 
     A pointer to an offset not decoded yet is followed by recursion, so the suffix found there
     is cached under that offset too: however many records point into a chain of pointers, each
@@ -128,14 +141,29 @@ def _read_name(
     128-label limit always holds).
     """
     start = pos
-    stop = pos + MAX_NAME_WIRE  # the labels, plus the terminator or pointer, fit in 255 bytes
-    if stop > limit:
-        stop = limit
-    if pos >= stop:
-        raise _Bad("name runs past its bounds")
-    length = view[pos]
     text = ""
     inner: list[tuple[int, str]] | None = None  # (offset, label) of labels whose names to cache
+    # (Not when the next label's name is cached: walking one label is cheaper. Pointers that
+    # enter a run one label earlier each time take that way, and caching inner labels on
+    # every entry would make them quadratic.)
+    entered = _enter_run(pos, runs) if depth and runs and pos + view[pos] + 1 not in names else None
+    if entered is not None:
+        # Inside a long run decoded before: its text from here, and the byte that ended it
+        # (a terminator or a pointer, never a label: the block below is skipped). Entered a
+        # second time, the names at its labels are all cached, as a walk would (see below).
+        text, pos = entered
+        length = view[pos]
+        if -pos in names:
+            inner = _inner_labels(view, start, text)
+        else:
+            names[-pos] = ""
+    else:
+        stop = pos + MAX_NAME_WIRE  # the labels, plus the terminator or pointer, fit in 255
+        if stop > limit:
+            stop = limit
+        if pos >= stop:
+            raise _Bad("name runs past its bounds")
+        length = view[pos]
     if 0 < length < 0x40:
         first = pos + 1
         pos = first + length
@@ -192,6 +220,9 @@ def _read_name(
                         # at from inside a run ("local" of "_http._tcp.local", by host
                         # names): cache it too, as the slice of the text it is.
                         names[last] = text[text.rfind(".") + 1 :]
+                    if labels >= _RUN_MIN and not 0 < length < 0x40:
+                        # Every dot of this text is a length byte: remember the run.
+                        insort(runs, (first, pos, text, dotted, dotted.isascii()), key=_RUN_FIRST)
                 elif len(raw.translate(None, _NOT_CONTROL)) == labels - 1:
                     # No control byte inside a label: the extra dots were "." or "\\". Escape
                     # them in place, then turn the length bytes into dots, still in C passes.
@@ -262,7 +293,7 @@ def _read_name(
             # lap of a loop walked and decoded the whole run again up to the hop limit: ~6 ms a
             # looping name of 230 bytes, 125-230 ms a 9000-byte packet of them.
             names[target] = _BAD
-            suffix = _read_name(view, target, end, end, names, depth + 1)[0]
+            suffix = _read_name(view, target, end, end, names, runs, depth + 1)[0]
         elif suffix is _BAD:
             if target != start:  # (a loop back to where this read began: no one else entered)
                 _mark_bad(view, start, pos, names)
@@ -292,6 +323,28 @@ def _read_name(
     if inner:
         _cache_inner(inner, suffix, names)
     return text, pos + 2
+
+
+def _enter_run(pos: int, runs: list[Run]) -> tuple[str, int] | None:
+    """(text from ``pos`` to the end of a remembered run, offset of the byte ending the run)
+    when ``pos`` is a label inside one, else None.
+
+    A name read from a label inside a run reads the same labels to the same end as the run
+    did (a walk stopping early at a cached label gives the same text), so its text is a slice:
+    records pointing into long names each once (or a name looping back into its own run)
+    otherwise walk and decode the run again each time. Non-ASCII text is cut at the dot
+    before the label (found by counting length bytes)."""
+    i = bisect_right(runs, pos, key=_RUN_FIRST) - 1
+    if i < 0:
+        return None
+    first, run_end, text, dotted, ascii = runs[i]
+    at = pos - first  # the label's length byte, as a dot in ``dotted``
+    if pos >= run_end or dotted[at] != 46:
+        return None
+    if ascii:
+        return text[at + 1 :], run_end
+    dots = dotted.count(46, 0, at) + 1
+    return text.split(".", dots)[dots], run_end
 
 
 def _mark_bad(view: memoryview, pos: int, cutoff: int, names: dict[int, str]) -> None:
@@ -430,6 +483,7 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
     try:
         ident, flags, qdcount, ancount, nscount, arcount = _HEADER(view, 0)
         names: dict[int, str] = {}
+        runs: list[Run] = []
         read_name = _read_name
         rr_header = _RR_HEADER
         new = _new
@@ -439,7 +493,7 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
         while qdcount:
             qdcount -= 1
             try:
-                name, pos = read_name(view, pos, end, end, names)
+                name, pos = read_name(view, pos, end, end, names, runs)
             except _Bad as exc:
                 raise MalformedPacket(f"bad question name: {exc}", pos) from None
             if pos + 4 > end:
@@ -468,14 +522,14 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                         # Owner names are most often one pointer to a name already read.
                         name = names.get((length & 0x3F) << 8 | view[pos + 1])  # type: ignore[assignment]
                         if name is None or name is _BAD:
-                            name, pos = read_name(view, pos, end, end, names)
+                            name, pos = read_name(view, pos, end, end, names, runs)
                         else:
                             pos += 2
                     elif length == 0:  # the root: nothing to decode or cache
                         name = ""
                         pos += 1
                     else:
-                        name, pos = read_name(view, pos, end, end, names)
+                        name, pos = read_name(view, pos, end, end, names, runs)
                     rtype, rclass, ttl, rdlength = rr_header(view, pos)
                 except (_Bad, StructError, IndexError):
                     cut = True
@@ -493,11 +547,11 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                             # of them in hostile packets): one lookup.
                             target = names.get((view[start] & 0x3F) << 8 | view[start + 1])
                             if target is None or target is _BAD:
-                                target = read_name(view, start, pos, end, names)[0]
+                                target = read_name(view, start, pos, end, names, runs)[0]
                         else:
                             target = _label_and_pointer(view, start, pos, names)
                             if target is None:
-                                target = read_name(view, start, pos, end, names)[0]
+                                target = read_name(view, start, pos, end, names, runs)[0]
                         record: object = new(
                             PTRRecord, (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF, target)
                         )
@@ -507,7 +561,7 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                         priority, weight, port = _SRV_HEAD(view, start)
                         target = _label_and_pointer(view, start + 6, pos, names)
                         if target is None:
-                            target = read_name(view, start + 6, pos, end, names)[0]
+                            target = read_name(view, start + 6, pos, end, names, runs)[0]
                         record = new(
                             SRVRecord,
                             (
@@ -544,7 +598,9 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                             AAAARecord, (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF, packed)
                         )
                     else:
-                        record = _other_record(view, name, rtype, rclass, ttl, start, pos, names)
+                        record = _other_record(
+                            view, name, rtype, rclass, ttl, start, pos, names, runs
+                        )
                 except (_Bad, StructError, IndexError):
                     skipped += 1
                     continue
@@ -595,12 +651,13 @@ def _other_record(
     start: int,
     end: int,
     names: dict[int, str],
+    runs: list[Run],
 ) -> object:
     """The record types rarer than PTR, SRV, TXT, A and AAAA."""
     head = (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF)
     if rtype == 47:  # NSEC; the next name may be compressed (RFC 6762 §18.14)
         try:
-            next_name, after = _read_name(view, start, end, len(view), names)
+            next_name, after = _read_name(view, start, end, len(view), names, runs)
         except _Bad:
             # Devices send next names whose pointers lead nowhere. In mDNS the next name is
             # the owner's own name (RFC 6762 §6.1) and only the type bitmap carries meaning,
@@ -608,7 +665,7 @@ def _other_record(
             next_name, after = name, _skip_name(view, start, end)
         return _new(NSECRecord, (*head, next_name, _read_types(view, after, end)))
     if rtype == 5:  # CNAME
-        target = _read_name(view, start, end, len(view), names)[0]
+        target = _read_name(view, start, end, len(view), names, runs)[0]
         return _new(CNAMERecord, (*head, target))
     if rtype == 13:  # HINFO
         if _check_strings(view, start, end) != 2:
