@@ -19,19 +19,21 @@
 #   time for a 20,000-packet stream (figures in adr/005-querier.md).
 #   No clock inside: callers pass `now` (monotonic seconds), which keeps it deterministic.
 #
-# Plan: every entry has a key (bucket, interface, *record data), where bucket is
-# (name_key(name), type, class) and the data is the record's tuple after its (name, class, ttl,
-# cache_flush) head (mdnsq.records' layout), so two receptions of the same data on one interface
-# share one key whatever their TTL or name case. The value is a plain tuple (name as received,
-# cache_flush, received, expires, ttl, goodbye, filed); readers get CacheEntry snapshots with a
-# record rebuilt from key + value (reads are rare next to writes in a busy network). `_entries`
-# keeps keys in order of last reception (the eviction order); `_buckets` maps bucket -> its key
-# (a bucket of one) or a dict of keys. Expiry is filed lazily in groups: `_due` maps a time to
-# the keys filed under it and a heap holds those times. The records of one received batch share
-# `now`, so a batch of 50 packets makes a few groups, not 200 heap items. An entry refreshed to a
-# later expiry stays where it is filed and is filed again when its group comes up; an earlier
-# expiry (goodbye, flush) files it again at once, and `filed` says which group is current. The
-# groups are rebuilt when stale keys outnumber live entries.
+# Plan: every entry has a key (bucket, interface, *record data). The bucket is one string,
+# chr(type) + chr(class) + name_key(name): a str is never GC-tracked (a tuple would be one more
+# tracked object per record), and its fixed-width head keeps it unambiguous. The data is the
+# record's tuple after its (name, class, ttl, cache_flush) head (mdnsq.records' layout), so two
+# receptions of the same data on one interface share one key whatever their TTL or name case.
+# The value is a plain tuple (name as received, cache_flush, received, expires, ttl, goodbye,
+# filed); readers get CacheEntry snapshots with a record rebuilt from key + value (reads are
+# rare next to writes in a busy network). `_entries` keeps keys in order of last reception (the
+# eviction order); `_buckets` maps bucket -> its key (a bucket of one) or a dict of keys.
+# Expiry is filed lazily in groups: `_due` maps a time to the keys filed under it and a heap
+# holds those times. The records of one received batch share `now`, so a batch of 50 packets
+# makes a few groups, not 200 heap items. An entry refreshed to a later expiry stays where it is
+# filed and is filed again when its group comes up; an earlier expiry (goodbye, flush) files it
+# again at once, and `filed` says which group is current. The groups are rebuilt when stale keys
+# outnumber live entries.
 from __future__ import annotations
 
 import heapq
@@ -52,7 +54,7 @@ GRACE = 1.0
 REFRESH_POINTS = (0.80, 0.85, 0.90, 0.95)
 REFRESH_JITTER = 0.02
 
-Bucket = tuple[str, int, int]
+Bucket = str  # chr(type) + chr(class) + name_key(name)
 Key = tuple[Any, ...]
 Members = Key | dict[Key, None]
 
@@ -103,7 +105,17 @@ def _record_classes() -> dict[int, type[Record]]:
 
 
 _CLASSES = _record_classes()
-_TYPE_OF = {cls: rtype for rtype, cls in _CLASSES.items() if cls is not UnknownRecord}
+# Record class -> the head of its buckets in class IN, the class of nearly every record.
+_HEAD_IN = {cls: chr(rtype) + chr(1) for rtype, cls in _CLASSES.items() if cls is not UnknownRecord}
+
+
+def _bucket(lowered: str, rtype: int, rclass: int) -> Bucket:
+    return chr(rtype) + chr(rclass) + lowered
+
+
+def _head_of(record: Record) -> str:
+    return chr(int(record.type)) + chr(record[1])
+
 
 # What the cache stores per entry: a plain tuple of atomic values, never a record object.
 # (owner name as received, cache_flush, received, expires, ttl, goodbye, expiry group filed in)
@@ -123,8 +135,8 @@ def _keys_in(members: Members) -> Iterable[Key]:
 
 def _view(key: Key, s: Stored) -> CacheEntry:
     bucket = key[0]
-    cls = _CLASSES.get(bucket[1], UnknownRecord)
-    record: Record = _new(cls, (s[_NAME], bucket[2], s[_TTL], s[_FLUSH]) + key[2:])  # noqa: RUF005
+    cls = _CLASSES.get(ord(bucket[0]), UnknownRecord)
+    record: Record = _new(cls, (s[_NAME], ord(bucket[1]), s[_TTL], s[_FLUSH]) + key[2:])  # noqa: RUF005
     return _new(
         CacheEntry,
         (record, key[1], s[_RECEIVED], s[_EXPIRES], s[_TTL], s[_GOODBYE], s[_FILED], key),
@@ -182,21 +194,22 @@ class RecordCache:
         entries = self._entries
         buckets = self._buckets
         due = self._due
-        type_of = _TYPE_OF
+        head_in = _HEAD_IN
         for message, interface in batch:
             records = message[3]  # Message.answers, then .additionals
             if message[5]:
                 records = records + message[5] if records else message[5]
             for record in records:
                 name = record[0]
+                head = head_in.get(record.__class__) if record[1] == 1 else None
+                if head is None:
+                    head = _head_of(record)
                 # name_key, inlined: DNS case-insensitivity is ASCII only (RFC 4343).
-                lowered = name.lower() if name.isascii() else name_key(name)
-                # A plain int: an IntEnum member is GC-tracked and would keep keys tracked.
-                rtype = type_of.get(record.__class__)
-                if rtype is None:
-                    rtype = int(record.type)
-                bucket = (lowered, rtype, record[1])
-                key = (bucket, interface) + record[4:]  # noqa: RUF005 (faster than *)
+                bucket = head + (name.lower() if name.isascii() else name_key(name))
+                if len(record) == 5:  # one data field: PTR, A, AAAA, TXT, CNAME
+                    key = (bucket, interface, record[4])
+                else:
+                    key = (bucket, interface) + record[4:]  # noqa: RUF005 (faster than *)
                 members = buckets.get(bucket)
                 if members is None:
                     ttl = record[2]
@@ -220,11 +233,7 @@ class RecordCache:
         return stored
 
     def _add(self, record: Record, interface: int, now: float) -> Key | None:
-        lowered = name_key(record.name)
-        rtype = _TYPE_OF.get(record.__class__)
-        if rtype is None:
-            rtype = int(record.type)
-        bucket = (lowered, rtype, record.rclass)
+        bucket = _head_of(record) + name_key(record.name)
         key = (bucket, interface) + record[4:]  # noqa: RUF005
         return self._add_to(record, bucket, key, self._buckets.get(bucket), interface, now)
 
@@ -348,7 +357,7 @@ class RecordCache:
         while len(entries) > self.max_records:
             victim = None
             for key in entries:  # oldest reception first
-                if key[0][0] not in wanted:
+                if key[0][2:] not in wanted:
                     victim = key
                     break
             if victim is None:  # everything is wanted: the oldest goes anyway
@@ -422,7 +431,7 @@ class RecordCache:
 
     def entries(self, name: str, rtype: int, now: float, rclass: int = 1) -> list[CacheEntry]:
         """Live entries for (name, type, class), in order of first reception."""
-        members = self._buckets.get((name_key(name), rtype, rclass))
+        members = self._buckets.get(_bucket(name_key(name), rtype, rclass))
         if members is None:
             return []
         entries = self._entries
@@ -438,7 +447,7 @@ class RecordCache:
         return [
             _view(k, s)
             for bucket, members in self._buckets.items()
-            if bucket[0] == wanted
+            if bucket[2:] == wanted
             for k in _keys_in(members)
             if (s := entries[k])[_EXPIRES] > now
         ]
