@@ -258,6 +258,29 @@ def dead_end_from_each_label() -> bytes:
     return _trailing_run(120, b"\x41")
 
 
+def _labels_before_pointers(label: bytes) -> bytes:
+    """A question "_x.local", then as many A records as fit whose owner is ``label`` and a
+    pointer to it: the commonest honest name shape (a new instance, a new host), at the
+    packet's density."""
+    packet = bytearray(header(qd=1)) + b"\x02_x\x05local\x00" + struct.pack("!HH", 1, 1)
+    count = 0
+    while len(packet) + len(label) + 16 <= MAX_PACKET:
+        packet += label + pointer(12) + _RR.pack(1, 1, 120, 4) + bytes([192, 0, 2, count & 0xFF])
+        count += 1
+    packet[0:12] = header(qd=1, an=count)
+    return bytes(packet)
+
+
+def labels_before_pointers() -> bytes:
+    return _labels_before_pointers(b"\x01a")
+
+
+def escaped_labels_before_pointers() -> bytes:
+    """labels_before_pointers with a label that is not UTF-8 (shown as \\255): each used to
+    raise and catch a UnicodeDecodeError."""
+    return _labels_before_pointers(b"\x01\xff")
+
+
 BUILDERS: dict[str, Callable[[], bytes]] = {
     "pointer_chain": pointer_chain,
     "label_chain": label_chain,
@@ -277,5 +300,7 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "too_long_with_suffix_from_each_label": too_long_with_suffix_from_each_label,
     "off_the_end_from_each_label": off_the_end_from_each_label,
     "dead_end_from_each_label": dead_end_from_each_label,
+    "labels_before_pointers": labels_before_pointers,
+    "escaped_labels_before_pointers": escaped_labels_before_pointers,
     "honest_ptrs": honest_ptrs,
 }
