@@ -171,14 +171,12 @@ def _read_name(
             raise _Bad("name longer than 255 bytes" if pos < limit else "label past bounds")
         length = view[pos]
         if not 0 < length < 0x40:
-            # A run of one label: the most common shape ("Office Printer" + pointer).
-            try:
-                text = str(view[first:pos], "utf-8")
-            except UnicodeDecodeError:
-                text = escape_label_bytes(view[first:pos].tobytes())
-            else:
-                if "." in text or "\\" in text:
-                    text = escape_label(text)
+            # A run of one label: the most common shape ("Office Printer" + pointer). Bytes
+            # that are not UTF-8 decode to surrogates, which are not printable (see
+            # _decode_escaped).
+            text = str(view[first:pos], "utf-8", "surrogateescape")
+            if "." in text or "\\" in text or not (text.isascii() or text.isprintable()):
+                text = escape_label(text)
         else:
             labels = 1
             short = pos - first < 32
@@ -208,13 +206,8 @@ def _read_name(
                 raw = view[first:pos].tobytes()
                 dotted = raw.translate(_DOTS)
                 if dotted.count(46) == labels - 1:
-                    try:
-                        text = dotted.decode()
-                    except UnicodeDecodeError:
-                        # Bytes that are not UTF-8 become \DDD, in one pass over the run.
-                        text = dotted.decode("utf-8", "surrogateescape").translate(
-                            SURROGATE_ESCAPES
-                        )
+                    # Bytes that are not UTF-8 become \DDD, in one pass over the run.
+                    text = dotted.decode() if dotted.isascii() else _decode_escaped(dotted)
                     if length == 0:
                         # The last label is a name of its own, and the one most pointed
                         # at from inside a run ("local" of "_http._tcp.local", by host
@@ -227,12 +220,7 @@ def _read_name(
                     # No control byte inside a label: the extra dots were "." or "\\". Escape
                     # them in place, then turn the length bytes into dots, still in C passes.
                     dotted = raw.replace(b"\\", b"\\\\").replace(b".", b"\\.").translate(_LENGTHS)
-                    try:
-                        text = dotted.decode()
-                    except UnicodeDecodeError:
-                        text = dotted.decode("utf-8", "surrogateescape").translate(
-                            SURROGATE_ESCAPES
-                        )
+                    text = dotted.decode() if dotted.isascii() else _decode_escaped(dotted)
             # Otherwise (a control byte or a label of 32 bytes or more) the slow path below.
             if not text:
                 # Label by label, escaping each: caching the name at every label costs little
@@ -325,6 +313,14 @@ def _read_name(
     return text, pos + 2
 
 
+def _decode_escaped(raw: bytes) -> str:
+    """Text of bytes that are not all ASCII, each byte that is not UTF-8 as \\DDD. Such a byte
+    decodes to a surrogate, which is not printable: checking that is cheaper than raising and
+    catching a UnicodeDecodeError (~0.7 us a name)."""
+    text = raw.decode("utf-8", "surrogateescape")
+    return text if text.isprintable() else text.translate(SURROGATE_ESCAPES)
+
+
 def _enter_run(pos: int, runs: list[Run]) -> tuple[str, int] | None:
     """(text from ``pos`` to the end of a remembered run, offset of the byte ending the run)
     when ``pos`` is a label inside one, else None.
@@ -403,11 +399,8 @@ def _label_and_pointer(view: memoryview, pos: int, limit: int, names: dict[int, 
     suffix = names.get((view[after] & 0x3F) << 8 | view[after + 1])
     if not suffix or suffix is _BAD or not suffix.isascii() or length + len(suffix) > 252:
         return None
-    try:
-        label = str(view[pos + 1 : after], "utf-8")
-    except UnicodeDecodeError:
-        return None
-    if "." in label or "\\" in label:
+    label = str(view[pos + 1 : after], "utf-8", "surrogateescape")
+    if "." in label or "\\" in label or not (label.isascii() or label.isprintable()):
         return None
     text = names[pos] = f"{label}.{suffix}"
     return text
