@@ -187,9 +187,10 @@ class RecordCache:
         interface it arrived on (questions and authorities are not for caching); returns how
         many records were stored or refreshed. One call per received batch: the setup below
         is paid once, not twice per packet."""
-        # The first record of its (name, type, class) is by far the most common case on a busy
-        # link (a new instance, a new host): it needs no refresh, flush or goodbye logic, so
-        # it is filed inline here, without a method call. Everything else goes to _add_to.
+        # Two cases make most of a busy link: the first record of its (name, type, class) (a
+        # new instance, a new host), and a new record without the cache-flush bit in a bucket
+        # we know (a new instance's PTR). Neither needs refresh, flush or goodbye logic, so
+        # both are filed inline here, without a method call. Everything else goes to _add_to.
         stored = 0
         entries = self._entries
         buckets = self._buckets
@@ -211,25 +212,34 @@ class RecordCache:
                 else:
                     key = (bucket, interface) + record[4:]  # noqa: RUF005 (faster than *)
                 members = buckets.get(bucket)
+                ttl = record[2]
                 if members is None:
-                    ttl = record[2]
-                    if ttl:
-                        expires = now + ttl
-                        entries[key] = (name, record[3], now, expires, ttl, False, expires)
-                        buckets[bucket] = key  # a bucket of one is the key itself, not a dict
-                        group = due.get(expires)
-                        if group is None:
-                            group = due[expires] = []
-                            _heappush(self._heap, expires)
-                        group.append(key)
-                        if len(entries) > self.max_records:
-                            self._evict()
-                            due = self._due  # an eviction may rebuild the groups
-                        stored += 1
-                else:
+                    if not ttl:
+                        continue  # a goodbye for a record we do not hold
+                    expires = now + ttl
+                    entries[key] = (name, record[3], now, expires, ttl, False, expires)
+                    buckets[bucket] = key  # a bucket of one is the key itself, not a dict
+                elif record[3] or not ttl or key in entries:
                     if self._add_to(record, bucket, key, members, interface, now) is not None:
                         stored += 1
-                    due = self._due  # so may filing again for an earlier expiry
+                    due = self._due  # filing again for an earlier expiry may rebuild the groups
+                    continue
+                else:
+                    expires = now + ttl
+                    entries[key] = (name, False, now, expires, ttl, False, expires)
+                    if isinstance(members, dict):
+                        members[key] = None
+                    else:
+                        buckets[bucket] = {members: None, key: None}
+                group = due.get(expires)
+                if group is None:
+                    group = due[expires] = []
+                    _heappush(self._heap, expires)
+                group.append(key)
+                if len(entries) > self.max_records:
+                    self._evict()
+                    due = self._due  # an eviction may rebuild the groups
+                stored += 1
         return stored
 
     def _add(self, record: Record, interface: int, now: float) -> Key | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import random
 
 import pytest
 
@@ -260,3 +261,32 @@ def test_what_the_cache_keeps_is_invisible_to_the_cyclic_gc() -> None:
     assert not any(gc.is_tracked(key) or gc.is_tracked(s) for key, s in cache._entries.items())
     assert not any(gc.is_tracked(item) for item in cache._heap)
     assert not any(gc.is_tracked(key) for group in cache._due.values() for key in group)
+
+
+def test_filing_a_batch_inline_matches_filing_each_record_through_add() -> None:
+    # add_received files the common cases inline; add() always takes the full rules. Random
+    # batches (shared and unique names, flush bits, goodbyes, refreshes, two interfaces, a
+    # bound that evicts) must leave both caches the same, entry for entry and in order.
+    rng = random.Random(4)
+    inline, one_by_one = RecordCache(max_records=40), RecordCache(max_records=40)
+    now = T0
+    for _ in range(300):
+        now += rng.choice((0.0, 0.5, 2.0))
+        batch = []
+        for _ in range(rng.randint(1, 4)):
+            i, ttl = rng.randint(0, 30), rng.choice((0, 2, 120, 4500))
+            record = rng.choice(
+                (
+                    ptr("_http._tcp.local", f"S{i}._http._tcp.local", ttl=ttl),
+                    srv(f"s{i % 5}._http._tcp.local", f"h{i}.local", 80, ttl=ttl, flush=i % 2 == 0),
+                    txt(f"S{i % 5}._http._tcp.local", b"k=%d" % i, ttl=ttl, flush=i % 3 == 0),
+                    a(f"H{i % 7}.local", f"192.0.2.{i}", ttl=ttl, flush=i % 2 == 1),
+                )
+            )
+            batch.append((Message(answers=(record,)), rng.choice((2, 3))))
+        inline.add_received(batch, now)
+        for message, interface in batch:
+            for record in message.answers:
+                one_by_one.add(record, interface, now)
+        assert list(inline) == list(one_by_one)
+        assert inline.expire(now) == one_by_one.expire(now)
