@@ -170,10 +170,11 @@ def _read_name(
         if pos >= stop:
             raise _Bad("name longer than 255 bytes" if pos < limit else "label past bounds")
         length = view[pos]
-        if not 0 < length < 0x40:
-            # A run of one label: the most common shape ("Office Printer" + pointer). Bytes
-            # that are not UTF-8 decode to surrogates, which are not printable (see
-            # _decode_escaped).
+        if not 0 < length < 0x40 or (depth and pos in names):
+            # A run of one label: the most common shape ("Office Printer" + pointer), or,
+            # reached by a pointer, one label before a label whose name is cached (see the
+            # walk below). Bytes that are not UTF-8 decode to surrogates, which are not
+            # printable (see _decode_escaped).
             text = str(view[first:pos], "utf-8", "surrogateescape")
             if "." in text or "\\" in text or not (text.isascii() or text.isprintable()):
                 text = escape_label(text)
@@ -286,10 +287,14 @@ def _read_name(
             if target != start:  # (a loop back to where this read began: no one else entered)
                 _mark_bad(view, start, pos, names)
             raise _Bad("compression pointer to a name that does not decode (or a loop)")
-    if suffix:
-        # Wire bytes: pos - start for the labels here, plus the suffix's wire length, which is
-        # at most len(suffix) + 2 for ASCII text (escapes only make the text longer), and at
-        # most 4 * len(suffix) + 2 for any text (no character takes more than 4 UTF-8 bytes).
+    if suffix and pos == start:
+        # A bare pointer: the name it leads to was checked for length when it was read.
+        text = suffix
+    elif suffix:
+        # Labels here, then the suffix. Wire bytes: pos - start for the labels, plus the
+        # suffix's wire length, which is at most len(suffix) + 2 for ASCII text (escapes only
+        # make the text longer), and at most 4 * len(suffix) + 2 for any text (no character
+        # takes more than 4 UTF-8 bytes).
         bound = pos - start + len(suffix) + 2
         if bound > MAX_NAME_WIRE or (
             bound + 3 * len(suffix) > MAX_NAME_WIRE and not suffix.isascii()
@@ -301,12 +306,12 @@ def _read_name(
             if wire > MAX_NAME_WIRE:
                 _mark_bad(view, start, start + wire - MAX_NAME_WIRE, names)
                 raise _Bad("name longer than 255 bytes")
-            text = f"{text}.{suffix}" if text else suffix
+            text = f"{text}.{suffix}"
             if len(_WIRES) >= _MAX_WIRES:
                 _WIRES.clear()
             _WIRES[text] = wire
         else:
-            text = f"{text}.{suffix}" if text else suffix
+            text = f"{text}.{suffix}"
     names[start] = text
     if inner:
         _cache_inner(inner, suffix, names)
