@@ -176,8 +176,10 @@ def _read_name(
             # walk below). Bytes that are not UTF-8 decode to surrogates, which are not
             # printable (see _decode_escaped).
             text = str(view[first:pos], "utf-8", "surrogateescape")
-            if "." in text or "\\" in text or not (text.isascii() or text.isprintable()):
+            if "." in text or "\\" in text:
                 text = escape_label(text)
+            elif not (text.isascii() or text.isprintable()):
+                text = text.translate(SURROGATE_ESCAPES)
         else:
             labels = 1
             short = pos - first < 32
