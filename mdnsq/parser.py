@@ -320,6 +320,17 @@ def _read_name(
     return text, pos + 2
 
 
+def _follow(view: memoryview, target: int, names: dict[int, str], runs: list[Run]) -> str:
+    """The name at ``target``, where a bare pointer (an owner name, a PTR target) leads and no
+    name is cached yet: read as _read_name reads it one level down, without a level for the
+    pointer itself (whose own offset stays uncached: a name read there later is a lookup)."""
+    end = len(view)
+    if target >= end:
+        raise _Bad("compression pointer past the end")
+    names[target] = _BAD  # while it is read: a pointer loop back to it fails (see _read_name)
+    return _read_name(view, target, end, end, names, runs, 1)[0]
+
+
 def _decode_escaped(raw: bytes) -> str:
     """Text of bytes that are not all ASCII, each byte that is not UTF-8 as \\DDD. Such a byte
     decodes to a surrogate, which is not printable: checking that is cheaper than raising and
@@ -520,11 +531,13 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                     length = view[pos]
                     if length > 0xBF:
                         # Owner names are most often one pointer to a name already read.
-                        name = names.get((length & 0x3F) << 8 | view[pos + 1])  # type: ignore[assignment]
-                        if name is None or name is _BAD:
-                            name, pos = read_name(view, pos, end, end, names, runs)
-                        else:
-                            pos += 2
+                        at = (length & 0x3F) << 8 | view[pos + 1]
+                        name = names.get(at)  # type: ignore[assignment]
+                        if name is None:
+                            name = _follow(view, at, names, runs)
+                        elif name is _BAD:
+                            raise _Bad("owner name does not decode")
+                        pos += 2
                     elif length == 0:  # the root: nothing to decode or cache
                         name = ""
                         pos += 1
@@ -545,9 +558,12 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                         if rdlength == 2 and view[start] > 0xBF:
                             # A bare pointer (a service type in a type enumeration, a chain
                             # of them in hostile packets): one lookup.
-                            target = names.get((view[start] & 0x3F) << 8 | view[start + 1])
-                            if target is None or target is _BAD:
-                                target = read_name(view, start, pos, end, names, runs)[0]
+                            at = (view[start] & 0x3F) << 8 | view[start + 1]
+                            target = names.get(at)
+                            if target is None:
+                                target = _follow(view, at, names, runs)
+                            elif target is _BAD:
+                                raise _Bad("PTR target does not decode")
                         else:
                             target = _label_and_pointer(view, start, pos, names)
                             if target is None:
