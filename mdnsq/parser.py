@@ -75,9 +75,11 @@ _MAX_WIRES = 256
 # a slice of its text, not a second walk and decode. Shorter runs cost little to walk again.
 _RUN_MIN = 8
 # A remembered run: (offset of its first label's text, offset of the byte ending it, its text,
-# its labels' bytes with the length bytes as dots, whether those bytes are ASCII: then each byte
-# is one character of the text, and an offset in the run is an index into it).
-Run = tuple[int, int, str, bytes, bool]
+# its bytes, how an offset in the run maps to its text). _PLAIN: ASCII, length bytes as dots,
+# each byte one character. _ESCAPED: ASCII as on the wire, with "." and "\\" in labels (each
+# two characters of the text). _UNICODE: length bytes as dots, not ASCII (cut at the dots).
+Run = tuple[int, int, str, bytes, int]
+_PLAIN, _ESCAPED, _UNICODE = 0, 1, 2
 _RUN_FIRST = itemgetter(0)
 
 
@@ -154,7 +156,7 @@ def _read_name(
         text, pos = entered
         length = view[pos]
         if -pos in names:
-            inner = _inner_labels(view, start, text)
+            inner = _inner_labels(view, start, pos, text)
         else:
             names[-pos] = ""
     else:
@@ -218,12 +220,15 @@ def _read_name(
                         names[last] = text[text.rfind(".") + 1 :]
                     if labels >= _RUN_MIN and not 0 < length < 0x40:
                         # Every dot of this text is a length byte: remember the run.
-                        insort(runs, (first, pos, text, dotted, dotted.isascii()), key=_RUN_FIRST)
+                        kind = _PLAIN if dotted.isascii() else _UNICODE
+                        insort(runs, (first, pos, text, dotted, kind), key=_RUN_FIRST)
                 elif len(raw.translate(None, _NOT_CONTROL)) == labels - 1:
                     # No control byte inside a label: the extra dots were "." or "\\". Escape
                     # them in place, then turn the length bytes into dots, still in C passes.
                     dotted = raw.replace(b"\\", b"\\\\").replace(b".", b"\\.").translate(_LENGTHS)
                     text = dotted.decode() if dotted.isascii() else _decode_escaped(dotted)
+                    if labels >= _RUN_MIN and not 0 < length < 0x40 and raw.isascii():
+                        insort(runs, (first, pos, text, raw, _ESCAPED), key=_RUN_FIRST)
             # Otherwise (a control byte or a label of 32 bytes or more) the slow path below.
             if not text:
                 # Label by label, escaping each: caching the name at every label costs little
@@ -241,11 +246,7 @@ def _read_name(
                 # cached on first read) caches at once: the run was entered there before,
                 # and pointers each entering earlier would each end at a new label.
                 if -pos in names or (0 < length < 0x40 and view[pos + length + 1]):
-                    # Split at dots, unless a dot may be an escaped one.
-                    if "\\." in text or "\\\\" in text:
-                        inner = _run_labels_slow(view, start, pos)
-                    else:
-                        inner = _inner_labels(view, start, text)
+                    inner = _inner_labels(view, start, pos, text)
                 else:
                     names[-pos] = ""
     if length == 0:
@@ -351,13 +352,21 @@ def _enter_run(pos: int, runs: list[Run]) -> tuple[str, int] | None:
     i = bisect_right(runs, pos, key=_RUN_FIRST) - 1
     if i < 0:
         return None
-    first, run_end, text, dotted, ascii = runs[i]
-    at = pos - first  # the label's length byte, as a dot in ``dotted``
-    if pos >= run_end or dotted[at] != 46:
+    first, run_end, text, data, kind = runs[i]
+    at = pos - first  # the label's length byte
+    if pos >= run_end:
         return None
-    if ascii:
+    if kind == _ESCAPED:
+        # Length bytes are the only bytes below 32 here; each "." or "\\" before this one
+        # is two characters of the text.
+        if not 0 < data[at] < 32:
+            return None
+        return text[at + 1 + data.count(b".", 0, at) + data.count(b"\\", 0, at) :], run_end
+    if data[at] != 46:
+        return None
+    if kind == _PLAIN:
         return text[at + 1 :], run_end
-    dots = dotted.count(46, 0, at) + 1
+    dots = data.count(46, 0, at) + 1
     return text.split(".", dots)[dots], run_end
 
 
@@ -389,8 +398,11 @@ def _run_too_long(
     _mark_bad(view, start, pos - MAX_NAME_WIRE + 1, names)
 
 
-def _inner_labels(view: memoryview, start: int, text: str) -> list[tuple[int, str]]:
-    """(offset, label) of each label of a run that the fast path decoded as ``text``."""
+def _inner_labels(view: memoryview, start: int, stop: int, text: str) -> list[tuple[int, str]]:
+    """(offset, label) of each label of the run ``view[start:stop]`` that the fast path decoded
+    as ``text``: split at its dots, unless a dot may be an escaped one."""
+    if "\\." in text or "\\\\" in text:
+        return _run_labels_slow(view, start, stop)
     parts = []
     pos = start
     for label in text.split("."):

@@ -143,11 +143,13 @@ def test_every_hostile_shape_reads_as_the_reference_reads_it() -> None:
 
 
 # Label contents that stress the decoder: plain, not UTF-8 (alone and next to valid UTF-8), NUL;
-# and those that send a run down other paths: needing \. and \\ escapes, control bytes, labels
-# of 32 bytes or more. A name draws from the first list only or from both, so that long runs of
-# the first kind (the ones remembered for pointers into them) are common.
+# ASCII needing \. and \\ escapes; and those that send a run down the slow path: control bytes,
+# labels of 32 bytes or more. A name draws from one pool, so that long runs of each kind the
+# parser remembers for pointers into them are common.
 _PLAIN = [b"a", b"xyz", b"\xff", b"\xc3\xa9", b"\xc3", b"\xe9\xff", b"\x00"]
+_DOTTED = [b"a", b"xyz", b".", b"\\", b"a.b", b"\x00"]
 _OTHER = [b".", b"\\", b"\x01", b"A" * 40]
+_POOLS = [_PLAIN, _DOTTED, _PLAIN + _DOTTED + _OTHER]
 
 
 @st.composite
@@ -166,7 +168,7 @@ def packets(draw: st.DrawFn) -> bytes:
         name = bytearray()
         name_at = len(packet) + (0 if kind in ("question", "owner") else 11)
         labels = draw(st.integers(0, 40))
-        contents = st.sampled_from(_PLAIN if draw(st.booleans()) else _PLAIN + _OTHER)
+        contents = st.sampled_from(draw(st.sampled_from(_POOLS)))
         for _ in range(labels):
             content = draw(contents)
             boundaries.append(name_at + len(name))
