@@ -24,10 +24,14 @@
 # tracked object per record), and its fixed-width head keeps it unambiguous. The data is the
 # record's tuple after its (name, class, ttl, cache_flush) head (mdnsq.records' layout), so two
 # receptions of the same data on one interface share one key whatever their TTL or name case.
-# The value is a plain tuple (name as received, cache_flush, received, expires, ttl, goodbye,
-# filed); readers get CacheEntry snapshots with a record rebuilt from key + value (reads are
-# rare next to writes in a busy network). `_entries` keeps keys in order of last reception (the
-# eviction order); `_buckets` maps bucket -> its key (a bucket of one) or a dict of keys.
+# The value is a plain tuple (cache_flush, received, expires, ttl, goodbye, name as received,
+# filed). The new records of one batch with the same TTL and flush bit share one, with no name:
+# no tracked object per record but its key. Their name as received is kept in `_names` where it
+# is not the name key itself (most names are lower case already). Readers get CacheEntry
+# snapshots with a record rebuilt from key + value (reads are rare next to writes in a busy
+# network). `_entries` keeps
+# keys in order of last reception (the eviction order); `_buckets` maps bucket -> its key (a
+# bucket of one) or a dict of keys.
 # Expiry is filed lazily in groups: `_due` maps a time to the keys filed under it and a heap
 # holds those times. The records of one received batch share `now`, so a batch of 50 packets
 # makes a few groups, not 200 heap items. An entry refreshed to a later expiry stays where it is
@@ -118,14 +122,15 @@ def _head_of(record: Record) -> str:
 
 
 # What the cache stores per entry: a plain tuple of atomic values, never a record object.
-# (owner name as received, cache_flush, received, expires, ttl, goodbye, expiry group filed in)
-Stored = tuple[str, bool, float, float, int, bool, float]
-_NAME: Final = 0
-_FLUSH: Final = 1
-_RECEIVED: Final = 2
-_EXPIRES: Final = 3
-_TTL: Final = 4
-_GOODBYE: Final = 5
+# (cache_flush, received, expires, ttl, goodbye, name as received or None (then see
+# `_names`), expiry group filed in)
+Stored = tuple[bool, float, float, int, bool, str | None, float]
+_FLUSH: Final = 0
+_RECEIVED: Final = 1
+_EXPIRES: Final = 2
+_TTL: Final = 3
+_GOODBYE: Final = 4
+_NAME: Final = 5
 _FILED: Final = 6
 
 
@@ -133,10 +138,13 @@ def _keys_in(members: Members) -> Iterable[Key]:
     return members if isinstance(members, dict) else (members,)
 
 
-def _view(key: Key, s: Stored) -> CacheEntry:
+def _view(key: Key, s: Stored, names: dict[Key, str]) -> CacheEntry:
     bucket = key[0]
     cls = _CLASSES.get(ord(bucket[0]), UnknownRecord)
-    record: Record = _new(cls, (s[_NAME], ord(bucket[1]), s[_TTL], s[_FLUSH]) + key[2:])  # noqa: RUF005
+    name = s[_NAME]
+    if name is None:  # filed inline: in `_names`, or the name key itself
+        name = names.get(key) or bucket[2:]
+    record: Record = _new(cls, (name, ord(bucket[1]), s[_TTL], s[_FLUSH]) + key[2:])  # noqa: RUF005
     return _new(
         CacheEntry,
         (record, key[1], s[_RECEIVED], s[_EXPIRES], s[_TTL], s[_GOODBYE], s[_FILED], key),
@@ -151,6 +159,8 @@ class RecordCache:
             raise ValueError("max_records must be at least 1")
         self.max_records = max_records
         self._entries: dict[Key, Stored] = {}  # oldest reception first
+        # the name as received of an entry filed inline, where it is not bucket[2:]
+        self._names: dict[Key, str] = {}
         # bucket -> its one key, or a dict of its keys (a dict per bucket of one would double
         # the tracked objects a new name costs)
         self._buckets: dict[Bucket, Members] = {}
@@ -176,7 +186,7 @@ class RecordCache:
         if key is None:
             return None
         stored = self._entries.get(key)
-        return None if stored is None else _view(key, stored)
+        return None if stored is None else _view(key, stored, self._names)
 
     def add_all(self, records: Iterable[Record], interface: int, now: float) -> int:
         """Add the records of one packet; returns how many were stored or refreshed."""
@@ -194,8 +204,13 @@ class RecordCache:
         stored = 0
         entries = self._entries
         buckets = self._buckets
+        names = self._names
         due = self._due
         head_in = _HEAD_IN
+        # TTL -> (value, expiry group) for such records without / with the flush bit: a batch
+        # shares `now`, so its new records of one TTL share one value tuple and one group.
+        plain: dict[int, tuple[Stored, list[Key]]] = {}
+        flushed: dict[int, tuple[Stored, list[Key]]] = {}
         for message, interface in batch:
             records = message[3]  # Message.answers, then .additionals
             if message[5]:
@@ -206,7 +221,8 @@ class RecordCache:
                 if head is None:
                     head = _head_of(record)
                 # name_key, inlined: DNS case-insensitivity is ASCII only (RFC 4343).
-                bucket = head + (name.lower() if name.isascii() else name_key(name))
+                lowered = name.lower() if name.isascii() else name_key(name)
+                bucket = head + lowered
                 if len(record) == 5:  # one data field: PTR, A, AAAA, TXT, CNAME
                     key = (bucket, interface, record[4])
                 else:
@@ -216,29 +232,40 @@ class RecordCache:
                 if members is None:
                     if not ttl:
                         continue  # a goodbye for a record we do not hold
-                    expires = now + ttl
-                    entries[key] = (name, record[3], now, expires, ttl, False, expires)
-                    buckets[bucket] = key  # a bucket of one is the key itself, not a dict
+                    shared = flushed if record[3] else plain
                 elif record[3] or not ttl or key in entries:
                     if self._add_to(record, bucket, key, members, interface, now) is not None:
                         stored += 1
-                    due = self._due  # filing again for an earlier expiry may rebuild the groups
+                    if self._due is not due:  # filing again for an earlier expiry rebuilt them
+                        due = self._due
+                        plain, flushed = {}, {}
                     continue
                 else:
+                    shared = plain
+                new = shared.get(ttl)
+                if new is None:
                     expires = now + ttl
-                    entries[key] = (name, False, now, expires, ttl, False, expires)
-                    if isinstance(members, dict):
-                        members[key] = None
-                    else:
-                        buckets[bucket] = {members: None, key: None}
-                group = due.get(expires)
-                if group is None:
-                    group = due[expires] = []
-                    _heappush(self._heap, expires)
-                group.append(key)
+                    group = due.get(expires)
+                    if group is None:
+                        group = due[expires] = []
+                        _heappush(self._heap, expires)
+                    value = (record[3], now, expires, ttl, False, None, expires)
+                    new = shared[ttl] = (value, group)
+                entries[key] = new[0]
+                new[1].append(key)
+                if members is None:
+                    buckets[bucket] = key  # a bucket of one is the key itself, not a dict
+                elif isinstance(members, dict):
+                    members[key] = None
+                else:
+                    buckets[bucket] = {members: None, key: None}
+                if lowered != name:
+                    names[key] = name
                 if len(entries) > self.max_records:
                     self._evict()
-                    due = self._due  # an eviction may rebuild the groups
+                    if self._due is not due:  # the eviction rebuilt the groups
+                        due = self._due
+                        plain, flushed = {}, {}
                 stored += 1
         return stored
 
@@ -281,12 +308,12 @@ class RecordCache:
                 expires = min(old[_EXPIRES], now + GRACE)
                 filed = self._file(expires, key) if expires < old[_EXPIRES] else old[_FILED]
                 entries[key] = (
-                    old[_NAME],
                     old[_FLUSH],
                     old[_RECEIVED],
                     expires,
                     old[_TTL],
                     True,
+                    old[_NAME],
                     filed,
                 )
             return key
@@ -296,9 +323,9 @@ class RecordCache:
             # newest name spelling and TTL. A later expiry is not re-filed (see expire).
             filed = self._file(expires, key) if expires < old[_EXPIRES] else old[_FILED]
             del entries[key]
-            entries[key] = (record.name, record.cache_flush, now, expires, ttl, False, filed)
+            entries[key] = (record.cache_flush, now, expires, ttl, False, record.name, filed)
             return key
-        entries[key] = (record.name, record.cache_flush, now, expires, ttl, False, expires)
+        entries[key] = (record.cache_flush, now, expires, ttl, False, record.name, expires)
         if members is None:
             self._buckets[bucket] = key
         elif isinstance(members, dict):
@@ -337,21 +364,14 @@ class RecordCache:
             s = entries[other]
             if s[_RECEIVED] < cutoff and s[_EXPIRES] > now + GRACE:
                 filed = self._file(now + GRACE, other)
-                entries[other] = (
-                    s[_NAME],
-                    s[_FLUSH],
-                    s[_RECEIVED],
-                    now + GRACE,
-                    s[_TTL],
-                    s[_GOODBYE],
-                    filed,
-                )
+                entries[other] = (*s[:_EXPIRES], now + GRACE, s[_TTL], s[_GOODBYE], s[_NAME], filed)
                 self.flushed += 1
 
     # -- removing -------------------------------------------------------------------------
 
     def _remove(self, key: Key) -> Stored:
         stored = self._entries.pop(key)
+        self._names.pop(key, None)
         bucket = key[0]
         members = self._buckets[bucket]
         if isinstance(members, dict):
@@ -412,11 +432,13 @@ class RecordCache:
                     entries[key] = (*s[:_FILED], s[_EXPIRES])  # same eviction position
                     self._file_new(s[_EXPIRES], key)
                 else:
-                    removed.append(_view(key, self._remove(key)))
+                    removed.append(_view(key, s, self._names))
+                    self._remove(key)
         return removed
 
     def clear(self) -> None:
         self._entries.clear()
+        self._names.clear()
         self._buckets.clear()
         self._heap.clear()
         self._due.clear()
@@ -445,17 +467,19 @@ class RecordCache:
         if members is None:
             return []
         entries = self._entries
+        names = self._names
         if not isinstance(members, dict):
             s = entries[members]
-            return [_view(members, s)] if s[_EXPIRES] > now else []
-        return [_view(k, s) for k in members if (s := entries[k])[_EXPIRES] > now]
+            return [_view(members, s, names)] if s[_EXPIRES] > now else []
+        return [_view(k, s, names) for k in members if (s := entries[k])[_EXPIRES] > now]
 
     def entries_for_name(self, name: str, now: float) -> list[CacheEntry]:
         """Live entries of every type for a name (for ANY queries)."""
         wanted = name_key(name)
         entries = self._entries
+        names = self._names
         return [
-            _view(k, s)
+            _view(k, s, names)
             for bucket, members in self._buckets.items()
             if bucket[2:] == wanted
             for k in _keys_in(members)
@@ -474,4 +498,5 @@ class RecordCache:
         ]
 
     def __iter__(self) -> Iterator[CacheEntry]:
-        return iter([_view(k, s) for k, s in self._entries.items()])
+        names = self._names
+        return iter([_view(k, s, names) for k, s in self._entries.items()])

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gc
 import random
+from collections.abc import Iterable
+from typing import Any
 
 import pytest
 
-from mdnsq.cache import REFRESH_JITTER, RecordCache
+from mdnsq.cache import GRACE, REFRESH_JITTER, CacheEntry, RecordCache
 from mdnsq.records import Message, RecordType
 from tests.fakes import a, aaaa, ptr, srv, txt
 
@@ -36,6 +38,15 @@ def test_refresh_of_same_data_keeps_one_entry_with_new_ttl() -> None:
     assert len(cache) == 1
     assert entry is not None and entry.expires == T0 + 105
     assert cache.expire(T0 + 20) == []
+
+
+def test_a_refresh_keeps_the_newest_spelling_of_the_name() -> None:
+    cache = RecordCache()
+    for spelling in ("Host.local", "host.local", "HOST.local", "host.local"):
+        cache.add_all([a(spelling, "192.0.2.7")], 2, T0)
+        assert [r.name for r in cache.records("host.local", RecordType.A, T0)] == [spelling]
+    cache.add_all([a("HOST.local", "192.0.2.7", ttl=0)], 2, T0)  # a goodbye keeps it
+    assert [e.record.name for e in cache.expire(T0 + GRACE)] == ["host.local"]
 
 
 def test_record_expires_when_its_ttl_runs_out() -> None:
@@ -263,10 +274,16 @@ def test_what_the_cache_keeps_is_invisible_to_the_cyclic_gc() -> None:
     assert not any(gc.is_tracked(key) for group in cache._due.values() for key in group)
 
 
+def _exactly(entries: Iterable[CacheEntry]) -> list[tuple[Any, ...]]:
+    """Entries with their records as plain tuples: records compare names case-insensitively."""
+    return [(tuple(e.record), *e[1:]) for e in entries]
+
+
 def test_filing_a_batch_inline_matches_filing_each_record_through_add() -> None:
     # add_received files the common cases inline; add() always takes the full rules. Random
-    # batches (shared and unique names, flush bits, goodbyes, refreshes, two interfaces, a
-    # bound that evicts) must leave both caches the same, entry for entry and in order.
+    # batches (shared and unique names in any case, flush bits, goodbyes, refreshes, two
+    # interfaces, a bound that evicts) must leave both caches the same, entry for entry and in
+    # order, each record with the name as last received.
     rng = random.Random(4)
     inline, one_by_one = RecordCache(max_records=40), RecordCache(max_records=40)
     now = T0
@@ -275,12 +292,19 @@ def test_filing_a_batch_inline_matches_filing_each_record_through_add() -> None:
         batch = []
         for _ in range(rng.randint(1, 4)):
             i, ttl = rng.randint(0, 30), rng.choice((0, 2, 120, 4500))
+            case = rng.choice((str.lower, str.upper, str.title))
             record = rng.choice(
                 (
-                    ptr("_http._tcp.local", f"S{i}._http._tcp.local", ttl=ttl),
-                    srv(f"s{i % 5}._http._tcp.local", f"h{i}.local", 80, ttl=ttl, flush=i % 2 == 0),
-                    txt(f"S{i % 5}._http._tcp.local", b"k=%d" % i, ttl=ttl, flush=i % 3 == 0),
-                    a(f"H{i % 7}.local", f"192.0.2.{i}", ttl=ttl, flush=i % 2 == 1),
+                    ptr(case("_http._tcp.local"), f"S{i}._http._tcp.local", ttl=ttl),
+                    srv(
+                        case(f"s{i % 5}._http._tcp.local"),
+                        f"h{i}.local",
+                        80,
+                        ttl=ttl,
+                        flush=i % 2 == 0,
+                    ),
+                    txt(case(f"S{i % 5}._http._tcp.local"), b"k=%d" % i, ttl=ttl, flush=i % 3 == 0),
+                    a(case(f"H{i % 7}.local"), f"192.0.2.{i}", ttl=ttl, flush=i % 2 == 1),
                 )
             )
             batch.append((Message(answers=(record,)), rng.choice((2, 3))))
@@ -288,5 +312,6 @@ def test_filing_a_batch_inline_matches_filing_each_record_through_add() -> None:
         for message, interface in batch:
             for record in message.answers:
                 one_by_one.add(record, interface, now)
-        assert list(inline) == list(one_by_one)
-        assert inline.expire(now) == one_by_one.expire(now)
+        assert _exactly(inline) == _exactly(one_by_one)
+        assert _exactly(inline.expire(now)) == _exactly(one_by_one.expire(now))
+        assert set(inline._names) <= set(inline._entries)  # spellings leave with their entry
