@@ -32,6 +32,7 @@ records entering a bad run at each label in turn cost a lookup each, not a walk.
 from __future__ import annotations
 
 from bisect import bisect_right, insort
+from codecs import charmap_decode
 from operator import itemgetter
 from struct import Struct
 from struct import error as StructError
@@ -91,6 +92,9 @@ class _Bad(Exception):
 # outside U+DC80..U+DCFF (and those are written as \\DDD), so this cannot be a real name.
 _BAD = "\ud800"
 
+
+# A byte to its text when no byte above 127 is part of a UTF-8 character; see _decode_escaped.
+_BYTE_ESCAPES = {b: chr(b) if b < 128 else f"\\{b:03d}" for b in range(256)}
 
 # Length bytes of short labels (1..31) and backslash map to "."; see _read_name.
 _DOTS = bytes(46 if 0 < i < 32 or i == 92 else i for i in range(256))
@@ -337,7 +341,13 @@ def _decode_escaped(raw: bytes) -> str:
     decodes to a surrogate, which is not printable: checking that is cheaper than raising and
     catching a UnicodeDecodeError (~0.7 us a name)."""
     text = raw.decode("utf-8", "surrogateescape")
-    return text if text.isprintable() else text.translate(SURROGATE_ESCAPES)
+    if text.isprintable():
+        return text
+    if len(text) == len(raw):
+        # One character per byte: no byte above 127 was UTF-8, so each is \DDD. A charmap
+        # decode of the bytes does that in half the time of translating the surrogates.
+        return charmap_decode(raw, "strict", _BYTE_ESCAPES)[0]
+    return text.translate(SURROGATE_ESCAPES)
 
 
 def _enter_run(pos: int, runs: list[Run]) -> tuple[str, int] | None:
