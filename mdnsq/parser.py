@@ -21,12 +21,13 @@ Goals, in order:
    labels is decoded with one str(view[a:b]) call (not one per label); records built with one
    tuple.__new__ each, without validation; TXT RDATA kept whole (checked, split on access).
 
-Costs on hostile packets are in adr/004 (fuzz/adversarial.py builds 18 shapes): each runs at
-most 4.6x the lines of an honest packet of the same size (tests/test_robust_parse.py), 0.4-1.4
-ms for 9000 bytes, except names that need escaping, which cost about 0.5 us a label to turn into
-text (up to 2.3 ms). Failures are cached as widely as the bytes allow (a pointer loop fails on
-its first lap back; a name that fails marks every label of its run that must fail too), so
-records entering a bad run at each label in turn cost a lookup each, not a walk.
+Costs on hostile packets are in adr/004 (fuzz/adversarial.py builds 20 shapes): each runs at
+most 2.2x the lines of an honest packet of the same size (tests/test_robust_parse.py asserts 3x)
+and 2.5x its instructions, under a millisecond for 9000 bytes. Long runs of labels are
+remembered per packet, so a pointer into one decoded before is a slice of its text, not a
+second walk. Failures are cached as widely as the bytes allow (a pointer loop fails on its first
+lap back; a name that fails marks every label of its run that must fail too), so records
+entering a bad run at each label in turn cost a lookup each, not a walk.
 """
 
 from __future__ import annotations
@@ -152,8 +153,12 @@ def _read_name(
     # (Not when the next label's name is cached: walking one label is cheaper. Pointers that
     # enter a run one label earlier each time take that way, and caching inner labels on
     # every entry would make them quadratic.)
-    entered = _enter_run(pos, runs) if depth and runs and pos + view[pos] + 1 not in names else None
-    if entered is not None:
+    if (
+        depth
+        and runs
+        and pos + view[pos] + 1 not in names
+        and (entered := _enter_run(pos, runs)) is not None
+    ):
         # Inside a long run decoded before: its text from here, and the byte that ended it
         # (a terminator or a pointer, never a label: the block below is skipped). Entered a
         # second time, the names at its labels are all cached, as a walk would (see below).
@@ -563,6 +568,11 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                     elif length == 0:  # the root: nothing to decode or cache
                         name = ""
                         pos += 1
+                    elif view[pos + length + 1] > 0xBF and (
+                        # A new name is most often one label and a pointer ("host" + ".local").
+                        name := _label_and_pointer(view, pos, end, names)  # type: ignore[assignment]
+                    ):
+                        pos += length + 3
                     else:
                         name, pos = read_name(view, pos, end, end, names, runs)
                     rtype, rclass, ttl, rdlength = rr_header(view, pos)
