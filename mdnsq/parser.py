@@ -445,8 +445,10 @@ def _label_and_pointer(view: memoryview, pos: int, limit: int, names: dict[int, 
     if not suffix or suffix is _BAD or not suffix.isascii() or length + len(suffix) > 252:
         return None
     label = str(view[pos + 1 : after], "utf-8", "surrogateescape")
-    if "." in label or "\\" in label or not (label.isascii() or label.isprintable()):
+    if "." in label or "\\" in label:
         return None
+    if not (label.isascii() or label.isprintable()):
+        label = label.translate(SURROGATE_ESCAPES)  # bytes that are not UTF-8, as \DDD
     text = names[pos] = f"{label}.{suffix}"
     return text
 
