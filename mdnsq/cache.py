@@ -197,10 +197,11 @@ class RecordCache:
         interface it arrived on (questions and authorities are not for caching); returns how
         many records were stored or refreshed. One call per received batch: the setup below
         is paid once, not twice per packet."""
-        # Two cases make most of a busy link: the first record of its (name, type, class) (a
-        # new instance, a new host), and a new record without the cache-flush bit in a bucket
-        # we know (a new instance's PTR). Neither needs refresh, flush or goodbye logic, so
-        # both are filed inline here, without a method call. Everything else goes to _add_to.
+        # Three cases make most of a busy link: the first record of its (name, type, class) (a
+        # new instance, a new host), a new record without the cache-flush bit in a bucket we
+        # know (a new instance's PTR), and a refresh that flushes nothing. None needs flush or
+        # goodbye logic, so they are filed inline here, without a method call. Everything else
+        # goes to _add_to.
         stored = 0
         entries = self._entries
         buckets = self._buckets
@@ -233,15 +234,27 @@ class RecordCache:
                     if not ttl:
                         continue  # a goodbye for a record we do not hold
                     shared = flushed if record[3] else plain
-                elif record[3] or not ttl or key in entries:
+                elif (old := entries.get(key)) is None and ttl and not record[3]:
+                    shared = plain
+                elif (
+                    old is not None
+                    and ttl
+                    and (expires := now + ttl) >= old[_EXPIRES]
+                    and not (record[3] and isinstance(members, dict))
+                ):
+                    # A refresh to a later expiry that flushes nothing (see _add_to): it moves to
+                    # the end of the eviction order, with the newest name spelling and TTL.
+                    del entries[key]
+                    entries[key] = (record[3], now, expires, ttl, False, name, old[_FILED])
+                    stored += 1
+                    continue
+                else:
                     if self._add_to(record, bucket, key, members, interface, now) is not None:
                         stored += 1
                     if self._due is not due:  # filing again for an earlier expiry rebuilt them
                         due = self._due
                         plain, flushed = {}, {}
                     continue
-                else:
-                    shared = plain
                 new = shared.get(ttl)
                 if new is None:
                     expires = now + ttl
