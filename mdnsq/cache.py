@@ -29,9 +29,8 @@
 # no tracked object per record but its key. Their name as received is kept in `_names` where it
 # is not the name key itself (most names are lower case already). Readers get CacheEntry
 # snapshots with a record rebuilt from key + value (reads are rare next to writes in a busy
-# network). `_entries` keeps
-# keys in order of last reception (the eviction order); `_buckets` maps bucket -> its key (a
-# bucket of one) or a dict of keys.
+# network). `_entries` keeps keys in order of last reception (the eviction order); `_buckets`
+# maps bucket -> its key (a bucket of one) or a dict of keys.
 # Expiry is filed lazily in groups: `_due` maps a time to the keys filed under it and a heap
 # holds those times. The records of one received batch share `now`, so a batch of 50 packets
 # makes a few groups, not 200 heap items. An entry refreshed to a later expiry stays where it is
