@@ -217,3 +217,34 @@ def test_pointers_into_a_run_in_an_order_that_stops_walks_at_cached_labels() -> 
     assert [r[2] for r in ref_parse(data)[1][1:]] == [  # type: ignore[index]
         ".".join(["ab"] * (20 - label)) for label in (19, 2, 5, 0, 15, 1)
     ]
+
+
+def _ptr_records_into(run: bytes, offsets: list[int]) -> bytes:
+    """A packet: ``run`` as the opaque RDATA of its first record, then one PTR record per
+    entry of ``offsets`` whose target is a bare pointer to the run's byte at that offset."""
+    run_at = 12 + 11
+    packet = bytearray(b"\x00" + _RR.pack(65280, 1, 120, len(run)) + run)
+    for offset in offsets:
+        target = run_at + offset
+        packet += b"\x00" + _RR.pack(12, 1, 120, 2) + bytes([0xC0 | target >> 8, target & 0xFF])
+    return struct.pack("!6H", 0, 0x8400, 0, 1 + len(offsets), 0, 0) + bytes(packet)
+
+
+def test_entries_one_label_before_a_failed_one_fail_too() -> None:
+    # Entered last label first, each entry is one label before a label whose name is cached:
+    # here cached as not decoding (the run ends in a label of unknown type), so each fails.
+    run = b"\x02ab" * 10 + b"\x41"
+    data = _ptr_records_into(run, [3 * label for label in range(9, -1, -1)])
+    assert ours(data) == ref_parse(data) == ([], [("", 65280, run)], 10)
+
+
+def test_entries_one_label_before_a_cached_one_keep_the_255_byte_limit() -> None:
+    # A run whose name is 255 (then 256) wire bytes, entered at its third label, its second,
+    # then its start: the last two are each one label before a label whose name is cached.
+    for extra, kept in ((0, 3), (1, 2)):
+        first = bytes([4 + extra]) + b"x" * (4 + extra)
+        run = first + b"\x02ab" * 83 + b"\x00"
+        assert len(run) == 255 + extra
+        data = _ptr_records_into(run, [len(first) + 3, len(first), 0])
+        assert ours(data) == ref_parse(data)
+        assert len(ref_parse(data)[1]) == 1 + kept  # type: ignore[index]
