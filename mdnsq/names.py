@@ -60,6 +60,57 @@ def _split_raw(text: str) -> list[bytes]:
         if not text:
             return []
         return [part.encode("utf-8", "surrogateescape") for part in text.split(".")]
+    if _ESCAPED_BACKSLASH in text or _ESCAPED_DOT in text:
+        return _split_raw_slowly(text)
+    # A step per escape instead of per character (a name of 127 labels "\." each: 55 -> 20
+    # us; "Office\.Printer" 15 times: 28 -> 4 us; 127 labels "\255": 61 -> 55 us).
+    # Escaped backslashes, then escaped dots, become stand-ins that cannot be separators (left
+    # to right, as a reader pairs the backslashes); every backslash left then starts \DDD (its
+    # byte, as surrogateescape decodes it) or escapes the one character after it.
+    name = text
+    text = text.replace("\\\\", _ESCAPED_BACKSLASH).replace("\\.", _ESCAPED_DOT)
+    if "\\" in text:
+        pieces = text.split("\\")
+        out = [pieces[0]]
+        for piece in pieces[1:]:
+            if not piece:  # (no two backslashes are left side by side)
+                raise ValueError(f"dangling backslash in name {name!r}")
+            digits = piece[:3]
+            if len(digits) == 3 and digits.isdigit() and digits.isascii():
+                value = int(digits)
+                if value > 255:
+                    raise ValueError(f"escape \\{digits} out of range in name {name!r}")
+                out.append(_BYTE_TEXT[value])
+                out.append(piece[3:])
+            else:
+                out.append(piece)  # an escaped character stands for itself
+        text = "".join(out)
+    return [
+        part.replace(_ESCAPED_DOT, ".")
+        .replace(_ESCAPED_BACKSLASH, "\\")
+        .encode("utf-8", "surrogateescape")
+        for part in text.split(".")
+    ]
+
+
+# Stand-ins for an escaped "\\" and "." while a name is split at its dots (private-use
+# characters; a name that holds one is split the slow way).
+_ESCAPED_BACKSLASH = "\ue000"
+_ESCAPED_DOT = "\ue001"
+# A byte value to the character that stands for it: "." and "\\" as their stand-ins, other
+# ASCII as itself, and 128..255 as surrogateescape decodes them.
+_BYTE_TEXT = [
+    _ESCAPED_DOT
+    if b == 46
+    else _ESCAPED_BACKSLASH
+    if b == 92
+    else chr(b if b < 128 else 0xDC00 + b)
+    for b in range(256)
+]
+
+
+def _split_raw_slowly(text: str) -> list[bytes]:
+    """_split_raw for a name that holds one of the stand-in characters: step by step."""
     labels: list[bytes] = []
     current = bytearray()
     i = 0

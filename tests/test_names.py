@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import dns.message
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mdnsq import (
     PTRRecord,
@@ -14,6 +17,7 @@ from mdnsq import (
     escape_label,
     join_name,
     name_key,
+    names,
     normalize_name,
     parse_message,
     split_name,
@@ -138,3 +142,48 @@ def test_records_normalize_their_names() -> None:
         name="Box._http._tcp.local.", ttl=1, priority=0, weight=0, port=80, target="box.local."
     )
     assert record.name == "Box._http._tcp.local" and record.target == "box.local"
+
+
+# The pieces escaped names are made of, the awkward ones several times: runs of backslashes
+# pair up left to right, \DDD needs exactly three ASCII digits (and may be out of range), a
+# digit written by one escape must not pair with an earlier backslash, and the stand-ins the
+# fast split uses (U+E000, U+E001) may appear in a name themselves.
+_NAME_PIECES = [
+    "\\",
+    "\\",
+    ".",
+    "a",
+    "1",
+    "2",
+    "0",
+    "9",
+    "\udcff",
+    "é",
+    "٣",
+    "\\.",
+    "\\\\",
+    "\\255",
+    "\\256",
+    "\\046",
+    "\\092",
+    "\\12",
+    "\\٢٥٥",
+    "\ue000",
+    "\ue001",
+]
+
+
+@settings(max_examples=3000)
+@given(st.lists(st.sampled_from(_NAME_PIECES), min_size=1, max_size=14))
+def test_escaped_names_split_as_a_character_by_character_reader_splits_them(
+    pieces: list[str],
+) -> None:
+    text = "".join(pieces)
+
+    def outcome(split: Any) -> tuple[str, object]:
+        try:
+            return "ok", split(text)
+        except ValueError:
+            return "error", None
+
+    assert outcome(names._split_raw) == outcome(names._split_raw_slowly)
