@@ -22,11 +22,11 @@ Goals, in order:
    tuple.__new__ each, without validation; TXT RDATA kept whole (checked, split on access).
 
 Costs on hostile packets are in adr/004 (fuzz/adversarial.py builds 20 shapes): each runs at
-most 2.2x the lines of an honest packet of the same size (tests/test_robust_parse.py asserts 3x)
-and 2.5x its instructions, under a millisecond for 9000 bytes. Long runs of labels are
-remembered per packet, so a pointer into one decoded before is a slice of its text, not a
-second walk. Failures are cached as widely as the bytes allow (a pointer loop fails on its first
-lap back; a name that fails marks every label of its run that must fail too), so records
+most 2.1x the lines and 2.1x the instructions of an honest packet of the same size
+(tests/test_robust_parse.py asserts 3x the lines), 0.35-1.0 ms for 9000 bytes. Long runs of
+labels are remembered per packet, so a pointer into one decoded before is a slice of its text,
+not a second walk. Failures are cached as widely as the bytes allow (a pointer loop fails on its
+first lap back; a name that fails marks every label of its run that must fail too), so records
 entering a bad run at each label in turn cost a lookup each, not a walk.
 """
 

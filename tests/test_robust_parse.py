@@ -29,7 +29,7 @@ from mdnsq import MalformedPacket, parse_message
 MDNSQ_DIR = str(Path(mdnsq.__file__).resolve().parent)
 # The enum machinery runs Python lines too: a record type made per record must show.
 ENUM_FILE = enum.__file__
-# 5 until the fourth session, when the worst of 20 shapes went from 4.6x to 2.2x (runs of labels
+# 5 until the fourth session, when the worst of 20 shapes went from 4.6x to 2.1x (runs of labels
 # remembered per packet, bare pointers followed without a level of their own; adr/004).
 HOSTILE_FACTOR = 3
 
