@@ -315,12 +315,21 @@ class _ServiceTask(_Task):
 
 
 class _BrowseTask(_Task):
-    """Yields each instance once, when complete; at the deadline, the partial ones with an SRV."""
+    """Yields each instance once, when complete and its addresses have settled; at the
+    deadline, the partial ones with an SRV.
 
-    def __init__(self, service_type: str) -> None:
+    Settled is resolve_host's rule: both address types present with the cache-flush bit or
+    denied by NSEC, or ``settle`` after the instance first became complete. Responders send
+    the families apart (Avahi answers a query over IPv6 with the AAAA alone, the same query
+    over IPv4 with both), and an instance yielded on the first would lack the other address."""
+
+    def __init__(self, service_type: str, settle: float = SETTLE) -> None:
         super().__init__(service_type)
         self.service_type = service_type
+        self.settle = settle
         self.yielded: set[str] = set()
+        self.complete_since: dict[str, float] = {}  # instance key -> first seen complete
+        self.started = True  # the first look, at the cache alone: what is there is settled
 
     def instances(self, cache: RecordCache, now: float) -> dict[str, tuple[str, CacheEntry]]:
         found: dict[str, tuple[str, CacheEntry]] = {}
@@ -335,16 +344,34 @@ class _BrowseTask(_Task):
         return key not in self.yielded and not ptr.goodbye
 
     def _yield_new(self, cache: RecordCache, now: float, partial: bool) -> None:
+        settling: dict[str, float] = {}  # only instances still complete and waiting
         for key, (target, ptr) in self.instances(cache, now).items():
             if key in self.yielded or ptr.goodbye:
                 continue
             info = build_service_info(cache, target, now, ptr)
-            if info is not None and (partial or info.complete):
-                self.yielded.add(key)
-                self.out.append(info)
+            if info is None:
+                continue
+            if not partial:
+                if not info.complete:
+                    continue
+                since = self.complete_since.get(key, now)
+                if not (
+                    self.started
+                    or now >= since + self.settle
+                    or _all_addresses_known(cache, info.host, now)
+                ):
+                    settling[key] = since
+                    continue
+            self.yielded.add(key)
+            self.out.append(info)
+        self.complete_since = settling
 
     def update(self, cache: RecordCache, now: float) -> None:
         self._yield_new(cache, now, partial=False)
+        self.started = False
+
+    def wake_at(self, cache: RecordCache, now: float) -> float:
+        return min(self.complete_since.values(), default=math.inf) + self.settle
 
     def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
         wanted = [Question(self.service_type, RecordType.PTR)]
@@ -740,8 +767,11 @@ class Querier:
         return task.result
 
     def browse(self, service_type: str, timeout: float = 3.0) -> Iterator[ServiceInfo]:
-        """Yield each instance of a type (or subtype) as soon as it is resolved, until timeout."""
-        task = _BrowseTask(normalize_service_type(service_type))
+        """Yield each instance of a type (or subtype) as soon as it is resolved, until timeout.
+
+        Resolved: SRV, TXT and the host's addresses, settled as resolve_host settles them (up
+        to ``settle`` seconds for the other address type after the first)."""
+        task = _BrowseTask(normalize_service_type(service_type), self.settle)
         return self._drive(task, timeout)
 
     def watch(self, service_type: str, timeout: float | None = None) -> Iterator[ServiceEvent]:

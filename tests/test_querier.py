@@ -453,16 +453,61 @@ def test_browse_asks_only_for_the_missing_txt_and_address(net: FakeNet) -> None:
 # -- browse / watch ----------------------------------------------------------------------------
 
 
+def _host_nsec(host: str) -> NSECRecord:
+    """The responder's NSEC for a host with an IPv4 address only (RFC 6762 §6.1)."""
+    return NSECRecord(
+        name=host, ttl=120, next_name=host, types=frozenset({RecordType.A}), cache_flush=True
+    )
+
+
 def test_browse_yields_each_instance_as_soon_as_it_is_resolved(net: FakeNet) -> None:
-    q = make(net)
+    # Each instance's host has an A record and an NSEC denying AAAA: its addresses are
+    # settled, so it is yielded on arrival.
+    q = make(net, settle=0.2)
     first = service_records("One", HTTP, "one.local", 1, "192.0.2.1")
     second = service_records("Two", HTTP, "two.local", 2, "192.0.2.2")
-    answer_with(net, RecordType.PTR, HTTP, response(first[0], additionals=first[1:]), delay=0.1)
-    answer_with(net, RecordType.PTR, HTTP, response(second[0], additionals=second[1:]), delay=0.5)
+    for records, nsec, delay in (
+        (first, _host_nsec("one.local"), 0.1),
+        (second, _host_nsec("two.local"), 0.5),
+    ):
+        packet = response(records[0], additionals=[*records[1:], nsec])
+        answer_with(net, RecordType.PTR, HTTP, packet, delay=delay)
     start = net.clock()
     seen = [(info.instance, round(net.clock() - start, 3)) for info in q.browse(HTTP, timeout=0.9)]
     assert seen == [("One", 0.1), ("Two", 0.5)]
     assert net.clock() - start == pytest.approx(0.9)
+
+
+def test_browse_waits_the_settle_window_for_the_other_address_type(net: FakeNet) -> None:
+    # Avahi answers the query sent over IPv6 with the AAAA alone and the one sent over IPv4
+    # with both: an instance yielded on the first answer lacked its IPv4 address (a flaky
+    # interop test, tests/test_cli.py::test_parsable_matches_avahi_browse, showed it).
+    q = make(net, settle=0.2)
+    ptr_, srv_, txt_, a_ = service_records("One", HTTP, "one.local", 1, "192.0.2.1")
+    first = response(ptr_, additionals=[srv_, txt_, aaaa("one.local", "2001:db8::1")])
+    answer_with(net, RecordType.PTR, HTTP, first, delay=0.1)
+    answer_with(net, RecordType.PTR, HTTP, response(a_), delay=0.15)
+    start = net.clock()
+    seen = [
+        (info.instance, sorted(str(address) for address in info.addresses), net.clock() - start)
+        for info in q.browse(HTTP, timeout=0.9)
+    ]
+    assert [(instance, addresses) for instance, addresses, _ in seen] == [
+        ("One", ["192.0.2.1", "2001:db8::1"])
+    ]
+    # Both types unique and present at 0.15: settled then, not 0.2 after the first.
+    assert seen[0][2] == pytest.approx(0.15)
+
+
+def test_browse_yields_after_the_settle_window_when_the_other_type_never_comes(
+    net: FakeNet,
+) -> None:
+    q = make(net, settle=0.2)
+    records = service_records("One", HTTP, "one.local", 1, "192.0.2.1")
+    answer_with(net, RecordType.PTR, HTTP, response(records[0], additionals=records[1:]), delay=0.1)
+    start = net.clock()
+    seen = [(info.instance, round(net.clock() - start, 3)) for info in q.browse(HTTP, timeout=0.9)]
+    assert seen == [("One", 0.3)]  # complete at 0.1, settled 0.2 later, long before 0.9
 
 
 def test_browse_at_deadline_adds_partially_resolved_instances(net: FakeNet) -> None:
