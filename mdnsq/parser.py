@@ -289,12 +289,7 @@ def _read_name(
                 raise _Bad("compression pointer past the end")
             if depth >= _MAX_HOPS:
                 raise _Bad("too many compression pointers")
-            # Marked bad while it is being read, and replaced by its text when that succeeds:
-            # a pointer back to it from inside is a loop and fails at once. Left to run, each
-            # lap of a loop walked and decoded the whole run again up to the hop limit: ~6 ms a
-            # looping name of 230 bytes, 125-230 ms a 9000-byte packet of them.
-            names[target] = _BAD
-            suffix = _read_name(view, target, end, end, names, runs, depth + 1)[0]
+            suffix = _follow(view, target, names, runs, depth + 1)
         elif suffix is _BAD:
             if target != start:  # (a loop back to where this read began: no one else entered)
                 _mark_bad(view, start, pos, names)
@@ -340,36 +335,28 @@ def _near_limit(text: str, here: int, suffix: str) -> tuple[str, int]:
     return text, wire
 
 
-def _follow(view: memoryview, target: int, names: dict[int, str], runs: list[Run]) -> str:
-    """The name at ``target``, where a bare pointer (an owner name, a PTR target) leads and no
-    name is cached yet: read as _read_name reads it one level down, without a level for the
-    pointer itself (whose own offset stays uncached: a name read there later is a lookup).
+def _follow(
+    view: memoryview, target: int, names: dict[int, str], runs: list[Run], depth: int = 1
+) -> str:
+    """The name at ``target``, where a pointer leads and no name is cached yet, read one
+    level down (``depth``). Callers with a bare pointer (an owner name, a PTR target) call it
+    directly, without a level for the pointer itself, whose own offset stays uncached (a name
+    read there later is a lookup).
 
-    One label before a label whose name is cached is built here, as _label_and_pointer builds
-    one label before a pointer: pointers entering a long name one label earlier each time
-    (each a new name of up to 255 bytes) cost a third less."""
+    One label before a label whose name is cached is built by _label_then: pointers entering
+    a long name one label earlier each time (each a new name of up to 255 bytes) cost a third
+    less that way. Anything else is _read_name's, with ``target`` marked bad while it is read,
+    and replaced by its text when that succeeds: a pointer back to it from inside is a loop and
+    fails at once. Left to run, each lap of a loop walked and decoded the whole run again up to
+    the hop limit: ~6 ms a looping name of 230 bytes, 125-230 ms a 9000-byte packet of them."""
     end = len(view)
     if target >= end:
         raise _Bad("compression pointer past the end")
-    length = view[target]
-    after = target + 1 + length
-    if 0 < length < 0x40 and (suffix := names.get(after)) and suffix is not _BAD:
-        label = str(view[target + 1 : after], "utf-8", "surrogateescape")
-        if "." not in label and "\\" not in label:
-            if not (label.isascii() or label.isprintable()):
-                label = label.translate(SURROGATE_ESCAPES)
-            bound = length + len(suffix) + 3
-            if bound > MAX_NAME_WIRE or (
-                bound + 3 * len(suffix) > MAX_NAME_WIRE and not suffix.isascii()
-            ):
-                text = _near_limit(label, length + 1, suffix)[0]
-            else:
-                text = f"{label}.{suffix}"
-            if text:
-                names[target] = text
-                return text
-    names[target] = _BAD  # while it is read: a pointer loop back to it fails (see _read_name)
-    return _read_name(view, target, end, end, names, runs, 1)[0]
+    text = _label_then(view, target, end, names, pointer=False)
+    if text is not None:
+        return text
+    names[target] = _BAD
+    return _read_name(view, target, end, end, names, runs, depth)[0]
 
 
 def _decode_escaped(raw: bytes) -> str:
@@ -465,22 +452,40 @@ def _cache_inner(parts: list[tuple[int, str]], suffix: str, names: dict[int, str
         names.setdefault(offset, tail)
 
 
-def _label_and_pointer(view: memoryview, pos: int, limit: int, names: dict[int, str]) -> str | None:
-    """The commonest RDATA name, one plain label and a pointer to a name already read
-    ("Office._http._tcp.local", "host.local"), or None for _read_name to do it all."""
+def _label_then(
+    view: memoryview, pos: int, limit: int, names: dict[int, str], pointer: bool = True
+) -> str | None:
+    """The name at ``pos`` when it is one label and then a name read already: after a pointer
+    (``pointer``; the commonest RDATA name and new owner name, "Office._http._tcp.local",
+    "host.local"), or at the next label (a pointer into a run whose next label is cached, see
+    _follow). Cached under ``pos``. None for _read_name to do it all: another shape, a label
+    holding "." or "\\", a name past 255 bytes."""
     length = view[pos]
     after = pos + 1 + length
-    if not 0 < length < 0x40 or after + 1 >= limit or view[after] < 0xC0:
+    if not 0 < length < 0x40:
         return None
-    suffix = names.get((view[after] & 0x3F) << 8 | view[after + 1])
-    if not suffix or suffix is _BAD or not suffix.isascii() or length + len(suffix) > 252:
+    if pointer:
+        if after + 1 >= limit or view[after] < 0xC0:
+            return None
+        suffix = names.get((view[after] & 0x3F) << 8 | view[after + 1])
+    else:
+        suffix = names.get(after)
+    if not suffix or suffix is _BAD:
         return None
     label = str(view[pos + 1 : after], "utf-8", "surrogateescape")
     if "." in label or "\\" in label:
         return None
     if not (label.isascii() or label.isprintable()):
         label = label.translate(SURROGATE_ESCAPES)  # bytes that are not UTF-8, as \DDD
-    text = names[pos] = f"{label}.{suffix}"
+    # The wire bound as in _read_name: the label's length + 1 bytes, then the suffix's.
+    bound = length + len(suffix) + 3
+    if bound > MAX_NAME_WIRE or (bound + 3 * len(suffix) > MAX_NAME_WIRE and not suffix.isascii()):
+        text = _near_limit(label, length + 1, suffix)[0]
+        if not text:
+            return None
+    else:
+        text = f"{label}.{suffix}"
+    names[pos] = text
     return text
 
 
@@ -603,7 +608,7 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                         pos += 1
                     elif view[pos + length + 1] > 0xBF and (
                         # A new name is most often one label and a pointer ("host" + ".local").
-                        name := _label_and_pointer(view, pos, end, names)  # type: ignore[assignment]
+                        name := _label_then(view, pos, end, names)  # type: ignore[assignment]
                     ):
                         pos += length + 3
                     else:
@@ -630,7 +635,7 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                             elif target is _BAD:
                                 raise _Bad("PTR target does not decode")
                         else:
-                            target = _label_and_pointer(view, start, pos, names)
+                            target = _label_then(view, start, pos, names)
                             if target is None:
                                 target = read_name(view, start, pos, end, names, runs)[0]
                         record: object = new(
@@ -640,7 +645,7 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                         if rdlength < 7:
                             raise _Bad("SRV too short")
                         priority, weight, port = _SRV_HEAD(view, start)
-                        target = _label_and_pointer(view, start + 6, pos, names)
+                        target = _label_then(view, start + 6, pos, names)
                         if target is None:
                             target = read_name(view, start + 6, pos, end, names, runs)[0]
                         record = new(
