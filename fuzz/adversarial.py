@@ -18,19 +18,29 @@ _RR = struct.Struct("!HHIH")
 
 __all__ = [
     "BUILDERS",
+    "dead_end_from_each_label",
+    "escaped_labels_before_pointers",
+    "header",
     "honest_ptrs",
     "label_chain",
+    "labels_before_pointers",
     "long_names_pointed_once",
     "long_names_pointed_once_dotted",
     "long_names_pointed_once_escaped",
+    "looping_long_names",
+    "looping_long_names_escaped",
     "max_labels",
     "max_labels_escaped",
+    "off_the_end_from_each_label",
+    "pointer",
     "pointer_chain",
     "pointers_into_long_names",
     "pointers_into_long_names_backward",
     "pointers_into_long_names_backward_escaped",
     "pointers_into_long_names_zigzag",
     "tiny_records",
+    "too_long_from_each_label",
+    "too_long_with_suffix_from_each_label",
 ]
 
 
