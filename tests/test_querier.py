@@ -31,10 +31,10 @@ from mdnsq import (
     build_queries,
     parse_message,
 )
-from mdnsq import querier as querier_module
 from mdnsq.interfaces import Interface
-from mdnsq.querier import MAX_BATCH, MAX_KNOWN_ANSWERS, MAX_RESOLVING, PRESSURE_HOLD
+from mdnsq.querier import MAX_BATCH, MAX_KNOWN_ANSWERS, PRESSURE_HOLD
 from mdnsq.records import Question
+from mdnsq.tasks import MAX_RESOLVING, Ask, Task
 from tests.fakes import (
     IFINDEX,
     LAN,
@@ -266,14 +266,14 @@ def test_peer_queries_of_hundreds_of_questions_and_answers_cost_linear_work(net:
     from tests.test_robust_parse import count_work
 
     q = make(net)
-    task = querier_module._Task()
+    task = Task()
     now = net.clock()
     q._tasks.add(task)
 
     def work(n: int) -> int:
         questions = [Question(f"q{i}.local", RecordType.A) for i in range(n)]
         for question in questions[:MAX_RESOLVING]:  # a browse resolves this many at a time
-            task.asks[(question.key[0], int(question.type))] = querier_module._Ask(question, now)
+            task.asks[(question.key[0], int(question.type))] = Ask(question, now)
         known = [a(f"k{i}.local", "192.0.2.9", flush=False) for i in range(n)]
         known += [a(f"q{i}.local", "192.0.2.9", flush=False) for i in range(n)]
         message = Message(questions=questions, answers=known)

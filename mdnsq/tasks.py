@@ -1,0 +1,409 @@
+# What each call waits for: the questions it still needs, when its answer is complete, and its
+# result, all read from the cache. Tasks do no I/O and hold no lock or clock of their own: the
+# Querier (querier.py) sends their questions, files what arrives, and calls their methods under
+# its lock with the time it read. Tested on their own with a cache and plain numbers for time.
+#
+# Completion rules (issue 4): query and resolve_host finish once answered and settled (SETTLE
+# after the first answer, or at once when the answer is known whole: unique records from the
+# cache, both address types with the cache-flush bit or denied by NSEC); resolve_service when
+# SRV, TXT and an address are known; browse yields each instance once it is complete and its
+# addresses settled; watch compares the cache with what it reported and keeps records fresh.
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from mdnsq.cache import CacheEntry, RecordCache
+from mdnsq.names import name_key
+from mdnsq.records import Question, Record, RecordType, SRVRecord
+from mdnsq.service import (
+    SERVICES_META,
+    Address,
+    ServiceEvent,
+    ServiceInfo,
+    addresses_for,
+    build_service_info,
+)
+
+__all__ = [
+    "FIRST_INTERVAL",
+    "MAX_RESOLVING",
+    "PARTIAL_AFTER",
+    "REFRESH_SUPPRESS",
+    "SETTLE",
+    "SUPPRESS",
+    "WATCH_MAX_INTERVAL",
+    "Ask",
+    "BrowseTask",
+    "HostTask",
+    "QueryTask",
+    "ServiceTask",
+    "SettleTask",
+    "Task",
+    "TypesTask",
+    "WatchTask",
+    "all_addresses_known",
+    "missing_questions",
+]
+
+FIRST_INTERVAL = 1.0  # §5.2: at least one second between the first two queries
+WATCH_MAX_INTERVAL = 3600.0  # §5.2: doubling up to 60 minutes
+SUPPRESS = 1.0  # the same question is not sent again this soon, whoever asks
+# ... except a refresh of a short-lived record (RFC 6762 §5.2): its four refresh points are 5 % of
+# the TTL apart (0.1 s at TTL 2), so its window is half that gap, never more than SUPPRESS. It
+# still merges the same refresh asked by several watches at one moment.
+REFRESH_SUPPRESS = 0.025
+SETTLE = 0.2  # after the first address (or unique answer), wait this long for more
+PARTIAL_AFTER = 2.0  # a watch reports an instance without TXT/address after this long
+# A browse asks about at most this many unresolved instances at a time: a flood of fresh PTR
+# records must not turn into a flood of our questions (the rest wait for a free slot).
+MAX_RESOLVING = 16
+
+
+class Ask:
+    """One question's retransmission state inside a task."""
+
+    __slots__ = ("interval", "next_at", "question", "sent")
+
+    def __init__(self, question: Question, now: float) -> None:
+        self.question = question
+        self.next_at = now
+        self.interval = FIRST_INTERVAL
+        self.sent = 0
+
+
+class Task:
+    """Base: a call's questions, completion test and output. Methods run under the lock."""
+
+    max_interval = math.inf
+
+    def __init__(self, *protects: str) -> None:
+        # Names whose records the cache must not evict while this task runs.
+        self.protects = protects
+        self.asks: dict[tuple[str, int], Ask] = {}
+        self.out: list[Any] = []
+        self.done = False
+        self.finished = False
+
+    def update(self, cache: RecordCache, now: float) -> None:
+        """Look at the cache; set ``done`` and/or append to ``out``."""
+
+    def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
+        """The questions still worth asking (re-evaluated on every step)."""
+        return ()
+
+    def refreshes(self, cache: RecordCache, now: float) -> dict[Question, float]:
+        """One-off questions to send now (a watch refreshing records near the end of their
+        TTL), each with its own same-question suppression window."""
+        return {}
+
+    def wake_at(self, cache: RecordCache, now: float) -> float:
+        """When this task wants to look again even if nothing arrives."""
+        return math.inf
+
+    def finish(self, cache: RecordCache, now: float) -> None:
+        """Deadline, completion or close: compute the final result / last outputs."""
+
+
+class SettleTask(Task):
+    """A call about one name that, once answered, waits ``settle`` for more answers unless it
+    can tell the answer is whole (``started``: the first look, at the cache alone)."""
+
+    def __init__(self, name: str, settle: float) -> None:
+        super().__init__(name)
+        self.name = name
+        self.settle = settle
+        self.first_at: float | None = None
+        self.started = True
+
+    def wake_at(self, cache: RecordCache, now: float) -> float:
+        return math.inf if self.first_at is None else self.first_at + self.settle
+
+
+class QueryTask(SettleTask):
+    def __init__(self, name: str, rtype: RecordType, settle: float) -> None:
+        super().__init__(name, settle)
+        self.rtype = rtype
+        self.result: list[Record] = []
+
+    def _entries(self, cache: RecordCache, now: float) -> list[CacheEntry]:
+        if self.rtype == RecordType.ANY:
+            entries = cache.entries_for_name(self.name, now)
+        else:
+            entries = cache.entries(self.name, self.rtype, now)
+        return [e for e in entries if not e.goodbye]
+
+    def update(self, cache: RecordCache, now: float) -> None:
+        entries = self._entries(cache, now)
+        unique = bool(entries) and self.rtype != RecordType.ANY
+        unique = unique and all(e.record.cache_flush for e in entries)
+        if unique and self.started:
+            self.done = True  # answered from the cache: responders would stay silent anyway
+        elif unique and self.first_at is None:
+            self.first_at = now
+        elif unique and self.first_at is not None and now >= self.first_at + self.settle:
+            self.done = True
+        self.started = False
+
+    def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
+        return (Question(self.name, self.rtype),)
+
+    def finish(self, cache: RecordCache, now: float) -> None:
+        seen: dict[Record, None] = {}
+        for entry in self._entries(cache, now):
+            seen.setdefault(entry.record, None)
+        self.result = list(seen)
+
+
+def all_addresses_known(cache: RecordCache, name: str, now: float) -> bool:
+    """Both address types settled by the responder: present with the cache-flush bit (a unique
+    RRset is sent whole, RFC 6762 §10.2) or denied by its NSEC record (§6.1)."""
+    nsec_types: set[int] = set()
+    have_nsec = False
+    for entry in cache.entries(name, RecordType.NSEC, now):
+        have_nsec = True
+        nsec_types.update(getattr(entry.record, "types", ()))
+    for rtype in (RecordType.A, RecordType.AAAA):
+        entries = [e for e in cache.entries(name, rtype, now) if not e.goodbye]
+        if any(e.record.cache_flush for e in entries):
+            continue
+        if not entries and have_nsec and rtype not in nsec_types:
+            continue
+        return False
+    return True
+
+
+class HostTask(SettleTask):
+    def __init__(self, name: str, settle: float) -> None:
+        super().__init__(name, settle)
+        self.result: list[Address] = []
+
+    def update(self, cache: RecordCache, now: float) -> None:
+        found = bool(addresses_for(cache, self.name, now))
+        if found and (self.started or all_addresses_known(cache, self.name, now)):
+            self.done = True
+        elif found and self.first_at is None:
+            self.first_at = now
+        elif self.first_at is not None and now >= self.first_at + self.settle:
+            self.done = True
+        self.started = False
+
+    def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
+        return (Question(self.name, RecordType.A), Question(self.name, RecordType.AAAA))
+
+    def finish(self, cache: RecordCache, now: float) -> None:
+        self.result = addresses_for(cache, self.name, now)
+
+
+def missing_questions(cache: RecordCache, name: str, now: float) -> list[Question]:
+    """What is still unknown about an instance: SRV, TXT, then the target's addresses."""
+    wanted = []
+    srvs = [e for e in cache.entries(name, RecordType.SRV, now) if not e.goodbye]
+    if not srvs:
+        wanted.append(Question(name, RecordType.SRV))
+    if not any(not e.goodbye for e in cache.entries(name, RecordType.TXT, now)):
+        wanted.append(Question(name, RecordType.TXT))
+    for entry in srvs:
+        srv = entry.record
+        assert isinstance(srv, SRVRecord)
+        if not addresses_for(cache, srv.target, now):
+            wanted.append(Question(srv.target, RecordType.A))
+            wanted.append(Question(srv.target, RecordType.AAAA))
+    return wanted
+
+
+class ServiceTask(Task):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+        self.result: ServiceInfo | None = None
+
+    def update(self, cache: RecordCache, now: float) -> None:
+        info = build_service_info(cache, self.name, now)
+        self.done = info is not None and info.complete
+
+    def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
+        return missing_questions(cache, self.name, now)
+
+    def finish(self, cache: RecordCache, now: float) -> None:
+        self.result = build_service_info(cache, self.name, now)
+
+
+class BrowseTask(Task):
+    """Yields each instance once, when complete and its addresses have settled; at the
+    deadline, the partial ones with an SRV.
+
+    Settled is resolve_host's rule: both address types present with the cache-flush bit or
+    denied by NSEC, or ``settle`` after the instance first became complete. Responders send
+    the families apart (Avahi answers a query over IPv6 with the AAAA alone, the same query
+    over IPv4 with both), and an instance yielded on the first would lack the other address."""
+
+    def __init__(self, service_type: str, settle: float = SETTLE) -> None:
+        super().__init__(service_type)
+        self.service_type = service_type
+        self.settle = settle
+        self.yielded: set[str] = set()
+        self.complete_since: dict[str, float] = {}  # instance key -> first seen complete
+        self.started = True  # the first look, at the cache alone: what is there is settled
+
+    def instances(self, cache: RecordCache, now: float) -> dict[str, tuple[str, CacheEntry]]:
+        found: dict[str, tuple[str, CacheEntry]] = {}
+        for entry in cache.entries(self.service_type, RecordType.PTR, now):
+            target: str = getattr(entry.record, "target", "")
+            if target:
+                found.setdefault(name_key(target), (target, entry))
+        return found
+
+    def _unresolved(self, key: str, ptr: CacheEntry) -> bool:
+        """Whether this instance still needs questions about it."""
+        return key not in self.yielded and not ptr.goodbye
+
+    def _yield_new(self, cache: RecordCache, now: float, partial: bool) -> None:
+        settling: dict[str, float] = {}  # only instances still complete and waiting
+        for key, (target, ptr) in self.instances(cache, now).items():
+            if key in self.yielded or ptr.goodbye:
+                continue
+            info = build_service_info(cache, target, now, ptr)
+            if info is None:
+                continue
+            if not partial:
+                if not info.complete:
+                    continue
+                since = self.complete_since.get(key, now)
+                if not (
+                    self.started
+                    or now >= since + self.settle
+                    or all_addresses_known(cache, info.host, now)
+                ):
+                    settling[key] = since
+                    continue
+            self.yielded.add(key)
+            self.out.append(info)
+        self.complete_since = settling
+
+    def update(self, cache: RecordCache, now: float) -> None:
+        self._yield_new(cache, now, partial=False)
+        self.started = False
+
+    def wake_at(self, cache: RecordCache, now: float) -> float:
+        return min(self.complete_since.values(), default=math.inf) + self.settle
+
+    def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
+        wanted = [Question(self.service_type, RecordType.PTR)]
+        resolving = 0
+        for key, (target, ptr) in self.instances(cache, now).items():
+            if self._unresolved(key, ptr):
+                missing = missing_questions(cache, target, now)
+                if missing:
+                    wanted.extend(missing)
+                    resolving += 1
+                    if resolving >= MAX_RESOLVING:
+                        break
+        return wanted
+
+    def finish(self, cache: RecordCache, now: float) -> None:
+        self._yield_new(cache, now, partial=True)
+
+
+class WatchTask(BrowseTask):
+    """Reports added / updated / removed by comparing the cache with what it reported last."""
+
+    max_interval = WATCH_MAX_INTERVAL
+
+    def __init__(self, service_type: str) -> None:
+        super().__init__(service_type)
+        self.reported: dict[str, ServiceInfo] = {}
+        self.pending: dict[str, float] = {}
+        # Cache entry key -> (reception time, refresh points acted on) for the records watched.
+        self.refreshed: dict[Any, tuple[float, int]] = {}
+
+    def update(self, cache: RecordCache, now: float) -> None:
+        current = self.instances(cache, now)
+        for key in [k for k in self.reported if k not in current]:
+            self.out.append(ServiceEvent("removed", self.reported.pop(key)))
+        for key in [k for k in self.pending if k not in current]:
+            del self.pending[key]
+        for key, (target, ptr) in current.items():
+            info = build_service_info(cache, target, now, ptr)
+            old = self.reported.get(key)
+            if old is not None:
+                if info is not None and not info.same_content(old):
+                    self.reported[key] = info
+                    self.out.append(ServiceEvent("updated", info))
+                continue
+            since = self.pending.setdefault(key, now)
+            if info is not None and (info.complete or now >= since + PARTIAL_AFTER):
+                del self.pending[key]
+                self.reported[key] = info
+                self.out.append(ServiceEvent("added", info))
+
+    def _unresolved(self, key: str, ptr: CacheEntry) -> bool:
+        old = self.reported.get(key)
+        return old is None or not old.complete
+
+    def _relevant(self, cache: RecordCache, now: float) -> Iterator[CacheEntry]:
+        yield from cache.entries(self.service_type, RecordType.PTR, now)
+        for target, _ in self.instances(cache, now).values():
+            for rtype in (RecordType.SRV, RecordType.TXT):
+                for entry in cache.entries(target, rtype, now):
+                    yield entry
+                    srv = entry.record
+                    if isinstance(srv, SRVRecord):
+                        yield from cache.entries(srv.target, RecordType.A, now)
+                        yield from cache.entries(srv.target, RecordType.AAAA, now)
+
+    def _refresh_point(self, entry: CacheEntry) -> int:
+        """How many refresh points of this reception were acted on (0 after each refresh)."""
+        received, point = self.refreshed.get(entry.key, (entry.received, 0))
+        return point if received == entry.received else 0
+
+    def refreshes(self, cache: RecordCache, now: float) -> dict[Question, float]:
+        wanted: dict[Question, float] = {}
+        progress: dict[Any, tuple[float, int]] = {}
+        for entry in self._relevant(cache, now):
+            point = self._refresh_point(entry)
+            due = entry.refresh_time(point)
+            if due is not None and due <= now:
+                while due is not None and due <= now:  # skip points that passed unseen
+                    point += 1
+                    due = entry.refresh_time(point)
+                record = entry.record
+                question = Question(record.name, record.type)  # equal whatever the name case
+                window = min(SUPPRESS, REFRESH_SUPPRESS * entry.ttl)
+                wanted[question] = min(window, wanted.get(question, window))
+            progress[entry.key] = (entry.received, point)
+        self.refreshed = progress  # only what is still relevant
+        return wanted
+
+    def wake_at(self, cache: RecordCache, now: float) -> float:
+        wake = math.inf
+        for entry in self._relevant(cache, now):
+            due = entry.refresh_time(self._refresh_point(entry))
+            if due is not None:
+                wake = min(wake, due)
+            wake = min(wake, entry.expires)
+        for since in self.pending.values():
+            if since + PARTIAL_AFTER > now:  # later ones fire when their SRV arrives
+                wake = min(wake, since + PARTIAL_AFTER)
+        return wake
+
+    def finish(self, cache: RecordCache, now: float) -> None:
+        pass
+
+
+class TypesTask(Task):
+    def __init__(self) -> None:
+        super().__init__(SERVICES_META)
+        self.result: list[str] = []
+
+    def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
+        return (Question(SERVICES_META, RecordType.PTR),)
+
+    def finish(self, cache: RecordCache, now: float) -> None:
+        found: dict[str, str] = {}
+        for entry in cache.entries(SERVICES_META, RecordType.PTR, now):
+            target: str = getattr(entry.record, "target", "")
+            if target and not entry.goodbye:
+                found.setdefault(name_key(target), target)
+        self.result = sorted(found.values(), key=name_key)
