@@ -1,13 +1,15 @@
 # What each call waits for: the questions it still needs, when its answer is complete, and its
 # result, all read from the cache. Tasks do no I/O and hold no lock or clock of their own: the
 # Querier (querier.py) sends their questions, files what arrives, and calls their methods under
-# its lock with the time it read. Tested on their own with a cache and plain numbers for time.
+# its lock with the time it read.
 #
-# Completion rules (issue 4): query and resolve_host finish once answered and settled (SETTLE
-# after the first answer, or at once when the answer is known whole: unique records from the
-# cache, both address types with the cache-flush bit or denied by NSEC); resolve_service when
-# SRV, TXT and an address are known; browse yields each instance once it is complete and its
-# addresses settled; watch compares the cache with what it reported and keeps records fresh.
+# Completion rules (issue 4): query finishes SETTLE after its first unique answer (records with
+# the cache-flush bit), or at once when the cache held them before it asked; shared answers (a
+# PTR) are collected until the deadline. resolve_host finishes SETTLE after its first address,
+# or at once when both address types are known whole (cache-flush bit, or denied by NSEC);
+# resolve_service when SRV, TXT and an address are known. browse yields each instance once it
+# is complete and its addresses have settled by resolve_host's rule; watch compares the cache
+# with what it reported and keeps the records it watches fresh.
 from __future__ import annotations
 
 import math
