@@ -6,7 +6,8 @@
 # Completion rules (issue 4): query finishes SETTLE after its first unique answer (records with
 # the cache-flush bit), or at once when the cache held them before it asked; shared answers (a
 # PTR) are collected until the deadline. resolve_host finishes SETTLE after its first address,
-# or at once when both address types are known whole (cache-flush bit, or denied by NSEC);
+# or at once when the cache held one before it asked or both address types are known whole
+# (cache-flush bit, or denied by NSEC);
 # resolve_service when SRV, TXT and an address are known. browse yields each instance once it
 # is complete and its addresses have settled by resolve_host's rule; watch compares the cache
 # with what it reported and keeps the records it watches fresh.
