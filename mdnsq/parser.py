@@ -458,8 +458,8 @@ def _label_then(
     """The name at ``pos`` when it is one label and then a name read already: after a pointer
     (``pointer``; the commonest RDATA name and new owner name, "Office._http._tcp.local",
     "host.local"), or at the next label (a pointer into a run whose next label is cached, see
-    _follow). Cached under ``pos``. None for _read_name to do it all: another shape, a label
-    holding "." or "\\", a name past 255 bytes."""
+    _follow). Cached under ``pos``. None for _read_name to do it all: another shape, a name
+    past 255 bytes. A label holding "." or "\\" is escaped here as _read_name would."""
     length = view[pos]
     after = pos + 1 + length
     if not 0 < length < 0x40:
@@ -474,8 +474,8 @@ def _label_then(
         return None
     label = str(view[pos + 1 : after], "utf-8", "surrogateescape")
     if "." in label or "\\" in label:
-        return None
-    if not (label.isascii() or label.isprintable()):
+        label = escape_label(label)
+    elif not (label.isascii() or label.isprintable()):
         label = label.translate(SURROGATE_ESCAPES)  # bytes that are not UTF-8, as \DDD
     # The wire bound as in _read_name: the label's length + 1 bytes, then the suffix's.
     bound = length + len(suffix) + 3

@@ -248,3 +248,34 @@ def test_entries_one_label_before_a_cached_one_keep_the_255_byte_limit() -> None
         data = _ptr_records_into(run, [len(first) + 3, len(first), 0])
         assert ours(data) == ref_parse(data)
         assert len(ref_parse(data)[1]) == 1 + kept  # type: ignore[index]
+
+
+_ESCAPING = [b".", b"\\", b"a.b\\c", b"\\.", b"\xff.", b"\xc3\xa9\\"]
+
+
+def test_one_label_that_needs_escapes_before_a_name_read_already() -> None:
+    # The shape of most new names ("Office.Printer" + pointer) with a label that needs
+    # escaping: as an owner name, as a PTR target, and entered by pointers one label before a
+    # label whose name is cached (a run of such labels, last label first).
+    packet = bytearray(b"\x05local\x00" + struct.pack("!HH", 12, 1))
+    for i, content in enumerate(_ESCAPING):
+        label = bytes([len(content)]) + content
+        packet += label + b"\xc0\x0c" + _RR.pack(1, 1, 120, 4) + bytes([192, 0, 2, i])
+        packet += b"\x00" + _RR.pack(12, 1, 120, len(label) + 2) + label + b"\xc0\x0c"
+    run = b"".join(bytes([len(c)]) + c for c in _ESCAPING) + b"\x00"
+    run_at = 12 + len(packet) + 11
+    packet += b"\x00" + _RR.pack(65280, 1, 120, len(run)) + run
+    starts = [sum(len(c) + 1 for c in _ESCAPING[:i]) for i in range(len(_ESCAPING))]
+    for start in reversed(starts):
+        target = run_at + start
+        packet += b"\x00" + _RR.pack(12, 1, 120, 2) + bytes([0xC0 | target >> 8, target & 0xFF])
+    count = 2 * len(_ESCAPING) + 1 + len(starts)
+    data = struct.pack("!6H", 0, 0x8400, 1, count, 0, 0) + bytes(packet)
+    assert ours(data) == ref_parse(data)
+    texts = [r"\.", "\\\\", r"a\.b\\c", r"\\\.", r"\255\.", "é\\\\"]
+    records = ref_parse(data)[1]  # type: ignore[index]
+    assert [r[0] for r in records[0 : 2 * len(texts) : 2]] == [f"{t}.local" for t in texts]
+    assert [r[2] for r in records[1 : 2 * len(texts) : 2]] == [f"{t}.local" for t in texts]
+    assert [r[2] for r in records[2 * len(texts) + 1 :]] == [
+        ".".join(texts[i:]) for i in reversed(range(len(texts)))
+    ]
