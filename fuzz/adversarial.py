@@ -36,6 +36,7 @@ __all__ = [
     "pointer_chain",
     "pointers_into_long_names",
     "pointers_into_long_names_backward",
+    "pointers_into_long_names_backward_dotted",
     "pointers_into_long_names_backward_escaped",
     "pointers_into_long_names_zigzag",
     "tiny_records",
@@ -148,6 +149,12 @@ def pointers_into_long_names_backward() -> bytes:
 def pointers_into_long_names_backward_escaped() -> bytes:
     """The same with labels that are not UTF-8 (each shown as \\255)."""
     return _long_names(4, 126, b"\x01\xff", order="backward")
+
+
+def pointers_into_long_names_backward_dotted() -> bytes:
+    """The same with every label a dot (shown as \\.): one label before a cached name took
+    the general reader for a label that needs escaping (1.19 ms against 0.73 for "x" labels)."""
+    return _long_names(4, 126, b"\x01.", order="backward")
 
 
 def pointers_into_long_names_zigzag() -> bytes:
@@ -300,6 +307,7 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "pointers_into_long_names": pointers_into_long_names,
     "pointers_into_long_names_backward": pointers_into_long_names_backward,
     "pointers_into_long_names_backward_escaped": pointers_into_long_names_backward_escaped,
+    "pointers_into_long_names_backward_dotted": pointers_into_long_names_backward_dotted,
     "pointers_into_long_names_zigzag": pointers_into_long_names_zigzag,
     "long_names_pointed_once": long_names_pointed_once,
     "long_names_pointed_once_escaped": long_names_pointed_once_escaped,
