@@ -1,0 +1,115 @@
+"""NSEC type bitmaps (RFC 4034 §4.1.2): the parser's decoder, which works in C passes and
+remembers bitmaps it has seen, against a reader that walks every bit."""
+
+from __future__ import annotations
+
+import struct
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fuzz import adversarial
+from mdnsq import NSECRecord, parse_message
+from mdnsq.parser import _clear_memos
+
+_RR = struct.Struct("!HHIH")
+_OWNER = b"\x01h\x05local\x00"
+
+
+def reference_types(bitmap: bytes) -> frozenset[int] | None:
+    """The types of ``bitmap``, bit by bit; None when it is malformed."""
+    types = set()
+    pos = 0
+    while pos < len(bitmap):
+        if pos + 2 > len(bitmap):
+            return None
+        window, size = bitmap[pos], bitmap[pos + 1]
+        if not 1 <= size <= 32 or pos + 2 + size > len(bitmap):
+            return None
+        for i, byte in enumerate(bitmap[pos + 2 : pos + 2 + size]):
+            for bit in range(8):
+                if byte & (0x80 >> bit):
+                    types.add(window * 256 + i * 8 + bit)
+        pos += 2 + size
+    return frozenset(types)
+
+
+def packet(*bitmaps: bytes) -> bytes:
+    """One NSEC record per bitmap (next name: the owner, by pointer), then an A record."""
+    body = _OWNER + _RR.pack(47, 0x8001, 120, 2 + len(bitmaps[0])) + b"\xc0\x0c" + bitmaps[0]
+    for bitmap in bitmaps[1:]:
+        body += b"\xc0\x0c" + _RR.pack(47, 0x8001, 120, 2 + len(bitmap)) + b"\xc0\x0c" + bitmap
+    body += b"\xc0\x0c" + _RR.pack(1, 0x8001, 120, 4) + bytes([192, 0, 2, 1])
+    return struct.pack("!6H", 0, 0x8400, 0, len(bitmaps) + 1, 0, 0) + body
+
+
+windows = st.lists(
+    st.tuples(st.integers(0, 255), st.binary(min_size=1, max_size=32)), min_size=0, max_size=4
+)
+
+
+@st.composite
+def bitmaps(draw: st.DrawFn) -> bytes:
+    """Mostly well-formed bitmaps (any windows, in any order, dense or sparse), sometimes with
+    a length out of range or cut off, sometimes random bytes."""
+    kind = draw(st.integers(0, 9))
+    if kind == 0:
+        return draw(st.binary(max_size=70))
+    data = b"".join(bytes([w, len(b)]) + b for w, b in draw(windows))
+    if kind == 1 and data:
+        return data[: draw(st.integers(0, len(data) - 1))]
+    if kind == 2:
+        return data + bytes([draw(st.integers(0, 255)), draw(st.sampled_from([0, 33, 200]))])
+    return data
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(bitmaps(), min_size=1, max_size=5), st.booleans())
+def test_bitmaps_read_as_the_bit_by_bit_reader_reads_them(maps: list[bytes], cold: bool) -> None:
+    if cold:
+        _clear_memos()
+    message = parse_message(packet(*maps))
+    expected = [reference_types(m) for m in maps]
+    nsec = [r for r in message.answers if isinstance(r, NSECRecord)]
+    assert [r.types for r in nsec] == [t for t in expected if t is not None]
+    assert message.skipped == expected.count(None)
+    assert message.answers[-1].type == 1
+
+
+def test_a_bitmap_seen_before_reads_the_same_and_is_shared() -> None:
+    full = b"\x00\x20" + b"\xff" * 32
+    _clear_memos()
+    first = parse_message(packet(full, full))
+    again = parse_message(packet(full))
+    assert first.answers[0].types == frozenset(range(256))
+    assert first.answers[0].types is first.answers[1].types is again.answers[0].types
+
+
+def test_a_bad_window_after_good_ones_skips_the_record() -> None:
+    good = b"\x00\x04\x40\x00\x00\x08"  # A and AAAA
+    message = parse_message(packet(good, good + b"\x01\x21" + b"\xff" * 33, good))
+    assert [r.types for r in message.answers if isinstance(r, NSECRecord)] == [
+        frozenset({1, 28}),
+        frozenset({1, 28}),
+    ]
+    assert message.skipped == 1
+
+
+def test_windows_above_zero_and_out_of_order_are_read() -> None:
+    bitmap = b"\x01\x01\x80" + b"\x00\x01\x40"  # type 256, then type 1
+    assert parse_message(packet(bitmap)).answers[0].types == frozenset({256, 1})
+
+
+def test_the_hostile_nsec_shapes_read_as_the_bit_by_bit_reader_reads_them() -> None:
+    for name in ("full_nsec_bitmaps", "many_nsec_windows"):
+        data = adversarial.BUILDERS[name]()
+        _clear_memos()
+        records = parse_message(data).answers
+        pos = 12
+        for record in records:
+            # Root owner, header, root next name, then the bitmap to the RDATA's end.
+            (rdlength,) = struct.unpack_from("!H", data, pos + 9)
+            bitmap = data[pos + 12 : pos + 11 + rdlength]
+            assert isinstance(record, NSECRecord) and record.types == reference_types(bitmap)
+            pos += 11 + rdlength
+        assert pos == len(data), name
