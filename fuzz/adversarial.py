@@ -20,6 +20,7 @@ __all__ = [
     "BUILDERS",
     "dead_end_from_each_label",
     "escaped_labels_before_pointers",
+    "full_nsec_bitmaps",
     "header",
     "honest_ptrs",
     "label_chain",
@@ -29,6 +30,7 @@ __all__ = [
     "long_names_pointed_once_escaped",
     "looping_long_names",
     "looping_long_names_escaped",
+    "many_nsec_windows",
     "max_labels",
     "max_labels_escaped",
     "off_the_end_from_each_label",
@@ -185,6 +187,29 @@ def tiny_records() -> bytes:
     return header(an=count) + (b"\x00" + _RR.pack(65280, 1, 120, 0)) * count
 
 
+def full_nsec_bitmaps() -> bytes:
+    """As many NSEC records as fit, each bitmap window 0 with all 256 types but one, a
+    different one each: no two alike, so no memo of bitmaps helps (4.5 ms when every bit
+    was a step in Python)."""
+    records = []
+    size = 0
+    while 12 + size + 48 <= MAX_PACKET:
+        n = len(records)
+        bitmap = bytearray(b"\xff" * 32)
+        bitmap[n % 32] ^= 0x80 >> (n // 32 % 8)
+        rdata = b"\x00\x00\x20" + bytes(bitmap)  # next name: the root
+        records.append(b"\x00" + _RR.pack(47, 1, 120, len(rdata)) + rdata)
+        size += len(records[-1])
+    return header(an=len(records)) + b"".join(records)
+
+
+def many_nsec_windows() -> bytes:
+    """One NSEC record whose bitmap has all 256 windows full: every one of the 65,536 types."""
+    windows = b"".join(bytes([w, 32]) + b"\xff" * 32 for w in range(256))
+    rdata = b"\x00" + windows[: (MAX_PACKET - 12 - 11 - 1) // 34 * 34]
+    return header(an=1) + b"\x00" + _RR.pack(47, 1, 120, len(rdata)) + rdata
+
+
 def _root_ptr(rdata: bytes) -> bytes:
     """A PTR record with the root as owner (nothing to decode) and ``rdata`` as its target."""
     return b"\x00" + _RR.pack(12, 1, 120, len(rdata)) + rdata
@@ -320,5 +345,7 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "dead_end_from_each_label": dead_end_from_each_label,
     "labels_before_pointers": labels_before_pointers,
     "escaped_labels_before_pointers": escaped_labels_before_pointers,
+    "full_nsec_bitmaps": full_nsec_bitmaps,
+    "many_nsec_windows": many_nsec_windows,
     "honest_ptrs": honest_ptrs,
 }

@@ -138,6 +138,8 @@ def test_every_hostile_shape_reads_as_the_reference_reads_it() -> None:
     # The run memo once sliced escaped text by byte offsets (max_labels_escaped: 1 record and
     # 1 skipped instead of 545 records); no other test looked at the names of these packets.
     for name, build in adversarial.BUILDERS.items():
+        if "nsec" in name:
+            continue  # root names and bitmaps: tests/test_nsec_bitmap.py reads those
         packet = build()
         assert ours(packet) == ref_parse(packet), name
 
