@@ -41,6 +41,8 @@ __all__ = [
     "pointers_into_long_names_backward_dotted",
     "pointers_into_long_names_backward_escaped",
     "pointers_into_long_names_zigzag",
+    "query_of_escaped_labels",
+    "query_of_pointers",
     "tiny_records",
     "too_long_from_each_label",
     "too_long_with_suffix_from_each_label",
@@ -185,6 +187,32 @@ def tiny_records() -> bytes:
     """As many records as fit: root owner name, unknown type, empty RDATA (11 bytes each)."""
     count = (MAX_PACKET - 12) // 11
     return header(an=count) + (b"\x00" + _RR.pack(65280, 1, 120, 0)) * count
+
+
+def _query_of(name: Callable[[int], bytes]) -> bytes:
+    """A query: the question "local", then as many questions as fit whose names are
+    ``name(i)`` followed by a pointer to "local" (questions are the smallest items a packet
+    holds: 4 bytes and a name)."""
+    body = bytearray(b"\x05local\x00" + struct.pack("!HH", 1, 1))
+    count = 1
+    while True:
+        question = name(count) + pointer(12) + struct.pack("!HH", 1, 1)
+        if 12 + len(body) + len(question) > MAX_PACKET:
+            break
+        body += question
+        count += 1
+    return header(qd=count, flags=0) + bytes(body)  # flags 0: a query
+
+
+def query_of_pointers() -> bytes:
+    """A query of 1,497 questions, each name one pointer to the first."""
+    return _query_of(lambda i: b"")
+
+
+def query_of_escaped_labels() -> bytes:
+    """A query of 1,123 questions, each name one label that is not UTF-8 and a pointer: each
+    a new name to decode and escape."""
+    return _query_of(lambda i: b"\x01\xff")
 
 
 def full_nsec_bitmaps() -> bytes:
@@ -346,6 +374,8 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "labels_before_pointers": labels_before_pointers,
     "escaped_labels_before_pointers": escaped_labels_before_pointers,
     "full_nsec_bitmaps": full_nsec_bitmaps,
+    "query_of_pointers": query_of_pointers,
+    "query_of_escaped_labels": query_of_escaped_labels,
     "many_nsec_windows": many_nsec_windows,
     "honest_ptrs": honest_ptrs,
 }

@@ -461,6 +461,35 @@ def _cache_inner(parts: list[tuple[int, str]], suffix: str, names: dict[int, str
         names.setdefault(offset, tail)
 
 
+def _name_at(
+    view: memoryview, pos: int, end: int, names: dict[int, str], runs: list[Run]
+) -> tuple[str, int]:
+    """The name at ``pos`` of a question (the record loop has the same shapes inline), and the
+    offset after it. The commonest shapes first: one pointer to a name read already (the
+    questions of a query about one name after the first), the root, one label and a pointer."""
+    if pos >= end:
+        raise _Bad("name runs past the end")
+    length = view[pos]
+    if length > 0xBF:
+        if pos + 1 >= end:
+            raise _Bad("compression pointer cut off")
+        at = (length & 0x3F) << 8 | view[pos + 1]
+        name = names.get(at)
+        if name is None:
+            name = _follow(view, at, names, runs)
+        elif name is _BAD:
+            raise _Bad("compression pointer to a name that does not decode (or a loop)")
+        return name, pos + 2
+    if length == 0:
+        return "", pos + 1
+    after = pos + length + 1
+    if after < end and view[after] > 0xBF:
+        text = _label_then(view, pos, end, names)
+        if text:
+            return text, after + 2
+    return _read_name(view, pos, end, end, names, runs)
+
+
 def _label_then(
     view: memoryview, pos: int, limit: int, names: dict[int, str], pointer: bool = True
 ) -> str | None:
@@ -603,7 +632,7 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
         while qdcount:
             qdcount -= 1
             try:
-                name, pos = read_name(view, pos, end, end, names, runs)
+                name, pos = _name_at(view, pos, end, names, runs)
             except _Bad as exc:
                 raise MalformedPacket(f"bad question name: {exc}", pos) from None
             if pos + 4 > end:
@@ -627,6 +656,8 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                 remaining -= 1
                 # Record header. Anything wrong here loses the way to the next record: stop.
                 try:
+                    # _name_at's shapes, inline: a call per record costs an honest response
+                    # 6-11 % of its parse.
                     length = view[pos]
                     if length > 0xBF:
                         # Owner names are most often one pointer to a name already read.
