@@ -618,6 +618,13 @@ class Querier:
                 stats["received"] += 1
                 stats["dropped_off_link"] += 1
                 return _DROP
+            if (not self._tasks or ephemeral) and len(view) > 2 and not view[2] & 0x80:
+                # A query (QR clear) matters only to a call about to ask (§7.3, below); with
+                # none running (read without the lock, as below), or on a one-shot querier, it
+                # is dropped unparsed: a query of 1,123 questions costs ~1.7 ms to parse.
+                stats["received"] += 1
+                stats["ignored_queries"] += 1
+                return _DROP
             if pressure[transport]:
                 if len(view) > 2 and not view[2] & 0x80:  # QR clear: ignored anyway
                     stats["received"] += 1

@@ -29,6 +29,7 @@ from mdnsq import (
     ServiceEvent,
     ServiceInfo,
     build_queries,
+    encode_message,
     parse_message,
 )
 from mdnsq.interfaces import Interface
@@ -1120,3 +1121,25 @@ def test_with_no_call_waiting_a_burst_is_shed_until_the_socket_stays_calm(net: F
     transport.inject(response(a("later.local", "192.0.2.52")))
     q.process()
     assert q.cached("later.local", "A")  # passive caching is back
+
+
+def test_queries_are_not_parsed_while_no_call_could_use_them(
+    net: FakeNet, parses: list[int]
+) -> None:
+    """Peers' questions matter only to a call about to ask the same (§7.3): with none running,
+    a query is counted and dropped unparsed; during a call it is read."""
+    q = make(net)
+    query = encode_message(Message(questions=(Question("h.local", RecordType.A),)))
+    net.transports[0].inject(query)
+    q.process()
+    assert parses[0] == 0 and q.stats()["ignored_queries"] == 1
+
+    def responder(message: Message, n: FakeNet, tr: FakeTransport) -> None:
+        if any(question.name == "h.local" for question in message.questions):
+            n.later(0.05, query)  # another host asks too, while our call runs
+            n.later(0.1, response(a("h.local", "192.0.2.7")))
+
+    net.responders.append(responder)
+    assert [str(x) for x in q.resolve_host("h.local", timeout=2)] == ["192.0.2.7"]
+    assert parses[0] >= 2  # the peer's query and the answer
+    assert q.stats()["ignored_queries"] == 2
