@@ -450,7 +450,9 @@ class Querier:
                 self._want(name)
             while True:
                 now = self._clock()
-                self._cache.expire(now)
+                removed = self._cache.expire(now)
+                if removed:
+                    self._changed({name_key(e.record.name) for e in removed})
                 task.update(self._cache, now)
                 if task.done or self._closed or now >= deadline:
                     task.finish(self._cache, now)
@@ -735,7 +737,27 @@ class Querier:
     def _apply(self, batch: list[tuple[Message, int]]) -> None:
         self._stats["accepted"] += len(batch)
         # The question section of a response is ignored; authority records are for probing.
-        self._cache.add_received(batch, self._clock())
+        cache = self._cache
+        evicted = cache.evicted
+        cache.add_received(batch, self._clock())
+        if any(task.follows_changes for task in self._tasks):
+            if cache.evicted != evicted:
+                self._changed(None)
+            else:
+                self._changed(
+                    {
+                        name_key(record.name)
+                        for message, _ in batch
+                        for record in message.answers + message.additionals
+                    }
+                )
+
+    def _changed(self, names: set[str] | None) -> None:
+        """Under the lock: tell the tasks that follow changes (a watch) what was filed or
+        removed, so they read again only what it touches."""
+        for task in self._tasks:
+            if task.follows_changes:
+                task.changed(names)
 
     def _send(self, task: Task, now: float) -> float:
         """Send what the task needs now; returns when its next retransmission is due."""
