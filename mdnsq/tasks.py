@@ -1,7 +1,9 @@
 # What each call waits for: the questions it still needs, when its answer is complete, and its
 # result, all read from the cache. Tasks do no I/O and hold no lock or clock of their own: the
 # Querier (querier.py) sends their questions, files what arrives, and calls their methods under
-# its lock with the time it read.
+# its lock with the time it read. Browse and watch follow changes: the Querier tells them which
+# names were filed or removed, and they read again only the instances those names touch
+# (reading all of them on every wake-up was linear in the instances on the link: adr/005).
 #
 # Completion rules (issue 4): query finishes SETTLE after its first unique answer (records with
 # the cache-flush bit), or at once when the cache held them before it asked; shared answers (a
