@@ -264,17 +264,27 @@ class BrowseTask(Task):
         self.stale: set[str] | None = None  # instances to read again; None: all of them
         self.depends: dict[str, set[str]] = {}  # name key -> instances read from its records
         self.names_of: dict[str, tuple[str, ...]] = {}  # instance -> the name keys it read
+        # The service type's PTR records as last read: read again only when they changed.
+        self.type_key = name_key(service_type)
+        self.listed: dict[str, tuple[str, CacheEntry]] | None = None
 
     def changed(self, names: Iterable[str] | None) -> None:
         stale = self.stale
         if names is None or stale is None:
             self.stale = None
+            self._unlist()
             return
         depends = self.depends
+        type_key = self.type_key
         for name in names:
+            if name == type_key:
+                self._unlist()
             keys = depends.get(name)
             if keys:
                 stale.update(keys)
+
+    def _unlist(self) -> None:
+        self.listed = None
 
     def _depend(self, key: str, names: tuple[str, ...]) -> None:
         """Instance ``key`` was read from the records of ``names`` (none: forget it)."""
@@ -290,11 +300,15 @@ class BrowseTask(Task):
                 self.depends.setdefault(name, set()).add(key)
 
     def instances(self, cache: RecordCache, now: float) -> dict[str, tuple[str, CacheEntry]]:
-        found: dict[str, tuple[str, CacheEntry]] = {}
-        for entry in cache.entries(self.service_type, RecordType.PTR, now):
-            target: str = getattr(entry.record, "target", "")
-            if target:
-                found.setdefault(name_key(target), (target, entry))
+        """Instance key -> (instance name, its first PTR entry); not to be changed."""
+        found = self.listed
+        if found is None:
+            found = {}
+            for entry in cache.entries(self.service_type, RecordType.PTR, now):
+                target: str = getattr(entry.record, "target", "")
+                if target:
+                    found.setdefault(name_key(target), (target, entry))
+            self.listed = found
         return found
 
     def _unresolved(self, key: str, ptr: CacheEntry) -> bool:
@@ -388,18 +402,26 @@ class WatchTask(BrowseTask):
         self.watched: dict[str, tuple[str, list[CacheEntry]]] = {}  # instance -> (name, PTRs)
         self.due: dict[str, float] = {}  # instance -> its next refresh point
         self.ends: dict[str, float] = {}  # instance -> when its first record expires
+        self.ptr_lists: dict[str, tuple[str, list[CacheEntry]]] | None = None  # see _ptrs
+
+    def _unlist(self) -> None:
+        self.listed = None
+        self.ptr_lists = None
 
     def _ptrs(self, cache: RecordCache, now: float) -> dict[str, tuple[str, list[CacheEntry]]]:
         """Instance key -> (instance name, its PTR entries), as `instances` but every PTR."""
-        found: dict[str, tuple[str, list[CacheEntry]]] = {}
-        for entry in cache.entries(self.service_type, RecordType.PTR, now):
-            target: str = getattr(entry.record, "target", "")
-            if target:
-                key = name_key(target)
-                if key in found:
-                    found[key][1].append(entry)
-                else:
-                    found[key] = (target, [entry])
+        found = self.ptr_lists
+        if found is None:
+            found = {}
+            for entry in cache.entries(self.service_type, RecordType.PTR, now):
+                target: str = getattr(entry.record, "target", "")
+                if target:
+                    key = name_key(target)
+                    if key in found:
+                        found[key][1].append(entry)
+                    else:
+                        found[key] = (target, [entry])
+            self.ptr_lists = found
         return found
 
     def _entries_of(
