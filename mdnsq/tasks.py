@@ -264,27 +264,26 @@ class BrowseTask(Task):
         self.stale: set[str] | None = None  # instances to read again; None: all of them
         self.depends: dict[str, set[str]] = {}  # name key -> instances read from its records
         self.names_of: dict[str, tuple[str, ...]] = {}  # instance -> the name keys it read
-        # The service type's PTR records as last read: read again only when they changed.
+        # The service type's PTR records as last read (instance key -> (instance name, its
+        # PTR entries)), and each instance's first: read again only when they changed.
         self.type_key = name_key(service_type)
-        self.listed: dict[str, tuple[str, CacheEntry]] | None = None
+        self.listed: dict[str, tuple[str, list[CacheEntry]]] | None = None
+        self.firsts: dict[str, tuple[str, CacheEntry]] | None = None
 
     def changed(self, names: Iterable[str] | None) -> None:
         stale = self.stale
         if names is None or stale is None:
             self.stale = None
-            self._unlist()
+            self.listed = self.firsts = None
             return
         depends = self.depends
         type_key = self.type_key
         for name in names:
             if name == type_key:
-                self._unlist()
+                self.listed = self.firsts = None
             keys = depends.get(name)
             if keys:
                 stale.update(keys)
-
-    def _unlist(self) -> None:
-        self.listed = None
 
     def _depend(self, key: str, names: tuple[str, ...]) -> None:
         """Instance ``key`` was read from the records of ``names`` (none: forget it)."""
@@ -299,17 +298,30 @@ class BrowseTask(Task):
             for name in names:
                 self.depends.setdefault(name, set()).add(key)
 
-    def instances(self, cache: RecordCache, now: float) -> dict[str, tuple[str, CacheEntry]]:
-        """Instance key -> (instance name, its first PTR entry); not to be changed."""
+    def listing(self, cache: RecordCache, now: float) -> dict[str, tuple[str, list[CacheEntry]]]:
+        """Instance key -> (instance name, its PTR entries), in the cache's order; not to be
+        changed."""
         found = self.listed
         if found is None:
             found = {}
             for entry in cache.entries(self.service_type, RecordType.PTR, now):
                 target: str = getattr(entry.record, "target", "")
                 if target:
-                    found.setdefault(name_key(target), (target, entry))
+                    key = name_key(target)
+                    if key in found:
+                        found[key][1].append(entry)
+                    else:
+                        found[key] = (target, [entry])
             self.listed = found
         return found
+
+    def instances(self, cache: RecordCache, now: float) -> dict[str, tuple[str, CacheEntry]]:
+        """Instance key -> (instance name, its first PTR entry); not to be changed."""
+        firsts = self.firsts
+        if firsts is None:
+            listed = self.listing(cache, now)
+            firsts = self.firsts = {key: (name, ptrs[0]) for key, (name, ptrs) in listed.items()}
+        return firsts
 
     def _unresolved(self, key: str, ptr: CacheEntry) -> bool:
         """Whether this instance still needs questions about it."""
@@ -399,30 +411,8 @@ class WatchTask(BrowseTask):
         # for one refresh point.
         self.refreshed: dict[Any, tuple[float, int, float]] = {}
         self.marks: dict[str, tuple[tuple[float, float, bool], ...]] = {}  # its PTRs, as read
-        self.watched: dict[str, tuple[str, list[CacheEntry]]] = {}  # instance -> (name, PTRs)
         self.due: dict[str, float] = {}  # instance -> its next refresh point
         self.ends: dict[str, float] = {}  # instance -> when its first record expires
-        self.ptr_lists: dict[str, tuple[str, list[CacheEntry]]] | None = None  # see _ptrs
-
-    def _unlist(self) -> None:
-        self.listed = None
-        self.ptr_lists = None
-
-    def _ptrs(self, cache: RecordCache, now: float) -> dict[str, tuple[str, list[CacheEntry]]]:
-        """Instance key -> (instance name, its PTR entries), as `instances` but every PTR."""
-        found = self.ptr_lists
-        if found is None:
-            found = {}
-            for entry in cache.entries(self.service_type, RecordType.PTR, now):
-                target: str = getattr(entry.record, "target", "")
-                if target:
-                    key = name_key(target)
-                    if key in found:
-                        found[key][1].append(entry)
-                    else:
-                        found[key] = (target, [entry])
-            self.ptr_lists = found
-        return found
 
     def _entries_of(
         self, cache: RecordCache, now: float, target: str, ptrs: list[CacheEntry]
@@ -440,11 +430,11 @@ class WatchTask(BrowseTask):
 
     def _forget(self, key: str) -> None:
         self._depend(key, ())
-        for table in (self.marks, self.watched, self.due, self.ends):
+        for table in (self.marks, self.due, self.ends):
             table.pop(key, None)
 
     def update(self, cache: RecordCache, now: float) -> None:
-        current = self._ptrs(cache, now)
+        current = self.listing(cache, now)
         for key in [k for k in self.reported if k not in current]:
             self.out.append(ServiceEvent("removed", self.reported.pop(key)))
         for key in [k for k in self.pending if k not in current]:
@@ -461,10 +451,8 @@ class WatchTask(BrowseTask):
                 and self.marks.get(key) == mark
                 and (since is None or now < since + PARTIAL_AFTER)
             ):
-                self.watched[key] = (target, ptrs)
                 continue
             self.marks[key] = mark
-            self.watched[key] = (target, ptrs)
             info = build_service_info(cache, target, now, ptrs[0])
             self._report(key, info, now)
             entries = self._entries_of(cache, now, target, ptrs)
@@ -511,8 +499,9 @@ class WatchTask(BrowseTask):
 
     def refreshes(self, cache: RecordCache, now: float) -> dict[Question, float]:
         wanted: dict[Question, float] = {}
-        for key in [k for k, due in self.due.items() if due <= now]:
-            target, ptrs = self.watched[key]
+        current = self.listing(cache, now)
+        for key in [k for k, due in self.due.items() if due <= now and k in current]:
+            target, ptrs = current[key]
             entries = self._entries_of(cache, now, target, ptrs)
             for entry in entries:
                 point = self._refresh_point(entry)
@@ -527,7 +516,7 @@ class WatchTask(BrowseTask):
                     wanted[question] = min(window, wanted.get(question, window))
                     self.refreshed[entry.key] = (entry.received, point, entry.expires)
             self.due[key] = self._next_refresh(entries)
-        if len(self.refreshed) > 8 * len(self.watched) + 64:
+        if len(self.refreshed) > 8 * len(current) + 64:
             # Forget the progress of records that expired (a new reception starts afresh).
             self.refreshed = {k: v for k, v in self.refreshed.items() if v[2] > now}
         return wanted

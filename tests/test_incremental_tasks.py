@@ -53,7 +53,7 @@ class FullScanWatch(BrowseTask):
         self.refreshed: dict[Any, tuple[float, int]] = {}
 
     def instances(self, cache: RecordCache, now: float) -> dict[str, tuple[str, CacheEntry]]:
-        self.listed = None  # read afresh every time, as before
+        self.listed = self.firsts = None  # read afresh every time, as before
         return super().instances(cache, now)
 
     def update(self, cache: RecordCache, now: float) -> None:
