@@ -620,18 +620,19 @@ class Querier:
                 stats["received"] += 1
                 stats["dropped_off_link"] += 1
                 return _DROP
-            if (not self._tasks or ephemeral) and len(view) > 2 and not view[2] & 0x80:
-                # A query (QR clear) matters only to a call about to ask (§7.3, below); with
-                # none running (read without the lock, as below), or on a one-shot querier, it
-                # is dropped unparsed: a query of 1,123 questions costs ~1.7 ms to parse.
+            if (
+                len(view) > 2
+                and not view[2] & 0x80
+                and (not self._tasks or ephemeral or pressure[transport])
+            ):
+                # A query (QR clear) matters only to a call about to ask (§7.3, below). With
+                # none running (read without the lock, as below), on a one-shot querier, or
+                # under pressure, it is dropped unparsed: a query of 1,123 questions costs
+                # ~1.7 ms to parse.
                 stats["received"] += 1
                 stats["ignored_queries"] += 1
                 return _DROP
             if pressure[transport]:
-                if len(view) > 2 and not view[2] & 0x80:  # QR clear: ignored anyway
-                    stats["received"] += 1
-                    stats["ignored_queries"] += 1
-                    return _DROP
                 data = view.tobytes().lower()  # <= 9000 bytes; find() has no case folding
                 for needle in self._needles:
                     if needle in data:
@@ -653,7 +654,6 @@ class Querier:
                 if (
                     not flags  # a standard query (not a response, opcode 0)
                     and self._tasks  # some call may be about to ask (read without the lock)
-                    and not ephemeral  # a one-shot querier hears no multicast queries
                     and not message[4]  # a probe (authority records) is not a question to share
                     and not (source[0] in own_addresses and view.tobytes() in self._own_queries)
                 ):
@@ -753,8 +753,8 @@ class Querier:
                 )
 
     def _changed(self, names: set[str] | None) -> None:
-        """Under the lock: tell the tasks that follow changes (a watch) what was filed or
-        removed, so they read again only what it touches."""
+        """Under the lock: tell the tasks that follow changes (browse, watch) what was filed
+        or removed, so they read again only what it touches."""
         for task in self._tasks:
             if task.follows_changes:
                 task.changed(names)
