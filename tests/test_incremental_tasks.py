@@ -247,24 +247,45 @@ def _history(seed: int) -> Iterator[tuple[float, list[Record] | None]]:
         yield now, records
 
 
+def _replay(seed: int, task: BrowseTask) -> Iterator[tuple[RecordCache, float]]:
+    """Play history ``seed`` into a cache (small enough to evict, one seed in three), telling
+    ``task`` what changed as the Querier does; yields (cache, time) after each step, for both
+    tasks to be asked there."""
+    cache = RecordCache(max_records=20 if seed % 3 == 0 else 4096)
+    cache.want(STYPE)
+    for now, records in _history(seed):
+        if records is not None:
+            evicted = cache.evicted
+            cache.add_received([(Message(answers=tuple(records)), 1)], now)
+            names = {name_key(r.name) for r in records}
+            task.changed(None if cache.evicted != evicted else names)
+        removed = cache.expire(now)
+        if removed:
+            task.changed({name_key(e.record.name) for e in removed})
+        yield cache, now
+
+
+def _count_reads(cache: RecordCache) -> list[str]:
+    """From now on, the name key of every cache.entries() call, in order."""
+    reads: list[str] = []
+    entries = cache.entries
+
+    def counting(name: str, rtype: int, now: float, rclass: int = 1) -> list[CacheEntry]:
+        reads.append(name_key(name))
+        return entries(name, rtype, now, rclass)
+
+    cache.entries = counting  # type: ignore[method-assign]
+    return reads
+
+
 def _events(out: list[Any]) -> list[tuple[str, ServiceInfo]]:
     return [(e.kind, e.info) for e in out]
 
 
 @pytest.mark.parametrize("seed", range(300))
 def test_incremental_watch_agrees_with_reading_everything_again(seed: int) -> None:
-    cache = RecordCache(max_records=20 if seed % 3 == 0 else 4096)
-    cache.want(STYPE)
     new, reference = WatchTask(STYPE), FullScanWatch(STYPE)
-    for now, records in _history(seed):
-        if records is not None:
-            evicted = cache.evicted
-            cache.add_received([(Message(answers=tuple(records)), 1)], now)
-            names = {name_key(r.name) for r in records}
-            new.changed(None if cache.evicted != evicted else names)
-        removed = cache.expire(now)
-        if removed:
-            new.changed({name_key(e.record.name) for e in removed})
+    for cache, now in _replay(seed, new):
         new.update(cache, now)
         reference.update(cache, now)
         assert _events(new.out) == _events(reference.out), now
@@ -287,14 +308,7 @@ def test_a_watch_reads_again_only_what_changed() -> None:
     watch.update(cache, 1000.0)
     assert len(watch.out) == 200
     watch.out.clear()
-    reads = []
-    entries = cache.entries
-
-    def counting(name: str, rtype: int, now: float, rclass: int = 1) -> list[CacheEntry]:
-        reads.append(name_key(name))
-        return entries(name, rtype, now, rclass)
-
-    cache.entries = counting  # type: ignore[method-assign]
+    reads = _count_reads(cache)
     changed = txt(f"Inst 7.{STYPE}", b"v=2")
     cache.add_received([(Message(answers=(changed,)), 1)], 1001.0)
     watch.changed({name_key(changed.name)})
@@ -306,19 +320,8 @@ def test_a_watch_reads_again_only_what_changed() -> None:
 
 @pytest.mark.parametrize("seed", range(300))
 def test_incremental_browse_agrees_with_reading_everything_again(seed: int) -> None:
-    cache = RecordCache(max_records=20 if seed % 3 == 0 else 4096)
-    cache.want(STYPE)
     new, reference = BrowseTask(STYPE), FullScanBrowse(STYPE)
-    now = 0.0
-    for now, records in _history(seed):
-        if records is not None:
-            evicted = cache.evicted
-            cache.add_received([(Message(answers=tuple(records)), 1)], now)
-            names = {name_key(r.name) for r in records}
-            new.changed(None if cache.evicted != evicted else names)
-        removed = cache.expire(now)
-        if removed:
-            new.changed({name_key(e.record.name) for e in removed})
+    for cache, now in _replay(seed, new):
         new.update(cache, now)
         reference.update(cache, now)
         assert new.out == reference.out, now
@@ -340,14 +343,7 @@ def test_a_browse_does_not_read_unchanged_instances_again() -> None:
         cache.add_received([(Message(answers=records), 1)], 1000.0)
     browse = BrowseTask(STYPE)
     browse.update(cache, 1000.0)
-    reads = []
-    entries = cache.entries
-
-    def counting(name: str, rtype: int, now: float, rclass: int = 1) -> list[CacheEntry]:
-        reads.append(name_key(name))
-        return entries(name, rtype, now, rclass)
-
-    cache.entries = counting  # type: ignore[method-assign]
+    reads = _count_reads(cache)
     other = a("elsewhere.local", "192.0.2.9")
     cache.add_received([(Message(answers=(other,)), 1)], 1001.0)
     browse.changed({name_key(other.name)})
