@@ -40,7 +40,7 @@ from struct import Struct
 from struct import error as StructError
 
 from mdnsq.errors import MalformedPacket
-from mdnsq.names import MAX_NAME_WIRE, SURROGATE_ESCAPES, escape_label, escape_label_bytes
+from mdnsq.names import MAX_NAME_WIRE, SURROGATE_ESCAPES, escape_label
 from mdnsq.records import (
     AAAARecord,
     ARecord,
@@ -125,7 +125,7 @@ def _run_labels_slow(view: memoryview, run: int, stop: int) -> list[tuple[int, s
     pos = run
     while pos < stop:
         first = pos + 1
-        parts.append((pos, escape_label_bytes(view[first : first + view[pos]].tobytes())))
+        parts.append((pos, _label_text(view[first : first + view[pos]])))
         pos = first + view[pos]
     return parts
 
@@ -195,11 +195,7 @@ def _read_name(
             # reached by a pointer, one label before a label whose name is cached (see the
             # walk below). Bytes that are not UTF-8 decode to surrogates, which are not
             # printable (see _decode_escaped).
-            text = str(view[first:pos], "utf-8", "surrogateescape")
-            if "." in text or "\\" in text:
-                text = escape_label(text)
-            elif not (text.isascii() or text.isprintable()):
-                text = text.translate(SURROGATE_ESCAPES)
+            text = _label_text(view[first:pos])
         else:
             labels = 1
             short = pos - first < 32
@@ -461,6 +457,17 @@ def _cache_inner(parts: list[tuple[int, str]], suffix: str, names: dict[int, str
         names.setdefault(offset, tail)
 
 
+def _label_text(label: memoryview) -> str:
+    """The text of one label: "." and "\\" escaped, bytes that are not UTF-8 as \\DDD (they
+    decode to surrogates, which are not printable: see _decode_escaped)."""
+    text = str(label, "utf-8", "surrogateescape")
+    if "." in text or "\\" in text:
+        return escape_label(text)
+    if text.isascii() or text.isprintable():
+        return text
+    return text.translate(SURROGATE_ESCAPES)
+
+
 def _name_at(
     view: memoryview, pos: int, end: int, names: dict[int, str], runs: list[Run]
 ) -> tuple[str, int]:
@@ -510,11 +517,7 @@ def _label_then(
         suffix = names.get(after)
     if not suffix or suffix is _BAD:
         return None
-    label = str(view[pos + 1 : after], "utf-8", "surrogateescape")
-    if "." in label or "\\" in label:
-        label = escape_label(label)
-    elif not (label.isascii() or label.isprintable()):
-        label = label.translate(SURROGATE_ESCAPES)  # bytes that are not UTF-8, as \DDD
+    label = _label_text(view[pos + 1 : after])
     # The wire bound as in _read_name: the label's length + 1 bytes, then the suffix's.
     bound = length + len(suffix) + 3
     if bound > MAX_NAME_WIRE or (bound + 3 * len(suffix) > MAX_NAME_WIRE and not suffix.isascii()):
