@@ -34,13 +34,13 @@ from __future__ import annotations
 
 from bisect import bisect_right, insort
 from codecs import charmap_decode
-from itertools import compress
 from operator import itemgetter
 from struct import Struct
 from struct import error as StructError
 
 from mdnsq.errors import MalformedPacket
 from mdnsq.names import MAX_NAME_WIRE, SURROGATE_ESCAPES, escape_label
+from mdnsq.records import _TYPES as _DECODED_TYPES
 from mdnsq.records import (
     AAAARecord,
     ARecord,
@@ -98,13 +98,10 @@ _BAD = "\ud800"
 # A byte to its text when no byte above 127 is part of a UTF-8 character; see _decode_escaped.
 _BYTE_ESCAPES = {b: chr(b) if b < 128 else f"\\{b:03d}" for b in range(256)}
 
-# NSEC type bitmaps decoded (bytes -> types): a memo of a pure function, shared by all threads
-# (a lost entry costs only a decode), cleared when full as _WIRES is. Honest bitmaps are a few
-# values; 64 full ones (256 types each) hold about 0.6 MB.
-_TYPES: dict[bytes, frozenset[int]] = {}
-_MAX_TYPES = 64
-# "0" and "1" to the bytes 0 and 1: a bitmap's bits, written out by format(), as selectors.
-_ZERO_ONE = bytes.maketrans(b"01", b"\x00\x01")
+# NSEC type bitmaps as received -> canonical (mostly themselves): a memo shared by all threads
+# (a lost entry costs only a check), cleared when full as _WIRES is.
+_BITMAPS: dict[bytes, bytes] = {}
+_MAX_BITMAPS = 64
 
 # Length bytes of short labels (1..31) and backslash map to "."; see _read_name.
 _DOTS = bytes(46 if 0 < i < 32 or i == 92 else i for i in range(256))
@@ -545,51 +542,63 @@ def _wire_length(name: str) -> int:
     return size - (len(name) - len(plain)) // 2 - escapes - 2 * digits + 2
 
 
-def _read_types(view: memoryview, pos: int, end: int) -> frozenset[int]:
-    """NSEC type bitmap (RFC 4034 §4.1.2). Checked whole before any window is decoded (a bad
-    window at the end costs no decoding), decoded in C passes (the bits, written out as bytes
-    of 0 or 1, pick the types out of a range), and remembered by its bytes: honest bitmaps are
-    a handful of values ("no A", "no AAAA"). A step per bit in Python cost 4.5 ms for a packet
-    of NSEC records with full bitmaps, each different (fuzz/adversarial.full_nsec_bitmaps)."""
+def _read_bitmap(view: memoryview, pos: int, end: int) -> bytes:
+    """NSEC type bitmap (RFC 4034 §4.1.2), checked and made canonical, not decoded: the record
+    decodes it when asked (NSECRecord.types). A decode here cost 1.6-3 ms for a packet of
+    bitmaps with thousands of types (fuzz/adversarial: full_nsec_bitmaps, many_nsec_windows,
+    nsec_tiny_windows), which nothing on the receive path reads. Windows out of order or
+    repeated, and trailing zero bytes, are read as a liberal reader would (their union), and
+    stored canonical so that equal type sets compare equal."""
     raw = view[pos:end].tobytes()
-    types = _TYPES.get(raw)
-    if types is not None:
-        return types
-    windows = []
+    known = _BITMAPS.get(raw)
+    if known is not None:
+        return known
+    size = len(raw)
+    at = 0
+    last = -1
+    canonical = True
+    while at < size:
+        if at + 2 > size:
+            raise _Bad("NSEC window header cut off")
+        window = raw[at]
+        length = raw[at + 1]
+        at += 2 + length
+        if length == 0 or length > 32 or at > size:
+            raise _Bad("bad NSEC bitmap length")
+        if window <= last or raw[at - 1] == 0:
+            canonical = False
+        last = window
+    bitmap = raw if canonical else _canonical_bitmap(raw)
+    if len(_BITMAPS) >= _MAX_BITMAPS:
+        _BITMAPS.clear()
+    _BITMAPS[raw] = bitmap
+    return bitmap
+
+
+def _canonical_bitmap(raw: bytes) -> bytes:
+    """A checked bitmap whose windows are out of order, repeated or end in zero bytes, in the
+    canonical form: a step per window, as the check is."""
+    windows: dict[int, int] = {}
     at = 0
     while at < len(raw):
-        if at + 2 > len(raw):
-            raise _Bad("NSEC window header cut off")
-        size = raw[at + 1]
-        if size == 0 or size > 32 or at + 2 + size > len(raw):
-            raise _Bad("bad NSEC bitmap length")
-        windows.append((raw[at] << 8, raw[at + 2 : at + 2 + size]))
-        at += 2 + size
-    if len(windows) == 1:
-        window, bitmap = windows[0]
-        types = frozenset(compress(range(window, window + 8 * len(bitmap)), _bits(bitmap)))
-    else:
-        found: list[int] = []
-        for window, bitmap in windows:
-            found.extend(compress(range(window, window + 8 * len(bitmap)), _bits(bitmap)))
-        types = frozenset(found)
-    if len(_TYPES) >= _MAX_TYPES:
-        _TYPES.clear()
-    _TYPES[raw] = types
-    return types
+        window, length = raw[at], raw[at + 1]
+        at += 2 + length
+        windows[window] = windows.get(window, 0) | int.from_bytes(
+            raw[at - length : at].ljust(32, b"\x00"), "big"
+        )
+    out = []
+    for window in sorted(windows):
+        bits = windows[window].to_bytes(32, "big").rstrip(b"\x00")
+        if bits:
+            out.append(bytes((window, len(bits))) + bits)
+    return b"".join(out)
 
 
 def _clear_memos() -> None:
     """Forget the memos shared between parses (for measuring a packet as if seen first)."""
     _WIRES.clear()
-    _TYPES.clear()
-
-
-def _bits(bitmap: bytes) -> bytes:
-    """Each bit of ``bitmap`` as one byte, 0 or 1, most significant bit first."""
-    return (
-        format(int.from_bytes(bitmap, "big"), f"0{8 * len(bitmap)}b").encode().translate(_ZERO_ONE)
-    )
+    _BITMAPS.clear()
+    _DECODED_TYPES.clear()
 
 
 def _check_strings(view: memoryview, pos: int, end: int) -> int:
@@ -817,7 +826,7 @@ def _other_record(
             # the owner's own name (RFC 6762 §6.1) and only the type bitmap carries meaning,
             # so keep the record: skip the name in place and stand in the owner name.
             next_name, after = name, _skip_name(view, start, end)
-        return _new(NSECRecord, (*head, next_name, _read_types(view, after, end)))
+        return _new(NSECRecord, (*head, next_name, _read_bitmap(view, after, end)))
     if rtype == 5:  # CNAME
         target = _read_name(view, start, end, len(view), names, runs)[0]
         return _new(CNAMERecord, (*head, target))

@@ -143,7 +143,7 @@ class _Writer:
             buf += record.packed
         elif isinstance(record, NSECRecord):
             self.name(record.next_name, compress=False)
-            buf += _type_bitmap(record.types)
+            buf += record.bitmap  # canonical already (NSECRecord)
         elif isinstance(record, HINFORecord):
             for item in (record.cpu, record.os):  # HINFORecord already checked the 255-byte limit
                 buf.append(len(item))
@@ -164,25 +164,6 @@ class _Writer:
             raise ValueError(f"message would be {len(self.buf)} bytes, more than {max_size}")
         self.buf[0:12] = _HEADER.pack(ident, flags, *counts)
         return bytes(self.buf)
-
-
-def _type_bitmap(types: Iterable[int]) -> bytes:
-    """RFC 4034 §4.1.2 windowed bitmap."""
-    windows: dict[int, bytearray] = {}
-    for t in sorted(set(types)):
-        window, low = divmod(int(t), 256)
-        bits = windows.setdefault(window, bytearray())
-        index = low >> 3
-        if len(bits) <= index:
-            bits.extend(bytes(index + 1 - len(bits)))
-        bits[index] |= 0x80 >> (low & 7)
-    out = bytearray()
-    for window in sorted(windows):
-        bits = windows[window]
-        out.append(window)
-        out.append(len(bits))
-        out += bits
-    return bytes(out)
 
 
 def encode_message(message: Message) -> bytes:

@@ -1,5 +1,5 @@
-"""NSEC type bitmaps (RFC 4034 §4.1.2): the parser's decoder, which works in C passes and
-remembers bitmaps it has seen, against a reader that walks every bit."""
+"""NSEC type bitmaps (RFC 4034 §4.1.2): the parser's check, the canonical form it stores, and the
+record's decoder (C passes, a memo of bitmaps seen), against a reader that walks every bit."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fuzz import adversarial
-from mdnsq import NSECRecord, parse_message
+from mdnsq import NSECRecord, encode_message, parse_message
+from mdnsq import records as records_module
 from mdnsq.parser import _clear_memos
+from mdnsq.records import bitmap_types, type_bitmap
 
 _RR = struct.Struct("!HHIH")
 _OWNER = b"\x01h\x05local\x00"
@@ -74,6 +76,10 @@ def test_bitmaps_read_as_the_bit_by_bit_reader_reads_them(maps: list[bytes], col
     assert [r.types for r in nsec] == [t for t in expected if t is not None]
     assert message.skipped == expected.count(None)
     assert message.answers[-1].type == 1
+    for record in nsec:
+        # Stored canonical, so records compare by their types however the wire spelled them.
+        assert record.bitmap == type_bitmap(record.types)
+        assert record == NSECRecord(name="h.local", ttl=1, next_name="h.local", types=record.types)
 
 
 def test_a_bitmap_seen_before_reads_the_same_and_is_shared() -> None:
@@ -100,8 +106,52 @@ def test_windows_above_zero_and_out_of_order_are_read() -> None:
     assert parse_message(packet(bitmap)).answers[0].types == frozenset({256, 1})
 
 
+def test_any_spelling_of_a_type_set_is_stored_canonical() -> None:
+    canonical = b"\x00\x04\x40\x00\x00\x08" + b"\x01\x01\x80"  # A, AAAA; 256
+    spellings = [
+        canonical,
+        b"\x01\x01\x80" + b"\x00\x04\x40\x00\x00\x08",  # windows out of order
+        b"\x00\x05\x40\x00\x00\x08\x00" + b"\x01\x02\x80\x00",  # trailing zero bytes
+        b"\x00\x01\x40" + b"\x01\x01\x80" + b"\x00\x04\x00\x00\x00\x08",  # window 0 twice
+        b"\x00\x04\x40\x00\x00\x08" + b"\x02\x01\x00" + b"\x01\x01\x80",  # an empty window
+    ]
+    message = parse_message(packet(*spellings))
+    nsec = message.answers[:-1]
+    assert message.skipped == 0 and len(nsec) == len(spellings)
+    assert {r.bitmap for r in nsec} == {canonical}
+    assert len(set(nsec)) == 1
+    assert all(r.types == frozenset({1, 28, 256}) for r in nsec)
+    # What is written is the canonical form, whatever was received.
+    again = parse_message(encode_message(message))
+    assert [r.bitmap for r in again.answers[:-1]] == [canonical] * len(spellings)
+
+
+def test_an_empty_bitmap_is_no_types() -> None:
+    record = parse_message(packet(b"")).answers[0]
+    assert isinstance(record, NSECRecord)
+    assert record.bitmap == b"" and record.types == frozenset()
+
+
+def test_the_parse_decodes_no_bitmap() -> None:
+    """The receive path never reads an NSEC record's types unless a call asks about its name:
+    a bitmap of 65,536 types costs the parse a check and a copy, not a frozenset."""
+    _clear_memos()
+    (record,) = parse_message(adversarial.many_nsec_windows()).answers
+    assert not records_module._TYPES
+    assert isinstance(record, NSECRecord) and len(record.types) == 65536
+    assert len(records_module._TYPES) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.frozensets(st.integers(0, 0xFFFF), max_size=300))
+def test_type_bitmap_and_bitmap_types_are_inverses(types: frozenset[int]) -> None:
+    bitmap = type_bitmap(types)
+    assert reference_types(bitmap) == types == bitmap_types(bitmap)
+    assert type_bitmap(sorted(types, reverse=True)) == bitmap
+
+
 def test_the_hostile_nsec_shapes_read_as_the_bit_by_bit_reader_reads_them() -> None:
-    for name in ("full_nsec_bitmaps", "many_nsec_windows"):
+    for name in ("full_nsec_bitmaps", "many_nsec_windows", "nsec_tiny_windows"):
         data = adversarial.BUILDERS[name]()
         _clear_memos()
         records = parse_message(data).answers
