@@ -557,6 +557,20 @@ class NSECRecord(Record):
         """The types that exist for this name."""
         return bitmap_types(self[5])
 
+    def has_type(self, rtype: int) -> bool:
+        """``rtype in self.types`` without decoding the bitmap: a step per window before
+        ``rtype``'s, so none for the address types (window 0), however many types it lists."""
+        bitmap = self[5]
+        window, low = divmod(int(rtype), 256)
+        at = 0
+        while at < len(bitmap):
+            if bitmap[at] >= window:
+                if bitmap[at] > window or low >> 3 >= bitmap[at + 1]:
+                    return False
+                return bool(bitmap[at + 2 + (low >> 3)] & 0x80 >> (low & 7))
+            at += 2 + bitmap[at + 1]
+        return False
+
     def _data_repr(self) -> str:
         names = ", ".join(sorted(str(record_type(t)) for t in self.types))
         return f"next_name={self[4]!r}, types={{{names}}}"

@@ -21,7 +21,7 @@ from typing import Any
 
 from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.names import name_key
-from mdnsq.records import Question, Record, RecordType, SRVRecord
+from mdnsq.records import NSECRecord, Question, Record, RecordType, SRVRecord
 from mdnsq.service import (
     SERVICES_META,
     Address,
@@ -169,16 +169,18 @@ class QueryTask(SettleTask):
 def all_addresses_known(cache: RecordCache, name: str, now: float) -> bool:
     """Both address types settled by the responder: present with the cache-flush bit (a unique
     RRset is sent whole, RFC 6762 §10.2) or denied by its NSEC record (§6.1)."""
-    nsec_types: set[int] = set()
-    have_nsec = False
-    for entry in cache.entries(name, RecordType.NSEC, now):
-        have_nsec = True
-        nsec_types.update(getattr(entry.record, "types", ()))
+    # has_type, not types: a peer's NSEC record may list 65,536 types, and this runs on every
+    # wake-up of a call about the name.
+    nsec = [
+        e.record
+        for e in cache.entries(name, RecordType.NSEC, now)
+        if isinstance(e.record, NSECRecord)
+    ]
     for rtype in (RecordType.A, RecordType.AAAA):
         entries = [e for e in cache.entries(name, rtype, now) if not e.goodbye]
         if any(e.record.cache_flush for e in entries):
             continue
-        if not entries and have_nsec and rtype not in nsec_types:
+        if not entries and nsec and not any(r.has_type(rtype) for r in nsec):
             continue
         return False
     return True

@@ -163,3 +163,29 @@ def test_the_hostile_nsec_shapes_read_as_the_bit_by_bit_reader_reads_them() -> N
             assert isinstance(record, NSECRecord) and record.types == reference_types(bitmap)
             pos += 11 + rdlength
         assert pos == len(data), name
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.frozensets(st.integers(0, 0xFFFF), max_size=60),
+    st.lists(st.integers(0, 0xFFFF), max_size=20),
+)
+def test_has_type_answers_as_types_does(types: frozenset[int], probes: list[int]) -> None:
+    record = NSECRecord(name="h.local", ttl=120, next_name="h.local", types=types)
+    for rtype in [*probes, *types, 1, 28, 0, 0xFFFF]:
+        assert record.has_type(rtype) == (rtype in types)
+        # Near each type: the neighbours in its byte and the next window.
+        for near in (rtype - 1, rtype + 1, rtype + 8, rtype + 256):
+            if 0 <= near <= 0xFFFF:
+                assert record.has_type(near) == (near in types)
+
+
+def test_the_address_check_decodes_no_bitmap() -> None:
+    """A peer's NSEC record for a name being resolved, listing every type but the addresses:
+    the check on each wake-up reads window 0 only."""
+    records_module._TYPES.clear()
+    everything = frozenset(range(0x10000)) - {1, 28}
+    record = NSECRecord(name="h.local", ttl=120, next_name="h.local", types=everything)
+    records_module._TYPES.clear()
+    assert not record.has_type(1) and not record.has_type(28) and record.has_type(0xFFFF)
+    assert not records_module._TYPES
