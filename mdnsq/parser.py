@@ -818,6 +818,8 @@ def _other_record(
     """The record types rarer than PTR, SRV, TXT, A and AAAA."""
     head = (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF)
     if rtype == 47:  # NSEC; the next name may be compressed (RFC 6762 §18.14)
+        if start >= end:  # no next name: one exception, not the reader's and then the skip's
+            raise _Bad("NSEC RDATA empty")
         try:
             next_name, after = _read_name(view, start, end, len(view), names, runs)
         except _Bad:
