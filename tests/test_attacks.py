@@ -439,3 +439,26 @@ def test_255_byte_limit_counts_every_kind_of_escape_as_its_wire_bytes(kind: byte
     too_long = question(bytes([room + 1]) + b"a" * (room + 1) + pointer(12))
     with pytest.raises(MalformedPacket, match="255"):
         parse_message(header(qd=2) + question(base) + too_long)
+
+
+def test_unknown_types_do_not_grow_the_record_type_table_without_bound() -> None:
+    """Every record of a type nobody named becomes a TYPE<n> member. The enum's table of them
+    lives as long as the process: a peer sending each of the 65,536 types once would leave 24
+    MB in it. It keeps at most MAX_PSEUDO_MEMBERS; past that, records still carry an equal
+    member of the right value and name."""
+    from mdnsq import records
+
+    before = len(records._MEMBERS)
+    count = 700
+    for start in range(20000, 20000 + 4 * count, count):
+        types = range(start, start + count)
+        data = header(qd=1, an=count) + wire_name(b"h", b"local") + struct.pack("!HH", start, 1)
+        data += b"".join(rr(b"\x00", rtype, b"") for rtype in types)
+        message = parse_message(data)
+        assert [int(r.type) for r in message.answers] == list(types)
+        assert [r.type.name for r in message.answers] == [f"TYPE{t}" for t in types]
+        assert message.questions[0].type == start
+        assert isinstance(message.answers[-1].type, RecordType)
+    assert RecordType(20000 + 4 * count - 1) == 20000 + 4 * count - 1
+    assert len(records._MEMBERS) - before <= records.MAX_PSEUDO_MEMBERS
+    assert 4 * count > records.MAX_PSEUDO_MEMBERS
