@@ -127,7 +127,8 @@ def test_long_lived_junk_does_not_evict_a_fresh_short_lived_answer() -> None:
         cache.add(a(f"junk{i}.local", "192.0.2.1", ttl=4500), 2, T0)
     cache.add(a("real.local", "192.0.2.7", ttl=120), 2, T0 + 1)
     assert cache.records("real.local", RecordType.A, T0 + 1)
-    assert len(cache) == 100
+    assert len(cache) == 100 - 100 // 16  # one pass evicts the excess and a sixteenth more
+    assert cache.evicted == 1 + 100 // 16
 
 
 def test_wanted_names_survive_a_flood_until_unwanted() -> None:
@@ -142,6 +143,43 @@ def test_wanted_names_survive_a_flood_until_unwanted() -> None:
     assert cache.records("real.local", RecordType.A, T0 + 2) == []
 
 
+def test_evictions_take_the_oldest_a_sixteenth_of_the_bound_at_a_time() -> None:
+    cache = RecordCache(max_records=32)
+    for i in range(33):
+        cache.add(a(f"h{i}.local", "192.0.2.1", flush=False), 2, T0 + i)
+    assert cache.evicted == 3 and len(cache) == 30
+    assert [i for i in range(33) if cache.records(f"h{i}.local", RecordType.A, T0 + 40)] == list(
+        range(3, 33)
+    )
+
+
+def test_wanted_entries_go_only_when_too_few_others_are_left() -> None:
+    cache = RecordCache(max_records=32)  # evicts the excess and 2 more at a time
+    cache.want("real.local")
+    for i in range(3):
+        cache.add(a("real.local", f"192.0.2.{i}", flush=False), 2, T0 + i)
+    for i in range(30):
+        cache.add(a(f"junk{i}.local", "192.0.2.1", flush=False), 2, T0 + 10)
+    # The three oldest entries are wanted: the three oldest others go instead.
+    assert len(cache.records("real.local", RecordType.A, T0 + 10)) == 3
+    assert cache.evicted == 3
+    assert not any(cache.records(f"junk{i}.local", RecordType.A, T0 + 10) for i in range(3))
+
+
+def test_the_oldest_wanted_entries_go_when_too_few_others_are_left() -> None:
+    cache = RecordCache(max_records=32)
+    cache.want("real.local")
+    for i in range(2):
+        cache.add(a(f"junk{i}.local", "192.0.2.1", flush=False), 2, T0)
+    for i in range(31):
+        cache.add(a("real.local", f"192.0.2.{i}", flush=False), 2, T0 + 1 + i)
+    # Three must go and only two entries are not wanted: they go, with the oldest wanted one.
+    assert len(cache) == 30 and cache.evicted == 3
+    assert not any(cache.records(f"junk{i}.local", RecordType.A, T0 + 40) for i in range(2))
+    left = {str(r.address) for r in cache.records("real.local", RecordType.A, T0 + 40)}
+    assert left == {f"192.0.2.{i}" for i in range(1, 31)}
+
+
 def _filed(cache: RecordCache) -> int:
     """Keys filed for expiry, stale ones included (what the expiry bookkeeping holds)."""
     return sum(len(group) for group in cache._due.values())
@@ -151,7 +189,8 @@ def test_flood_stays_within_bound() -> None:
     cache = RecordCache(max_records=100)
     for i in range(5000):
         cache.add(a(f"h{i}.local", "192.0.2.1", ttl=100 + i % 7), 2, T0 + i * 0.001)
-    assert len(cache) == 100
+    assert 100 - 100 // 16 <= len(cache) <= 100
+    assert cache.evicted == 5000 - len(cache)
     assert _filed(cache) <= 2 * 100 + 64 + 1
 
 

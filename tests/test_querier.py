@@ -697,8 +697,8 @@ def test_cache_size_bound_holds_under_a_flood(net: FakeNet) -> None:
     while q.process():
         pass
     stats = q.stats()
-    assert stats["cache_records"] == 50
-    assert stats["cache_evicted"] == 150
+    assert 50 - 50 // 16 <= stats["cache_records"] <= 50
+    assert stats["cache_evicted"] == 200 - stats["cache_records"]
 
 
 # -- receive filters ---------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def test_a_cache_full_of_long_lived_junk_does_not_lock_out_real_answers(net: Fak
     for packet in junk_packets(4):
         transport.inject(packet)
     q.process(0)
-    assert len(q.cache) == 1000
+    assert 1000 - 1000 // 16 <= len(q.cache) <= 1000  # full (evicting a sixteenth at a time)
     info = q.resolve_service(NAME, timeout=3.0)
     assert info is not None and info.port == 8080
 
@@ -106,8 +106,8 @@ def test_the_cache_bound_holds_under_junk(net: FakeNet) -> None:
         net.transports[0].inject(packet)
     drain(q, 10)
     stats = q.stats()
-    assert stats["cache_records"] == 1000
-    assert stats["cache_evicted"] == 10 * 300 - 1000
+    assert 1000 - 1000 // 16 <= stats["cache_records"] <= 1000
+    assert stats["cache_evicted"] == 10 * 300 - stats["cache_records"]
 
 
 # Found by the PTR flood: the querier used to hand every due question to one build_queries
