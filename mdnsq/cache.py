@@ -7,6 +7,11 @@
 # - RFC 6762 semantics: TTL expiry; a goodbye (TTL 0) expires a record one second later (§10.1);
 #   a record with the cache-flush bit expires the other records of its name/type/class *on the
 #   same interface* that were received more than one second earlier, also after one second (§10.2).
+#   That takes a walk over the bucket, so one rrset is walked at most once per FLUSH_GAP; a flush
+#   record that comes sooner is applied by the next walk as of its own time, before anything it
+#   flushes could expire. What expires, and when, is as if every flush record had walked at once
+#   (tests/test_cache.py compares the two over random histories); only the expiry times that
+#   readers see may lag by up to FLUSH_GAP.
 # - Bounded: at most `max_records` entries. Past that, the entries received longest ago are
 #   evicted, a sixteenth of the bound at a time (one pass over the oldest, not one per record),
 #   skipping names a caller is waiting for (`want`) unless fewer than that many others are left.
@@ -56,6 +61,8 @@ _new = tuple.__new__
 
 # §10.1 / §10.2: a goodbye or a flushed record lives on for one more second.
 GRACE = 1.0
+# An rrset's records are scanned for a flush at most this often; less than GRACE (_request_flush).
+FLUSH_GAP = 0.25
 # Refresh points (fraction of TTL, RFC 6762 §5.2) and the most added to each.
 REFRESH_POINTS = (0.80, 0.85, 0.90, 0.95)
 REFRESH_JITTER = 0.02
@@ -172,8 +179,12 @@ class RecordCache:
         self._due: dict[float, list[Key]] = {}
         self._stale = 0  # keys in groups whose entry is gone or filed elsewhere
         self._wanted: dict[str, int] = {}  # name_key -> how many callers wait for it
-        self._flush_now = -1.0
-        self._flushed_rrsets: set[tuple[Bucket, int]] = set()
+        # §10.2 flushes: rrset (bucket, interface) -> when it was last scanned, and the times of
+        # flush records for it that came within FLUSH_GAP of that scan, to apply as of then.
+        self._scanned: dict[tuple[Bucket, int], float] = {}
+        self._requests: dict[tuple[Bucket, int], list[float]] = {}
+        self._requests_due = float("inf")
+        self.flush_gap = FLUSH_GAP  # 0: every flush record scans at once (the tests' reference)
         self.evicted = 0
         self.flushed = 0
 
@@ -204,6 +215,8 @@ class RecordCache:
         # know (a new instance's PTR), and a refresh that flushes nothing. None needs flush or
         # goodbye logic, so they are filed inline here, without a method call. Everything else
         # goes to _add_to.
+        if self._requests:
+            self._apply_requests(now)
         stored = 0
         entries = self._entries
         buckets = self._buckets
@@ -305,16 +318,7 @@ class RecordCache:
             and record.cache_flush
             and (old is None or (isinstance(members, dict) and len(members) > 1))
         ):
-            # Once per rrset and interface per packet (batch: same `now`): the other records
-            # of a packet cannot be older than a second, so a second scan would find nothing,
-            # and a packet of 500 flush records must not scan a big bucket 500 times.
-            if now != self._flush_now:
-                self._flush_now = now
-                self._flushed_rrsets.clear()
-            rrset = (bucket, interface)
-            if rrset not in self._flushed_rrsets:
-                self._flushed_rrsets.add(rrset)
-                self._flush(_keys_in(members), key, now)
+            self._request_flush(bucket, members, key, now)
         ttl = record.ttl
         if ttl == 0:
             if old is None:
@@ -368,18 +372,72 @@ class RecordCache:
         self._file_new(expires, key)
         return expires
 
-    def _flush(self, members: Iterable[Key], key: Key, now: float) -> None:
-        # Same bucket and interface (key[1]), other data, received more than a second ago.
-        cutoff = now - GRACE
-        interface = key[1]
+    def _request_flush(self, bucket: Bucket, members: Members, key: Key, now: float) -> None:
+        """A record with the cache-flush bit arrived for (bucket, key's interface): flush the
+        rrset's other records received more than a second ago (§10.2). A scan walks the whole
+        bucket, so an rrset is scanned at most once per FLUSH_GAP: a flush record that comes
+        sooner is noted, and applied as of its own time by the next scan, which runs before
+        anything it flushes could expire (FLUSH_GAP < GRACE). Scanned on every flush record, a
+        bucket of 4,000 records under one name made each one-record packet cost 450 us."""
+        rrset = (bucket, key[1])
+        last = self._scanned.get(rrset)
+        if last == now:
+            return  # the same batch: its other records cannot be a second old
+        gap = self.flush_gap
+        if last is not None and now < last + gap:
+            times = self._requests.setdefault(rrset, [])
+            if not times or times[-1] != now:
+                times.append(now)
+            self._requests_due = min(self._requests_due, last + gap)
+            return
+        times = self._requests.pop(rrset, [])
+        times.append(now)
+        self._scanned[rrset] = now
+        self._flush(_keys_in(members), key, rrset[1], times)
+        if len(self._scanned) > 1024:  # forget scans too old to hold a request back
+            self._scanned = {r: t for r, t in self._scanned.items() if t + gap > now}
+
+    def _apply_requests(self, now: float) -> None:
+        """Scan the rrsets whose noted flush records are due (see _request_flush)."""
+        if now < self._requests_due:
+            return
+        due = self._requests_due = float("inf")
+        gap = self.flush_gap
+        for rrset in list(self._requests):
+            last = self._scanned.get(rrset, -due)
+            if now < last + gap:
+                self._requests_due = min(self._requests_due, last + gap)
+                continue
+            times = self._requests.pop(rrset)
+            # As of the latest noted time, not now: a flush record in the batch being filed
+            # must still scan as of its own time (at most two walks per gap, then).
+            self._scanned[rrset] = times[-1]
+            members = self._buckets.get(rrset[0])
+            if members is not None:
+                self._flush(_keys_in(members), None, rrset[1], times)
+
+    def _flush(
+        self, members: Iterable[Key], key: Key | None, interface: int, times: list[float]
+    ) -> None:
+        """Flush, as of each of ``times`` (ascending), the records of ``members`` on
+        ``interface`` other than ``key`` received more than a second before it: each expires a
+        second after the first such time, unless it expires sooner anyway."""
+        latest = times[-1] - GRACE
         entries = self._entries
         for other in members:
             if other[1] != interface or other == key:
                 continue
             s = entries[other]
-            if s[_RECEIVED] < cutoff and s[_EXPIRES] > now + GRACE:
-                filed = self._file(now + GRACE, other)
-                entries[other] = (*s[:_EXPIRES], now + GRACE, s[_TTL], s[_GOODBYE], s[_NAME], filed)
+            received = s[_RECEIVED]
+            if received >= latest:
+                continue
+            for when in times:
+                if received < when - GRACE:
+                    break
+            expires = when + GRACE
+            if s[_EXPIRES] > expires:
+                filed = self._file(expires, other)
+                entries[other] = (*s[:_EXPIRES], expires, s[_TTL], s[_GOODBYE], s[_NAME], filed)
                 self.flushed += 1
 
     # -- removing -------------------------------------------------------------------------
@@ -449,6 +507,8 @@ class RecordCache:
 
     def expire(self, now: float) -> list[CacheEntry]:
         """Drop every entry whose time is up; returns them (for callers that report removals)."""
+        if self._requests:
+            self._apply_requests(now)
         removed: list[CacheEntry] = []
         heap = self._heap
         due = self._due
@@ -474,6 +534,9 @@ class RecordCache:
         self._heap.clear()
         self._due.clear()
         self._stale = 0
+        self._scanned.clear()
+        self._requests.clear()
+        self._requests_due = float("inf")
 
     # -- what callers are waiting for -------------------------------------------------------
 

@@ -354,3 +354,66 @@ def test_filing_a_batch_inline_matches_filing_each_record_through_add() -> None:
         assert _exactly(inline) == _exactly(one_by_one)
         assert _exactly(inline.expire(now)) == _exactly(one_by_one.expire(now))
         assert set(inline._names) <= set(inline._entries)  # spellings leave with their entry
+
+
+def _removed(entries: Iterable[CacheEntry]) -> list[tuple[Any, ...]]:
+    """What expire() returned, without the expiry group an entry was filed in."""
+    return sorted((tuple(e.record), *e[1:6]) for e in entries)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_flush_records_held_back_expire_what_an_immediate_scan_expires(seed: int) -> None:
+    # A flush record for an rrset scanned less than FLUSH_GAP ago is applied by a later scan,
+    # as of its own time. The reference scans on every flush record (the rule before). Random
+    # histories of one rrset family (two names, two interfaces, flush bits, goodbyes, short
+    # TTLs, steps shorter and longer than the gap and the grace second) must expire the same
+    # records at the same times, whenever expire() is called.
+    rng = random.Random(seed)
+    exact, held = RecordCache(), RecordCache()
+    exact.flush_gap = 0.0
+    now = T0
+    for _ in range(150):
+        now += rng.choice((0.0, 0.05, 0.1, 0.2, 0.3, 0.6, 1.0, 1.1))
+        batch = []
+        for _ in range(rng.randint(1, 3)):
+            i, ttl, flush = rng.randint(0, 5), rng.choice((0, 1, 2, 120)), rng.random() < 0.6
+            record = rng.choice(
+                (
+                    a(f"h{i % 2}.local", f"192.0.2.{i}", ttl=ttl, flush=flush),
+                    txt(f"S{i % 2}._http._tcp.local", b"k=%d" % i, ttl=ttl, flush=flush),
+                )
+            )
+            batch.append((Message(answers=(record,)), rng.choice((2, 3))))
+        exact.add_received(batch, now)
+        held.add_received(batch, now)
+        if rng.random() < 0.6:
+            assert _removed(held.expire(now)) == _removed(exact.expire(now))
+            assert len(held) == len(exact)
+    assert _removed(held.expire(now + 10_000)) == _removed(exact.expire(now + 10_000))
+    assert len(held) == len(exact) == 0
+
+
+def test_flush_records_for_one_rrset_scan_it_once_per_gap() -> None:
+    # A bucket of 400 records under one name, then a flush record for it every 10 ms: the
+    # bucket is walked a few times a second, not 100 times.
+    cache = RecordCache()
+    cache.add_all(
+        [a("h.local", f"10.0.{i // 250}.{i % 250}", flush=False) for i in range(400)], 2, T0
+    )
+    walked = 0
+    members = cache._buckets[next(iter(cache._buckets))]
+    assert isinstance(members, dict) and len(members) == 400
+    real_flush = cache._flush
+
+    def counting_flush(*args: Any) -> None:
+        nonlocal walked
+        walked += 1
+        real_flush(*args)
+
+    cache._flush = counting_flush  # type: ignore[method-assign]
+    for step in range(100):
+        cache.add_all([a("h.local", "192.0.2.1")], 2, T0 + 2 + step * 0.01)
+    cache.expire(T0 + 3)
+    assert walked <= 1 + 1.0 / cache.flush_gap + 1
+    # The first flush record (at T0 + 2) flushed all 400: they are gone a second later.
+    assert [str(r.address) for r in cache.records("h.local", RecordType.A, T0 + 3)] == ["192.0.2.1"]

@@ -83,3 +83,20 @@ def test_a_cache_full_of_wanted_records_costs_no_more_to_add_to() -> None:
         )
     print(f"not wanted {work[False]} lines, wanted {work[True]} lines")
     assert work[True] <= 2 * work[False]
+
+
+def test_one_flush_record_a_packet_into_a_big_bucket_costs_about_a_plain_one() -> None:
+    """A bucket of 4,000 records under one name, then 50 packets of one record each, 10 ms
+    apart. With the cache-flush bit each walked the whole bucket: 450 us a packet against 1.6
+    (300x). Walks are now at most one per FLUSH_GAP for an rrset."""
+
+    def packets(flush: bool) -> None:
+        cache = RecordCache(4096)
+        for k in range(20):
+            cache.add_all(a_records(k * 200, 200, False), IFINDEX, 100.0)
+        for k in range(50):
+            cache.add_all(a_records(200_000 + k, 1, flush), IFINDEX, 102.0 + k * 0.01)
+
+    plain, flush = count_work(lambda: packets(False)), count_work(lambda: packets(True))
+    print(f"plain {plain} lines, flush {flush} lines")
+    assert flush <= 1.5 * plain
