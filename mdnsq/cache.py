@@ -163,10 +163,12 @@ def _view(key: Key, s: Stored, names: dict[Key, str]) -> CacheEntry:
 class RecordCache:
     """TTL-bounded, size-bounded store of received records; not thread-safe (the Querier locks)."""
 
-    def __init__(self, max_records: int = 4096) -> None:
+    def __init__(self, max_records: int = 4096, *, report_evicted: bool = False) -> None:
         if max_records < 1:
             raise ValueError("max_records must be at least 1")
         self.max_records = max_records
+        # Name keys of the entries evicted since take_evicted() was last called, when asked for.
+        self._evicted_names: set[str] | None = set() if report_evicted else None
         self._entries: dict[Key, Stored] = {}  # oldest reception first
         # the name as received of an entry filed inline, where it is not bucket[2:]
         self._names: dict[Key, str] = {}
@@ -482,6 +484,8 @@ class RecordCache:
                 victims += held[: goal - len(victims)]
         for key in victims:
             self._remove(key)
+        if self._evicted_names is not None:
+            self._evicted_names.update([key[0][2:] for key in victims])
         self.evicted += len(victims)
         self._stale += len(victims)  # their keys stay in their expiry groups
         if self._stale > len(entries) + 64:
@@ -537,6 +541,15 @@ class RecordCache:
         self._scanned.clear()
         self._requests.clear()
         self._requests_due = float("inf")
+
+    def take_evicted(self) -> set[str]:
+        """Name keys of the entries evicted since the last call (``report_evicted``): a caller
+        that follows changes reads again what they touch, not everything."""
+        names = self._evicted_names
+        if not names:
+            return set()
+        self._evicted_names = set()
+        return names
 
     # -- what callers are waiting for -------------------------------------------------------
 

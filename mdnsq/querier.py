@@ -186,7 +186,7 @@ class Querier:
         self.unicast_response = unicast_response
         self.settle = settle
         self._clock = clock
-        self._cache = RecordCache(cache_size)
+        self._cache = RecordCache(cache_size, report_evicted=True)
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._leader = False
@@ -738,19 +738,18 @@ class Querier:
         self._stats["accepted"] += len(batch)
         # The question section of a response is ignored; authority records are for probing.
         cache = self._cache
-        evicted = cache.evicted
         cache.add_received(batch, self._clock())
+        evicted = cache.take_evicted()
         if any(task.follows_changes for task in self._tasks):
-            if cache.evicted != evicted:
-                self._changed(None)
-            else:
-                self._changed(
-                    {
-                        name_key(record.name)
-                        for message, _ in batch
-                        for record in message.answers + message.additionals
-                    }
-                )
+            # What was evicted counts as changed: under a flood the cache evicts on every
+            # batch, and "anything may have changed" made a watch of 500 instances read all
+            # of them again on each wake-up (16 ms instead of 0.25).
+            names = {
+                name_key(record.name)
+                for message, _ in batch
+                for record in message.answers + message.additionals
+            }
+            self._changed(names | evicted if evicted else names)
 
     def _changed(self, names: set[str] | None) -> None:
         """Under the lock: tell the tasks that follow changes (browse, watch) what was filed

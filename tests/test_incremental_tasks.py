@@ -251,14 +251,12 @@ def _replay(seed: int, task: BrowseTask) -> Iterator[tuple[RecordCache, float]]:
     """Play history ``seed`` into a cache (small enough to evict, one seed in three), telling
     ``task`` what changed as the Querier does; yields (cache, time) after each step, for both
     tasks to be asked there."""
-    cache = RecordCache(max_records=20 if seed % 3 == 0 else 4096)
+    cache = RecordCache(max_records=20 if seed % 3 == 0 else 4096, report_evicted=True)
     cache.want(STYPE)
     for now, records in _history(seed):
         if records is not None:
-            evicted = cache.evicted
             cache.add_received([(Message(answers=tuple(records)), 1)], now)
-            names = {name_key(r.name) for r in records}
-            task.changed(None if cache.evicted != evicted else names)
+            task.changed({name_key(r.name) for r in records} | cache.take_evicted())
         removed = cache.expire(now)
         if removed:
             task.changed({name_key(e.record.name) for e in removed})

@@ -701,6 +701,33 @@ def test_cache_size_bound_holds_under_a_flood(net: FakeNet) -> None:
     assert stats["cache_evicted"] == 200 - stats["cache_records"]
 
 
+def test_evictions_tell_the_tasks_which_names_went(net: FakeNet) -> None:
+    """A cache under a flood evicts on every batch. Telling a watch "anything may have
+    changed" then made it read every instance again on every wake-up; it is told the names."""
+    q = make(net, cache_size=32)
+    seen: list[set[str] | None] = []
+
+    class Follower(Task):
+        follows_changes = True
+
+        def changed(self, names: Any) -> None:
+            seen.append(None if names is None else set(names))
+
+    task = Follower()
+    q._tasks.add(task)
+    transport = net.transports[0]
+    for i in range(4):
+        transport.inject(response(*(a(f"h{i}-{j}.local", "192.0.2.1") for j in range(10))))
+        while q.process():
+            pass
+    q._tasks.discard(task)
+    # The last packet takes the cache past 32 three times; each pass evicts the excess and
+    # 32 // 16 more, the oldest first.
+    assert q.stats()["cache_evicted"] == 9
+    assert None not in seen and len(seen) == 4
+    assert seen[3] == {f"h3-{j}.local" for j in range(10)} | {f"h0-{j}.local" for j in range(9)}
+
+
 # -- receive filters ---------------------------------------------------------------------------
 
 
