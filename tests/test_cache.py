@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from mdnsq.cache import GRACE, REFRESH_JITTER, CacheEntry, RecordCache
-from mdnsq.records import Message, RecordType
+from mdnsq.cache import GRACE, MAX_RRSET, REFRESH_JITTER, CacheEntry, RecordCache
+from mdnsq.records import Message, PTRRecord, RecordType
 from tests.fakes import a, aaaa, ptr, srv, txt
 
 T0 = 1000.0
+HTTP = "_http._tcp.local"
 
 
 def names(cache: RecordCache, name: str, rtype: int, now: float) -> list[str]:
@@ -394,12 +395,10 @@ def test_flush_records_held_back_expire_what_an_immediate_scan_expires(seed: int
 
 
 def test_flush_records_for_one_rrset_scan_it_once_per_gap() -> None:
-    # A bucket of 400 records under one name, then a flush record for it every 10 ms: the
-    # bucket is walked a few times a second, not 100 times.
+    # A bucket of 400 records under one name (PTR: no other type may hold that many), then a
+    # flush record for it every 10 ms: the bucket is walked a few times a second, not 100 times.
     cache = RecordCache()
-    cache.add_all(
-        [a("h.local", f"10.0.{i // 250}.{i % 250}", flush=False) for i in range(400)], 2, T0
-    )
+    cache.add_all([ptr(HTTP, f"s{i}.{HTTP}") for i in range(400)], 2, T0)
     walked = 0
     members = cache._buckets[next(iter(cache._buckets))]
     assert isinstance(members, dict) and len(members) == 400
@@ -411,9 +410,29 @@ def test_flush_records_for_one_rrset_scan_it_once_per_gap() -> None:
         real_flush(*args)
 
     cache._flush = counting_flush  # type: ignore[method-assign]
+    flushing = PTRRecord(name=HTTP, ttl=4500, target=f"new.{HTTP}", cache_flush=True)
     for step in range(100):
-        cache.add_all([a("h.local", "192.0.2.1")], 2, T0 + 2 + step * 0.01)
+        cache.add_all([flushing], 2, T0 + 2 + step * 0.01)
     cache.expire(T0 + 3)
     assert walked <= 1 + 1.0 / cache.flush_gap + 1
     # The first flush record (at T0 + 2) flushed all 400: they are gone a second later.
-    assert [str(r.address) for r in cache.records("h.local", RecordType.A, T0 + 3)] == ["192.0.2.1"]
+    assert [r.target for r in cache.records(HTTP, RecordType.PTR, T0 + 3)] == [f"new.{HTTP}"]
+
+
+def test_one_name_holds_at_most_max_rrset_records_of_a_type_but_ptr() -> None:
+    """Every call about a name reads all its records on each wake-up: 4,000 A records for a
+    host a watch follows made each packet that added one cost 14 ms. Past MAX_RRSET, the
+    least recently received go, a quarter of it at a time."""
+    cache = RecordCache(report_evicted=True)
+    cache.add(a("h.local", "192.0.2.200", flush=False), 2, T0)  # refreshed below: kept
+    for i in range(100):
+        cache.add(a("h.local", f"10.0.0.{i}", flush=False), 2, T0 + 1 + i * 0.01)
+        cache.add(a("h.local", "192.0.2.200", flush=False), 2, T0 + 1 + i * 0.01)
+    left = {str(r.address) for r in cache.records("h.local", RecordType.A, T0 + 3)}
+    assert MAX_RRSET * 3 // 4 <= len(left) <= MAX_RRSET
+    assert "192.0.2.200" in left and "10.0.0.99" in left and "10.0.0.0" not in left
+    assert cache.evicted == 101 - len(left)
+    assert cache.take_evicted() == {"h.local"}
+    for i in range(300):  # a service type's instances: as many as the cache holds
+        cache.add(ptr(HTTP, f"s{i}.{HTTP}"), 2, T0 + 4)
+    assert len(cache.records(HTTP, RecordType.PTR, T0 + 4)) == 300

@@ -7,9 +7,7 @@ times applying the same packet without the flush bit.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
-
-from mdnsq import ARecord, Message, Record, RecordCache, encode_message, parse_message
+from mdnsq import Message, PTRRecord, Record, RecordCache, encode_message, parse_message
 from tests.test_robust_parse import count_work
 
 FLUSH_FACTOR = 5
@@ -26,15 +24,15 @@ IFINDEX = 2
 # records cost 135 ms. Fixed by evicting a sixteenth of the bound in one pass (cache._evict).
 
 
-def a_records(start: int, count: int, flush: bool) -> tuple[Record, ...]:
-    """``count`` A records of one name, distinct addresses, as the parser returns them."""
+VICTIM = "_victim._tcp.local"
+
+
+def one_name_records(start: int, count: int, flush: bool) -> tuple[Record, ...]:
+    """``count`` PTR records of one name, distinct targets, as the parser returns them. PTR,
+    because the cache holds at most MAX_RRSET records of one name of any other type; a peer
+    can still send thousands of PTR records of one name, with the cache-flush bit or without."""
     records = tuple(
-        ARecord(
-            name="victim.local",
-            ttl=4500,
-            address=IPv4Address(0x0A000000 + start + i),
-            cache_flush=flush,
-        )
+        PTRRecord(name=VICTIM, ttl=4500, target=f"i{start + i}.{VICTIM}", cache_flush=flush)
         for i in range(count)
     )
     return parse_message(encode_message(Message(flags=0x8400, answers=records))).answers
@@ -43,17 +41,17 @@ def a_records(start: int, count: int, flush: bool) -> tuple[Record, ...]:
 def filled_cache() -> RecordCache:
     cache = RecordCache(4096)
     for k in range(5):
-        cache.add_all(a_records(k * 200, 200, False), IFINDEX, 100.0)
+        cache.add_all(one_name_records(k * 200, 200, False), IFINDEX, 100.0)
     assert len(cache) == 1000
     return cache
 
 
 def test_a_packet_of_cache_flush_records_costs_about_a_plain_one() -> None:
     plain = count_work(
-        lambda: filled_cache().add_all(a_records(100_000, 300, False), IFINDEX, 105.0)
+        lambda: filled_cache().add_all(one_name_records(100_000, 300, False), IFINDEX, 105.0)
     )
     flush = count_work(
-        lambda: filled_cache().add_all(a_records(100_000, 300, True), IFINDEX, 105.0)
+        lambda: filled_cache().add_all(one_name_records(100_000, 300, True), IFINDEX, 105.0)
     )
     baseline = count_work(filled_cache)
     print(f"plain {plain - baseline} lines, flush {flush - baseline} lines")
@@ -62,7 +60,7 @@ def test_a_packet_of_cache_flush_records_costs_about_a_plain_one() -> None:
 
 def test_cache_flush_still_flushes_every_older_record() -> None:
     cache = filled_cache()
-    cache.add_all(a_records(100_000, 1, True), IFINDEX, 105.0)
+    cache.add_all(one_name_records(100_000, 1, True), IFINDEX, 105.0)
     assert cache.flushed == 1000
     cache.expire(107.0)
     assert len(cache) == 1
@@ -75,11 +73,11 @@ def test_a_cache_full_of_wanted_records_costs_no_more_to_add_to() -> None:
     for wanted in (False, True):
         cache = RecordCache(4096)
         if wanted:
-            cache.want("victim.local")
+            cache.want(VICTIM)
         for k in range(22):  # 4,400 records: full, and evicting
-            cache.add_all(a_records(k * 200, 200, False), IFINDEX, 100.0 + k)
+            cache.add_all(one_name_records(k * 200, 200, False), IFINDEX, 100.0 + k)
         work[wanted] = count_work(
-            lambda cache=cache: cache.add_all(a_records(100_000, 400, False), IFINDEX, 130.0)
+            lambda cache=cache: cache.add_all(one_name_records(100_000, 400, False), IFINDEX, 130.0)
         )
     print(f"not wanted {work[False]} lines, wanted {work[True]} lines")
     assert work[True] <= 2 * work[False]
@@ -93,9 +91,9 @@ def test_one_flush_record_a_packet_into_a_big_bucket_costs_about_a_plain_one() -
     def packets(flush: bool) -> None:
         cache = RecordCache(4096)
         for k in range(20):
-            cache.add_all(a_records(k * 200, 200, False), IFINDEX, 100.0)
+            cache.add_all(one_name_records(k * 200, 200, False), IFINDEX, 100.0)
         for k in range(50):
-            cache.add_all(a_records(200_000 + k, 1, flush), IFINDEX, 102.0 + k * 0.01)
+            cache.add_all(one_name_records(200_000 + k, 1, flush), IFINDEX, 102.0 + k * 0.01)
 
     plain, flush = count_work(lambda: packets(False)), count_work(lambda: packets(True))
     print(f"plain {plain} lines, flush {flush} lines")
