@@ -415,6 +415,13 @@ class WatchTask(BrowseTask):
         self.marks: dict[str, tuple[tuple[float, float, bool], ...]] = {}  # its PTRs, as read
         self.due: dict[str, float] = {}  # instance -> its next refresh point
         self.ends: dict[str, float] = {}  # instance -> when its first record expires
+        # Pending instances read after their partial-report deadline with nothing to report
+        # (a PTR alone): read again only when a name of theirs changes, as wake_at assumes.
+        self.overdue: set[str] = set()
+        # The listing the last update went through, and each instance's place in it: while the
+        # PTR records are unchanged, a wake-up goes through the instances it must read only.
+        self.seen: dict[str, tuple[str, list[CacheEntry]]] | None = None
+        self.order: dict[str, int] = {}
 
     def _entries_of(
         self, cache: RecordCache, now: float, target: str, ptrs: list[CacheEntry]
@@ -437,21 +444,42 @@ class WatchTask(BrowseTask):
 
     def update(self, cache: RecordCache, now: float) -> None:
         current = self.listing(cache, now)
-        for key in [k for k in self.reported if k not in current]:
-            self.out.append(ServiceEvent("removed", self.reported.pop(key)))
-        for key in [k for k in self.pending if k not in current]:
-            del self.pending[key]
-        for key in [k for k in self.names_of if k not in current]:
-            self._forget(key)
         stale, self.stale = self.stale, set()
-        for key, (target, ptrs) in current.items():
+        pending = self.pending
+        overdue = self.overdue
+        if current is self.seen and stale is not None:
+            # The PTR records are as last read: no instance came or went, no mark changed.
+            # Only the stale ones and those whose deadline came are read, in listing order.
+            # Going through all of them cost 3 ms a wake-up with 4,000 instances, and 27 ms
+            # when they were bare PTR records (a peer's), each read again on every wake-up.
+            keys = {k for k in stale if k in current}
+            keys.update(
+                k
+                for k, since in pending.items()
+                if now >= since + PARTIAL_AFTER and k not in overdue
+            )
+            order = self.order
+            todo = [(k, current[k]) for k in sorted(keys, key=order.__getitem__)]
+        else:
+            for key in [k for k in self.reported if k not in current]:
+                self.out.append(ServiceEvent("removed", self.reported.pop(key)))
+            for key in [k for k in pending if k not in current]:
+                del pending[key]
+            overdue.intersection_update(pending)
+            for key in [k for k in self.names_of if k not in current]:
+                self._forget(key)
+            if current is not self.seen:
+                self.seen = current
+                self.order = {k: i for i, k in enumerate(current)}
+            todo = list(current.items())
+        for key, (target, ptrs) in todo:
             mark = tuple((e.received, e.expires, e.goodbye) for e in ptrs)
-            since = self.pending.get(key)
+            since = pending.get(key)
             if (
                 stale is not None
                 and key not in stale
                 and self.marks.get(key) == mark
-                and (since is None or now < since + PARTIAL_AFTER)
+                and (since is None or now < since + PARTIAL_AFTER or key in overdue)
             ):
                 continue
             self.marks[key] = mark
@@ -468,6 +496,11 @@ class WatchTask(BrowseTask):
             self._depend(key, tuple(names))
             self.due[key] = self._next_refresh(entries)
             self.ends[key] = min((e.expires for e in entries), default=math.inf)
+            since = pending.get(key)
+            if since is None:
+                overdue.discard(key)
+            elif now >= since + PARTIAL_AFTER:
+                overdue.add(key)
 
     def _report(self, key: str, info: ServiceInfo | None, now: float) -> None:
         old = self.reported.get(key)

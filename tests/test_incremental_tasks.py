@@ -316,6 +316,39 @@ def test_a_watch_reads_again_only_what_changed() -> None:
     assert set(reads) == {f"inst 7.{STYPE}", "h7.local"}  # not even the PTR records
 
 
+def test_a_watch_of_bare_ptr_records_reads_them_once_after_their_deadline() -> None:
+    # A peer's PTR records with nothing behind them stay pending (no report to make). They
+    # were read again on every wake-up once their partial-report deadline had passed: 27 ms a
+    # wake-up for 4,000 of them, whatever arrived. Now once, at the deadline, and again only
+    # when a name of theirs changes.
+    cache = RecordCache()
+    for i in range(50):
+        cache.add_received([(Message(answers=(ptr(STYPE, f"Bare {i}.{STYPE}"),)), 1)], 1000.0)
+    watch = WatchTask(STYPE)
+    watch.update(cache, 1000.0)
+    reads = _count_reads(cache)
+    later = 1000.0 + PARTIAL_AFTER
+    watch.update(cache, later)
+    assert set(reads) == {f"bare {i}.{STYPE}" for i in range(50)}  # each, at its deadline
+    reads.clear()
+    for step in range(1, 4):
+        other = a("elsewhere.local", "192.0.2.9")
+        cache.add_received([(Message(answers=(other,)), 1)], later + step)
+        watch.changed({name_key(other.name)})
+        watch.update(cache, later + step)
+    assert reads == [] and watch.out == []
+    fresh = ptr(STYPE, f"New.{STYPE}")  # the PTR records change: the listing is read again
+    cache.add_received([(Message(answers=(fresh,)), 1)], later + 4)
+    watch.changed({name_key(STYPE), name_key(fresh.target)})
+    watch.update(cache, later + 4)
+    assert set(reads) == {name_key(STYPE), f"new.{STYPE}"}
+    name = f"Bare 7.{STYPE}"
+    cache.add_received([(Message(answers=(srv(name, "h7.local", 80),)), 1)], later + 5)
+    watch.changed({name_key(name)})
+    watch.update(cache, later + 5)
+    assert [(e.kind, e.info.name) for e in watch.out] == [("added", name)]
+
+
 @pytest.mark.parametrize("seed", range(300))
 def test_incremental_browse_agrees_with_reading_everything_again(seed: int) -> None:
     new, reference = BrowseTask(STYPE), FullScanBrowse(STYPE)
