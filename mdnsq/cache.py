@@ -296,6 +296,9 @@ class RecordCache:
                     members[key] = None
                     if len(members) > MAX_RRSET and bucket[0] != "\x0c":
                         self._trim(members)
+                        if self._due is not due:  # the trim rebuilt the groups
+                            due = self._due
+                            plain, flushed = {}, {}
                 else:
                     buckets[bucket] = {members: None, key: None}
                 if lowered != name:
@@ -479,6 +482,8 @@ class RecordCache:
         self._stale += len(victims)  # their keys stay in their expiry groups
         if self._evicted_names is not None:
             self._evicted_names.add(victims[0][0][2:])
+        if self._stale > len(entries) + 64:
+            self._rebuild_heap()
 
     def _evict(self) -> None:
         """Down to the bound less a sixteenth, in one pass over the oldest entries. One entry at

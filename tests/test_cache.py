@@ -265,6 +265,28 @@ def test_evicted_entries_do_not_pile_up_in_the_expiry_heap() -> None:
     assert _filed(cache) <= 2 * 50 + 64 + 1
 
 
+def test_records_trimmed_from_one_name_do_not_pile_up_in_the_expiry_heap() -> None:
+    # A peer sending one name new records for ever: each trim leaves keys in expiry groups
+    # that come due only with the records' TTL (75 minutes), unless the groups are rebuilt.
+    inline, one_by_one = RecordCache(), RecordCache()
+    for i in range(5000):
+        record = a("h.local", f"10.{i >> 16}.{i >> 8 & 255}.{i & 255}", ttl=4500, flush=False)
+        inline.add_received([(Message(answers=(record,)), 2)], T0 + i * 0.001)
+        one_by_one.add(record, 2, T0 + i * 0.001)
+    for cache in (inline, one_by_one):
+        assert len(cache) <= MAX_RRSET
+        assert _filed(cache) <= 2 * len(cache) + 64 + 1
+    # And what is left expires: no key was filed in a group the rebuild threw away.
+    left = len(inline)
+    assert len(inline.expire(T0 + 5000 + 4500)) == left and len(inline) == 0
+    # The same in one batch of 400: trims in the middle of it rebuild the groups, and the
+    # rest of the batch must be filed in the new ones.
+    batch = tuple(a("h.local", f"10.0.{i >> 8}.{i & 255}", flush=False) for i in range(400))
+    inline.add_received([(Message(answers=batch), 2)], T0 + 6000)
+    left = len(inline)
+    assert left <= MAX_RRSET and len(inline.expire(T0 + 6200)) == left and len(inline) == 0
+
+
 def test_goodbye_after_refresh_still_expires_after_one_second() -> None:
     cache = RecordCache()
     cache.add(a("h.local", "192.0.2.1", ttl=10), 2, T0)
