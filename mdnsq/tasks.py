@@ -271,6 +271,9 @@ class BrowseTask(Task):
         self.type_key = name_key(service_type)
         self.listed: dict[str, tuple[str, list[CacheEntry]]] | None = None
         self.firsts: dict[str, tuple[str, CacheEntry]] | None = None
+        # The instances the last browse pass walked, and each one's place among them.
+        self.walked: dict[str, tuple[str, CacheEntry]] | None = None
+        self.place: dict[str, int] = {}
 
     def changed(self, names: Iterable[str] | None) -> None:
         stale = self.stale
@@ -333,9 +336,21 @@ class BrowseTask(Task):
         settling: dict[str, float] = {}  # only instances still complete and waiting
         stale, self.stale = (None if partial else self.stale), set()
         current = self.instances(cache, now)
-        for key in [k for k in self.names_of if k not in current]:
-            self._depend(key, ())
-        for key, (target, ptr) in current.items():
+        if current is self.walked and stale is not None:
+            # The PTR records are as last walked: every instance not yielded was read then,
+            # or said goodbye. Only the stale and the settling ones need a look, in order.
+            keys = {k for k in stale if k in current}
+            keys.update(k for k in self.complete_since if k in current)
+            place = self.place
+            todo = [(k, current[k]) for k in sorted(keys, key=place.__getitem__)]
+        else:
+            for key in [k for k in self.names_of if k not in current]:
+                self._depend(key, ())
+            if current is not self.walked:
+                self.walked = current
+                self.place = {k: i for i, k in enumerate(current)}
+            todo = list(current.items())
+        for key, (target, ptr) in todo:
             if key in self.yielded:
                 continue
             if ptr.goodbye:
