@@ -11,7 +11,8 @@
 #   record that comes sooner is applied by the next walk as of its own time, before anything it
 #   flushes could expire. What expires, and when, is as if every flush record had walked at once
 #   (tests/test_cache.py compares the two over random histories); only the expiry times that
-#   readers see may lag by up to FLUSH_GAP.
+#   readers see may lag by up to FLUSH_GAP. A caller that keeps what it read asks flush_due()
+#   when to look again, and take_changed() which names a held-back flush touched.
 # - Bounded: at most MAX_RRSET records of one name, type and class (PTR aside), and at most
 #   `max_records` entries. Past that, the entries received longest ago are
 #   evicted, a sixteenth of the bound at a time (one pass over the oldest, not one per record),
@@ -170,12 +171,14 @@ def _view(key: Key, s: Stored, names: dict[Key, str]) -> CacheEntry:
 class RecordCache:
     """TTL-bounded, size-bounded store of received records; not thread-safe (the Querier locks)."""
 
-    def __init__(self, max_records: int = 4096, *, report_evicted: bool = False) -> None:
+    def __init__(self, max_records: int = 4096, *, report_changes: bool = False) -> None:
         if max_records < 1:
             raise ValueError("max_records must be at least 1")
         self.max_records = max_records
-        # Name keys of the entries evicted since take_evicted() was last called, when asked for.
-        self._evicted_names: set[str] | None = set() if report_evicted else None
+        # Name keys whose records changed other than by a record filed or an expiry (evicted,
+        # trimmed, or flushed by a held-back flush record) since take_changed() was last called,
+        # when asked for.
+        self._changed_names: set[str] | None = set() if report_changes else None
         self._entries: dict[Key, Stored] = {}  # oldest reception first
         # the name as received of an entry filed inline, where it is not bucket[2:]
         self._names: dict[Key, str] = {}
@@ -430,7 +433,10 @@ class RecordCache:
             self._scanned[rrset] = times[-1]
             members = self._buckets.get(rrset[0])
             if members is not None:
+                flushed = self.flushed
                 self._flush(_keys_in(members), None, rrset[1], times)
+                if self.flushed != flushed and self._changed_names is not None:
+                    self._changed_names.add(rrset[0][2:])
 
     def _flush(
         self, members: Iterable[Key], key: Key | None, interface: int, times: list[float]
@@ -480,8 +486,8 @@ class RecordCache:
             self._remove(victim)
         self.evicted += len(victims)
         self._stale += len(victims)  # their keys stay in their expiry groups
-        if self._evicted_names is not None:
-            self._evicted_names.add(victims[0][0][2:])
+        if self._changed_names is not None:
+            self._changed_names.add(victims[0][0][2:])
         if self._stale > len(entries) + 64:
             self._rebuild_heap()
 
@@ -513,8 +519,8 @@ class RecordCache:
                 victims += held[: goal - len(victims)]
         for key in victims:
             self._remove(key)
-        if self._evicted_names is not None:
-            self._evicted_names.update([key[0][2:] for key in victims])
+        if self._changed_names is not None:
+            self._changed_names.update([key[0][2:] for key in victims])
         self.evicted += len(victims)
         self._stale += len(victims)  # their keys stay in their expiry groups
         if self._stale > len(entries) + 64:
@@ -571,14 +577,20 @@ class RecordCache:
         self._requests.clear()
         self._requests_due = float("inf")
 
-    def take_evicted(self) -> set[str]:
-        """Name keys of the entries evicted since the last call (``report_evicted``): a caller
-        that follows changes reads again what they touch, not everything."""
-        names = self._evicted_names
+    def take_changed(self) -> set[str]:
+        """Name keys whose records were evicted, trimmed or flushed by a held-back flush record
+        since the last call (``report_changes``): a caller that follows changes reads again
+        what they touch, not everything."""
+        names = self._changed_names
         if not names:
             return set()
-        self._evicted_names = set()
+        self._changed_names = set()
         return names
+
+    def flush_due(self) -> float:
+        """When held-back flush records are next applied (at the next add_received() or
+        expire() from then on): a caller that keeps what it read must look again by then."""
+        return self._requests_due if self._requests else float("inf")
 
     # -- what callers are waiting for -------------------------------------------------------
 

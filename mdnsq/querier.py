@@ -186,7 +186,7 @@ class Querier:
         self.unicast_response = unicast_response
         self.settle = settle
         self._clock = clock
-        self._cache = RecordCache(cache_size, report_evicted=True)
+        self._cache = RecordCache(cache_size, report_changes=True)
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._leader = False
@@ -451,8 +451,9 @@ class Querier:
             while True:
                 now = self._clock()
                 removed = self._cache.expire(now)
-                if removed:
-                    self._changed({name_key(e.record.name) for e in removed})
+                flushed = self._cache.take_changed()  # by flush records it held back
+                if removed or flushed:
+                    self._changed({name_key(e.record.name) for e in removed} | flushed)
                 task.update(self._cache, now)
                 if task.done or self._closed or now >= deadline:
                     task.finish(self._cache, now)
@@ -469,7 +470,9 @@ class Querier:
                 if task.finished:
                     return
                 next_send = self._send(task, now)
-                wake = min(deadline, next_send, task.wake_at(self._cache, now))
+                wake = min(
+                    deadline, next_send, task.wake_at(self._cache, now), self._cache.flush_due()
+                )
                 # A wake time in the past would make this loop spin; never wait less than 1 ms.
                 self._await(max(wake - now, MIN_WAIT))
         finally:
@@ -739,7 +742,7 @@ class Querier:
         # The question section of a response is ignored; authority records are for probing.
         cache = self._cache
         cache.add_received(batch, self._clock())
-        evicted = cache.take_evicted()
+        evicted = cache.take_changed()
         if any(task.follows_changes for task in self._tasks):
             # What was evicted counts as changed: under a flood the cache evicts on every
             # batch, and "anything may have changed" made a watch of 500 instances read all

@@ -445,7 +445,7 @@ def test_one_name_holds_at_most_max_rrset_records_of_a_type_but_ptr() -> None:
     """Every call about a name reads all its records on each wake-up: 4,000 A records for a
     host a watch follows made each packet that added one cost 14 ms. Past MAX_RRSET, the
     least recently received go, a quarter of it at a time."""
-    cache = RecordCache(report_evicted=True)
+    cache = RecordCache(report_changes=True)
     cache.add(a("h.local", "192.0.2.200", flush=False), 2, T0)  # refreshed below: kept
     for i in range(100):
         cache.add(a("h.local", f"10.0.0.{i}", flush=False), 2, T0 + 1 + i * 0.01)
@@ -454,7 +454,7 @@ def test_one_name_holds_at_most_max_rrset_records_of_a_type_but_ptr() -> None:
     assert MAX_RRSET * 3 // 4 <= len(left) <= MAX_RRSET
     assert "192.0.2.200" in left and "10.0.0.99" in left and "10.0.0.0" not in left
     assert cache.evicted == 101 - len(left)
-    assert cache.take_evicted() == {"h.local"}
+    assert cache.take_changed() == {"h.local"}
     for i in range(300):  # a service type's instances: as many as the cache holds
         cache.add(ptr(HTTP, f"s{i}.{HTTP}"), 2, T0 + 4)
     assert len(cache.records(HTTP, RecordType.PTR, T0 + 4)) == 300

@@ -214,7 +214,9 @@ def _history(seed: int) -> Iterator[tuple[float, list[Record] | None]]:
     now = 1000.0
     hosts = [f"h{i}.local" for i in range(4)]
     for _ in range(60):
-        now += rnd.choice([0.0, 0.05, 0.5, 1.0, 3.0, 10.0, 40.0, 90.0])
+        # Steps under FLUSH_GAP and around the grace second, so that flush records are held
+        # back and applied later.
+        now += rnd.choice([0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 1.05, 3.0, 10.0, 40.0, 90.0])
         if rnd.random() < 0.3:
             yield now, None
             continue
@@ -251,15 +253,16 @@ def _replay(seed: int, task: BrowseTask) -> Iterator[tuple[RecordCache, float]]:
     """Play history ``seed`` into a cache (small enough to evict, one seed in three), telling
     ``task`` what changed as the Querier does; yields (cache, time) after each step, for both
     tasks to be asked there."""
-    cache = RecordCache(max_records=20 if seed % 3 == 0 else 4096, report_evicted=True)
+    cache = RecordCache(max_records=20 if seed % 3 == 0 else 4096, report_changes=True)
     cache.want(STYPE)
     for now, records in _history(seed):
         if records is not None:
             cache.add_received([(Message(answers=tuple(records)), 1)], now)
-            task.changed({name_key(r.name) for r in records} | cache.take_evicted())
+            task.changed({name_key(r.name) for r in records} | cache.take_changed())
         removed = cache.expire(now)
-        if removed:
-            task.changed({name_key(e.record.name) for e in removed})
+        flushed = cache.take_changed()  # by flush records the cache held back
+        if removed or flushed:
+            task.changed({name_key(e.record.name) for e in removed} | flushed)
         yield cache, now
 
 

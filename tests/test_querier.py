@@ -570,6 +570,41 @@ def test_watch_reports_added_updated_and_removed_after_goodbye(net: FakeNet) -> 
     assert events == [("added", 0.05), ("updated", 5.0), ("removed", 11.0)]
 
 
+def test_watch_sees_a_flush_that_the_cache_applied_later_when_it_is_due(net: FakeNet) -> None:
+    """A flush record within FLUSH_GAP of its rrset's last walk is applied by the next walk,
+    as of its own time. The watch must hear of it then, and wake for it: it had read the
+    records before the flush lowered their expiry."""
+    q = make(net)
+    host = "f.local"
+    recs = service_records("F", HTTP, host, 80, "192.0.2.5")
+    start = net.clock()
+    answered: list[int] = []
+
+    def once(message: Message, n: FakeNet, t: FakeTransport) -> None:
+        if not answered:
+            answered.append(1)
+            n.later(0.05, response(recs[0], additionals=recs[1:]), t)
+
+    net.responders.append(once)
+    transport = net.transports[0]
+    events: list[tuple[str, float, list[str]]] = []
+    for event in q.watch(HTTP, timeout=30):
+        addresses = sorted(str(x) for x in event.info.addresses)
+        events.append((event.kind, round(net.clock() - start, 3), addresses))
+        if event.kind == "added":
+            # Between the watch's queries at 3 s and 7 s, so that nothing else wakes it.
+            net.later(3.95, response(a(host, "192.0.2.6", flush=False)), transport)  # at 4.0
+            net.later(4.9, response(a(host, "192.0.2.5")), transport)  # walks: 4.0 is not old
+            net.later(5.0, response(a(host, "192.0.2.5")), transport)  # held back: 4.0 is old
+        elif len(events) == 3:
+            break
+    assert events == [
+        ("added", 0.05, ["192.0.2.5"]),
+        ("updated", 4.0, ["192.0.2.5", "192.0.2.6"]),
+        ("updated", 6.05, ["192.0.2.5"]),  # flushed as of 5.05: gone a second later
+    ]
+
+
 def test_watch_reports_removal_when_records_expire_silently(net: FakeNet) -> None:
     q = make(net)
     name = f"Gone.{HTTP}"
