@@ -40,8 +40,8 @@ from struct import error as StructError
 
 from mdnsq.errors import MalformedPacket
 from mdnsq.names import MAX_NAME_WIRE, SURROGATE_ESCAPES, escape_label
+from mdnsq.records import _TYPES as _DECODED_TYPES
 from mdnsq.records import (
-    _MEMBERS,
     AAAARecord,
     ARecord,
     CNAMERecord,
@@ -55,7 +55,6 @@ from mdnsq.records import (
     UnknownRecord,
     record_type,
 )
-from mdnsq.records import _TYPES as _DECODED_TYPES
 
 __all__ = ["parse_message"]
 
@@ -466,6 +465,35 @@ def _label_text(label: memoryview) -> str:
     return text.translate(SURROGATE_ESCAPES)
 
 
+def _name_at(
+    view: memoryview, pos: int, end: int, names: dict[int, str], runs: list[Run]
+) -> tuple[str, int]:
+    """The name at ``pos`` of a question (the record loop has the same shapes inline), and the
+    offset after it. The commonest shapes first: one pointer to a name read already (the
+    questions of a query about one name after the first), the root, one label and a pointer."""
+    if pos >= end:
+        raise _Bad("name runs past the end")
+    length = view[pos]
+    if length > 0xBF:
+        if pos + 1 >= end:
+            raise _Bad("compression pointer cut off")
+        at = (length & 0x3F) << 8 | view[pos + 1]
+        name = names.get(at)
+        if name is None:
+            name = _follow(view, at, names, runs)
+        elif name is _BAD:
+            raise _Bad("compression pointer to a name that does not decode (or a loop)")
+        return name, pos + 2
+    if length == 0:
+        return "", pos + 1
+    after = pos + length + 1
+    if after < end and view[after] > 0xBF:
+        text = _label_then(view, pos, end, names)
+        if text:
+            return text, after + 2
+    return _read_name(view, pos, end, end, names, runs)
+
+
 def _label_then(
     view: memoryview, pos: int, limit: int, names: dict[int, str], pointer: bool = True
 ) -> str | None:
@@ -613,44 +641,17 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
         pos = 12
 
         questions = []
-        members = _MEMBERS
         while qdcount:
             qdcount -= 1
-            # The commonest name shapes inline, as in the record loop below (one pointer to a
-            # name read already, the root, one label and a pointer): a query can hold 1,500
-            # questions, and a call per question was a seventh of a query's parse.
             try:
-                if pos >= end:
-                    raise _Bad("name runs past the end")
-                length = view[pos]
-                if length > 0xBF:
-                    if pos + 1 >= end:
-                        raise _Bad("compression pointer cut off")
-                    at = (length & 0x3F) << 8 | view[pos + 1]
-                    name = names.get(at)
-                    if name is None:
-                        name = _follow(view, at, names, runs)
-                    elif name is _BAD:
-                        raise _Bad("compression pointer to a name that does not decode (or a loop)")
-                    pos += 2
-                elif length == 0:
-                    name = ""
-                    pos += 1
-                elif (
-                    pos + length + 1 < end
-                    and view[pos + length + 1] > 0xBF
-                    and (name := _label_then(view, pos, end, names))
-                ):
-                    pos += length + 3
-                else:
-                    name, pos = read_name(view, pos, end, end, names, runs)
+                name, pos = _name_at(view, pos, end, names, runs)
             except _Bad as exc:
                 raise MalformedPacket(f"bad question name: {exc}", pos) from None
             if pos + 4 > end:
                 raise MalformedPacket("question cut off", pos)
             qtype, qclass = _QUESTION_TAIL(view, pos)
             pos += 4
-            rtype = members.get(qtype) or record_type(qtype)
+            rtype = record_type(qtype)
             questions.append(new(Question, (name, rtype, qclass & 0x7FFF, qclass > 0x7FFF)))
 
         answers: list[object] = []
@@ -667,13 +668,13 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                 remaining -= 1
                 # Record header. Anything wrong here loses the way to the next record: stop.
                 try:
-                    # The question loop's shapes, inline: a call per record costs an honest
-                    # response 6-11 % of its parse.
+                    # _name_at's shapes, inline: a call per record costs an honest response
+                    # 6-11 % of its parse.
                     length = view[pos]
                     if length > 0xBF:
                         # Owner names are most often one pointer to a name already read.
                         at = (length & 0x3F) << 8 | view[pos + 1]
-                        name = names.get(at)
+                        name = names.get(at)  # type: ignore[assignment]
                         if name is None:
                             name = _follow(view, at, names, runs)
                         elif name is _BAD:
@@ -684,7 +685,7 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                         pos += 1
                     elif view[pos + length + 1] > 0xBF and (
                         # A new name is most often one label and a pointer ("host" + ".local").
-                        name := _label_then(view, pos, end, names)
+                        name := _label_then(view, pos, end, names)  # type: ignore[assignment]
                     ):
                         pos += length + 3
                     else:
