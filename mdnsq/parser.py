@@ -54,6 +54,7 @@ from mdnsq.records import (
     TXTRecord,
     UnknownRecord,
     record_type,
+    windows_bitmap,
 )
 
 __all__ = ["parse_message"]
@@ -586,12 +587,7 @@ def _canonical_bitmap(raw: bytes) -> bytes:
         windows[window] = windows.get(window, 0) | int.from_bytes(
             raw[at - length : at].ljust(32, b"\x00"), "big"
         )
-    out = []
-    for window in sorted(windows):
-        bits = windows[window].to_bytes(32, "big").rstrip(b"\x00")
-        if bits:
-            out.append(bytes((window, len(bits))) + bits)
-    return b"".join(out)
+    return windows_bitmap(windows)
 
 
 def _clear_memos() -> None:

@@ -525,18 +525,24 @@ def bitmap_types(bitmap: bytes) -> frozenset[int]:
 
 
 def type_bitmap(types: Iterable[int]) -> bytes:
-    """The canonical RFC 4034 §4.1.2 bitmap of ``types``: windows in increasing order, none
-    empty, no trailing zero bytes. Equal type sets give equal bitmaps, so NSEC records compare
-    by their bitmap bytes."""
+    """The canonical RFC 4034 §4.1.2 bitmap of ``types``. Equal type sets give equal bitmaps,
+    so NSEC records compare by their bitmap bytes."""
     windows: dict[int, int] = {}
     for t in types:
         window, low = divmod(t, 256)
         windows[window] = windows.get(window, 0) | 1 << (255 - low)
-    return b"".join(
-        bytes((window, len(bits))) + bits
-        for window in sorted(windows)
-        for bits in (windows[window].to_bytes(32, "big").rstrip(b"\x00"),)
-    )
+    return windows_bitmap(windows)
+
+
+def windows_bitmap(windows: dict[int, int]) -> bytes:
+    """The canonical bitmap of window number -> its 256 bits as an int (type 0 of a window
+    the top bit): windows in increasing order, none empty, no trailing zero bytes."""
+    out = []
+    for window in sorted(windows):
+        bits = windows[window].to_bytes(32, "big").rstrip(b"\x00")
+        if bits:
+            out.append(bytes((window, len(bits))) + bits)
+    return b"".join(out)
 
 
 class NSECRecord(Record):
