@@ -481,15 +481,7 @@ class RecordCache:
         quarters of it: one sort per 16 records filed, not a walk per record."""
         entries = self._entries
         by_age = sorted(members, key=lambda other: entries[other][_RECEIVED])
-        victims = by_age[: len(members) - MAX_RRSET + MAX_RRSET // 4]
-        for victim in victims:
-            self._remove(victim)
-        self.evicted += len(victims)
-        self._stale += len(victims)  # their keys stay in their expiry groups
-        if self._changed_names is not None:
-            self._changed_names.add(victims[0][0][2:])
-        if self._stale > len(entries) + 64:
-            self._rebuild_heap()
+        self._drop(by_age[: len(members) - MAX_RRSET + MAX_RRSET // 4])
 
     def _evict(self) -> None:
         """Down to the bound less a sixteenth, in one pass over the oldest entries. One entry at
@@ -517,13 +509,18 @@ class RecordCache:
             else:
                 # Fewer than `goal` entries that no call waits for: the oldest wanted go too.
                 victims += held[: goal - len(victims)]
+        self._drop(victims)
+
+    def _drop(self, victims: list[Key]) -> None:
+        """Evict these entries (a trim's or an eviction's): counted, their names reported, and
+        the expiry groups rebuilt when the keys left in them outnumber the live ones."""
         for key in victims:
             self._remove(key)
         if self._changed_names is not None:
             self._changed_names.update([key[0][2:] for key in victims])
         self.evicted += len(victims)
         self._stale += len(victims)  # their keys stay in their expiry groups
-        if self._stale > len(entries) + 64:
+        if self._stale > len(self._entries) + 64:
             self._rebuild_heap()
 
     def _rebuild_heap(self) -> None:
