@@ -742,7 +742,7 @@ class Querier:
         # The question section of a response is ignored; authority records are for probing.
         cache = self._cache
         cache.add_received(batch, self._clock())
-        evicted = cache.take_changed()
+        evicted = cache.take_changed()  # and trimmed, or flushed by a held-back flush
         if any(task.follows_changes for task in self._tasks):
             # What was evicted counts as changed: under a flood the cache evicts on every
             # batch, and "anything may have changed" made a watch of 500 instances read all
@@ -754,7 +754,7 @@ class Querier:
             }
             self._changed(names | evicted if evicted else names)
 
-    def _changed(self, names: set[str] | None) -> None:
+    def _changed(self, names: set[str]) -> None:
         """Under the lock: tell the tasks that follow changes (browse, watch) what was filed
         or removed, so they read again only what it touches."""
         for task in self._tasks:

@@ -95,9 +95,8 @@ class Task:
     def update(self, cache: RecordCache, now: float) -> None:
         """Look at the cache; set ``done`` and/or append to ``out``."""
 
-    def changed(self, names: Iterable[str] | None) -> None:
-        """Records of these names (name keys) were filed or removed; None: any name may have
-        changed (records were evicted)."""
+    def changed(self, names: Iterable[str]) -> None:
+        """Records of these names (name keys) were filed, removed, evicted or flushed."""
 
     def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
         """The questions still worth asking (re-evaluated on every step)."""
@@ -263,7 +262,7 @@ class BrowseTask(Task):
         # Instances are read again only when a name they were read from changed (see
         # changed()): reading every instance on every wake-up cost ~0.9 ms an instance whose
         # TXT record holds thousands of empty strings (90 ms a wake-up for 100 of them).
-        self.stale: set[str] | None = None  # instances to read again; None: all of them
+        self.stale: set[str] | None = None  # instances to read again; None: all (first pass)
         self.depends: dict[str, set[str]] = {}  # name key -> instances read from its records
         self.names_of: dict[str, tuple[str, ...]] = {}  # instance -> the name keys it read
         # The service type's PTR records as last read (instance key -> (instance name, its
@@ -276,10 +275,9 @@ class BrowseTask(Task):
         self.walked: dict[str, Any] | None = None
         self.place: dict[str, int] = {}
 
-    def changed(self, names: Iterable[str] | None) -> None:
+    def changed(self, names: Iterable[str]) -> None:
         stale = self.stale
-        if names is None or stale is None:
-            self.stale = None
+        if stale is None:  # not read yet: everything will be
             self.listed = self.firsts = None
             return
         depends = self.depends
