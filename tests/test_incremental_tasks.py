@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,17 +19,14 @@ from mdnsq.names import name_key
 from mdnsq.records import Message, Question, Record, RecordType, SRVRecord
 from mdnsq.service import ServiceEvent, ServiceInfo, build_service_info
 from mdnsq.tasks import (
-    MAX_RESOLVING,
     PARTIAL_AFTER,
     REFRESH_SUPPRESS,
     SETTLE,
     SUPPRESS,
     WATCH_MAX_INTERVAL,
     BrowseTask,
-    Task,
     WatchTask,
     all_addresses_known,
-    missing_questions,
 )
 from tests.fakes import a, aaaa, ptr, srv, txt
 
@@ -130,36 +127,14 @@ class FullScanWatch(BrowseTask):
         pass
 
 
-class FullScanBrowse(Task):
-    """The browse as it was before it became incremental (every instance read again on every
-    call), kept as the reference the incremental one must agree with. Yields each instance
-    once, when complete and its addresses have settled; at the deadline, the partial ones
-    with an SRV.
-
-    Settled is resolve_host's rule: both address types present with the cache-flush bit or
-    denied by NSEC, or ``settle`` after the instance first became complete. Responders send
-    the families apart (Avahi answers a query over IPv6 with the AAAA alone, the same query
-    over IPv4 with both), and an instance yielded on the first would lack the other address."""
-
-    def __init__(self, service_type: str, settle: float = SETTLE) -> None:
-        super().__init__(service_type)
-        self.service_type = service_type
-        self.settle = settle
-        self.yielded: set[str] = set()
-        self.complete_since: dict[str, float] = {}  # instance key -> first seen complete
-        self.started = True  # the first look, at the cache alone: what is there is settled
+class FullScanBrowse(BrowseTask):
+    """The browse as it was before it became incremental: every instance read again on every
+    call, kept as the reference the incremental one must agree with. What did not change
+    (settling, needs, wake-up, finish) is inherited."""
 
     def instances(self, cache: RecordCache, now: float) -> dict[str, tuple[str, CacheEntry]]:
-        found: dict[str, tuple[str, CacheEntry]] = {}
-        for entry in cache.entries(self.service_type, RecordType.PTR, now):
-            target: str = getattr(entry.record, "target", "")
-            if target:
-                found.setdefault(name_key(target), (target, entry))
-        return found
-
-    def _unresolved(self, key: str, ptr_entry: CacheEntry) -> bool:
-        """Whether this instance still needs questions about it."""
-        return key not in self.yielded and not ptr_entry.goodbye
+        self.listed = self.firsts = None  # read afresh every time, as before
+        return super().instances(cache, now)
 
     def _yield_new(self, cache: RecordCache, now: float, partial: bool) -> None:
         settling: dict[str, float] = {}  # only instances still complete and waiting
@@ -183,29 +158,6 @@ class FullScanBrowse(Task):
             self.yielded.add(key)
             self.out.append(info)
         self.complete_since = settling
-
-    def update(self, cache: RecordCache, now: float) -> None:
-        self._yield_new(cache, now, partial=False)
-        self.started = False
-
-    def wake_at(self, cache: RecordCache, now: float) -> float:
-        return min(self.complete_since.values(), default=math.inf) + self.settle
-
-    def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
-        wanted = [Question(self.service_type, RecordType.PTR)]
-        resolving = 0
-        for key, (target, ptr_entry) in self.instances(cache, now).items():
-            if self._unresolved(key, ptr_entry):
-                missing = missing_questions(cache, target, now)
-                if missing:
-                    wanted.extend(missing)
-                    resolving += 1
-                    if resolving >= MAX_RESOLVING:
-                        break
-        return wanted
-
-    def finish(self, cache: RecordCache, now: float) -> None:
-        self._yield_new(cache, now, partial=True)
 
 
 def _history(seed: int) -> Iterator[tuple[float, list[Record] | None]]:
