@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from itertools import islice
 from typing import Any, Final, NamedTuple
 
@@ -76,6 +77,7 @@ REFRESH_POINTS = (0.80, 0.85, 0.90, 0.95)
 REFRESH_JITTER = 0.02
 
 Bucket = str  # chr(type) + chr(class) + name_key(name)
+_NO_NAMES: frozenset[str] = frozenset()
 Key = tuple[Any, ...]
 Members = Key | dict[Key, None]
 
@@ -574,13 +576,14 @@ class RecordCache:
         self._requests.clear()
         self._requests_due = float("inf")
 
-    def take_changed(self) -> set[str]:
+    def take_changed(self) -> AbstractSet[str]:
         """Name keys whose records were evicted, trimmed or flushed by a held-back flush record
         since the last call (``report_changes``): a caller that follows changes reads again
-        what they touch, not everything."""
+        what they touch, not everything. Called for every received batch, so nothing changed
+        allocates nothing."""
         names = self._changed_names
         if not names:
-            return set()
+            return _NO_NAMES
         self._changed_names = set()
         return names
 
