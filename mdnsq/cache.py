@@ -49,15 +49,15 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from itertools import islice
 from typing import Any, Final, NamedTuple
 
 from mdnsq.names import name_key
-from mdnsq.records import Message, Record, UnknownRecord
+from mdnsq.records import Message, Record, RecordType, UnknownRecord
 
-__all__ = ["CacheEntry", "RecordCache"]
+__all__ = ["CacheEntry", "RecordCache", "rrset_id"]
 
 _heappush = heapq.heappush
 _new = tuple.__new__
@@ -79,6 +79,7 @@ REFRESH_JITTER = 0.02
 Bucket = str  # chr(type) + chr(class) + name_key(name)
 _NO_NAMES: frozenset[str] = frozenset()
 Key = tuple[Any, ...]
+_NO_KEYS: Mapping[Key, bool] = {}  # returned when nothing changed: never written to
 Members = Key | dict[Key, None]
 
 
@@ -136,6 +137,11 @@ def _bucket(lowered: str, rtype: int, rclass: int) -> Bucket:
     return chr(rtype) + chr(rclass) + lowered
 
 
+def rrset_id(name: str, rtype: int, rclass: int = 1) -> Bucket:
+    """What the keys of the entries of (name, type, class) start with (``key[0]``)."""
+    return _bucket(name_key(name), rtype, rclass)
+
+
 def _head_of(record: Record) -> str:
     return chr(int(record.type)) + chr(record[1])
 
@@ -181,6 +187,13 @@ class RecordCache:
         # trimmed, or flushed by a held-back flush record) since take_changed() was last called,
         # when asked for.
         self._changed_names: set[str] | None = set() if report_changes else None
+        # The PTR rrsets of wanted names (when reporting changes): bucket -> how many wants.
+        # Every change to one of their entries is logged by key, in the order the changes
+        # happened, with True where the key was (re)inserted, so at the end of its bucket's
+        # order: a browse of 4,000 instances patches its listing from the keys that changed
+        # instead of reading all 4,000 again whenever one PTR record arrives.
+        self._follow: dict[Bucket, int] = {}
+        self._changed_keys: dict[Key, bool] = {}
         self._entries: dict[Key, Stored] = {}  # oldest reception first
         # the name as received of an entry filed inline, where it is not bucket[2:]
         self._names: dict[Key, str] = {}
@@ -236,6 +249,7 @@ class RecordCache:
         buckets = self._buckets
         names = self._names
         due = self._due
+        follow = self._follow
         head_in = _HEAD_IN
         # TTL -> (value, expiry group) for such records without / with the flush bit: a batch
         # shares `now`, so its new records of one TTL share one value tuple and one group.
@@ -275,6 +289,8 @@ class RecordCache:
                     # the end of the eviction order, with the newest name spelling and TTL.
                     del entries[key]
                     entries[key] = (record[3], now, expires, ttl, False, name, old[_FILED])
+                    if follow and bucket in follow:
+                        self._changed_keys.setdefault(key, False)
                     stored += 1
                     continue
                 else:
@@ -295,6 +311,8 @@ class RecordCache:
                     new = shared[ttl] = (value, group)
                 entries[key] = new[0]
                 new[1].append(key)
+                if follow and bucket in follow:
+                    self._inserted(key)
                 if members is None:
                     buckets[bucket] = key  # a bucket of one is the key itself, not a dict
                 elif isinstance(members, dict):
@@ -339,6 +357,8 @@ class RecordCache:
         ):
             self._request_flush(bucket, members, key, now)
         ttl = record.ttl
+        if old is not None and self._follow and bucket in self._follow:
+            self._changed_keys.setdefault(key, False)
         if ttl == 0:
             if old is None:
                 return None
@@ -364,6 +384,8 @@ class RecordCache:
             entries[key] = (record.cache_flush, now, expires, ttl, False, record.name, filed)
             return key
         entries[key] = (record.cache_flush, now, expires, ttl, False, record.name, expires)
+        if self._follow and bucket in self._follow:
+            self._inserted(key)
         if members is None:
             self._buckets[bucket] = key
         elif isinstance(members, dict):
@@ -460,16 +482,26 @@ class RecordCache:
                     break
             expires = when + GRACE
             if s[_EXPIRES] > expires:
+                if self._follow and other[0] in self._follow:
+                    self._changed_keys.setdefault(other, False)
                 filed = self._file(expires, other)
                 entries[other] = (*s[:_EXPIRES], expires, s[_TTL], s[_GOODBYE], s[_NAME], filed)
                 self.flushed += 1
 
     # -- removing -------------------------------------------------------------------------
 
+    def _inserted(self, key: Key) -> None:
+        """Log a key of a followed bucket that was just inserted: last in its bucket's order."""
+        log = self._changed_keys
+        log.pop(key, None)
+        log[key] = True
+
     def _remove(self, key: Key) -> Stored:
         stored = self._entries.pop(key)
         self._names.pop(key, None)
         bucket = key[0]
+        if self._follow and bucket in self._follow:
+            self._changed_keys.setdefault(key, False)
         members = self._buckets[bucket]
         if isinstance(members, dict):
             del members[key]
@@ -566,6 +598,11 @@ class RecordCache:
         return removed
 
     def clear(self) -> None:
+        for bucket in self._follow:
+            members = self._buckets.get(bucket)
+            if members is not None:
+                for key in _keys_in(members):
+                    self._changed_keys.setdefault(key, False)
         self._entries.clear()
         self._names.clear()
         self._buckets.clear()
@@ -587,6 +624,23 @@ class RecordCache:
         self._changed_names = set()
         return names
 
+    def take_changed_keys(self) -> Mapping[Key, bool]:
+        """The keys of the PTR records of wanted names that were filed, refreshed, flushed or
+        removed since the last call (``report_changes``), in the order they changed; True
+        where the key was inserted (then it is last in its rrset's order, see entries()).
+        The name keys of the same changes are reported as before (the batch, expire(),
+        take_changed()): these say which records of a long PTR rrset to read again."""
+        keys = self._changed_keys
+        if not keys:
+            return _NO_KEYS
+        self._changed_keys = {}
+        return keys
+
+    def entry(self, key: Key) -> CacheEntry | None:
+        """The entry under ``key`` (from take_changed_keys or a CacheEntry), live or not."""
+        s = self._entries.get(key)
+        return None if s is None else _view(key, s, self._names)
+
     def flush_due(self) -> float:
         """When held-back flush records are next applied (at the next add_received() or
         expire() from then on): a caller that keeps what it read must look again by then."""
@@ -595,9 +649,13 @@ class RecordCache:
     # -- what callers are waiting for -------------------------------------------------------
 
     def want(self, name: str) -> None:
-        """A caller waits for records of ``name``: eviction leaves them alone."""
+        """A caller waits for records of ``name``: eviction leaves them alone, and (when
+        reporting changes) changes to its PTR records are logged by key."""
         key = name_key(name)
         self._wanted[key] = self._wanted.get(key, 0) + 1
+        if self._changed_names is not None:
+            bucket = _bucket(key, RecordType.PTR, 1)
+            self._follow[bucket] = self._follow.get(bucket, 0) + 1
 
     def unwant(self, name: str) -> None:
         key = name_key(name)
@@ -606,6 +664,12 @@ class RecordCache:
             self._wanted[key] = left
         else:
             self._wanted.pop(key, None)
+        bucket = _bucket(key, RecordType.PTR, 1)
+        left = self._follow.get(bucket, 0) - 1
+        if left > 0:
+            self._follow[bucket] = left
+        else:
+            self._follow.pop(bucket, None)
 
     # -- reading --------------------------------------------------------------------------
 

@@ -458,3 +458,41 @@ def test_one_name_holds_at_most_max_rrset_records_of_a_type_but_ptr() -> None:
     for i in range(300):  # a service type's instances: as many as the cache holds
         cache.add(ptr(HTTP, f"s{i}.{HTTP}"), 2, T0 + 4)
     assert len(cache.records(HTTP, RecordType.PTR, T0 + 4)) == 300
+
+
+def test_changes_to_the_ptr_records_of_a_wanted_name_are_logged_by_key_in_order() -> None:
+    # A browse patches its listing of a service type from these keys (mdnsq.tasks): the order
+    # is the order of the rrset, so a key inserted again goes after the keys inserted before.
+    cache = RecordCache(report_changes=True)
+    stype = "_http._tcp.local"
+    cache.add_received([(Message(answers=(ptr(stype, "Before._http._tcp.local"),)), 1)], 1000.0)
+    assert cache.take_changed_keys() == {}  # not wanted yet: nothing logged
+    cache.want(stype)
+    x = ptr(stype, "X._http._tcp.local", ttl=2)
+    y = ptr(stype, "Y._http._tcp.local")
+    cache.add_received([(Message(answers=(x, a("h.local", "192.0.2.1"))), 1)], 1000.0)
+    logged = cache.take_changed_keys()
+    assert [(key[2], inserted) for key, inserted in logged.items()] == [(x.target, True)]
+    assert cache.entry(next(iter(logged))) == cache.entries(stype, RecordType.PTR, 1000.0)[1]
+    # X expires, Y is inserted, X is inserted again: X is last in the rrset now.
+    cache.expire(1002.0)
+    cache.add_received([(Message(answers=(y, x)), 1)], 1002.0)
+    keys = [(key[2], inserted) for key, inserted in cache.take_changed_keys().items()]
+    assert keys == [(y.target, True), (x.target, True)]
+    assert [e.record.target for e in cache.entries(stype, RecordType.PTR, 1002.0)] == [
+        "Before._http._tcp.local",
+        y.target,
+        x.target,
+    ]
+    # A goodbye changes a key in place, then Y and X are removed (X's TTL ran out).
+    cache.add_received([(Message(answers=(ptr(stype, y.target, ttl=0),)), 1)], 1003.0)
+    goodbye = next(iter(cache.take_changed_keys()))
+    entry = cache.entry(goodbye)
+    assert entry is not None and entry.goodbye and entry.record.target == y.target
+    cache.expire(1004.5)
+    keys = [(key[2], inserted) for key, inserted in cache.take_changed_keys().items()]
+    assert sorted(keys) == [(x.target, False), (y.target, False)]
+    assert cache.entry(goodbye) is None
+    cache.unwant(stype)
+    cache.add_received([(Message(answers=(y,)), 1)], 1005.0)
+    assert cache.take_changed_keys() == {}  # no longer wanted
