@@ -52,12 +52,12 @@ import selectors
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from types import TracebackType
 from typing import Any, Literal
 
-from mdnsq.cache import CacheEntry, RecordCache
+from mdnsq.cache import CacheEntry, Key, RecordCache
 from mdnsq.errors import MalformedPacket, MdnsqError, NetworkError
 from mdnsq.interfaces import InterfaceSpec
 from mdnsq.names import name_key, name_to_wire_labels, normalize_name
@@ -452,8 +452,9 @@ class Querier:
                 now = self._clock()
                 removed = self._cache.expire(now)
                 flushed = self._cache.take_changed()  # by flush records it held back
-                if removed or flushed:
-                    self._changed({name_key(e.record.name) for e in removed} | flushed)
+                keys = self._cache.take_changed_keys()
+                if removed or flushed or keys:
+                    self._changed({name_key(e.record.name) for e in removed} | flushed, keys)
                 task.update(self._cache, now)
                 if task.done or self._closed or now >= deadline:
                     task.finish(self._cache, now)
@@ -743,6 +744,7 @@ class Querier:
         cache = self._cache
         cache.add_received(batch, self._clock())
         evicted = cache.take_changed()  # and trimmed, or flushed by a held-back flush
+        keys = cache.take_changed_keys()  # of the PTR records of wanted names
         if any(task.follows_changes for task in self._tasks):
             # What was evicted counts as changed: under a flood the cache evicts on every
             # batch, and "anything may have changed" made a watch of 500 instances read all
@@ -752,14 +754,14 @@ class Querier:
                 for message, _ in batch
                 for record in message.answers + message.additionals
             }
-            self._changed(names | evicted if evicted else names)
+            self._changed(names | evicted if evicted else names, keys)
 
-    def _changed(self, names: set[str]) -> None:
+    def _changed(self, names: set[str], keys: Mapping[Key, bool]) -> None:
         """Under the lock: tell the tasks that follow changes (browse, watch) what was filed
         or removed, so they read again only what it touches."""
         for task in self._tasks:
             if task.follows_changes:
-                task.changed(names)
+                task.changed(names, keys)
 
     def _send(self, task: Task, now: float) -> float:
         """Send what the task needs now; returns when its next retransmission is due."""

@@ -246,8 +246,8 @@ def aaaa(name: str, address: str, ttl: int = 120, flush: bool = True) -> AAAARec
     return AAAARecord(name=name, ttl=ttl, address=IPv6Address(address), cache_flush=flush)
 
 
-def ptr(name: str, target: str, ttl: int = 4500) -> PTRRecord:
-    return PTRRecord(name=name, ttl=ttl, target=target)
+def ptr(name: str, target: str, ttl: int = 4500, flush: bool = False) -> PTRRecord:
+    return PTRRecord(name=name, ttl=ttl, target=target, cache_flush=flush)
 
 
 def srv(name: str, target: str, port: int, ttl: int = 120, flush: bool = True) -> SRVRecord:

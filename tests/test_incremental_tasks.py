@@ -160,17 +160,21 @@ class FullScanBrowse(BrowseTask):
         self.complete_since = settling
 
 
-def _history(seed: int) -> Iterator[tuple[float, list[Record] | None]]:
-    """(time, records received then, or None for time passing alone)."""
+def _history(seed: int) -> Iterator[tuple[float, list[Record] | None, int]]:
+    """(time, records received then or None for time passing alone, interface). One seed in
+    two uses a second interface and spells PTR targets in two cases, so that one instance has
+    several PTR records, in the order the cache keeps them."""
     rnd = random.Random(seed)
+    varied = seed % 2 == 1
     now = 1000.0
     hosts = [f"h{i}.local" for i in range(4)]
     for _ in range(60):
         # Steps under FLUSH_GAP and around the grace second, so that flush records are held
         # back and applied later.
         now += rnd.choice([0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 1.05, 3.0, 10.0, 40.0, 90.0])
+        interface = rnd.choice([1, 2]) if varied else 1
         if rnd.random() < 0.3:
-            yield now, None
+            yield now, None, interface
             continue
         records: list[Record] = []
         for _ in range(rnd.randint(1, 4)):
@@ -181,7 +185,9 @@ def _history(seed: int) -> Iterator[tuple[float, list[Record] | None]]:
             long_ttl = rnd.choice([0, 20, 4500])
             kind = rnd.randrange(6)
             if kind == 0:
-                records.append(ptr(STYPE, name, ttl=long_ttl))
+                target = name.upper() if varied and rnd.random() < 0.3 else name
+                flush = varied and rnd.random() < 0.2
+                records.append(ptr(STYPE, target, ttl=long_ttl, flush=flush))
             elif kind == 1:
                 records.append(srv(name, host, rnd.choice([80, 81]), ttl=ttl))
             elif kind == 2:
@@ -198,7 +204,7 @@ def _history(seed: int) -> Iterator[tuple[float, list[Record] | None]]:
                     txt(name, b"v=1", ttl=long_ttl or 4500),
                     a(host, f"192.0.2.{i + 1}", ttl=ttl or 120),
                 ]
-        yield now, records
+        yield now, records, interface
 
 
 def _replay(seed: int, task: BrowseTask) -> Iterator[tuple[RecordCache, float]]:
@@ -207,15 +213,40 @@ def _replay(seed: int, task: BrowseTask) -> Iterator[tuple[RecordCache, float]]:
     tasks to be asked there."""
     cache = RecordCache(max_records=20 if seed % 3 == 0 else 4096, report_changes=True)
     cache.want(STYPE)
-    for now, records in _history(seed):
+    for now, records, interface in _history(seed):
         if records is not None:
-            cache.add_received([(Message(answers=tuple(records)), 1)], now)
-            task.changed({name_key(r.name) for r in records} | cache.take_changed())
+            cache.add_received([(Message(answers=tuple(records)), interface)], now)
+            names = {name_key(r.name) for r in records} | cache.take_changed()
+            task.changed(names, cache.take_changed_keys())
         removed = cache.expire(now)
         flushed = cache.take_changed()  # by flush records the cache held back
-        if removed or flushed:
-            task.changed({name_key(e.record.name) for e in removed} | flushed)
+        keys = cache.take_changed_keys()
+        if removed or flushed or keys:
+            task.changed({name_key(e.record.name) for e in removed} | flushed, keys)
         yield cache, now
+
+
+def _asked(seed: int) -> Iterator[bool]:
+    """Whether the tasks are asked after each step: in the Querier a task may wake after
+    several batches, so the changes of several steps reach it at once (one seed in two)."""
+    rnd = random.Random(seed * 7919)
+    while True:
+        yield seed % 4 < 2 or rnd.random() < 0.4
+
+
+def _same_listing(task: BrowseTask, cache: RecordCache, now: float) -> None:
+    """The listing the task keeps (patched from the PTR keys that changed) is what reading
+    the PTR records afresh gives, order included (the order instances are reported in)."""
+
+    def shape(listing: dict[str, tuple[str, list[CacheEntry]]]) -> list[Any]:
+        # Not CacheEntry.seq: expiry bookkeeping that moves without the record changing.
+        return [
+            (key, name, [(e.key, e.received, e.expires, e.goodbye, e.record) for e in ptrs])
+            for key, (name, ptrs) in listing.items()
+        ]
+
+    assert shape(task.listing(cache, now)) == shape(BrowseTask(STYPE).listing(cache, now)), now
+    assert list(task.instances(cache, now)) == list(task.listing(cache, now))
 
 
 def _count_reads(cache: RecordCache) -> list[str]:
@@ -238,8 +269,11 @@ def _events(out: list[Any]) -> list[tuple[str, ServiceInfo]]:
 @pytest.mark.parametrize("seed", range(300))
 def test_incremental_watch_agrees_with_reading_everything_again(seed: int) -> None:
     new, reference = WatchTask(STYPE), FullScanWatch(STYPE)
-    for cache, now in _replay(seed, new):
+    for (cache, now), asked in zip(_replay(seed, new), _asked(seed), strict=False):
+        if not asked:
+            continue
         new.update(cache, now)
+        _same_listing(new, cache, now)
         reference.update(cache, now)
         assert _events(new.out) == _events(reference.out), now
         new.out.clear()
@@ -307,8 +341,11 @@ def test_a_watch_of_bare_ptr_records_reads_them_once_after_their_deadline() -> N
 @pytest.mark.parametrize("seed", range(300))
 def test_incremental_browse_agrees_with_reading_everything_again(seed: int) -> None:
     new, reference = BrowseTask(STYPE), FullScanBrowse(STYPE)
-    for cache, now in _replay(seed, new):
+    for (cache, now), asked in zip(_replay(seed, new), _asked(seed), strict=False):
+        if not asked:
+            continue
         new.update(cache, now)
+        _same_listing(new, cache, now)
         reference.update(cache, now)
         assert new.out == reference.out, now
         assert list(new.needs(cache, now)) == list(reference.needs(cache, now))
@@ -358,3 +395,58 @@ def test_a_browse_reads_again_an_instance_that_changed_while_its_ptr_said_goodby
         browse.update(cache, now)
     browse.update(cache, 1000.3 + SETTLE)
     assert [info.name for info in browse.out] == [name]
+
+
+def _following(cache: RecordCache, task: BrowseTask, records: list[Record], now: float) -> None:
+    """Receive ``records`` and tell ``task`` what changed, as the Querier does."""
+    cache.add_received([(Message(answers=tuple(records)), 1)], now)
+    names = {name_key(r.name) for r in records} | cache.take_changed()
+    task.changed(names, cache.take_changed_keys())
+
+
+def test_a_patched_listing_is_read_afresh_where_a_patch_cannot_place_a_record() -> None:
+    # Read without expire() first (the Querier always expires first), the listing misses a
+    # PTR record whose time is up but which the cache still holds. Refreshed, that record
+    # keeps its place in the rrset, before the others: a patch cannot know where, and reads
+    # the PTR records again. A record whose time is up goes from the listing, as from a read.
+    cache = RecordCache(report_changes=True)
+    cache.want(STYPE)
+    x, y = f"X.{STYPE}", f"Y.{STYPE}"
+    browse = BrowseTask(STYPE)
+    _following(cache, browse, [ptr(STYPE, x, ttl=2), ptr(STYPE, y)], 1000.0)
+    browse.update(cache, 1003.0)  # X's time is up, not expired
+    assert list(browse.listing(cache, 1003.0)) == [name_key(y)]
+    _following(cache, browse, [ptr(STYPE, x)], 1003.0)  # refreshed: before Y in the rrset
+    _same_listing(browse, cache, 1003.0)
+    assert list(browse.listing(cache, 1003.0)) == [name_key(x), name_key(y)]
+    _following(cache, browse, [ptr(STYPE, y, ttl=2)], 1004.0)
+    browse.update(cache, 1004.0)
+    _following(cache, browse, [ptr(STYPE, y, ttl=0)], 1007.0)  # a goodbye after its time
+    _same_listing(browse, cache, 1007.0)
+    assert list(browse.listing(cache, 1007.0)) == [name_key(x)]
+
+
+def test_instances_that_went_are_forgotten_without_reading_the_others() -> None:
+    # Patched out of the listing, an instance leaves nothing behind in what the browse keeps
+    # about the names it read, and the other instances are not read again.
+    cache = RecordCache(report_changes=True)
+    cache.want(STYPE)
+    browse = BrowseTask(STYPE)
+    for i in range(20):
+        name = f"Inst {i}.{STYPE}"
+        records = [ptr(STYPE, name, ttl=2 if i < 5 else 4500), srv(name, f"h{i}.local", 80)]
+        _following(cache, browse, records, 1000.0)
+    browse.update(cache, 1000.0)
+    assert len(browse.names_of) == 20  # read, not complete (no TXT, no address)
+    walked = browse.walked
+    reads = _count_reads(cache)
+    cache.expire(1002.5)  # the first five PTR records run out
+    keys = cache.take_changed_keys()
+    browse.changed({name_key(STYPE)}, keys)
+    browse.update(cache, 1002.5)
+    assert len(browse.listing(cache, 1002.5)) == 15
+    assert browse.walked is walked  # patched, not read again
+    assert set(browse.names_of) == {name_key(f"Inst {i}.{STYPE}") for i in range(5, 20)}
+    assert all(k in browse.names_of for keys_ in browse.depends.values() for k in keys_)
+    assert name_key(STYPE) not in reads  # the PTR records were not read again
+    assert reads == []  # nor any instance that did not change

@@ -35,7 +35,7 @@ from mdnsq import (
 from mdnsq.interfaces import Interface
 from mdnsq.querier import MAX_BATCH, MAX_KNOWN_ANSWERS, PRESSURE_HOLD
 from mdnsq.records import Question
-from mdnsq.tasks import MAX_RESOLVING, Ask, Task
+from mdnsq.tasks import MAX_RESOLVING, Ask, Task, WatchTask
 from tests.fakes import (
     IFINDEX,
     LAN,
@@ -605,6 +605,40 @@ def test_watch_sees_a_flush_that_the_cache_applied_later_when_it_is_due(net: Fak
     ]
 
 
+def test_watch_patches_its_listing_from_the_ptr_records_that_changed(net: FakeNet) -> None:
+    """Once the watch has read the service type's PTR records, a new instance and a goodbye
+    reach it as the keys of the PTR records that changed: it reports both without reading
+    the PTR records again (a read was 5-6.5 ms a wake-up with 4,000 instances)."""
+    q = make(net)
+    instances = [service_records(f"I{i}", HTTP, f"i{i}.local", 80, "192.0.2.1") for i in range(30)]
+    fresh = service_records("New", HTTP, "new.local", 80, "192.0.2.2")
+    start = net.clock()
+
+    def once(message: Message, n: FakeNet, t: FakeTransport) -> None:
+        if n.clock() == start:
+            for records in instances:
+                n.later(0.05, response(records[0], additionals=records[1:]), t)
+
+    net.responders.append(once)
+    transport = net.transports[0]
+    events: list[tuple[str, str, float]] = []
+    listings = set()  # the listing a watch keeps is a new dict whenever it is read in full
+    for event in q.watch(HTTP, timeout=30):
+        events.append((event.kind, event.info.instance, round(net.clock() - start, 2)))
+        (task,) = q._tasks
+        assert isinstance(task, WatchTask)
+        if len(events) >= 30:
+            listings.add(id(task.listed))
+        if len(events) == 30:
+            net.later(1.0, response(fresh[0], additionals=fresh[1:]), transport)
+            net.later(2.0, response(instances[3][0].with_ttl(0)), transport)
+        elif event.kind == "removed":
+            break
+    assert events[30:] == [("added", "New", 1.05), ("removed", "I3", 3.05)]
+    assert len(listings) == 1  # patched, never read again
+    assert q.stats()["accepted"] == 32
+
+
 def test_watch_reports_removal_when_records_expire_silently(net: FakeNet) -> None:
     q = make(net)
     name = f"Gone.{HTTP}"
@@ -745,7 +779,7 @@ def test_evictions_tell_the_tasks_which_names_went(net: FakeNet) -> None:
     class Follower(Task):
         follows_changes = True
 
-        def changed(self, names: Any) -> None:
+        def changed(self, names: Any, keys: Any = None) -> None:
             seen.append(None if names is None else set(names))
 
     task = Follower()
