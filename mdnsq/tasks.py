@@ -284,6 +284,10 @@ class BrowseTask(Task):
         self.ptr_rrset = rrset_id(service_type, RecordType.PTR)
         self.news: dict[Key, bool] = {}
         self.gone: set[str] = set()
+        # Instances that may still need questions (needs()): every instance a pass read or a
+        # patch touched since needs() last found it resolved. Walking all of them cost 2.3 ms
+        # a wake-up for a watch of 4,000 resolved instances.
+        self.open: set[str] = set()
 
     def changed(self, names: Iterable[str], keys: Mapping[Key, bool] | None = None) -> None:
         stale = self.stale
@@ -376,6 +380,7 @@ class BrowseTask(Task):
                     if at == 0 and firsts is not None:
                         firsts[instance] = (listed[instance][0], entry)
                     stale.add(instance)
+                    self.open.add(instance)
                     continue
                 if at == 0 and len(ptrs) > 1:
                     return self._unpatched()
@@ -392,6 +397,7 @@ class BrowseTask(Task):
             if not inserted:
                 return self._unpatched()
             stale.add(instance)
+            self.open.add(instance)
             group = listed.get(instance)
             if group is not None:
                 group[1].append(entry)
@@ -455,6 +461,7 @@ class BrowseTask(Task):
         else:
             for key in gone:
                 self._depend(key, ())
+        self.open.update(key for key, _ in todo)
         for key, (target, ptr) in todo:
             if key in self.yielded:
                 continue
@@ -497,7 +504,20 @@ class BrowseTask(Task):
     def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
         wanted = [Question(self.service_type, RecordType.PTR)]
         resolving = 0
-        for key, (target, ptr) in self.instances(cache, now).items():
+        current = self.instances(cache, now)
+        # A watch walks its listing, a browse the firsts: the same keys in the same order.
+        # Neither walked yet: the next pass reads (and opens) them all.
+        walked = self.walked is current or self.walked is self.listed
+        if walked:
+            found = self.open
+            for key in [k for k in found if k not in current]:
+                found.discard(key)
+            items: Iterable[tuple[str, Any]] = [
+                (k, current[k]) for k in sorted(found, key=self.place.__getitem__)
+            ]
+        else:
+            items = current.items()
+        for key, (target, ptr) in items:
             if self._unresolved(key, ptr):
                 missing = missing_questions(cache, target, now)
                 if missing:
@@ -505,6 +525,8 @@ class BrowseTask(Task):
                     resolving += 1
                     if resolving >= MAX_RESOLVING:
                         break
+            elif walked:
+                self.open.discard(key)
         return wanted
 
     def finish(self, cache: RecordCache, now: float) -> None:
@@ -599,6 +621,7 @@ class WatchTask(BrowseTask):
                 pending.pop(key, None)
                 overdue.discard(key)
                 self._forget(key)
+        self.open.update(key for key, _ in todo)
         for key, (target, ptrs) in todo:
             mark = tuple((e.received, e.expires, e.goodbye) for e in ptrs)
             since = pending.get(key)

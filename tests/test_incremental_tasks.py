@@ -272,6 +272,8 @@ def test_incremental_watch_agrees_with_reading_everything_again(seed: int) -> No
     for (cache, now), asked in zip(_replay(seed, new), _asked(seed), strict=False):
         if not asked:
             continue
+        if seed % 3 == 1:  # needs() first: patched there, read again by update()
+            assert list(new.needs(cache, now)) == list(reference.needs(cache, now))
         new.update(cache, now)
         _same_listing(new, cache, now)
         reference.update(cache, now)
@@ -303,6 +305,10 @@ def test_a_watch_reads_again_only_what_changed() -> None:
     assert [e.kind for e in watch.out] == ["updated"]
     assert watch.out[0].info.txt == {"v": b"2"}
     assert set(reads) == {f"inst 7.{STYPE}", "h7.local"}  # not even the PTR records
+    # needs() walks only the instances that may still need questions: none, once it has
+    # found them resolved.
+    assert list(watch.needs(cache, 1001.0)) == [Question(STYPE, RecordType.PTR)]
+    assert watch.open == set()
 
 
 def test_a_watch_of_bare_ptr_records_reads_them_once_after_their_deadline() -> None:
@@ -344,6 +350,8 @@ def test_incremental_browse_agrees_with_reading_everything_again(seed: int) -> N
     for (cache, now), asked in zip(_replay(seed, new), _asked(seed), strict=False):
         if not asked:
             continue
+        if seed % 3 == 1:  # needs() first: patched there, read again by update()
+            assert list(new.needs(cache, now)) == list(reference.needs(cache, now))
         new.update(cache, now)
         _same_listing(new, cache, now)
         reference.update(cache, now)
