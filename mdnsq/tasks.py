@@ -508,15 +508,15 @@ class BrowseTask(Task):
         # A watch walks its listing, a browse the firsts: the same keys in the same order.
         # Neither walked yet: the next pass reads (and opens) them all.
         walked = self.walked is current or self.walked is self.listed
+        items: Iterable[tuple[str, Any]] = current.items()
         if walked:
             found = self.open
             for key in [k for k in found if k not in current]:
                 found.discard(key)
-            items: Iterable[tuple[str, Any]] = [
-                (k, current[k]) for k in sorted(found, key=self.place.__getitem__)
-            ]
-        else:
-            items = current.items()
+            if 4 * len(found) < len(current):
+                items = [(k, current[k]) for k in sorted(found, key=self.place.__getitem__)]
+            else:  # most are open (a flood of bare PTR records): no sort, stop at the first 16
+                items = ((k, v) for k, v in current.items() if k in found)
         for key, (target, ptr) in items:
             if self._unresolved(key, ptr):
                 missing = missing_questions(cache, target, now)
