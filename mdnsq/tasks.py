@@ -15,6 +15,7 @@
 # with what it reported and keeps the records it watches fresh.
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -533,6 +534,52 @@ class BrowseTask(Task):
         self._yield_new(cache, now, partial=True)
 
 
+# Stale items a heap of times may hold beyond twice its live ones, before it is rebuilt.
+HEAP_SLACK = 64
+
+
+class _Times:
+    """Instance -> a time, whose earliest is found without a pass over all of them: a heap of
+    (time, instance) pushes, stale ones dropped when they come to the top, and the heap rebuilt
+    when they outnumber the live ones. A pass cost 0.6 ms a wake-up at 4,000 instances."""
+
+    __slots__ = ("heap", "times")
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self.heap: list[tuple[float, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def set(self, key: str, time: float) -> None:
+        self.times[key] = time
+        if time < math.inf:
+            heapq.heappush(self.heap, (time, key))
+            if len(self.heap) > 2 * len(self.times) + HEAP_SLACK:
+                self.heap = [(t, k) for k, t in self.times.items() if t < math.inf]
+                heapq.heapify(self.heap)
+
+    def pop(self, key: str, default: object = None) -> None:
+        self.times.pop(key, None)
+
+    def first(self) -> float:
+        heap, times = self.heap, self.times
+        while heap and times.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else math.inf
+
+    def take_until(self, now: float) -> list[str]:
+        """The instances whose time is ``now`` or earlier; they keep it until set again."""
+        heap, times = self.heap, self.times
+        found: dict[str, None] = {}
+        while heap and heap[0][0] <= now:
+            time, key = heapq.heappop(heap)
+            if times.get(key) == time:
+                found[key] = None
+        return list(found)
+
+
 class WatchTask(BrowseTask):
     """Reports added / updated / removed by comparing the cache with what it reported last.
 
@@ -555,8 +602,12 @@ class WatchTask(BrowseTask):
         # for one refresh point.
         self.refreshed: dict[Any, tuple[float, int, float]] = {}
         self.marks: dict[str, tuple[tuple[float, float, bool], ...]] = {}  # its PTRs, as read
-        self.due: dict[str, float] = {}  # instance -> its next refresh point
-        self.ends: dict[str, float] = {}  # instance -> when its first record expires
+        self.due = _Times()  # instance -> its next refresh point
+        self.ends = _Times()  # instance -> when its first record expires
+        # (partial-report deadline, instance, pending since) for each pending instance; stale
+        # once it is not pending since then, or was read past its deadline (overdue). Every
+        # item leaves when its deadline comes, at most PARTIAL_AFTER after it was pushed.
+        self.deadlines: list[tuple[float, str, float]] = []
         # Pending instances read after their partial-report deadline with nothing to report
         # (a PTR alone): read again only when a name of theirs changes, as wake_at assumes.
         self.overdue: set[str] = set()
@@ -591,15 +642,7 @@ class WatchTask(BrowseTask):
         overdue = self.overdue
         # Only the stale instances and those whose deadline came, while the PTR records are
         # unchanged: no instance came or went, no mark changed.
-        todo = self._to_read(
-            current,
-            stale,
-            (
-                k
-                for k, since in pending.items()
-                if now >= since + PARTIAL_AFTER and k not in overdue
-            ),
-        )
+        todo = self._to_read(current, stale, self._past_deadline(now))
         if todo is None:
             for key in [k for k in self.reported if k not in current]:
                 del self.order[key]
@@ -644,8 +687,8 @@ class WatchTask(BrowseTask):
                 if isinstance(srv, SRVRecord):
                     names.add(name_key(srv.target))
             self._depend(key, tuple(names))
-            self.due[key] = self._next_refresh(entries)
-            self.ends[key] = min((e.expires for e in entries), default=math.inf)
+            self.due.set(key, self._next_refresh(entries))
+            self.ends.set(key, min((e.expires for e in entries), default=math.inf))
             since = pending.get(key)
             if since is None:
                 overdue.discard(key)
@@ -659,13 +702,29 @@ class WatchTask(BrowseTask):
                 self.reported[key] = info
                 self.out.append(ServiceEvent("updated", info))
             return
-        since = self.pending.setdefault(key, now)
+        since = self.pending.get(key)
+        if since is None:
+            since = self.pending[key] = now
+            heapq.heappush(self.deadlines, (now + PARTIAL_AFTER, key, now))
         if info is not None and (info.complete or now >= since + PARTIAL_AFTER):
             del self.pending[key]
             self.reported[key] = info
             self.order[key] = self.reports
             self.reports += 1
             self.out.append(ServiceEvent("added", info))
+
+    def _past_deadline(self, now: float) -> list[str]:
+        """Pending instances whose partial-report deadline came, taken from the heap: the pass
+        reads them, and they are overdue after it unless reported (an overdue instance has no
+        item left, until it is pending again)."""
+        heap = self.deadlines
+        pending = self.pending
+        found = []
+        while heap and heap[0][0] <= now:
+            _, key, since = heapq.heappop(heap)
+            if pending.get(key) == since:
+                found.append(key)
+        return found
 
     def _unresolved(self, key: str, ptr: CacheEntry) -> bool:
         old = self.reported.get(key)
@@ -687,7 +746,8 @@ class WatchTask(BrowseTask):
     def refreshes(self, cache: RecordCache, now: float) -> dict[Question, float]:
         wanted: dict[Question, float] = {}
         current = self.listing(cache, now)
-        for key in [k for k, due in self.due.items() if due <= now and k in current]:
+        # One not in the listing went from it since the last pass, which forgets it.
+        for key in [k for k in self.due.take_until(now) if k in current]:
             target, ptrs = current[key]
             entries = self._entries_of(cache, now, target, ptrs)
             for entry in entries:
@@ -702,20 +762,27 @@ class WatchTask(BrowseTask):
                     window = min(SUPPRESS, REFRESH_SUPPRESS * entry.ttl)
                     wanted[question] = min(window, wanted.get(question, window))
                     self.refreshed[entry.key] = (entry.received, point, entry.expires)
-            self.due[key] = self._next_refresh(entries)
+            self.due.set(key, self._next_refresh(entries))
         if len(self.refreshed) > 8 * len(current) + 64:
             # Forget the progress of records that expired (a new reception starts afresh).
             self.refreshed = {k: v for k, v in self.refreshed.items() if v[2] > now}
         return wanted
 
     def wake_at(self, cache: RecordCache, now: float) -> float:
-        wake = min(
-            min(self.due.values(), default=math.inf), min(self.ends.values(), default=math.inf)
-        )
-        for since in self.pending.values():
-            if since + PARTIAL_AFTER > now:  # later ones fire when their SRV arrives
-                wake = min(wake, since + PARTIAL_AFTER)
-        return wake
+        wake = min(self.due.first(), self.ends.first())
+        heap = self.deadlines
+        pending = self.pending
+        while heap and pending.get(heap[0][1]) != heap[0][2]:
+            heapq.heappop(heap)  # no longer pending since then
+        if heap and heap[0][0] <= now:
+            # A deadline not taken by a pass at this time (update() was not called first):
+            # look at them all. Deadlines past are left out: those fire when their SRV
+            # arrives.
+            for since in pending.values():
+                if since + PARTIAL_AFTER > now:
+                    wake = min(wake, since + PARTIAL_AFTER)
+            return wake
+        return min(wake, heap[0][0]) if heap else wake
 
     def finish(self, cache: RecordCache, now: float) -> None:
         pass

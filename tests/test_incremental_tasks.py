@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from mdnsq import tasks
 from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.names import name_key
 from mdnsq.records import Message, Question, Record, RecordType, SRVRecord
@@ -267,7 +268,11 @@ def _events(out: list[Any]) -> list[tuple[str, ServiceInfo]]:
 
 
 @pytest.mark.parametrize("seed", range(300))
-def test_incremental_watch_agrees_with_reading_everything_again(seed: int) -> None:
+def test_incremental_watch_agrees_with_reading_everything_again(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if seed % 5 == 0:  # heaps of times rebuilt at every chance
+        monkeypatch.setattr(tasks, "HEAP_SLACK", 0)
     new, reference = WatchTask(STYPE), FullScanWatch(STYPE)
     for (cache, now), asked in zip(_replay(seed, new), _asked(seed), strict=False):
         if not asked:
@@ -458,3 +463,40 @@ def test_instances_that_went_are_forgotten_without_reading_the_others() -> None:
     assert all(k in browse.names_of for keys_ in browse.depends.values() for k in keys_)
     assert name_key(STYPE) not in reads  # the PTR records were not read again
     assert reads == []  # nor any instance that did not change
+
+
+def test_a_watch_wakes_for_the_next_partial_report_deadline_not_one_past() -> None:
+    # A deadline that came is taken by the next update(); asked before it, wake_at() still
+    # leaves out deadlines past (they fire when their SRV arrives) and finds the next one.
+    cache = RecordCache()
+    watch = WatchTask(STYPE)
+    cache.add_received([(Message(answers=(ptr(STYPE, f"A.{STYPE}"),)), 1)], 1000.0)
+    watch.update(cache, 1000.0)
+    cache.add_received([(Message(answers=(ptr(STYPE, f"B.{STYPE}"),)), 1)], 1001.0)
+    watch.changed({name_key(STYPE)})
+    watch.update(cache, 1001.0)
+    assert watch.wake_at(cache, 1001.0) == 1000.0 + PARTIAL_AFTER
+    assert watch.wake_at(cache, 1000.0 + PARTIAL_AFTER) == 1001.0 + PARTIAL_AFTER
+    watch.update(cache, 1000.0 + PARTIAL_AFTER)
+    assert watch.wake_at(cache, 1000.0 + PARTIAL_AFTER) == 1001.0 + PARTIAL_AFTER
+
+
+def test_a_watch_keeps_its_heaps_of_times_bounded() -> None:
+    # Each time an instance is read, its next refresh point and first expiry are pushed: the
+    # stale ones, up to an hour ahead with a TTL of 4,500 s, must not pile up meanwhile.
+    cache = RecordCache()
+    watch = WatchTask(STYPE)
+    now = 1000.0
+    for step in range(400):
+        now += 1.0
+        name = f"Inst {step % 5}.{STYPE}"
+        records = [ptr(STYPE, name), srv(name, "h.local", 80, ttl=4500), txt(name, b"v=1")]
+        records.append(a("h.local", "192.0.2.1", ttl=4500))
+        cache.add_received([(Message(answers=tuple(records)), 1)], now)
+        watch.changed({name_key(r.name) for r in records})
+        watch.update(cache, now)
+        watch.refreshes(cache, now)
+        watch.wake_at(cache, now)
+    assert len(watch.due) == len(watch.ends) == 5
+    assert len(watch.due.heap) <= 2 * 5 + tasks.HEAP_SLACK
+    assert len(watch.ends.heap) <= 2 * 5 + tasks.HEAP_SLACK
