@@ -54,9 +54,10 @@ def row(count: int) -> dict[str, float]:
     }
 
 
-def new_ptr_row(count: int) -> dict[str, float]:
+def new_ptr_row(count: int, bare: bool = False) -> dict[str, float]:
     """A whole wake-up (update, needs, refreshes, wake_at) after one new PTR record of the
-    type, told the keys that changed as the Querier tells it, in ms: best of 5 wake-ups."""
+    type, told the keys that changed as the Querier tells it, in ms: best of 5 wake-ups.
+    ``bare``: the instances are a peer's PTR records with nothing behind them."""
     figures = {}
     for cls in (WatchTask, BrowseTask):
         cache = RecordCache(100_000, report_changes=True)
@@ -64,6 +65,8 @@ def new_ptr_row(count: int) -> dict[str, float]:
         for i in range(count):
             address = f"192.0.2.{i % 250 + 1}"
             records = service_records(f"inst{i}", STYPE, f"h{i}.local", 80, address)
+            if bare:
+                records = records[:1]
             cache.add_received([(Message(answers=records), 1)], 1000.0)
         cache.take_changed_keys()
         task = cls(STYPE)
@@ -91,6 +94,8 @@ def main() -> None:
     for count in (10, 100, 500, 2000, 4000):
         figures = ", ".join(f"{k} {v:.2f} ms" for k, v in new_ptr_row(count).items())
         print(f"{count:5d} instances: {figures}")
+    figures = ", ".join(f"{k} {v:.2f} ms" for k, v in new_ptr_row(4000, bare=True).items())
+    print(f" 4000 bare PTR records: {figures}")
 
 
 if __name__ == "__main__":
