@@ -17,9 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mdnsq.cache import RecordCache
+from mdnsq.instances import BrowseTask, WatchTask
 from mdnsq.names import name_key
 from mdnsq.records import Message
-from mdnsq.tasks import BrowseTask, WatchTask
 from tests.fakes import ptr, service_records
 
 STYPE = "_http._tcp.local"

@@ -1,5 +1,5 @@
 # The Querier: asks questions, receives answers into one shared cache, and tells each caller when
-# its answer is complete (by its task's rules, tasks.py). It owns time: deadlines,
+# its answer is complete (by its task's rules, tasks.py and instances.py). It owns time: deadlines,
 # retransmission, refresh, expiry.
 #
 # Goals:
@@ -59,6 +59,7 @@ from typing import Any, Literal
 
 from mdnsq.cache import CacheEntry, Key, RecordCache
 from mdnsq.errors import MalformedPacket, MdnsqError, NetworkError
+from mdnsq.instances import BrowseTask, WatchTask
 from mdnsq.interfaces import InterfaceSpec
 from mdnsq.names import name_key, name_to_wire_labels, normalize_name
 from mdnsq.parser import parse_message
@@ -75,13 +76,11 @@ from mdnsq.tasks import (
     SETTLE,
     SUPPRESS,
     Ask,
-    BrowseTask,
     HostTask,
     QueryTask,
     ServiceTask,
     Task,
     TypesTask,
-    WatchTask,
 )
 from mdnsq.transport import MDNS_PORT, Transport, UDPv4Transport, UDPv6Transport
 from mdnsq.writer import build_queries

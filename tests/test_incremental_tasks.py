@@ -1,4 +1,4 @@
-"""The incremental watch and browse (mdnsq.tasks.WatchTask, BrowseTask) against the ones that
+"""The incremental watch and browse (mdnsq.instances.WatchTask, BrowseTask) against the ones that
 read everything again on every call, over random histories of a link: instances appearing,
 changing, sharing hosts, saying goodbye, expiring silently, and a cache small enough to evict.
 Both see the same cache at the same times; the incremental one is also told which names
@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from mdnsq import tasks
+from mdnsq import instances
 from mdnsq.cache import CacheEntry, RecordCache
+from mdnsq.instances import BrowseTask, WatchTask
 from mdnsq.names import name_key
 from mdnsq.records import Message, Question, Record, RecordType, SRVRecord
 from mdnsq.service import ServiceEvent, ServiceInfo, build_service_info
@@ -25,9 +26,6 @@ from mdnsq.tasks import (
     SETTLE,
     SUPPRESS,
     WATCH_MAX_INTERVAL,
-    BrowseTask,
-    WatchTask,
-    all_addresses_known,
 )
 from tests.fakes import a, aaaa, ptr, srv, txt
 
@@ -131,7 +129,7 @@ class FullScanWatch(BrowseTask):
 class FullScanBrowse(BrowseTask):
     """The browse as it was before it became incremental: every instance read again on every
     call, kept as the reference the incremental one must agree with. What did not change
-    (settling, needs, wake-up, finish) is inherited."""
+    (when an instance read is yielded, needs, wake-up, finish) is inherited."""
 
     def instances(self, cache: RecordCache, now: float) -> dict[str, tuple[str, CacheEntry]]:
         self.listed = self.firsts = None  # read afresh every time, as before
@@ -143,21 +141,8 @@ class FullScanBrowse(BrowseTask):
             if key in self.yielded or ptr_entry.goodbye:
                 continue
             info = build_service_info(cache, target, now, ptr_entry)
-            if info is None:
-                continue
-            if not partial:
-                if not info.complete:
-                    continue
-                since = self.complete_since.get(key, now)
-                if not (
-                    self.started
-                    or now >= since + self.settle
-                    or all_addresses_known(cache, info.host, now)
-                ):
-                    settling[key] = since
-                    continue
-            self.yielded.add(key)
-            self.out.append(info)
+            if info is not None:
+                self._offer(cache, key, info, now, partial, settling)
         self.complete_since = settling
 
 
@@ -272,7 +257,7 @@ def test_incremental_watch_agrees_with_reading_everything_again(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if seed % 5 == 0:  # heaps of times rebuilt at every chance
-        monkeypatch.setattr(tasks, "HEAP_SLACK", 0)
+        monkeypatch.setattr(instances, "HEAP_SLACK", 0)
     new, reference = WatchTask(STYPE), FullScanWatch(STYPE)
     for (cache, now), asked in zip(_replay(seed, new), _asked(seed), strict=False):
         if not asked:
@@ -498,5 +483,5 @@ def test_a_watch_keeps_its_heaps_of_times_bounded() -> None:
         watch.refreshes(cache, now)
         watch.wake_at(cache, now)
     assert len(watch.due) == len(watch.ends) == 5
-    assert len(watch.due.heap) <= 2 * 5 + tasks.HEAP_SLACK
-    assert len(watch.ends.heap) <= 2 * 5 + tasks.HEAP_SLACK
+    assert len(watch.due.heap) <= 2 * 5 + instances.HEAP_SLACK
+    assert len(watch.ends.heap) <= 2 * 5 + instances.HEAP_SLACK

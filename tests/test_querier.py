@@ -32,10 +32,11 @@ from mdnsq import (
     encode_message,
     parse_message,
 )
+from mdnsq.instances import WatchTask
 from mdnsq.interfaces import Interface
 from mdnsq.querier import MAX_BATCH, MAX_KNOWN_ANSWERS, PRESSURE_HOLD
 from mdnsq.records import Question
-from mdnsq.tasks import MAX_RESOLVING, Ask, Task, WatchTask
+from mdnsq.tasks import MAX_RESOLVING, Ask, Task
 from tests.fakes import (
     IFINDEX,
     LAN,

@@ -1,0 +1,590 @@
+# Browse and watch: the tasks that follow a service type's instances (tasks.py has the others and
+# the Task interface the Querier drives). Both are incremental, because a link may hold
+# thousands of instances and a peer can send records of any of them in every packet: the
+# Querier tells them which names were filed or removed and which PTR records of the type
+# changed (RecordCache.take_changed_keys), and a wake-up patches the listing of instances and
+# reads again only the instances those touch. Reading all of them on every wake-up was linear
+# in the instances on the link (adr/005 §2 has the figures). tests/test_incremental_tasks.py
+# checks both against versions that read everything again, over random link histories.
+# Their completion rules are with the others in tasks.py.
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mdnsq.cache import CacheEntry, Key, RecordCache, rrset_id
+from mdnsq.names import name_key
+from mdnsq.records import Question, RecordType, SRVRecord
+from mdnsq.service import ServiceEvent, ServiceInfo, build_service_info
+from mdnsq.tasks import (
+    MAX_RESOLVING,
+    PARTIAL_AFTER,
+    REFRESH_SUPPRESS,
+    SETTLE,
+    SUPPRESS,
+    WATCH_MAX_INTERVAL,
+    Task,
+    all_addresses_known,
+    missing_questions,
+)
+
+__all__ = ["HEAP_SLACK", "BrowseTask", "WatchTask"]
+
+
+class BrowseTask(Task):
+    """Yields each instance once, when complete and its addresses have settled; at the
+    deadline, the partial ones with an SRV.
+
+    Settled is resolve_host's rule: both address types present with the cache-flush bit or
+    denied by NSEC, or ``settle`` after the instance first became complete. Responders send
+    the families apart (Avahi answers a query over IPv6 with the AAAA alone, the same query
+    over IPv4 with both), and an instance yielded on the first would lack the other address."""
+
+    follows_changes = True
+
+    def __init__(self, service_type: str, settle: float = SETTLE) -> None:
+        super().__init__(service_type)
+        self.service_type = service_type
+        self.settle = settle
+        self.yielded: set[str] = set()
+        self.complete_since: dict[str, float] = {}  # instance key -> first seen complete
+        self.started = True  # the first look, at the cache alone: what is there is settled
+        # Instances are read again only when a name they were read from changed (see
+        # changed()): reading every instance on every wake-up cost ~0.9 ms an instance whose
+        # TXT record holds thousands of empty strings (90 ms a wake-up for 100 of them).
+        self.stale: set[str] | None = None  # instances to read again; None: all (first pass)
+        self.depends: dict[str, set[str]] = {}  # name key -> instances read from its records
+        self.names_of: dict[str, tuple[str, ...]] = {}  # instance -> the name keys it read
+        # The service type's PTR records as last read (instance key -> (instance name, its
+        # PTR entries)), and each instance's first: read again only when they changed.
+        self.type_key = name_key(service_type)
+        self.listed: dict[str, tuple[str, list[CacheEntry]]] | None = None
+        self.firsts: dict[str, tuple[str, CacheEntry]] | None = None
+        # The instances the last pass walked (a browse's firsts, a watch's listing), and each
+        # one's place among them (see _to_read).
+        self.walked: dict[str, Any] | None = None
+        self.place: dict[str, int] = {}
+        self.next_place = 0
+        # Keys of the type's PTR records that changed since the listing was read (the cache
+        # logs them while the type is wanted, as it is while this task runs; True: inserted),
+        # and the instances a patch of the listing removed, for the next pass to forget. The
+        # listing used to be read again in full on any change to them: a watch's wake-up cost
+        # 13.5 ms with 4,000 instances, for one PTR record more.
+        self.ptr_rrset = rrset_id(service_type, RecordType.PTR)
+        self.news: dict[Key, bool] = {}
+        self.gone: set[str] = set()
+        # Instances that may still need questions (needs()): every instance a pass read or a
+        # patch touched since needs() last found it resolved. Walking all of them cost 0.9-2.3 ms
+        # a wake-up for a watch of 4,000 instances.
+        self.open: set[str] = set()
+
+    def changed(self, names: Iterable[str], keys: Mapping[Key, bool] | None = None) -> None:
+        stale = self.stale
+        if stale is None:  # not read yet: everything will be
+            self.listed = self.firsts = None
+            return
+        if keys is None:  # which PTR records changed is not known: read them all again
+            if self.type_key in names:
+                self.listed = self.firsts = None
+        elif keys and self.listed is not None:
+            rrset = self.ptr_rrset
+            news = self.news
+            for key, inserted in keys.items():
+                if key[0] == rrset:
+                    if inserted:
+                        news.pop(key, None)  # last in the order now
+                        news[key] = True
+                    elif key not in news:
+                        news[key] = False
+        depends = self.depends
+        for name in names:
+            found = depends.get(name)
+            if found:
+                stale.update(found)
+
+    def _depend(self, key: str, names: tuple[str, ...]) -> None:
+        """Instance ``key`` was read from the records of ``names`` (none: forget it)."""
+        for name in self.names_of.pop(key, ()):
+            keys = self.depends.get(name)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self.depends[name]
+        if names:
+            self.names_of[key] = names
+            for name in names:
+                self.depends.setdefault(name, set()).add(key)
+
+    def listing(self, cache: RecordCache, now: float) -> dict[str, tuple[str, list[CacheEntry]]]:
+        """Instance key -> (instance name, its PTR entries), in the cache's order; not to be
+        changed."""
+        found = self.listed
+        if found is not None and self.news:
+            found = self._patch(cache, now)
+        if found is None:
+            self.news = {}
+            found = {}
+            for entry in cache.entries(self.service_type, RecordType.PTR, now):
+                target: str = getattr(entry.record, "target", "")
+                if target:
+                    key = name_key(target)
+                    if key in found:
+                        found[key][1].append(entry)
+                    else:
+                        found[key] = (target, [entry])
+            self.listed = found
+        return found
+
+    def _patch(
+        self, cache: RecordCache, now: float
+    ) -> dict[str, tuple[str, list[CacheEntry]]] | None:
+        """Bring the listing up to date from the PTR keys that changed, as a fresh read would
+        have it, or None where that needs a fresh read: an instance's first PTR record gone
+        while others remain (its place may move), or a key the listing does not hold that
+        was not inserted last (its place is unknown). The instances touched are marked
+        stale, those removed gone; the listing, firsts and place change in place, so the
+        next pass still reads only what changed (_to_read)."""
+        listed = self.listed
+        firsts = self.firsts
+        stale = self.stale
+        assert listed is not None
+        news, self.news = self.news, {}
+        if stale is None:
+            return self._unpatched()
+        place = self.place
+        for key, inserted in news.items():
+            target = key[2]
+            if not isinstance(target, str) or not target:
+                continue  # never listed (see below)
+            entry = cache.entry(key)
+            if entry is not None and entry.expires <= now:
+                entry = None  # a fresh read would not list it
+            instance = name_key(target)
+            group = listed.get(instance)
+            ptrs = group[1] if group is not None else []
+            at = next((i for i, old in enumerate(ptrs) if old.key == key), -1)
+            if at >= 0:
+                if entry is not None and not inserted:
+                    ptrs[at] = entry  # refreshed, flushed or said goodbye: in place
+                    if at == 0 and firsts is not None:
+                        firsts[instance] = (listed[instance][0], entry)
+                    stale.add(instance)
+                    self.open.add(instance)
+                    continue
+                if at == 0 and len(ptrs) > 1:
+                    return self._unpatched()
+                del ptrs[at]  # removed, or moved to the end
+                stale.add(instance)
+                if not ptrs:
+                    del listed[instance]
+                    if firsts is not None:
+                        del firsts[instance]
+                    place.pop(instance, None)
+                    self.gone.add(instance)
+            if entry is None:
+                continue
+            if not inserted:
+                return self._unpatched()
+            stale.add(instance)
+            self.open.add(instance)
+            group = listed.get(instance)
+            if group is not None:
+                group[1].append(entry)
+                continue
+            listed[instance] = (target, [entry])
+            if firsts is not None:
+                firsts[instance] = (target, entry)
+            place[instance] = self.next_place
+            self.next_place += 1
+            self.gone.discard(instance)
+        return listed
+
+    def _unpatched(self) -> dict[str, tuple[str, list[CacheEntry]]] | None:
+        self.listed = self.firsts = None
+        return None
+
+    def instances(self, cache: RecordCache, now: float) -> dict[str, tuple[str, CacheEntry]]:
+        """Instance key -> (instance name, its first PTR entry); not to be changed."""
+        listed = self.listing(cache, now)
+        firsts = self.firsts
+        if firsts is None:
+            firsts = self.firsts = {key: (name, ptrs[0]) for key, (name, ptrs) in listed.items()}
+        return firsts
+
+    def _unresolved(self, key: str, ptr: CacheEntry) -> bool:
+        """Whether this instance still needs questions about it."""
+        return key not in self.yielded and not ptr.goodbye
+
+    def _to_read(
+        self, current: dict[str, Any], stale: set[str] | None, due: Iterable[str]
+    ) -> list[tuple[str, Any]] | None:
+        """The instances a pass must look at, in listing order: while ``current`` is what the
+        last pass walked (the PTR records unchanged) and the changed names are known, only
+        those in ``stale`` or ``due``. None: the pass walks all of ``current``, which is
+        remembered as walked. Walking every instance on every wake-up cost 3 ms with 4,000
+        of them, and 27 ms in a watch when they were a peer's bare PTR records."""
+        if current is self.walked and stale is not None:
+            keys = {k for k in stale if k in current}
+            keys.update(k for k in due if k in current)
+            place = self.place
+            return [(k, current[k]) for k in sorted(keys, key=place.__getitem__)]
+        if current is not self.walked:
+            self.walked = current
+            self.place = {k: i for i, k in enumerate(current)}
+            self.next_place = len(current)
+        return None
+
+    def _yield_new(self, cache: RecordCache, now: float, partial: bool) -> None:
+        settling: dict[str, float] = {}  # only instances still complete and waiting
+        current = self.instances(cache, now)  # first: a patch marks instances stale
+        gone, self.gone = self.gone, set()
+        stale, self.stale = (None if partial else self.stale), set()
+        # While the PTR records are as last walked (or patched since), every instance not
+        # yielded was read then, or said goodbye: only the stale and the settling ones need a
+        # look.
+        todo = self._to_read(current, stale, self.complete_since)
+        if todo is None:
+            for key in [k for k in self.names_of if k not in current]:
+                self._depend(key, ())
+            todo = list(current.items())
+        else:
+            for key in gone:
+                self._depend(key, ())
+        self.open.update(key for key, _ in todo)
+        for key, (target, ptr) in todo:
+            if key in self.yielded:
+                continue
+            if ptr.goodbye:
+                self._depend(key, ())  # not read now: read it afresh if it comes back
+                continue
+            if (
+                stale is not None
+                and key not in stale
+                and key in self.names_of
+                and key not in self.complete_since
+            ):
+                continue  # read before, nothing it was read from changed, not settling
+            info = build_service_info(cache, target, now, ptr)
+            self._depend(key, (key,) if info is None else (key, name_key(info.host)))
+            if info is not None:
+                self._offer(cache, key, info, now, partial, settling)
+        self.complete_since = settling
+
+    def _offer(
+        self,
+        cache: RecordCache,
+        key: str,
+        info: ServiceInfo,
+        now: float,
+        partial: bool,
+        settling: dict[str, float],
+    ) -> None:
+        """Yield an instance read now if it is complete and settled (at the deadline, if it
+        has an SRV at all); note it in ``settling`` if it is complete and must wait."""
+        if not partial:
+            if not info.complete:
+                return
+            since = self.complete_since.get(key, now)
+            if not (
+                self.started
+                or now >= since + self.settle
+                or all_addresses_known(cache, info.host, now)
+            ):
+                settling[key] = since
+                return
+        self.yielded.add(key)
+        self.out.append(info)
+
+    def update(self, cache: RecordCache, now: float) -> None:
+        self._yield_new(cache, now, partial=False)
+        self.started = False
+
+    def wake_at(self, cache: RecordCache, now: float) -> float:
+        return min(self.complete_since.values(), default=math.inf) + self.settle
+
+    def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
+        wanted = [Question(self.service_type, RecordType.PTR)]
+        resolving = 0
+        current = self.instances(cache, now)
+        # A watch walks its listing, a browse the firsts: the same keys in the same order.
+        # Neither walked yet: the next pass reads (and opens) them all.
+        walked = self.walked is current or self.walked is self.listed
+        items: Iterable[tuple[str, Any]] = current.items()
+        if walked:
+            found = self.open
+            for key in [k for k in found if k not in current]:
+                found.discard(key)
+            if 4 * len(found) < len(current):
+                items = [(k, current[k]) for k in sorted(found, key=self.place.__getitem__)]
+            else:  # most are open (a flood of bare PTR records): no sort, stop at the first 16
+                items = ((k, v) for k, v in current.items() if k in found)
+        for key, (target, ptr) in items:
+            if self._unresolved(key, ptr):
+                missing = missing_questions(cache, target, now)
+                if missing:
+                    wanted.extend(missing)
+                    resolving += 1
+                    if resolving >= MAX_RESOLVING:
+                        break
+            elif walked:
+                self.open.discard(key)
+        return wanted
+
+    def finish(self, cache: RecordCache, now: float) -> None:
+        self._yield_new(cache, now, partial=True)
+
+
+# Stale items a heap of times may hold beyond twice its live ones, before it is rebuilt.
+HEAP_SLACK = 64
+
+
+class _Times:
+    """Instance -> a time, whose earliest is found without a pass over all of them: a heap of
+    (time, instance) pushes, stale ones dropped when they come to the top, and the heap rebuilt
+    when they outnumber the live ones. A pass cost up to 0.6 ms a wake-up at 4,000 instances."""
+
+    __slots__ = ("heap", "times")
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self.heap: list[tuple[float, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def set(self, key: str, time: float) -> None:
+        self.times[key] = time
+        if time < math.inf:
+            heapq.heappush(self.heap, (time, key))
+            if len(self.heap) > 2 * len(self.times) + HEAP_SLACK:
+                self.heap = [(t, k) for k, t in self.times.items() if t < math.inf]
+                heapq.heapify(self.heap)
+
+    def pop(self, key: str, default: object = None) -> None:
+        self.times.pop(key, None)
+
+    def first(self) -> float:
+        heap, times = self.heap, self.times
+        while heap and times.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else math.inf
+
+    def take_until(self, now: float) -> list[str]:
+        """The instances whose time is ``now`` or earlier; they keep it until set again."""
+        heap, times = self.heap, self.times
+        found: dict[str, None] = {}
+        while heap and heap[0][0] <= now:
+            time, key = heapq.heappop(heap)
+            if times.get(key) == time:
+                found[key] = None
+        return list(found)
+
+
+class WatchTask(BrowseTask):
+    """Reports added / updated / removed by comparing the cache with what it reported last.
+
+    Incrementally: the Querier says which names changed (records filed, expired or evicted),
+    and a wake-up reads again only the instances whose instance or host name changed, whose
+    PTR records changed, or whose partial-report deadline came; refresh queries and the next
+    wake-up come from times kept per instance. Reading every instance on every wake-up cost
+    20-30 us an instance in `update`, and as much again in `refreshes` and `wake_at` (33 ms a
+    received batch with 500 instances: adr/005)."""
+
+    max_interval = WATCH_MAX_INTERVAL
+
+    def __init__(self, service_type: str) -> None:
+        super().__init__(service_type)
+        self.reported: dict[str, ServiceInfo] = {}
+        self.pending: dict[str, float] = {}
+        # Cache entry key -> (reception time, refresh points acted on, expiry) for the records
+        # watched. Kept while the record lives, even when no instance reads it for a while: a
+        # record that comes back (its SRV pointing at that host again) is not asked about twice
+        # for one refresh point.
+        self.refreshed: dict[Any, tuple[float, int, float]] = {}
+        self.marks: dict[str, tuple[tuple[float, float, bool], ...]] = {}  # its PTRs, as read
+        self.due = _Times()  # instance -> its next refresh point
+        self.ends = _Times()  # instance -> when its first record expires
+        # (partial-report deadline, instance, pending since) for each pending instance; stale
+        # once it is not pending since then, or was read past its deadline (overdue). Every
+        # item leaves when its deadline comes, at most PARTIAL_AFTER after it was pushed.
+        self.deadlines: list[tuple[float, str, float]] = []
+        # Pending instances read after their partial-report deadline with nothing to report
+        # (a PTR alone): read again only when a name of theirs changes, as wake_at assumes.
+        self.overdue: set[str] = set()
+        # When each instance reported was first reported (the order of `reported`).
+        self.order: dict[str, int] = {}
+        self.reports = 0
+
+    def _entries_of(
+        self, cache: RecordCache, now: float, target: str, ptrs: list[CacheEntry]
+    ) -> list[CacheEntry]:
+        """The records an instance's report is read from: its PTRs, SRV, TXT and addresses."""
+        found = list(ptrs)
+        for rtype in (RecordType.SRV, RecordType.TXT):
+            for entry in cache.entries(target, rtype, now):
+                found.append(entry)
+                srv = entry.record
+                if isinstance(srv, SRVRecord):
+                    found.extend(cache.entries(srv.target, RecordType.A, now))
+                    found.extend(cache.entries(srv.target, RecordType.AAAA, now))
+        return found
+
+    def _forget(self, key: str) -> None:
+        self._depend(key, ())
+        for table in (self.marks, self.due, self.ends):
+            table.pop(key, None)
+
+    def update(self, cache: RecordCache, now: float) -> None:
+        current = self.listing(cache, now)  # first: a patch marks instances stale
+        gone, self.gone = self.gone, set()
+        stale, self.stale = self.stale, set()
+        pending = self.pending
+        overdue = self.overdue
+        # Only the stale instances and those whose deadline came, while the PTR records are
+        # unchanged: no instance came or went, no mark changed.
+        todo = self._to_read(current, stale, self._past_deadline(now))
+        if todo is None:
+            for key in [k for k in self.reported if k not in current]:
+                del self.order[key]
+                self.out.append(ServiceEvent("removed", self.reported.pop(key)))
+            for key in [k for k in pending if k not in current]:
+                del pending[key]
+            overdue.intersection_update(pending)
+            for key in [k for k in self.names_of if k not in current]:
+                self._forget(key)
+            todo = list(current.items())
+        elif gone:
+            # Removed from the listing by a patch: reported gone in the order they were
+            # reported, as the full pass above does.
+            order = self.order
+            for key in sorted((k for k in gone if k in self.reported), key=order.__getitem__):
+                del order[key]
+                self.out.append(ServiceEvent("removed", self.reported.pop(key)))
+            for key in gone:
+                pending.pop(key, None)
+                overdue.discard(key)
+                self._forget(key)
+        self.open.update(key for key, _ in todo)
+        for key, (target, ptrs) in todo:
+            mark = tuple((e.received, e.expires, e.goodbye) for e in ptrs)
+            since = pending.get(key)
+            if (
+                stale is not None
+                and key not in stale
+                and self.marks.get(key) == mark
+                and (since is None or now < since + PARTIAL_AFTER or key in overdue)
+            ):
+                continue
+            self.marks[key] = mark
+            info = build_service_info(cache, target, now, ptrs[0])
+            self._report(key, info, now)
+            entries = self._entries_of(cache, now, target, ptrs)
+            # Its own name, and its hosts' (the SRV targets, whether or not their addresses
+            # are known yet).
+            names = {key}
+            for entry in entries:
+                srv = entry.record
+                if isinstance(srv, SRVRecord):
+                    names.add(name_key(srv.target))
+            self._depend(key, tuple(names))
+            self.due.set(key, self._next_refresh(entries))
+            self.ends.set(key, min((e.expires for e in entries), default=math.inf))
+            since = pending.get(key)
+            if since is None:
+                overdue.discard(key)
+            elif now >= since + PARTIAL_AFTER:
+                overdue.add(key)
+
+    def _report(self, key: str, info: ServiceInfo | None, now: float) -> None:
+        old = self.reported.get(key)
+        if old is not None:
+            if info is not None and not info.same_content(old):
+                self.reported[key] = info
+                self.out.append(ServiceEvent("updated", info))
+            return
+        since = self.pending.get(key)
+        if since is None:
+            since = self.pending[key] = now
+            heapq.heappush(self.deadlines, (now + PARTIAL_AFTER, key, now))
+        if info is not None and (info.complete or now >= since + PARTIAL_AFTER):
+            del self.pending[key]
+            self.reported[key] = info
+            self.order[key] = self.reports
+            self.reports += 1
+            self.out.append(ServiceEvent("added", info))
+
+    def _past_deadline(self, now: float) -> list[str]:
+        """Pending instances whose partial-report deadline came, taken from the heap: the pass
+        reads them, and they are overdue after it unless reported (an overdue instance has no
+        item left, until it is pending again)."""
+        heap = self.deadlines
+        pending = self.pending
+        found = []
+        while heap and heap[0][0] <= now:
+            _, key, since = heapq.heappop(heap)
+            if pending.get(key) == since:
+                found.append(key)
+        return found
+
+    def _unresolved(self, key: str, ptr: CacheEntry) -> bool:
+        old = self.reported.get(key)
+        return old is None or not old.complete
+
+    def _refresh_point(self, entry: CacheEntry) -> int:
+        """How many refresh points of this reception were acted on (0 after each refresh)."""
+        progress = self.refreshed.get(entry.key)
+        return progress[1] if progress is not None and progress[0] == entry.received else 0
+
+    def _next_refresh(self, entries: list[CacheEntry]) -> float:
+        due = math.inf
+        for entry in entries:
+            at = entry.refresh_time(self._refresh_point(entry))
+            if at is not None and at < due:
+                due = at
+        return due
+
+    def refreshes(self, cache: RecordCache, now: float) -> dict[Question, float]:
+        wanted: dict[Question, float] = {}
+        current = self.listing(cache, now)
+        # One not in the listing went from it since the last pass, which forgets it.
+        for key in [k for k in self.due.take_until(now) if k in current]:
+            target, ptrs = current[key]
+            entries = self._entries_of(cache, now, target, ptrs)
+            for entry in entries:
+                point = self._refresh_point(entry)
+                due = entry.refresh_time(point)
+                if due is not None and due <= now:
+                    while due is not None and due <= now:  # skip points that passed unseen
+                        point += 1
+                        due = entry.refresh_time(point)
+                    record = entry.record
+                    question = Question(record.name, record.type)  # equal whatever the name case
+                    window = min(SUPPRESS, REFRESH_SUPPRESS * entry.ttl)
+                    wanted[question] = min(window, wanted.get(question, window))
+                    self.refreshed[entry.key] = (entry.received, point, entry.expires)
+            self.due.set(key, self._next_refresh(entries))
+        if len(self.refreshed) > 8 * len(current) + 64:
+            # Forget the progress of records that expired (a new reception starts afresh).
+            self.refreshed = {k: v for k, v in self.refreshed.items() if v[2] > now}
+        return wanted
+
+    def wake_at(self, cache: RecordCache, now: float) -> float:
+        wake = min(self.due.first(), self.ends.first())
+        heap = self.deadlines
+        pending = self.pending
+        while heap and pending.get(heap[0][1]) != heap[0][2]:
+            heapq.heappop(heap)  # no longer pending since then
+        if heap and heap[0][0] <= now:
+            # A deadline not taken by a pass at this time (update() was not called first):
+            # look at them all. Deadlines past are left out: those fire when their SRV
+            # arrives.
+            for since in pending.values():
+                if since + PARTIAL_AFTER > now:
+                    wake = min(wake, since + PARTIAL_AFTER)
+            return wake
+        return min(wake, heap[0][0]) if heap else wake
+
+    def finish(self, cache: RecordCache, now: float) -> None:
+        pass
