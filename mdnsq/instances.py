@@ -57,8 +57,9 @@ class BrowseTask(Task):
         self.stale: set[str] | None = None  # instances to read again; None: all (first pass)
         self.depends: dict[str, set[str]] = {}  # name key -> instances read from its records
         self.names_of: dict[str, tuple[str, ...]] = {}  # instance -> the name keys it read
-        # The service type's PTR records as last read (instance key -> (instance name, its
-        # PTR entries)), and each instance's first: read again only when they changed.
+        # The service type's PTR records (instance key -> (instance name, its PTR entries)),
+        # and each instance's first: read once, then patched from the keys that change
+        # (_patch), and read again only where a patch cannot place a record.
         self.type_key = name_key(service_type)
         self.listed: dict[str, tuple[str, list[CacheEntry]]] | None = None
         self.firsts: dict[str, tuple[str, CacheEntry]] | None = None
