@@ -52,12 +52,12 @@ import selectors
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from types import TracebackType
 from typing import Any, Literal
 
-from mdnsq.cache import CacheEntry, Key, RecordCache
+from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.errors import MalformedPacket, MdnsqError, NetworkError
 from mdnsq.instances import BrowseTask, WatchTask
 from mdnsq.interfaces import InterfaceSpec
@@ -450,10 +450,7 @@ class Querier:
             while True:
                 now = self._clock()
                 removed = self._cache.expire(now)
-                flushed = self._cache.take_changed()  # by flush records it held back
-                keys = self._cache.take_changed_keys()
-                if removed or flushed or keys:
-                    self._changed({name_key(e.record.name) for e in removed} | flushed, keys)
+                self._changed({name_key(e.record.name) for e in removed})
                 task.update(self._cache, now)
                 if task.done or self._closed or now >= deadline:
                     task.finish(self._cache, now)
@@ -742,25 +739,29 @@ class Querier:
         # The question section of a response is ignored; authority records are for probing.
         cache = self._cache
         cache.add_received(batch, self._clock())
-        evicted = cache.take_changed()  # and trimmed, or flushed by a held-back flush
-        keys = cache.take_changed_keys()  # of the PTR records of wanted names
-        if any(task.follows_changes for task in self._tasks):
-            # What was evicted counts as changed: under a flood the cache evicts on every
-            # batch, and "anything may have changed" made a watch of 500 instances read all
-            # of them again on each wake-up (16 ms instead of 0.25).
-            names = {
+        self._changed(
+            {
                 name_key(record.name)
                 for message, _ in batch
                 for record in message.answers + message.additionals
             }
-            self._changed(names | evicted if evicted else names, keys)
+            if any(task.follows_changes for task in self._tasks)
+            else set()
+        )
 
-    def _changed(self, names: set[str], keys: Mapping[Key, bool]) -> None:
-        """Under the lock: tell the tasks that follow changes (browse, watch) what was filed
-        or removed, so they read again only what it touches."""
-        for task in self._tasks:
-            if task.follows_changes:
-                task.changed(names, keys)
+    def _changed(self, names: set[str]) -> None:
+        """Under the lock, after the cache was filed or expired: tell the tasks that follow
+        changes (browse, watch) the names whose records that filed or removed, with what the
+        cache reports itself: names it evicted, trimmed or flushed by a held-back flush record
+        (under a flood it evicts on every batch, and "anything may have changed" made a watch
+        of 500 instances read them all on each wake-up: 16 ms instead of 0.25), and which PTR
+        records of wanted names changed. Both reports are taken every time, followed or not."""
+        names |= self._cache.take_changed()
+        keys = self._cache.take_changed_keys()
+        if names or keys:
+            for task in self._tasks:
+                if task.follows_changes:
+                    task.changed(names, keys)
 
     def _send(self, task: Task, now: float) -> float:
         """Send what the task needs now; returns when its next retransmission is due."""
