@@ -187,12 +187,12 @@ class RecordCache:
         # trimmed, or flushed by a held-back flush record) since take_changed() was last called,
         # when asked for.
         self._changed_names: set[str] | None = set() if report_changes else None
-        # The PTR rrsets of wanted names (when reporting changes): bucket -> how many wants.
-        # Every change to one of their entries is logged by key, in the order the changes
+        # The PTR rrsets of wanted names (when reporting changes), as buckets for one lookup a
+        # record. Every change to one of their entries is logged by key, in the order the changes
         # happened, with True where the key was (re)inserted, so at the end of its bucket's
         # order: a browse of 4,000 instances patches its listing from the keys that changed
         # instead of reading all 4,000 again whenever one PTR record arrives.
-        self._follow: dict[Bucket, int] = {}
+        self._follow: set[Bucket] = set()
         self._changed_keys: dict[Key, bool] = {}
         self._entries: dict[Key, Stored] = {}  # oldest reception first
         # the name as received of an entry filed inline, where it is not bucket[2:]
@@ -654,8 +654,7 @@ class RecordCache:
         key = name_key(name)
         self._wanted[key] = self._wanted.get(key, 0) + 1
         if self._changed_names is not None:
-            bucket = _bucket(key, RecordType.PTR, 1)
-            self._follow[bucket] = self._follow.get(bucket, 0) + 1
+            self._follow.add(_bucket(key, RecordType.PTR, 1))
 
     def unwant(self, name: str) -> None:
         key = name_key(name)
@@ -664,12 +663,7 @@ class RecordCache:
             self._wanted[key] = left
         else:
             self._wanted.pop(key, None)
-        bucket = _bucket(key, RecordType.PTR, 1)
-        left = self._follow.get(bucket, 0) - 1
-        if left > 0:
-            self._follow[bucket] = left
-        else:
-            self._follow.pop(bucket, None)
+            self._follow.discard(_bucket(key, RecordType.PTR, 1))
 
     # -- reading --------------------------------------------------------------------------
 
