@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from mdnsq.cache import CacheEntry, Key, RecordCache, rrset_id
@@ -355,6 +355,12 @@ class _Times:
     def __len__(self) -> int:
         return len(self.times)
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.times)
+
+    def get(self, key: str) -> float | None:
+        return self.times.get(key)
+
     def set(self, key: str, time: float) -> None:
         self.times[key] = time
         if time < math.inf:
@@ -363,7 +369,7 @@ class _Times:
                 self.heap = [(t, k) for k, t in self.times.items() if t < math.inf]
                 heapq.heapify(self.heap)
 
-    def pop(self, key: str, default: object = None) -> None:
+    def pop(self, key: str) -> None:
         self.times.pop(key, None)
 
     def first(self) -> float:
@@ -397,8 +403,10 @@ class WatchTask(BrowseTask):
 
     def __init__(self, service_type: str) -> None:
         super().__init__(service_type)
-        self.reported: dict[str, ServiceInfo] = {}
-        self.pending: dict[str, float] = {}
+        self.reported: dict[str, ServiceInfo] = {}  # in the order first reported
+        # Instances not reported yet -> their partial-report deadline (PARTIAL_AFTER after they
+        # were first read).
+        self.pending = _Times()
         # Cache entry key -> (reception time, refresh points acted on, expiry) for the records
         # watched. Kept while the record lives, even when no instance reads it for a while: a
         # record that comes back (its SRV pointing at that host again) is not asked about twice
@@ -407,16 +415,9 @@ class WatchTask(BrowseTask):
         self.marks: dict[str, tuple[tuple[float, float, bool], ...]] = {}  # its PTRs, as read
         self.due = _Times()  # instance -> its next refresh point
         self.ends = _Times()  # instance -> when its first record expires
-        # (partial-report deadline, instance, pending since) for each pending instance; stale
-        # once it is not pending since then, or was read past its deadline (overdue). Every
-        # item leaves when its deadline comes, at most PARTIAL_AFTER after it was pushed.
-        self.deadlines: list[tuple[float, str, float]] = []
         # Pending instances read after their partial-report deadline with nothing to report
         # (a PTR alone): read again only when a name of theirs changes, as wake_at assumes.
         self.overdue: set[str] = set()
-        # When each instance reported was first reported (the order of `reported`).
-        self.order: dict[str, int] = {}
-        self.reports = 0
 
     def _entries_of(
         self, cache: RecordCache, now: float, target: str, ptrs: list[CacheEntry]
@@ -434,8 +435,9 @@ class WatchTask(BrowseTask):
 
     def _forget(self, key: str) -> None:
         self._depend(key, ())
-        for table in (self.marks, self.due, self.ends):
-            table.pop(key, None)
+        self.marks.pop(key, None)
+        self.due.pop(key)
+        self.ends.pop(key)
 
     def update(self, cache: RecordCache, now: float) -> None:
         current = self.listing(cache, now)  # first: a patch marks instances stale
@@ -445,37 +447,36 @@ class WatchTask(BrowseTask):
         overdue = self.overdue
         # Only the stale instances and those whose deadline came, while the PTR records are
         # unchanged: no instance came or went, no mark changed.
-        todo = self._to_read(current, stale, self._past_deadline(now))
+        came = [k for k in pending.take_until(now) if k not in overdue]
+        todo = self._to_read(current, stale, came)
         if todo is None:
             for key in [k for k in self.reported if k not in current]:
-                del self.order[key]
                 self.out.append(ServiceEvent("removed", self.reported.pop(key)))
             for key in [k for k in pending if k not in current]:
-                del pending[key]
+                pending.pop(key)
             overdue.intersection_update(pending)
             for key in [k for k in self.names_of if k not in current]:
                 self._forget(key)
             todo = list(current.items())
         elif gone:
             # Removed from the listing by a patch: reported gone in the order they were
-            # reported, as the full pass above does.
-            order = self.order
-            for key in sorted((k for k in gone if k in self.reported), key=order.__getitem__):
-                del order[key]
+            # reported, as the full pass above does (a pass over those reported, only when
+            # some instance went).
+            for key in [k for k in self.reported if k in gone]:
                 self.out.append(ServiceEvent("removed", self.reported.pop(key)))
             for key in gone:
-                pending.pop(key, None)
+                pending.pop(key)
                 overdue.discard(key)
                 self._forget(key)
         self.open.update(key for key, _ in todo)
         for key, (target, ptrs) in todo:
             mark = tuple((e.received, e.expires, e.goodbye) for e in ptrs)
-            since = pending.get(key)
+            deadline = pending.get(key)
             if (
                 stale is not None
                 and key not in stale
                 and self.marks.get(key) == mark
-                and (since is None or now < since + PARTIAL_AFTER or key in overdue)
+                and (deadline is None or now < deadline or key in overdue)
             ):
                 continue
             self.marks[key] = mark
@@ -492,10 +493,10 @@ class WatchTask(BrowseTask):
             self._depend(key, tuple(names))
             self.due.set(key, self._next_refresh(entries))
             self.ends.set(key, min((e.expires for e in entries), default=math.inf))
-            since = pending.get(key)
-            if since is None:
+            deadline = pending.get(key)
+            if deadline is None:
                 overdue.discard(key)
-            elif now >= since + PARTIAL_AFTER:
+            elif now >= deadline:
                 overdue.add(key)
 
     def _report(self, key: str, info: ServiceInfo | None, now: float) -> None:
@@ -505,29 +506,14 @@ class WatchTask(BrowseTask):
                 self.reported[key] = info
                 self.out.append(ServiceEvent("updated", info))
             return
-        since = self.pending.get(key)
-        if since is None:
-            since = self.pending[key] = now
-            heapq.heappush(self.deadlines, (now + PARTIAL_AFTER, key, now))
-        if info is not None and (info.complete or now >= since + PARTIAL_AFTER):
-            del self.pending[key]
+        deadline = self.pending.get(key)
+        if deadline is None:
+            deadline = now + PARTIAL_AFTER
+            self.pending.set(key, deadline)
+        if info is not None and (info.complete or now >= deadline):
+            self.pending.pop(key)
             self.reported[key] = info
-            self.order[key] = self.reports
-            self.reports += 1
             self.out.append(ServiceEvent("added", info))
-
-    def _past_deadline(self, now: float) -> list[str]:
-        """Pending instances whose partial-report deadline came, taken from the heap: the pass
-        reads them, and they are overdue after it unless reported (an overdue instance has no
-        item left, until it is pending again)."""
-        heap = self.deadlines
-        pending = self.pending
-        found = []
-        while heap and heap[0][0] <= now:
-            _, key, since = heapq.heappop(heap)
-            if pending.get(key) == since:
-                found.append(key)
-        return found
 
     def _unresolved(self, key: str, ptr: CacheEntry) -> bool:
         old = self.reported.get(key)
@@ -573,19 +559,13 @@ class WatchTask(BrowseTask):
 
     def wake_at(self, cache: RecordCache, now: float) -> float:
         wake = min(self.due.first(), self.ends.first())
-        heap = self.deadlines
-        pending = self.pending
-        while heap and pending.get(heap[0][1]) != heap[0][2]:
-            heapq.heappop(heap)  # no longer pending since then
-        if heap and heap[0][0] <= now:
+        deadline = self.pending.first()
+        if deadline <= now:
             # A deadline not taken by a pass at this time (update() was not called first):
             # look at them all. Deadlines past are left out: those fire when their SRV
             # arrives.
-            for since in pending.values():
-                if since + PARTIAL_AFTER > now:
-                    wake = min(wake, since + PARTIAL_AFTER)
-            return wake
-        return min(wake, heap[0][0]) if heap else wake
+            return min([wake, *(t for t in self.pending.times.values() if t > now)])
+        return min(wake, deadline)
 
     def finish(self, cache: RecordCache, now: float) -> None:
         pass
