@@ -53,6 +53,7 @@ from mdnsq.records import (
     SRVRecord,
     TXTRecord,
     UnknownRecord,
+    bitmap_windows,
     record_type,
     windows_bitmap,
 )
@@ -580,13 +581,8 @@ def _canonical_bitmap(raw: bytes) -> bytes:
     """A checked bitmap whose windows are out of order, repeated or end in zero bytes, in the
     canonical form: a step per window, as the check is."""
     windows: dict[int, int] = {}
-    at = 0
-    while at < len(raw):
-        window, length = raw[at], raw[at + 1]
-        at += 2 + length
-        windows[window] = windows.get(window, 0) | int.from_bytes(
-            raw[at - length : at].ljust(32, b"\x00"), "big"
-        )
+    for window, bits in bitmap_windows(raw):
+        windows[window] = windows.get(window, 0) | int.from_bytes(bits.ljust(32, b"\x00"), "big")
     return windows_bitmap(windows)
 
 

@@ -19,7 +19,7 @@ parsing cheap.
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import IntEnum
 from ipaddress import IPv4Address, IPv6Address
 from itertools import compress
@@ -503,6 +503,15 @@ _MAX_TYPES = 64
 _ZERO_ONE = bytes.maketrans(b"01", b"\x00\x01")
 
 
+def bitmap_windows(bitmap: bytes) -> Iterator[tuple[int, bytes]]:
+    """(window number, its bits) of a well-formed type bitmap, in the order written."""
+    at = 0
+    while at < len(bitmap):
+        size = bitmap[at + 1]
+        yield bitmap[at], bitmap[at + 2 : at + 2 + size]
+        at += 2 + size
+
+
 def bitmap_types(bitmap: bytes) -> frozenset[int]:
     """The types of a well-formed RFC 4034 §4.1.2 type bitmap. In C passes (the bits, written
     out as bytes of 0 or 1, pick the types out of a range) and remembered: a step per bit in
@@ -511,12 +520,10 @@ def bitmap_types(bitmap: bytes) -> frozenset[int]:
     if types is not None:
         return types
     found: list[int] = []
-    at = 0
-    while at < len(bitmap):
-        window, size = bitmap[at] << 8, bitmap[at + 1]
-        at += 2 + size
-        bits = format(int.from_bytes(bitmap[at - size : at], "big"), f"0{8 * size}b")
-        found.extend(compress(range(window, window + 8 * size), bits.encode().translate(_ZERO_ONE)))
+    for window, bits in bitmap_windows(bitmap):
+        first, size = window << 8, 8 * len(bits)
+        ones = format(int.from_bytes(bits, "big"), f"0{size}b").encode().translate(_ZERO_ONE)
+        found.extend(compress(range(first, first + size), ones))
     types = frozenset(found)
     if len(_TYPES) >= _MAX_TYPES:
         _TYPES.clear()
@@ -584,6 +591,7 @@ class NSECRecord(Record):
     def has_type(self, rtype: int) -> bool:
         """``rtype in self.types`` without decoding the bitmap: a step per window before
         ``rtype``'s, so none for the address types (window 0), however many types it lists."""
+        # Not bitmap_windows(): no slice per window, as the address check is made per wake-up.
         bitmap = self[5]
         window, low = divmod(int(rtype), 256)
         at = 0
