@@ -30,7 +30,7 @@ from mdnsq.tasks import (
     missing_questions,
 )
 
-__all__ = ["HEAP_SLACK", "BrowseTask", "WatchTask"]
+__all__ = ["HEAP_SLACK", "BrowseTask", "WatchTask", "ask_refresh"]
 
 
 class BrowseTask(Task):
@@ -337,6 +337,23 @@ class BrowseTask(Task):
         self._yield_new(cache, now, partial=True)
 
 
+def ask_refresh(entry: CacheEntry, point: int, now: float, wanted: dict[Question, float]) -> int:
+    """Refresh ``entry`` if its refresh point number ``point`` came (RFC 6762 §5.2): add its
+    question to ``wanted`` with its same-question suppression window, and return the number
+    of the next point still ahead (points that passed unseen are skipped); else ``point``."""
+    due = entry.refresh_time(point)
+    if due is None or due > now:
+        return point
+    while due is not None and due <= now:
+        point += 1
+        due = entry.refresh_time(point)
+    record = entry.record
+    question = Question(record.name, record.type)  # equal whatever the name case
+    window = min(SUPPRESS, REFRESH_SUPPRESS * entry.ttl)
+    wanted[question] = min(window, wanted.get(question, window))
+    return point
+
+
 # Stale items a heap of times may hold beyond twice its live ones, before it is rebuilt.
 HEAP_SLACK = 64
 
@@ -541,16 +558,9 @@ class WatchTask(BrowseTask):
             entries = self._entries_of(cache, now, target, ptrs)
             for entry in entries:
                 point = self._refresh_point(entry)
-                due = entry.refresh_time(point)
-                if due is not None and due <= now:
-                    while due is not None and due <= now:  # skip points that passed unseen
-                        point += 1
-                        due = entry.refresh_time(point)
-                    record = entry.record
-                    question = Question(record.name, record.type)  # equal whatever the name case
-                    window = min(SUPPRESS, REFRESH_SUPPRESS * entry.ttl)
-                    wanted[question] = min(window, wanted.get(question, window))
-                    self.refreshed[entry.key] = (entry.received, point, entry.expires)
+                passed = ask_refresh(entry, point, now, wanted)
+                if passed != point:
+                    self.refreshed[entry.key] = (entry.received, passed, entry.expires)
             self.due.set(key, self._next_refresh(entries))
         if len(self.refreshed) > 8 * len(current) + 64:
             # Forget the progress of records that expired (a new reception starts afresh).

@@ -16,15 +16,13 @@ import pytest
 
 from mdnsq import instances
 from mdnsq.cache import CacheEntry, RecordCache
-from mdnsq.instances import BrowseTask, WatchTask
+from mdnsq.instances import BrowseTask, WatchTask, ask_refresh
 from mdnsq.names import name_key
 from mdnsq.records import Message, Question, Record, RecordType, SRVRecord
 from mdnsq.service import ServiceEvent, ServiceInfo, build_service_info
 from mdnsq.tasks import (
     PARTIAL_AFTER,
-    REFRESH_SUPPRESS,
     SETTLE,
-    SUPPRESS,
     WATCH_MAX_INTERVAL,
 )
 from tests.fakes import a, aaaa, ptr, srv, txt
@@ -37,7 +35,8 @@ class FullScanWatch(BrowseTask):
     call. Kept here as the reference the incremental one must agree with, with one change
     (marked below): it forgot a record's refresh progress while no instance read the record,
     and asked about the same refresh point again when the record came back (an SRV pointing
-    at that host again). The incremental watch keeps progress while the record lives."""
+    at that host again). The incremental watch keeps progress while the record lives. What
+    one due refresh asks (ask_refresh) did not change, and is shared."""
 
     max_interval = WATCH_MAX_INTERVAL
 
@@ -96,16 +95,7 @@ class FullScanWatch(BrowseTask):
         wanted: dict[Question, float] = {}
         progress: dict[Any, tuple[float, int]] = {}
         for entry in self._relevant(cache, now):
-            point = self._refresh_point(entry)
-            due = entry.refresh_time(point)
-            if due is not None and due <= now:
-                while due is not None and due <= now:  # skip points that passed unseen
-                    point += 1
-                    due = entry.refresh_time(point)
-                record = entry.record
-                question = Question(record.name, record.type)  # equal whatever the name case
-                window = min(SUPPRESS, REFRESH_SUPPRESS * entry.ttl)
-                wanted[question] = min(window, wanted.get(question, window))
+            point = ask_refresh(entry, self._refresh_point(entry), now, wanted)
             progress[entry.key] = (entry.received, point)
         self.refreshed.update(progress)  # changed: was `= progress` (see the docstring)
         return wanted
