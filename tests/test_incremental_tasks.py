@@ -183,6 +183,23 @@ def _history(seed: int) -> Iterator[tuple[float, list[Record] | None, int]]:
         yield now, records, interface
 
 
+def _tell(task: BrowseTask, cache: RecordCache, names: set[str]) -> None:
+    """Tell ``task`` what changed, as Querier._changed does: ``names`` (of the records filed
+    or expired) and what the cache reports itself."""
+    names |= cache.take_changed()
+    keys = cache.take_changed_keys()
+    if names or keys:
+        task.changed(names, keys)
+
+
+def _following(
+    cache: RecordCache, task: BrowseTask, records: list[Record], now: float, interface: int = 1
+) -> None:
+    """Receive ``records`` and tell ``task`` what changed, as the Querier does."""
+    cache.add_received([(Message(answers=tuple(records)), interface)], now)
+    _tell(task, cache, {name_key(r.name) for r in records})
+
+
 def _replay(seed: int, task: BrowseTask) -> Iterator[tuple[RecordCache, float]]:
     """Play history ``seed`` into a cache (small enough to evict, one seed in three), telling
     ``task`` what changed as the Querier does; yields (cache, time) after each step, for both
@@ -191,14 +208,8 @@ def _replay(seed: int, task: BrowseTask) -> Iterator[tuple[RecordCache, float]]:
     cache.want(STYPE)
     for now, records, interface in _history(seed):
         if records is not None:
-            cache.add_received([(Message(answers=tuple(records)), interface)], now)
-            names = {name_key(r.name) for r in records} | cache.take_changed()
-            task.changed(names, cache.take_changed_keys())
-        removed = cache.expire(now)
-        flushed = cache.take_changed()  # by flush records the cache held back
-        keys = cache.take_changed_keys()
-        if removed or flushed or keys:
-            task.changed({name_key(e.record.name) for e in removed} | flushed, keys)
+            _following(cache, task, records, now, interface)
+        _tell(task, cache, {name_key(e.record.name) for e in cache.expire(now)})
         yield cache, now
 
 
@@ -383,13 +394,6 @@ def test_a_browse_reads_again_an_instance_that_changed_while_its_ptr_said_goodby
         browse.update(cache, now)
     browse.update(cache, 1000.3 + SETTLE)
     assert [info.name for info in browse.out] == [name]
-
-
-def _following(cache: RecordCache, task: BrowseTask, records: list[Record], now: float) -> None:
-    """Receive ``records`` and tell ``task`` what changed, as the Querier does."""
-    cache.add_received([(Message(answers=tuple(records)), 1)], now)
-    names = {name_key(r.name) for r in records} | cache.take_changed()
-    task.changed(names, cache.take_changed_keys())
 
 
 def test_a_patched_listing_is_read_afresh_where_a_patch_cannot_place_a_record() -> None:
