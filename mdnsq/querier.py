@@ -53,6 +53,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from types import TracebackType
 from typing import Any, Literal
@@ -86,6 +87,8 @@ from mdnsq.transport import MDNS_PORT, Transport, UDPv4Transport, UDPv6Transport
 from mdnsq.writer import build_queries
 
 __all__ = ["IPVersion", "Querier"]
+
+_NO_NAMES: frozenset[str] = frozenset()
 
 log = logging.getLogger(__name__)
 
@@ -746,17 +749,19 @@ class Querier:
                 for record in message.answers + message.additionals
             }
             if any(task.follows_changes for task in self._tasks)
-            else set()
+            else _NO_NAMES  # nothing allocated per batch when nobody follows
         )
 
-    def _changed(self, names: set[str]) -> None:
+    def _changed(self, names: AbstractSet[str]) -> None:
         """Under the lock, after the cache was filed or expired: tell the tasks that follow
         changes (browse, watch) the names whose records that filed or removed, with what the
         cache reports itself: names it evicted, trimmed or flushed by a held-back flush record
         (under a flood it evicts on every batch, and "anything may have changed" made a watch
         of 500 instances read them all on each wake-up: 16 ms instead of 0.25), and which PTR
         records of wanted names changed. Both reports are taken every time, followed or not."""
-        names |= self._cache.take_changed()
+        reported = self._cache.take_changed()
+        if reported:
+            names = names | reported
         keys = self._cache.take_changed_keys()
         if names or keys:
             for task in self._tasks:
