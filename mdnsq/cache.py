@@ -356,6 +356,9 @@ class RecordCache:
             and (old is None or (isinstance(members, dict) and len(members) > 1))
         ):
             self._request_flush(bucket, members, key, now)
+            # Again: filing what it flushed may have rebuilt the expiry groups, and filed this
+            # entry too. Its group as read before would be gone, and it would never expire.
+            old = entries.get(key)
         ttl = record.ttl
         if old is not None and self._follow and bucket in self._follow:
             self._changed_keys.setdefault(key, False)
@@ -409,9 +412,9 @@ class RecordCache:
     def _file(self, expires: float, key: Key) -> float:
         """File an entry again for an earlier expiry; returns the group time to store (its
         item in the older group becomes stale)."""
-        self._stale += 1
-        if self._stale > len(self._entries) + 64:
+        if self._stale >= len(self._entries) + 64:
             self._rebuild_heap()  # first: a rebuild after filing would lose the new item
+        self._stale += 1  # after: the rebuild filed the entry at its old time, now stale
         self._file_new(expires, key)
         return expires
 

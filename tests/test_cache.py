@@ -287,6 +287,33 @@ def test_records_trimmed_from_one_name_do_not_pile_up_in_the_expiry_heap() -> No
     assert left <= MAX_RRSET and len(inline.expire(T0 + 6200)) == left and len(inline) == 0
 
 
+def test_a_flush_that_rebuilds_the_groups_leaves_its_own_record_filed_to_expire() -> None:
+    # Found by tests/test_robust_pipeline.py. A record with the cache-flush bit that refreshes
+    # an entry files the rrset's older records for an earlier expiry; when that filing
+    # rebuilds the expiry groups, the refreshed entry is filed again too. It kept the group it
+    # had before, which the rebuild threw away: it never expired.
+    cache = RecordCache()
+    cache.add(ptr(HTTP, f"k.{HTTP}"), 2, T0)
+    cache.add(ptr(HTTP, f"o.{HTTP}"), 2, T0)
+    filler = a("f.local", "192.0.2.1", ttl=4500)
+    cache.add(filler, 2, T0)
+    # Goodbye then hello again, until one more filing for an earlier expiry rebuilds.
+    while cache._stale < len(cache) + 64:
+        cache.add(filler.with_ttl(0), 2, T0)
+        cache.add(filler, 2, T0)
+    cache.add(ptr(HTTP, f"k.{HTTP}"), 2, T0 + 10)  # filed where it was, expiring later
+    cache.add(ptr(HTTP, f"k.{HTTP}", flush=True), 2, T0 + 20)  # flushes o: the rebuild
+    assert cache._stale < 64, "the flush did not rebuild the groups: the test proves nothing"
+    # Every item filed is the current filing of an entry or counted as stale (what decides
+    # the next rebuild): the item the rebuild made for the entry flushed is stale now.
+    assert cache._stale == sum(len(group) for group in cache._due.values()) - len(cache)
+    gone = cache.expire(T0 + 20 + 4500)
+    assert sorted(e.record.target for e in gone if e.record.type == RecordType.PTR) == [
+        f"k.{HTTP}",
+        f"o.{HTTP}",
+    ]
+
+
 def test_goodbye_after_refresh_still_expires_after_one_second() -> None:
     cache = RecordCache()
     cache.add(a("h.local", "192.0.2.1", ttl=10), 2, T0)
