@@ -15,9 +15,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from mdnsq.cache import CacheEntry, Key, RecordCache, rrset_id
-from mdnsq.names import name_key
+from mdnsq.names import name_key, split_name
 from mdnsq.records import Question, RecordType, SRVRecord
-from mdnsq.service import ServiceEvent, ServiceInfo, build_service_info
+from mdnsq.service import ServiceEvent, ServiceInfo, base_type, build_service_info
 from mdnsq.tasks import (
     MAX_RESOLVING,
     PARTIAL_AFTER,
@@ -61,6 +61,12 @@ class BrowseTask(Task):
         # and each instance's first: read once, then patched from the keys that change
         # (_patch), and read again only where a patch cannot place a record.
         self.type_key = name_key(service_type)
+        # An instance of the type is one label under its base type (RFC 6763 §4.1; a subtype's
+        # PTR records point there too). Other PTR targets name no instance of it: a broken
+        # responder's, or "Office Printer" alone from a packet cut before its pointer, which
+        # was reported with an empty type.
+        self.instance_suffix = "." + name_key(base_type(service_type))
+        self.instance_labels = len(split_name(self.instance_suffix[1:])) + 1
         self.listed: dict[str, tuple[str, list[CacheEntry]]] | None = None
         self.firsts: dict[str, tuple[str, CacheEntry]] | None = None
         # The instances the last pass walked (a browse's firsts, a watch's listing), and each
@@ -129,14 +135,27 @@ class BrowseTask(Task):
             found = {}
             for entry in cache.entries(self.service_type, RecordType.PTR, now):
                 target: str = getattr(entry.record, "target", "")
-                if target:
-                    key = name_key(target)
-                    if key in found:
-                        found[key][1].append(entry)
-                    else:
-                        found[key] = (target, [entry])
+                key = self._instance_key(target)
+                if key is None:
+                    continue
+                if key in found:
+                    found[key][1].append(entry)
+                else:
+                    found[key] = (target, [entry])
             self.listed = found
         return found
+
+    def _instance_key(self, target: str) -> str | None:
+        """The key of the instance a PTR target names, or None if it names none of this type."""
+        key = name_key(target)
+        suffix = self.instance_suffix
+        if not key.endswith(suffix) or len(key) == len(suffix):
+            return None
+        label = key[: -len(suffix)]
+        if "\\" not in label:
+            return None if "." in label else key
+        # An escaped dot is no label boundary, and "x\\" ends a label where "x\" escapes.
+        return key if len(split_name(key)) == self.instance_labels else None
 
     def _patch(
         self, cache: RecordCache, now: float
@@ -157,12 +176,12 @@ class BrowseTask(Task):
         place = self.place
         for key, inserted in news.items():
             target = key[2]
-            if not isinstance(target, str) or not target:
-                continue  # never listed (see below)
+            instance = self._instance_key(target) if isinstance(target, str) else None
+            if instance is None:
+                continue  # never listed (see listing())
             entry = cache.entry(key)
             if entry is not None and entry.expires <= now:
                 entry = None  # a fresh read would not list it
-            instance = name_key(target)
             group = listed.get(instance)
             ptrs = group[1] if group is not None else []
             at = next((i for i, old in enumerate(ptrs) if old.key == key), -1)

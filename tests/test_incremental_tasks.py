@@ -76,8 +76,11 @@ class FullScanWatch(BrowseTask):
         return old is None or not old.complete
 
     def _relevant(self, cache: RecordCache, now: float) -> Iterator[CacheEntry]:
-        yield from cache.entries(self.service_type, RecordType.PTR, now)
-        for target, _ in self.instances(cache, now).values():
+        current = self.instances(cache, now)  # read afresh, and the listing with it
+        assert self.listed is not None
+        for _, ptrs in self.listed.values():  # the PTR records that name an instance
+            yield from ptrs
+        for target, _ in current.values():
             for rtype in (RecordType.SRV, RecordType.TXT):
                 for entry in cache.entries(target, rtype, now):
                     yield entry
@@ -162,6 +165,8 @@ def _history(seed: int) -> Iterator[tuple[float, list[Record] | None, int]]:
             kind = rnd.randrange(6)
             if kind == 0:
                 target = name.upper() if varied and rnd.random() < 0.3 else name
+                if rnd.random() < 0.1:  # a target that names no instance of the type
+                    target = rnd.choice([f"Inst {i}", f"x.{name}", f"Inst\\.{STYPE}"])
                 flush = varied and rnd.random() < 0.2
                 records.append(ptr(STYPE, target, ttl=long_ttl, flush=flush))
             elif kind == 1:

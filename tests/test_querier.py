@@ -25,6 +25,7 @@ from mdnsq import (
     NetworkError,
     NSECRecord,
     Querier,
+    Record,
     RecordType,
     ServiceEvent,
     ServiceInfo,
@@ -531,6 +532,34 @@ def test_subtype_browse_asks_for_the_subtype_and_reports_base_type(net: FakeNet)
     [info] = list(q.browse("_printer._sub._http._tcp", timeout=0.5))
     assert info.type == HTTP
     assert questions_of(sent(net)) == [(sub, RecordType.PTR)]
+
+
+@pytest.mark.parametrize("subtype", [False, True])
+def test_browse_and_watch_list_only_ptr_targets_one_label_under_the_type(
+    net: FakeNet, subtype: bool
+) -> None:
+    """RFC 6763 §4.1: an instance is <Instance>.<Service>.<Domain>. A PTR record of the type
+    that points elsewhere names no instance of it, however well its target resolves (found
+    by tests/test_robust_pipeline.py: "Office Printer" alone, from a packet cut before its
+    pointer, was reported with an empty type)."""
+    q = make(net)
+    asked = f"_printer._sub.{HTTP}" if subtype else HTTP
+    # In text form: "\." is a dot inside a label, "\\" a backslash.
+    good = [f"Good\\. One.{HTTP}", f"x\\\\.{HTTP}"]  # labels "Good. One" and "x\"
+    strays = [
+        "Office Printer",
+        f"Lab.Two.{HTTP}",
+        "X._ipp._tcp.local",
+        f"a\\.{HTTP}",  # labels "a._http", "_tcp", "local"
+    ]
+    records: list[Record] = []
+    for i, name in enumerate(good + strays):
+        records += [ptr(asked, name), srv(name, f"h{i}.local", 80), txt(name, b"v=1")]
+        records.append(a(f"h{i}.local", f"192.0.2.{i + 1}"))
+    net.later(0.1, response(*records))
+    assert [i.name for i in q.browse(asked, timeout=1)] == good
+    events = [(e.kind, e.info.name, e.info.type) for e in q.watch(asked, timeout=2)]
+    assert events == [("added", name, HTTP) for name in good]
 
 
 def test_service_types(net: FakeNet) -> None:
