@@ -1,0 +1,367 @@
+"""Random histories of odd, mutated and hostile packets through a Querier's whole receive path
+(checks, parser, cache, tasks) while a watch and other calls run.
+
+fuzz/ proves the parser alone: only MalformedPacket escapes it. What it cannot show is a record
+that parses but then breaks what comes after: a cache left inconsistent (an entry that never
+expires, a bucket that lost a key), a task that raises on a TXT it did not expect, a watch that
+reports an instance twice or removes one it never added, a call that leaves its wants behind.
+Here every packet is built from the names a watch follows (escaped dots, UTF-8, case variants),
+then maybe mutated; after every step the cache's internal state is checked against the
+invariants its header states, and at the end every packet must be accounted for in the stats.
+All on tests/fakes.py's in-memory network and fake clock: no sockets, no sleeping.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterator
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+
+import pytest
+
+from fuzz import adversarial
+from mdnsq import (
+    AAAARecord,
+    ARecord,
+    Message,
+    NSECRecord,
+    PTRRecord,
+    Querier,
+    Question,
+    Record,
+    RecordCache,
+    ServiceEvent,
+    SRVRecord,
+    TXTRecord,
+    UnknownRecord,
+    encode_message,
+)
+from mdnsq.cache import MAX_RRSET
+from mdnsq.interfaces import Interface
+from mdnsq.names import name_key
+from tests.fakes import IFINDEX, LAN, PEER, FakeNet, close_all
+
+STYPE = "_http._tcp.local"
+# Instance labels in text form (escaped), as browse reports them.
+INSTANCES = ("web", "Office Printer", "Dr\\. Who's Printer", "Café ☕", "x" * 63, "a\\\\b")
+HOSTS = ("h0.local", "h1.local", "H1.local", "printer.local")
+SECOND = Interface(
+    name="fake1",
+    index=IFINDEX + 1,
+    addresses=(IPv4Interface("198.51.100.254/24"), IPv6Interface("fe80::1:254/64")),
+)
+SECOND_PEER = ("198.51.100.1", 5353)
+DURATION = 40.0  # seconds of traffic; the calls run a little longer, so all of it arrives
+# Sources the receive handler drops before parsing, and the counter each one lands in.
+DROPPED_SOURCES = {
+    "dropped_off_link": (("203.0.113.9", 5353), IFINDEX),
+    "dropped_source_port": (("192.0.2.1", 40000), IFINDEX),
+    "dropped_other_interface": (PEER, 99),
+}
+HOSTILE = sorted(
+    name
+    for name in adversarial.BUILDERS
+    if name not in ("query_of_escaped_labels", "query_of_pointers")  # ~2 ms each, parse only
+)
+DROP_KEYS = (
+    "dropped_source_port",
+    "dropped_other_interface",
+    "dropped_off_link",
+    "ignored_queries",
+    "shed_under_pressure",
+    "dropped_malformed",
+    "dropped_opcode_rcode",
+    "dropped_wrong_id",
+)
+
+
+def instance_name(rng: random.Random) -> str:
+    name = f"{rng.choice(INSTANCES)}.{STYPE}"
+    # DNS names compare without case (ASCII only: "É" is not "é", RFC 4343).
+    return name.upper() if rng.random() < 0.1 else name
+
+
+def random_record(rng: random.Random) -> Record:
+    """One record a peer on this link might send about the watched type, or junk beside it."""
+    ttl = rng.choice((0, 1, 2, 3, 120, 4500, 0x7FFFFFFF))
+    flush = rng.random() < 0.5
+    name = instance_name(rng)
+    host = rng.choice(HOSTS)
+    kind = rng.randrange(10)
+    if kind < 3:
+        return PTRRecord(name=STYPE, ttl=ttl, target=name, cache_flush=rng.random() < 0.1)
+    if kind == 3:
+        return SRVRecord(
+            name=name,
+            ttl=ttl,
+            priority=rng.randrange(3),
+            weight=rng.randrange(3),
+            port=rng.choice((0, 80, 8080, 65535)),
+            target=rng.choice((*HOSTS, "", name)),
+            cache_flush=flush,
+        )
+    if kind == 4:
+        strings = rng.choice(
+            ((), (b"",), (b"path=/",), (b"=x", b"noval", b"k=" + bytes(200)), (b"\xff\xfe=1",))
+        )
+        return TXTRecord(name=name, ttl=ttl, strings=strings, cache_flush=flush)
+    if kind == 5:
+        address = IPv4Address(f"192.0.2.{rng.randrange(1, 5)}")
+        return ARecord(name=rng.choice((host, name)), ttl=ttl, address=address, cache_flush=flush)
+    if kind == 6:
+        address6 = IPv6Address(rng.choice(("fe80::1", "fe80::2", "2001:db8::1")))
+        return AAAARecord(name=host, ttl=ttl, address=address6, cache_flush=flush)
+    if kind == 7:
+        types = rng.choice(((1,), (28,), (1, 28), (33, 16), ()))
+        owner = rng.choice((host, name))
+        return NSECRecord(name=owner, ttl=ttl, next_name=owner, types=types, cache_flush=True)
+    if kind == 8:
+        # A type nobody asks about, or a record of another class under a watched name.
+        return UnknownRecord(
+            name=rng.choice((name, STYPE)),
+            ttl=ttl,
+            type=rng.choice((13, 99, 65535)),
+            rdata=bytes(rng.randrange(4)),
+            rclass=rng.choice((1, 3, 255)),
+        )
+    # Junk: a long-lived unrelated name, so small caches evict.
+    return ARecord(
+        name=f"junk{rng.randrange(10**6)}.local", ttl=4500, address=IPv4Address("192.0.2.99")
+    )
+
+
+def mutate(rng: random.Random, data: bytes) -> bytes:
+    """A few byte-level edits: what a buggy device or a bad link makes of a good packet."""
+    packet = bytearray(data)
+    for _ in range(rng.randint(1, 3)):
+        choice = rng.randrange(5)
+        at = rng.randrange(len(packet))
+        if choice == 0:
+            packet[at] = rng.randrange(256)
+        elif choice == 1:
+            packet[at] ^= 1 << rng.randrange(8)
+        elif choice == 2:
+            del packet[max(at, 12) :]  # cut off
+        elif choice == 3:
+            packet[at] = 0xC0  # a pointer where a label or a length was
+        else:
+            packet[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 4)))
+    return bytes(packet)
+
+
+def random_packet(rng: random.Random) -> bytes:
+    roll = rng.random()
+    if roll < 0.03:
+        return adversarial.BUILDERS[rng.choice(HOSTILE)]()
+    if roll < 0.06:
+        return bytes(rng.randrange(256) for _ in range(rng.randint(0, 64)))
+    records = [random_record(rng) for _ in range(rng.randint(1, 8))]
+    split = rng.randint(0, len(records))
+    flags = rng.choice((0x8400, 0x8400, 0x8400, 0x8000, 0x0000, 0x8401, 0x8C00))
+    questions = [Question(STYPE, 12)] if rng.random() < 0.2 else []
+    data = encode_message(
+        Message(
+            flags=flags,
+            questions=questions,
+            answers=records[:split],
+            additionals=records[split:],
+        )
+    )
+    return mutate(rng, data) if rng.random() < 0.3 else data
+
+
+def schedule(rng: random.Random, net: FakeNet, count: int) -> Counter[str]:
+    """``count`` packets over DURATION seconds, some in bursts at one instant; returns how many
+    were sent from each kind of source the receive handler drops unparsed."""
+    start = net.clock()
+    first, second = net.transports
+    dropped: Counter[str] = Counter()
+    when = 0.0
+    for _ in range(count):
+        if rng.random() < 0.7:
+            when = rng.uniform(0, DURATION)  # else the same instant as the last: a batch
+        data = random_packet(rng)
+        roll = rng.random()
+        if roll < 0.06:
+            kind = rng.choice(sorted(DROPPED_SOURCES))
+            source, interface = DROPPED_SOURCES[kind]
+            dropped[kind] += 1
+            net.later(when, data, first, source, interface)
+        elif roll < 0.3:
+            net.later(when, data, second, SECOND_PEER, SECOND.index)
+        else:
+            net.later(when, data, first, PEER, IFINDEX)
+    assert net.clock() == start
+    return dropped
+
+
+def check_cache(cache: RecordCache) -> None:
+    """The cache's state against the invariants its header states (it reads internals: a
+    failure here names the broken structure, where the public reads would only drift)."""
+    entries = cache._entries
+    assert len(entries) <= cache.max_records
+    for key, stored in entries.items():
+        members = cache._buckets[key[0]]
+        assert key == members if not isinstance(members, dict) else key in members
+        filed, expires = stored[6], stored[2]
+        # Filed in a group that comes up no later than it expires, and holds it.
+        assert filed <= expires, (key, stored)
+        assert key in cache._due[filed], (key, stored)
+    for bucket, members in cache._buckets.items():
+        if isinstance(members, dict):
+            assert members, bucket
+            assert all(key in entries and key[0] == bucket for key in members)
+            if bucket[0] != "\x0c":
+                assert len(members) <= MAX_RRSET
+        else:
+            assert members in entries and members[0] == bucket
+    assert set(cache._names) <= set(entries)
+    assert set(cache._due) <= set(cache._heap)
+    # Every group item is the current filing of a live entry or counted as stale.
+    assert cache._stale == sum(len(group) for group in cache._due.values()) - len(entries)
+
+
+class Watched:
+    """What a watch said so far, checked as it is said: an instance is added before it is
+    updated or removed, and never added twice without a removal between."""
+
+    def __init__(self) -> None:
+        self.live: dict[str, ServiceEvent] = {}
+        self.kinds: Counter[str] = Counter()
+
+    def see(self, event: ServiceEvent, q: Querier, now: float, fresh: bool) -> None:
+        """``fresh``: the watch's consumer did nothing else since the clock last moved. Events
+        wait in the watch while its consumer is busy elsewhere, and are true as of when they
+        were made: an instance added then may have gone since (its removal comes next)."""
+        info = event.info
+        key = name_key(info.name)
+        self.kinds[event.kind] += 1
+        assert name_key(info.type) == STYPE  # as the peer spelled it
+        assert key.endswith("." + STYPE)  # (mutations make other instance names)
+        assert 0 <= info.port <= 65535
+        if event.kind == "added":
+            assert key not in self.live, event
+            self.live[key] = event
+        else:
+            assert key in self.live, event
+            if event.kind == "removed":
+                del self.live[key]
+            else:
+                assert event.kind == "updated"
+                assert event.info != self.live[key].info, "an update that changes nothing"
+                self.live[key] = event
+        if fresh:
+            # A live instance has its PTR record in the cache; a removed one has none left.
+            assert (key in live_ptrs(q, now)) == (event.kind != "removed"), event
+
+    def check_end(self, q: Querier, now: float) -> None:
+        # Nothing is reported live that the cache no longer lists.
+        assert set(self.live) <= live_ptrs(q, now), sorted(set(self.live) - live_ptrs(q, now))
+
+
+def live_ptrs(q: Querier, now: float) -> set[str]:
+    """Keys of the instances the cache lists under the watched type."""
+    return {name_key(getattr(e.record, "target", "")) for e in q.cache.entries(STYPE, 12, now)}
+
+
+def calls(rng: random.Random, q: Querier) -> None:
+    """One other call, sharing the cache and the network with the watch."""
+    roll = rng.randrange(6)
+    timeout = rng.choice((0.0, 0.3, 1.5))
+    if roll == 0:
+        info = q.resolve_service(instance_name(rng), timeout=timeout)
+        assert info is None or name_key(info.type) == STYPE
+    elif roll == 1:
+        for info in q.browse(STYPE, timeout=timeout):
+            assert name_key(info.type) == STYPE  # as the peer spelled it
+    elif roll == 2:
+        for address in q.resolve_host(rng.choice(HOSTS), timeout=timeout):
+            assert isinstance(address, (IPv4Address, IPv6Address))
+    elif roll == 3:
+        rtype = rng.choice(("A", "PTR", "TXT", "NSEC", "ANY"))
+        for record in q.query(rng.choice((STYPE, *HOSTS)), rtype, timeout=timeout):
+            assert isinstance(record, Record)
+    elif roll == 4:
+        assert all(isinstance(t, str) for t in q.service_types(timeout=timeout))
+    else:
+        q.process(0)
+
+
+@pytest.fixture
+def net() -> Iterator[FakeNet]:
+    net = FakeNet()
+    yield net
+    close_all(net.transports)
+
+
+def run_history(net: FakeNet, seed: int) -> tuple[Counter[str], Counter[str]]:
+    """One random history, checked as it goes; returns the watch's event kinds and what the
+    Querier and its cache counted."""
+    rng = random.Random(seed)
+    first = net.transport(interfaces=[LAN])
+    second = net.transport(interfaces=[SECOND])
+    q = Querier(
+        transports=[first, second],  # type: ignore[list-item]
+        clock=net.clock,
+        wait=net.wait,
+        cache_size=rng.choice((24, 64, 4096)),
+    )
+    sent = rng.randint(60, 240)
+    dropped = schedule(rng, net, sent)
+    watched = Watched()
+    watch = q.watch("_http._tcp", timeout=DURATION + 5)
+    busy_until = None  # when the last other call returned
+    for event in watch:
+        now = net.clock()
+        watched.see(event, q, now, fresh=busy_until is None or now > busy_until)
+        check_cache(q.cache)
+        if rng.random() < 0.5:
+            calls(rng, q)
+            busy_until = net.clock()
+            check_cache(q.cache)
+    watched.check_end(q, net.clock())
+    # The watch ran to its deadline: everything scheduled has arrived and been read.
+    assert not net._schedule
+    q.process(0)
+    assert not any(t._queue for t in net.transports)
+    check_cache(q.cache)
+
+    # Every call ended, and took its wants and its followed rrsets with it.
+    assert not q._tasks
+    assert not q.cache._wanted and not q.cache._follow
+    # Every packet read is counted once: accepted, or dropped for one stated reason; the
+    # sources that are dropped unparsed, exactly as many as were sent.
+    stats = Counter(q.stats())
+    assert stats["received"] == sent == first.received + second.received
+    assert stats["received"] == stats["accepted"] + sum(stats[k] for k in DROP_KEYS)
+    for kind, count in dropped.items():
+        assert stats[kind] == count, (kind, stats)
+    stats.update(evicted=q.cache.evicted, flushed=q.cache.flushed)
+    q.close()
+    return watched.kinds, stats
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_a_watch_and_other_calls_survive_a_random_history(net: FakeNet, seed: int) -> None:
+    run_history(net, seed)
+
+
+def test_the_histories_reach_every_stage() -> None:
+    """A few histories together do what the test is for: the watch reports every kind of
+    event, packets are dropped for each reason, records are skipped, evicted and flushed."""
+    kinds: Counter[str] = Counter()
+    stats: Counter[str] = Counter()
+    for seed in range(8):
+        net = FakeNet()
+        try:
+            seen, counted = run_history(net, seed)
+        finally:
+            close_all(net.transports)
+        kinds.update(seen)
+        stats.update(counted)
+    assert kinds["added"] and kinds["updated"] and kinds["removed"], kinds
+    for reason in (*DROPPED_SOURCES, "dropped_malformed", "dropped_opcode_rcode"):
+        assert stats[reason], (reason, stats)
+    for counted in ("accepted", "skipped_records", "evicted", "flushed", "questions_sent"):
+        assert stats[counted], (counted, stats)
