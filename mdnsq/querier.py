@@ -419,12 +419,17 @@ class Querier:
         """Yield each instance of a type (or subtype) as soon as it is resolved, until timeout.
 
         Resolved: SRV, TXT and the host's addresses, settled as resolve_host settles them (up
-        to ``settle`` seconds for the other address type after the first)."""
+        to ``settle`` seconds for the other address type after the first). An instance is a PTR
+        record's target one label under the type (a subtype's: under its base type, RFC 6763
+        §4.1); a PTR record pointing anywhere else names none and is left out."""
         task = BrowseTask(normalize_service_type(service_type), self.settle)
         return self._drive(task, timeout)
 
     def watch(self, service_type: str, timeout: float | None = None) -> Iterator[ServiceEvent]:
-        """Yield ServiceEvents (added / updated / removed) until timeout, close() or break."""
+        """Yield ServiceEvents (added / updated / removed) until timeout, close() or break.
+
+        Instances as browse() finds them. Events wait in order while the caller is busy
+        elsewhere, each true when it was made: an instance added then may be removed next."""
         task = WatchTask(normalize_service_type(service_type))
         return self._drive(task, timeout)
 
