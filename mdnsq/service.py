@@ -99,6 +99,20 @@ def normalize_service_type(service_type: str) -> str:
     return join_name(*(escape_label(label) for label in labels))
 
 
+def is_service_type(name: str) -> bool:
+    """Whether a type enumeration's PTR target is a service type (RFC 6763 §7, §9):
+    "_service._tcp.local" or "_service._udp.local". Anything else a peer lists there (a
+    host name, an instance, a cut name) is no type to browse."""
+    labels = split_name(name)
+    return (
+        len(labels) == 3
+        and len(labels[0]) > 1
+        and labels[0][0] == "_"
+        and name_key(labels[1]) in ("_tcp", "_udp")
+        and name_key(labels[2]) == "local"
+    )
+
+
 def base_type(service_type: str) -> str:
     """The type an instance of a (sub)type is registered under: drop '<sub>._sub.'."""
     labels = split_name(service_type)

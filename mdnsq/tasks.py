@@ -27,6 +27,7 @@ from mdnsq.service import (
     ServiceInfo,
     addresses_for,
     build_service_info,
+    is_service_type,
 )
 
 __all__ = [
@@ -250,6 +251,6 @@ class TypesTask(Task):
         found: dict[str, str] = {}
         for entry in cache.entries(SERVICES_META, RecordType.PTR, now):
             target: str = getattr(entry.record, "target", "")
-            if target and not entry.goodbye:
+            if not entry.goodbye and is_service_type(target):
                 found.setdefault(name_key(target), target)
         self.result = sorted(found.values(), key=name_key)

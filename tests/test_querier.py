@@ -570,6 +570,17 @@ def test_service_types(net: FakeNet) -> None:
     assert q.service_types(timeout=1.5) == [HTTP, "_ipp._tcp.local"]
 
 
+def test_service_types_lists_only_service_types(net: FakeNet) -> None:
+    """What a type enumeration lists must be something browse() takes (RFC 6763 §7): not a
+    host, an instance, a name cut short, or a type of another protocol or domain."""
+    q = make(net)
+    meta = "_services._dns-sd._udp.local"
+    listed = ["_IPP._TCP.local", "_a._udp.local", f"Office.{HTTP}", "printer.local", "_http"]
+    listed += ["_x._sctp.local", "_x._tcp.example", "_._tcp.local", "x._tcp.local"]
+    answer_with(net, RecordType.PTR, meta, response(*(ptr(meta, t) for t in listed)))
+    assert q.service_types(timeout=1.5) == ["_a._udp.local", "_IPP._TCP.local"]
+
+
 def test_watch_reports_added_updated_and_removed_after_goodbye(net: FakeNet) -> None:
     q = make(net)
     name = f"Office.{HTTP}"
