@@ -5,8 +5,9 @@ fuzz/ proves the parser alone: only MalformedPacket escapes it. What it cannot s
 that parses but then breaks what comes after: a cache left inconsistent (an entry that never
 expires, a bucket that lost a key), a task that raises on a TXT it did not expect, a watch that
 reports an instance twice or removes one it never added, a call that leaves its wants behind.
-Here every packet is built from the names a watch follows (escaped dots, UTF-8, case variants),
-then maybe mutated; after every step the cache's internal state is checked against the
+Here every packet is built from the names a watch follows (escaped dots, UTF-8, case variants;
+the type, a subtype, the type enumeration), then maybe mutated, and arrives over IPv4 on two
+interfaces or over IPv6; after every step the cache's internal state is checked against the
 invariants its header states, and at the end every packet must be accounted for in the stats.
 All on tests/fakes.py's in-memory network and fake clock: no sockets, no sleeping.
 """
@@ -14,6 +15,7 @@ All on tests/fakes.py's in-memory network and fake clock: no sockets, no sleepin
 from __future__ import annotations
 
 import random
+import socket
 from collections import Counter
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
@@ -39,10 +41,12 @@ from mdnsq import (
 )
 from mdnsq.cache import MAX_RRSET
 from mdnsq.interfaces import Interface
-from mdnsq.names import name_key
+from mdnsq.names import name_key, split_name, unescape_label
 from tests.fakes import IFINDEX, LAN, PEER, FakeNet, close_all
 
 STYPE = "_http._tcp.local"
+SUBTYPE = f"_printer._sub.{STYPE}"
+META = "_services._dns-sd._udp.local"
 # Instance labels in text form (escaped), as browse reports them.
 INSTANCES = ("web", "Office Printer", "Dr\\. Who's Printer", "Café ☕", "x" * 63, "a\\\\b")
 HOSTS = ("h0.local", "h1.local", "H1.local", "printer.local")
@@ -52,6 +56,7 @@ SECOND = Interface(
     addresses=(IPv4Interface("198.51.100.254/24"), IPv6Interface("fe80::1:254/64")),
 )
 SECOND_PEER = ("198.51.100.1", 5353)
+V6_PEER = ("fe80::1", 5353)  # link-local: on the link of any interface
 DURATION = 40.0  # seconds of traffic; the calls run a little longer, so all of it arrives
 # Sources the receive handler drops before parsing, and the counter each one lands in.
 DROPPED_SOURCES = {
@@ -90,7 +95,13 @@ def random_record(rng: random.Random) -> Record:
     host = rng.choice(HOSTS)
     kind = rng.randrange(10)
     if kind < 3:
-        return PTRRecord(name=STYPE, ttl=ttl, target=name, cache_flush=rng.random() < 0.1)
+        roll = rng.random()
+        if roll < 0.15:  # a type enumeration's, listing a type or something else
+            owner, target = META, rng.choice((STYPE, "_ipp._tcp.local", host, name, "_x"))
+        else:  # an instance of the type or its subtype, or (rarely) something else
+            owner = SUBTYPE if roll < 0.35 else STYPE
+            target = name if rng.random() < 0.95 else rng.choice((host, "Office Printer"))
+        return PTRRecord(name=owner, ttl=ttl, target=target, cache_flush=rng.random() < 0.1)
     if kind == 3:
         return SRVRecord(
             name=name,
@@ -175,7 +186,7 @@ def schedule(rng: random.Random, net: FakeNet, count: int) -> Counter[str]:
     """``count`` packets over DURATION seconds, some in bursts at one instant; returns how many
     were sent from each kind of source the receive handler drops unparsed."""
     start = net.clock()
-    first, second = net.transports
+    first, second, third = net.transports
     dropped: Counter[str] = Counter()
     when = 0.0
     for _ in range(count):
@@ -188,8 +199,13 @@ def schedule(rng: random.Random, net: FakeNet, count: int) -> Counter[str]:
             source, interface = DROPPED_SOURCES[kind]
             dropped[kind] += 1
             net.later(when, data, first, source, interface)
-        elif roll < 0.3:
+        elif roll < 0.25:
             net.later(when, data, second, SECOND_PEER, SECOND.index)
+        elif roll < 0.4:
+            net.later(when, data, third, V6_PEER, IFINDEX)
+        elif roll < 0.41:
+            dropped["dropped_off_link"] += 1
+            net.later(when, data, third, ("2001:db8:99::1", 5353), IFINDEX)
         else:
             net.later(when, data, first, PEER, IFINDEX)
     assert net.clock() == start
@@ -223,10 +239,12 @@ def check_cache(cache: RecordCache) -> None:
 
 
 class Watched:
-    """What a watch said so far, checked as it is said: an instance is added before it is
-    updated or removed, and never added twice without a removal between."""
+    """What a watch of ``asked`` (the type or its subtype) said so far, checked as it is said:
+    an instance is added before it is updated or removed, and never added twice without a
+    removal between."""
 
-    def __init__(self) -> None:
+    def __init__(self, asked: str) -> None:
+        self.asked = asked
         self.live: dict[str, ServiceEvent] = {}
         self.kinds: Counter[str] = Counter()
 
@@ -253,16 +271,17 @@ class Watched:
                 self.live[key] = event
         if fresh:
             # A live instance has its PTR record in the cache; a removed one has none left.
-            assert (key in live_ptrs(q, now)) == (event.kind != "removed"), event
+            assert (key in live_ptrs(q, self.asked, now)) == (event.kind != "removed"), event
 
     def check_end(self, q: Querier, now: float) -> None:
         # Nothing is reported live that the cache no longer lists.
-        assert set(self.live) <= live_ptrs(q, now), sorted(set(self.live) - live_ptrs(q, now))
+        listed = live_ptrs(q, self.asked, now)
+        assert set(self.live) <= listed, sorted(set(self.live) - listed)
 
 
-def live_ptrs(q: Querier, now: float) -> set[str]:
-    """Keys of the instances the cache lists under the watched type."""
-    return {name_key(getattr(e.record, "target", "")) for e in q.cache.entries(STYPE, 12, now)}
+def live_ptrs(q: Querier, asked: str, now: float) -> set[str]:
+    """Keys of the targets of the live PTR records of the watched type."""
+    return {name_key(getattr(e.record, "target", "")) for e in q.cache.entries(asked, 12, now)}
 
 
 def calls(rng: random.Random, q: Querier) -> None:
@@ -270,10 +289,15 @@ def calls(rng: random.Random, q: Querier) -> None:
     roll = rng.randrange(6)
     timeout = rng.choice((0.0, 0.3, 1.5))
     if roll == 0:
-        info = q.resolve_service(instance_name(rng), timeout=timeout)
+        if rng.random() < 0.5:
+            info = q.resolve_service(instance_name(rng), timeout=timeout)
+        else:  # the instance label as a person writes it
+            label = unescape_label(rng.choice(INSTANCES))
+            info = q.resolve_service(instance=label, type="_http._tcp", timeout=timeout)
+            assert info is None or name_key(info.instance) == name_key(label)
         assert info is None or name_key(info.type) == STYPE
     elif roll == 1:
-        for info in q.browse(STYPE, timeout=timeout):
+        for info in q.browse(rng.choice((STYPE, SUBTYPE)), timeout=timeout):
             assert name_key(info.type) == STYPE  # as the peer spelled it
     elif roll == 2:
         for address in q.resolve_host(rng.choice(HOSTS), timeout=timeout):
@@ -283,7 +307,9 @@ def calls(rng: random.Random, q: Querier) -> None:
         for record in q.query(rng.choice((STYPE, *HOSTS)), rtype, timeout=timeout):
             assert isinstance(record, Record)
     elif roll == 4:
-        assert all(isinstance(t, str) for t in q.service_types(timeout=timeout))
+        for found in q.service_types(timeout=timeout):
+            service, protocol, domain = split_name(name_key(found))  # (mutations make others)
+            assert service[0] == "_" and protocol in ("_tcp", "_udp") and domain == "local"
     else:
         q.process(0)
 
@@ -301,16 +327,17 @@ def run_history(net: FakeNet, seed: int) -> tuple[Counter[str], Counter[str]]:
     rng = random.Random(seed)
     first = net.transport(interfaces=[LAN])
     second = net.transport(interfaces=[SECOND])
+    third = net.transport(family=socket.AF_INET6, interfaces=[LAN])
     q = Querier(
-        transports=[first, second],  # type: ignore[list-item]
+        transports=[first, second, third],  # type: ignore[list-item]
         clock=net.clock,
         wait=net.wait,
         cache_size=rng.choice((24, 64, 4096)),
     )
     sent = rng.randint(60, 240)
     dropped = schedule(rng, net, sent)
-    watched = Watched()
-    watch = q.watch("_http._tcp", timeout=DURATION + 5)
+    watched = Watched(rng.choice((STYPE, SUBTYPE)))
+    watch = q.watch(watched.asked, timeout=DURATION + 5)
     busy_until = None  # when the last other call returned
     for event in watch:
         now = net.clock()
@@ -333,7 +360,7 @@ def run_history(net: FakeNet, seed: int) -> tuple[Counter[str], Counter[str]]:
     # Every packet read is counted once: accepted, or dropped for one stated reason; the
     # sources that are dropped unparsed, exactly as many as were sent.
     stats = Counter(q.stats())
-    assert stats["received"] == sent == first.received + second.received
+    assert stats["received"] == sent == sum(t.received for t in net.transports)
     assert stats["received"] == stats["accepted"] + sum(stats[k] for k in DROP_KEYS)
     for kind, count in dropped.items():
         assert stats[kind] == count, (kind, stats)
