@@ -856,7 +856,10 @@ class Querier:
                     self._stats["known_answers_capped"] += len(entries) - MAX_KNOWN_ANSWERS
                     entries.sort(key=lambda e: e.expires, reverse=True)
                     del entries[MAX_KNOWN_ANSWERS:]
-                known = [e.record.with_ttl(int(e.expires - now)) for e in entries]
+                # Remaining TTL to the nearest second: truncated, a record of TTL 1 with 0.6 s
+                # left went out with TTL 0, and one of TTL 3 with 1.6 s left as 1, less than
+                # the half a responder wants to see before it stays silent (§7.1).
+                known = [e.record.with_ttl(int(e.expires - now + 0.5)) for e in entries]
             try:
                 packets.extend(build_queries(chunk, known, id=qid))
             except ValueError as exc:  # a name too long to ask about; skip, never crash a call

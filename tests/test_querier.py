@@ -306,6 +306,20 @@ def test_known_answers_carry_remaining_ttl_and_only_with_more_than_half_left(net
     assert [(r.target, r.ttl) for r in message.answers] == [(f"fresh.{HTTP}", 90)]  # type: ignore[attr-defined]
 
 
+def test_known_answers_of_short_ttls_carry_at_least_half_of_it(net: FakeNet) -> None:
+    """Found by tests/test_robust_pipeline.py: the remaining TTL was truncated, so a record of
+    TTL 1 with 0.6 s left went out as a known answer with TTL 0 (a responder answers anyway:
+    §7.1 wants at least half the true TTL), and one of TTL 3 with 1.6 s left with TTL 1."""
+    q = make(net)
+    now = net.clock()
+    q.cache.add(ptr(HTTP, f"one.{HTTP}", ttl=1), IFINDEX, now - 0.4)
+    q.cache.add(ptr(HTTP, f"three.{HTTP}", ttl=3), IFINDEX, now - 1.4)
+    q.query(HTTP, "PTR", timeout=0.5)
+    [message] = sent(net)
+    ttls = {r.target: r.ttl for r in message.answers}  # type: ignore[attr-defined]
+    assert ttls == {f"one.{HTTP}": 1, f"three.{HTTP}": 2}
+
+
 def test_many_known_answers_are_split_over_packets_with_tc(net: FakeNet) -> None:
     q = make(net)
     now = net.clock()

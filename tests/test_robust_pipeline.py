@@ -38,6 +38,7 @@ from mdnsq import (
     TXTRecord,
     UnknownRecord,
     encode_message,
+    parse_message,
 )
 from mdnsq.cache import MAX_RRSET
 from mdnsq.interfaces import Interface
@@ -365,6 +366,12 @@ def run_history(net: FakeNet, seed: int) -> tuple[Counter[str], Counter[str]]:
     for kind, count in dropped.items():
         assert stats[kind] == count, (kind, stats)
     stats.update(evicted=q.cache.evicted, flushed=q.cache.flushed)
+    # What the Querier sent stays a well-formed query (FakeNet parsed each one already).
+    for transport in net.transports:
+        for data, _ in transport.sent:
+            message = parse_message(data)
+            assert len(data) <= 1460 and not message.flags & 0xF80F, message
+            assert all(record.ttl > 0 for record in message.answers), message  # known answers
     q.close()
     return watched.kinds, stats
 
