@@ -356,14 +356,15 @@ class BrowseTask(Task):
         self._yield_new(cache, now, partial=True)
 
 
-def ask_refresh(entry: CacheEntry, point: int, now: float, wanted: dict[Question, float]) -> int:
-    """Refresh ``entry`` if its refresh point number ``point`` came (RFC 6762 §5.2): add its
-    question to ``wanted`` with its same-question suppression window, and return the number
-    of the next point still ahead (points that passed unseen are skipped); else ``point``."""
+def ask_refresh(entry: CacheEntry, point: int, until: float, wanted: dict[Question, float]) -> int:
+    """Refresh ``entry`` if its refresh point number ``point`` comes by ``until`` (RFC 6762
+    §5.2): add its question to ``wanted`` with its same-question suppression window, and
+    return the number of the next point after that (points that passed unseen are skipped);
+    else ``point``."""
     due = entry.refresh_time(point)
-    if due is None or due > now:
+    if due is None or due > until:
         return point
-    while due is not None and due <= now:
+    while due is not None and due <= until:
         point += 1
         due = entry.refresh_time(point)
     record = entry.record
@@ -568,16 +569,19 @@ class WatchTask(BrowseTask):
                 due = at
         return due
 
-    def refreshes(self, cache: RecordCache, now: float) -> dict[Question, float]:
+    def refreshes(
+        self, cache: RecordCache, now: float, ahead: float = 0.0
+    ) -> dict[Question, float]:
         wanted: dict[Question, float] = {}
         current = self.listing(cache, now)
+        until = now + ahead
         # One not in the listing went from it since the last pass, which forgets it.
-        for key in [k for k in self.due.take_until(now) if k in current]:
+        for key in [k for k in self.due.take_until(until) if k in current]:
             target, ptrs = current[key]
             entries = self._entries_of(cache, now, target, ptrs)
             for entry in entries:
                 point = self._refresh_point(entry)
-                passed = ask_refresh(entry, point, now, wanted)
+                passed = ask_refresh(entry, point, until, wanted)
                 if passed != point:
                     self.refreshed[entry.key] = (entry.received, passed, entry.expires)
             self.due.set(key, self._next_refresh(entries))

@@ -74,6 +74,7 @@ from mdnsq.service import (
     normalize_service_type,
 )
 from mdnsq.tasks import (
+    REFRESH_GAP,
     SETTLE,
     SUPPRESS,
     Ask,
@@ -797,9 +798,22 @@ class Querier:
                 ask.next_at = now + ask.interval
                 ask.interval = min(ask.interval * 2, task.max_interval)
             next_at = min(next_at, ask.next_at)
-        windows = task.refreshes(self._cache, now)
-        if windows:
-            due.extend(windows)
+        # Refreshes go in rounds REFRESH_GAP apart: a round also asks what comes due within
+        # the gap; anything due before the next round may go waits in ``held`` (rare: only a
+        # refresh point that came with no round due, e.g. of records read in the meantime).
+        round_due = now >= task.refresh_at
+        windows = task.refreshes(self._cache, now, REFRESH_GAP if round_due else 0.0)
+        if windows or task.held:
+            held = task.held
+            for question, window in windows.items():
+                held[question] = min(window, held.get(question, window))
+            if round_due:
+                windows, task.held = held, {}
+                task.refresh_at = now + REFRESH_GAP
+                due.extend(windows)
+            else:
+                windows = {}
+                next_at = min(next_at, task.refresh_at)
         if due:
             self._transmit(due, now, windows)
         return next_at

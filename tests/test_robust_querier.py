@@ -191,3 +191,26 @@ def test_planted_answers_do_not_make_our_queries_a_flood(net: FakeNet) -> None:
         pass
     # Queries at 0, 1 and 3 s: allow a generous 10 packets per round.
     assert len(transport.sent) <= 30
+
+
+# Found by tests/test_robust_pipeline.py: every refresh point of every record went out as it
+# came (RFC 6762 §5.2 plans four per record, 5 % of its TTL apart, each record jittered), so a
+# peer re-announcing ten instances with TTL 1 every second made a watch send 68 packets a
+# second, from one packet of the peer's. Refreshes now go out in rounds (REFRESH_GAP).
+
+
+def test_short_ttls_re_announced_do_not_make_our_refreshes_a_flood(net: FakeNet) -> None:
+    q = make_querier(net)
+    transport = net.transports[0]
+    records = []
+    for i in range(10):
+        name = f"i{i}.{STYPE}"
+        records += service_records(f"i{i}", STYPE, f"h{i}.local", 80, "192.0.2.1", ttl=1)
+        records[-4] = ptr(STYPE, name, ttl=1)
+        records[-2] = records[-2].with_ttl(1)
+    for second in range(10):
+        net.later(second + 0.001, response(*records), transport)
+    events = [event.kind for event in q.watch(STYPE, timeout=10)]
+    assert events.count("added") == 10 and "removed" not in events
+    # Rounds at least REFRESH_GAP apart would allow 250 in 10 s; 41 go out (681 before).
+    assert len(transport.sent) <= 100, len(transport.sent)
