@@ -91,6 +91,14 @@ def parsable_label(label: str) -> str:
     return "".join(out)
 
 
+def parsable_name(name: str) -> str:
+    """A domain name for --parsable, in its text form (a dot or backslash inside a label is
+    escaped already, as avahi writes it): ';' and controls as \\DDD. A host name is the peer's
+    to choose, and a ';' in it shifted the address and port fields after it."""
+    text = clean(name)
+    return text.replace(";", "\\059") if ";" in text else text
+
+
 def parsable_txt(data: bytes) -> str:
     """One TXT string for --parsable: quoted, UTF-8 kept, '"' and '\\' backslashed, bytes that
     are controls or not UTF-8 as \\DDD."""
@@ -504,11 +512,24 @@ class HumanOutput(Output):
         self._write(lines)
 
 
+# Characters JSON may hold raw that some readers take as line ends (Python's splitlines(),
+# editors): NEL and the C1 controls, the Unicode line and paragraph separators.
+_LINE_BREAKERS = re.compile("[\x80-\x9f\u2028\u2029]")
+
+
+def _one_line(text: str) -> str:
+    """JSON text with the characters above as \\uXXXX escapes: one result, one line, for
+    any reader (a peer's name holding U+0085 split a result in two for splitlines())."""
+    if text.isascii():
+        return text
+    return _LINE_BREAKERS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 class JsonOutput(Output):
     """NDJSON: one object per result, the Python API's field names, flushed per line."""
 
     def _emit(self, obj: Mapping[str, Any]) -> None:
-        self._write([json.dumps(obj, ensure_ascii=False)])
+        self._write([_one_line(json.dumps(obj, ensure_ascii=False))])
 
     def service(self, info: ServiceInfo) -> None:
         self._emit(service_json(info))
@@ -625,8 +646,8 @@ class ParsableOutput(Output):
                 interface_name(info.interface),
                 protocol,
                 parsable_label(info.instance),
-                clean(service_type),
-                clean(domain),
+                parsable_name(service_type),
+                parsable_name(domain),
             ]
         )
 
@@ -636,7 +657,8 @@ class ParsableOutput(Output):
         txt = " ".join(parsable_txt(s) for s in reversed(self._txt(info)))
         lines = []
         for address in info.addresses:
-            tail = [clean(info.host), str(type(address)(address.packed)), str(info.port), txt]
+            plain = str(type(address)(address.packed))  # no scope: the interface column says it
+            tail = [parsable_name(info.host), plain, str(info.port), txt]
             lines.append(self._head("=", info, self._protocol(address)) + ";" + ";".join(tail))
         return lines
 
@@ -647,7 +669,7 @@ class ParsableOutput(Output):
     def instance(self, instance: str, service_type: str, interface: object) -> None:
         kind, domain = split_type(service_type)
         fields = ["+", interface_name(interface), self.protocol or "IPv4", parsable_label(instance)]
-        self._write([";".join([*fields, clean(kind), clean(domain)])])
+        self._write([";".join([*fields, parsable_name(kind), parsable_name(domain)])])
 
     def event(self, event: ServiceEvent) -> None:
         info = event.info

@@ -12,10 +12,13 @@ import dataclasses
 import io
 import json
 import time
+import unicodedata
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mdnsq import (
     AAAARecord,
@@ -32,6 +35,7 @@ from mdnsq import (
     cli,
     cli_output,
     encode_message,
+    escape_label,
 )
 from mdnsq.service import ServiceEvent, ServiceInfo
 
@@ -216,6 +220,20 @@ def test_parsable_txt_keeps_utf8_and_escapes_quotes_and_controls() -> None:
     assert cli_output.parsable_txt("note=café;x\\y".encode()) == '"note=café;x\\\\y"'
     assert cli_output.parsable_txt(b"Second=two words") == '"Second=two words"'
     assert cli_output.parsable_txt(b"bin=\xff\x00") == '"bin=\\255\\000"'
+
+
+def test_parsable_escapes_a_semicolon_in_a_host_name_and_json_line_breaks() -> None:
+    spoof = dataclasses.replace(
+        PRINTER, host="evil;192.0.2.66;80;x.local", addresses=PRINTER.addresses[:1]
+    )
+    out = io.StringIO()
+    cli_output.ParsableOutput(out).service(spoof)
+    resolved = out.getvalue().splitlines()[1].split(";")
+    assert resolved[6:9] == ["evil\\059192.0.2.66\\05980\\059x.local", "192.0.2.1", "631"]
+    out = io.StringIO()
+    cli_output.JsonOutput(out).service(dataclasses.replace(PRINTER, host="a\u2028b\x85.local"))
+    [line] = out.getvalue().splitlines()  # one result, one line, whatever reads it
+    assert json.loads(line)["host"] == "a\u2028b\x85.local" and "\\u2028" in line
 
 
 def test_parsable_watch_events() -> None:
@@ -441,3 +459,84 @@ def test_decode_every_corpus_message(capsys: pytest.CaptureFixture[str]) -> None
         obj = json.loads(text)
         sections = ("questions", "answers", "authorities", "additionals")
         assert [len(obj[s]) for s in sections] == entry["counts"], path
+
+
+# -- machine formats under any names a peer can send -------------------------------------------
+
+# Text as the parser makes it: any characters, and bytes that are not UTF-8 as surrogates.
+_PEER_TEXT = st.text(
+    st.one_of(st.characters(codec="utf-8"), st.sampled_from([";", "\\", ".", "\n", "\t"])),
+    max_size=20,
+) | st.binary(max_size=20).map(lambda raw: raw.decode("utf-8", "surrogateescape"))
+
+
+def _avahi_labels(field: str) -> list[str]:
+    """avahi's reading of a --parsable name field: \\DDD is a byte, \\X is X, an unescaped
+    dot ends a label."""
+    labels = [bytearray()]
+    i = 0
+    while i < len(field):
+        digits = field[i + 1 : i + 4]
+        if field[i] == "\\" and len(digits) == 3 and digits.isdigit():
+            labels[-1].append(int(digits))
+            i += 4
+        elif field[i] == "\\":
+            labels[-1] += field[i + 1].encode("utf-8", "surrogateescape")
+            i += 2
+        elif field[i] == ".":
+            labels.append(bytearray())
+            i += 1
+        else:
+            labels[-1] += field[i].encode("utf-8", "surrogateescape")
+            i += 1
+    return [label.decode("utf-8", "surrogateescape") for label in labels]
+
+
+@settings(max_examples=500)
+@given(
+    instance=_PEER_TEXT,
+    host_labels=st.lists(_PEER_TEXT.filter(bool), min_size=1, max_size=3),
+    strings=st.lists(st.binary(max_size=12), max_size=3),
+    port=st.integers(0, 65535),
+)
+def test_machine_formats_keep_one_line_per_result_and_every_field_in_place(
+    instance: str, host_labels: list[str], strings: list[bytes], port: int
+) -> None:
+    """Whatever a peer puts in an instance label, a host name or TXT, a script reading the
+    --parsable fields by position (or the NDJSON keys) reads the address and port it was
+    meant to: found by this test, a host name holding ';' shifted the fields after it."""
+    txt = {f"k{i}": s for i, s in enumerate(strings)}
+    host = ".".join(escape_label(label) for label in [*host_labels, "local"])  # as parsed
+    info = ServiceInfo(
+        name=f"{escape_label(instance)}._http._tcp.local",
+        instance=instance,
+        type="_http._tcp.local",
+        host=host,
+        port=port,
+        addresses=(IPv4Address("192.0.2.9"), IPv6Address("fe80::1")),
+        txt=txt,
+        interface=None,
+    )
+    out = io.StringIO()
+    cli_output.ParsableOutput(out).service(info)
+    lines = out.getvalue().split("\n")
+    assert lines.pop() == "" and len(lines) == 4
+    for line in lines:
+        unsafe = [c for c in line if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")]
+        assert not unsafe, line  # no control character reaches the terminal or the script
+        fields = line.split(";", 9)
+        assert _avahi_labels(fields[3]) == [instance]
+        assert fields[4:6] == ["_http._tcp", "local"]
+        if fields[0] == "=":
+            assert len(fields) == 10
+            assert _avahi_labels(fields[6]) == [*host_labels, "local"]
+            assert fields[7] in ("192.0.2.9", "fe80::1") and fields[8] == str(port)
+        else:
+            assert len(fields) == 6
+    out = io.StringIO()
+    cli_output.JsonOutput(out).service(info)
+    [line] = out.getvalue().splitlines()
+    found = json.loads(line)
+    assert found["port"] == port and found["addresses"] == ["192.0.2.9", "fe80::1"]
+    assert found["host"] == cli_output.jsonable(host)
+    assert found["instance"] == cli_output.jsonable(instance)
