@@ -14,11 +14,14 @@ All on tests/fakes.py's in-memory network and fake clock: no sockets, no sleepin
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+from unittest import mock
 
 import pytest
 
@@ -40,7 +43,7 @@ from mdnsq import (
     encode_message,
     parse_message,
 )
-from mdnsq.cache import MAX_RRSET
+from mdnsq.cache import MAX_RRSET, REFRESH_JITTER, CacheEntry
 from mdnsq.interfaces import Interface
 from mdnsq.names import name_key, split_name, unescape_label
 from tests.fakes import IFINDEX, LAN, PEER, FakeNet, FakeTransport, Responder, close_all
@@ -342,9 +345,30 @@ def replier(rng: random.Random, replies: Counter[str]) -> Responder:
     return reply
 
 
+@contextlib.contextmanager
+def same_in_every_process(seed: int) -> Iterator[None]:
+    """Refresh jitter comes from salted str hashes, one-shot query IDs from the random module:
+    both pinned here, so a seed is the same history in every process and a failure reproduces
+    (24 seeds once failed under some hash seeds only)."""
+
+    def jitter(entry: CacheEntry) -> float:
+        return zlib.crc32(repr(entry.key).encode()) % 1024 / 1024 * REFRESH_JITTER
+
+    with (
+        mock.patch.object(CacheEntry, "jitter", property(jitter)),
+        mock.patch("mdnsq.querier.random", random.Random(seed)),
+    ):
+        yield
+
+
 def run_history(net: FakeNet, seed: int) -> tuple[Counter[str], Counter[str]]:
     """One random history, checked as it goes; returns the watch's event kinds and what the
     Querier and its cache counted."""
+    with same_in_every_process(seed):
+        return _run_history(net, seed)
+
+
+def _run_history(net: FakeNet, seed: int) -> tuple[Counter[str], Counter[str]]:
     rng = random.Random(seed)
     # One seed in five: a one-shot querier (legacy unicast, RFC 6762 §5.1). It takes only
     # replies that carry a query's ID, so a responder answers its queries with random packets.
