@@ -296,27 +296,28 @@ def test_peer_queries_of_hundreds_of_questions_and_answers_cost_linear_work(net:
 # -- known-answer suppression ------------------------------------------------------------------
 
 
-def test_known_answers_carry_remaining_ttl_and_only_with_more_than_half_left(net: FakeNet) -> None:
+def _known_answer_ttls(net: FakeNet, *cached: tuple[str, int, float]) -> dict[str, int]:
+    """Cache PTR records (instance label, TTL, seconds since received) and ask about the
+    type: the TTLs the known answers of the query went out with."""
     q = make(net)
     now = net.clock()
-    q.cache.add(ptr(HTTP, f"fresh.{HTTP}", ttl=100), IFINDEX, now - 10)
-    q.cache.add(ptr(HTTP, f"stale.{HTTP}", ttl=100), IFINDEX, now - 60)
+    for label, ttl, age in cached:
+        q.cache.add(ptr(HTTP, f"{label}.{HTTP}", ttl=ttl), IFINDEX, now - age)
     q.query(HTTP, "PTR", timeout=0.5)
     [message] = sent(net)
-    assert [(r.target, r.ttl) for r in message.answers] == [(f"fresh.{HTTP}", 90)]  # type: ignore[attr-defined]
+    return {r.target: r.ttl for r in message.answers}  # type: ignore[attr-defined]
+
+
+def test_known_answers_carry_remaining_ttl_and_only_with_more_than_half_left(net: FakeNet) -> None:
+    ttls = _known_answer_ttls(net, ("fresh", 100, 10), ("stale", 100, 60))
+    assert ttls == {f"fresh.{HTTP}": 90}
 
 
 def test_known_answers_of_short_ttls_carry_at_least_half_of_it(net: FakeNet) -> None:
     """Found by tests/test_robust_pipeline.py: the remaining TTL was truncated, so a record of
     TTL 1 with 0.6 s left went out as a known answer with TTL 0 (a responder answers anyway:
     §7.1 wants at least half the true TTL), and one of TTL 3 with 1.6 s left with TTL 1."""
-    q = make(net)
-    now = net.clock()
-    q.cache.add(ptr(HTTP, f"one.{HTTP}", ttl=1), IFINDEX, now - 0.4)
-    q.cache.add(ptr(HTTP, f"three.{HTTP}", ttl=3), IFINDEX, now - 1.4)
-    q.query(HTTP, "PTR", timeout=0.5)
-    [message] = sent(net)
-    ttls = {r.target: r.ttl for r in message.answers}  # type: ignore[attr-defined]
+    ttls = _known_answer_ttls(net, ("one", 1, 0.4), ("three", 3, 1.4))
     assert ttls == {f"one.{HTTP}": 1, f"three.{HTTP}": 2}
 
 
