@@ -7,9 +7,11 @@ expires, a bucket that lost a key), a task that raises on a TXT it did not expec
 reports an instance twice or removes one it never added, a call that leaves its wants behind.
 Here every packet is built from the names a watch follows (escaped dots, UTF-8, case variants;
 the type, a subtype, the type enumeration), then maybe mutated, and arrives over IPv4 on two
-interfaces or over IPv6; after every step the cache's internal state is checked against the
-invariants its header states, and at the end every packet must be accounted for in the stats.
-All on tests/fakes.py's in-memory network and fake clock: no sockets, no sleeping.
+interfaces or over IPv6 (one history in five on a one-shot querier, answered by a replier);
+after every event the cache's internal state is checked against the invariants its header
+states, and at the end every packet must be accounted for in the stats and every packet sent
+must be a sound query. All on tests/fakes.py's in-memory network and fake clock: no sockets,
+no sleeping; a seed is the same history in every process (same_in_every_process).
 """
 
 from __future__ import annotations
