@@ -24,8 +24,9 @@
 #   not 0, source port not 5353 (except replies to our one-shot query, which must echo our ID),
 #   sources off the link of the arrival interface (§11), packets from interfaces not selected.
 # - Load shedding: a socket under pressure (a receive pass read MAX_BATCH datagrams without it
-#   running dry) carries a flood we cannot parse in full (~1 ms per 9000-byte packet), and the
-#   kernel then drops at random, our answers too. Until no pass has found it full for
+#   running dry, or was still reading after PASS_BUDGET) carries a flood we cannot parse in
+#   full (~1 ms per 9000-byte packet), and the kernel then drops at random, our answers too.
+#   Until no pass has found it full for
 #   PRESSURE_HOLD seconds, a datagram is parsed only if it holds, in wire form and ASCII
 #   case-insensitively, the first label of a name some call waits for (a packet carrying the
 #   name holds that label literally: compression only replaces suffixes). Queries (QR clear)
@@ -106,6 +107,11 @@ MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn
 # under pressure, which ends PRESSURE_HOLD seconds after the last such pass (a flooded socket
 # runs dry now and then too, and each return to full parsing costs a pass of ~1 ms packets).
 PRESSURE_HOLD = 0.5
+# ... and so does a pass still reading after this long: its first MAX_BATCH datagrams of a
+# flood of ~1 ms packets took ~30 ms to parse, while the socket's buffer overflowed in a few,
+# losing an answer that came then (an IPv6 flood aimed at the querier, 1 run in ~20). Honest
+# responses parse in ~20 us, so a pass of them never comes near it.
+PASS_BUDGET = 0.005
 MAX_KNOWN_ANSWERS = 200  # per packet of questions: about five packets of known answers at most
 QUESTION_BUDGET = 1200  # bytes of questions per query packet; known answers fill the rest
 _DROP = object()
@@ -225,6 +231,7 @@ class Querier:
                 nets.extend(a.network for a in interface.addresses if a.network not in nets)
         self._pressure = dict.fromkeys(self._transports, False)
         self._pressed = dict.fromkeys(self._transports, -math.inf)  # last full receive pass
+        self._pass_ends = math.inf  # when the receive pass under way is over its budget
         self._handlers = {t: self._make_handler(t) for t in self._transports}
         self._wait_hook = wait
         self._wake_r, self._wake_w = os.pipe()
@@ -564,6 +571,7 @@ class Querier:
                 pressure[transport] = False
                 log.debug("%r is quiet again: parsing every packet", transport)
             before = len(batch)
+            self._pass_ends = now + PASS_BUDGET
             try:
                 transport.receive_batch(handler, MAX_BATCH, batch)
             except OSError as exc:
@@ -571,6 +579,8 @@ class Querier:
                     self._receive_errors.pop(transport, None)
                 self._receive_error(transport, exc)
                 continue
+            finally:
+                self._pass_ends = math.inf
             self._receive_errors.pop(transport, None)
             if len(batch) - before == MAX_BATCH:
                 # MAX_BATCH datagrams and the socket still not dry: shed from now on
@@ -609,6 +619,7 @@ class Querier:
         onlink = self._onlink_memo
         parse = parse_message
         pressure = self._pressure
+        clock = self._clock
         # Our own queries come back from one of these, byte for byte (another host's identical
         # query, from its own address, is a peer's).
         own_addresses = frozenset(
@@ -616,6 +627,12 @@ class Querier:
         )
 
         def handle(view: memoryview, source: tuple[str, int], interface: int) -> Any:
+            if not pressure[transport] and clock() > self._pass_ends:
+                # A pass over its budget with datagrams still coming: shed the rest of it.
+                self._pressed[transport] = self._pass_ends
+                pressure[transport] = True
+                stats["pressure_episodes"] += 1
+                log.debug("%r: a receive pass over its budget: shedding", transport)
             if source[1] != MDNS_PORT and not ephemeral:
                 stats["received"] += 1
                 stats["dropped_source_port"] += 1
