@@ -26,13 +26,13 @@
 # - Load shedding: a socket under pressure (a receive pass read MAX_BATCH datagrams without it
 #   running dry, or was still reading after PASS_BUDGET) carries a flood we cannot parse in
 #   full (~1 ms per 9000-byte packet), and the kernel then drops at random, our answers too.
-#   Until no pass has found it full for
-#   PRESSURE_HOLD seconds, a datagram is parsed only if it holds, in wire form and ASCII
-#   case-insensitively, the first label of a name some call waits for (a packet carrying the
-#   name holds that label literally: compression only replaces suffixes). Queries (QR clear)
-#   and everything else are dropped unparsed and counted ("shed_under_pressure"): a copy,
-#   lower() and a few `in` tests, microseconds at C speed. Passive caching (§10) of unrelated
-#   records pauses while a flood lasts; without pressure every response is parsed as before.
+#   Until no pass has found it full for PRESSURE_HOLD seconds, a datagram is parsed only if it
+#   holds, in wire form and ASCII case-insensitively, the first label of a name some call
+#   waits for (a packet carrying the name holds that label literally: compression only
+#   replaces suffixes). Queries (QR clear) and everything else are dropped unparsed and
+#   counted ("shed_under_pressure"): a copy, lower() and a few `in` tests, microseconds at C
+#   speed. Passive caching (§10) of unrelated records pauses while a flood lasts; without
+#   pressure every response is parsed as before.
 #
 # §11 caveat: the transport does not report a packet's destination address, so multicast and
 # unicast replies cannot be told apart. The on-link check is applied to every response; IPv6
@@ -583,16 +583,20 @@ class Querier:
                 self._pass_ends = math.inf
             self._receive_errors.pop(transport, None)
             if len(batch) - before == MAX_BATCH:
-                # MAX_BATCH datagrams and the socket still not dry: shed from now on
-                pressed[transport] = now
-                if not pressure[transport]:
-                    pressure[transport] = True
-                    self._stats["pressure_episodes"] += 1
-                    log.debug("%r keeps filling up: shedding unrelated packets", transport)
+                self._press(transport, now)  # MAX_BATCH datagrams and the socket not dry
         if batch:
             batch = [item for item in batch if item is not _DROP]
             self._stats["received"] += len(batch)  # the dropped ones are counted as they drop
         return batch
+
+    def _press(self, transport: Transport, at: float) -> None:
+        """Without the lock (leader only): ``transport`` is flooded as of ``at``; shed unrelated
+        packets until PRESSURE_HOLD after the last time this is said."""
+        self._pressed[transport] = at
+        if not self._pressure[transport]:
+            self._pressure[transport] = True
+            self._stats["pressure_episodes"] += 1
+            log.debug("%r keeps filling up: shedding unrelated packets", transport)
 
     def _receive_error(self, transport: Transport, exc: OSError) -> None:
         """A failed receive loses one datagram (counted); one that keeps failing is an error
@@ -628,11 +632,7 @@ class Querier:
 
         def handle(view: memoryview, source: tuple[str, int], interface: int) -> Any:
             if not pressure[transport] and clock() > self._pass_ends:
-                # A pass over its budget with datagrams still coming: shed the rest of it.
-                self._pressed[transport] = self._pass_ends
-                pressure[transport] = True
-                stats["pressure_episodes"] += 1
-                log.debug("%r: a receive pass over its budget: shedding", transport)
+                self._press(transport, self._pass_ends)  # over budget: shed the rest of it
             if source[1] != MDNS_PORT and not ephemeral:
                 stats["received"] += 1
                 stats["dropped_source_port"] += 1
