@@ -95,8 +95,7 @@ def parsable_name(name: str) -> str:
     """A domain name for --parsable, in its text form (a dot or backslash inside a label is
     escaped already, as avahi writes it): ';' and controls as \\DDD. A host name is the peer's
     to choose, and a ';' in it shifted the address and port fields after it."""
-    text = clean(name)
-    return text.replace(";", "\\059") if ";" in text else text
+    return clean(name).replace(";", "\\059")
 
 
 def parsable_txt(data: bytes) -> str:
