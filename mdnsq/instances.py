@@ -15,9 +15,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from mdnsq.cache import CacheEntry, Key, RecordCache, rrset_id
-from mdnsq.names import name_key, split_name
+from mdnsq.names import name_key
 from mdnsq.records import Question, RecordType, SRVRecord
-from mdnsq.service import ServiceEvent, ServiceInfo, base_type, build_service_info
+from mdnsq.service import (
+    ServiceEvent,
+    ServiceInfo,
+    base_type,
+    build_service_info,
+    split_instance_name,
+)
 from mdnsq.tasks import (
     MAX_RESOLVING,
     PARTIAL_AFTER,
@@ -66,7 +72,6 @@ class BrowseTask(Task):
         # responder's, or "Office Printer" alone from a packet cut before its pointer, which
         # was reported with an empty type.
         self.instance_suffix = "." + name_key(base_type(service_type))
-        self.instance_labels = len(split_name(self.instance_suffix[1:])) + 1
         self.listed: dict[str, tuple[str, list[CacheEntry]]] | None = None
         self.firsts: dict[str, tuple[str, CacheEntry]] | None = None
         # The instances the last pass walked (a browse's firsts, a watch's listing), and each
@@ -155,7 +160,7 @@ class BrowseTask(Task):
         if "\\" not in label:
             return None if "." in label else key
         # An escaped dot is no label boundary, and "x\\" ends a label where "x\" escapes.
-        return key if len(split_name(key)) == self.instance_labels else None
+        return key if "." + name_key(split_instance_name(key)[1]) == suffix else None
 
     def _patch(
         self, cache: RecordCache, now: float
