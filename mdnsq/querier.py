@@ -201,6 +201,9 @@ class Querier:
         self._leader = False
         self._closed = False
         self._tasks: set[Task] = set()
+        # Tasks of iterators closed while the lock was taken (see _drive); whoever holds the
+        # lock retires them before it next lets go of it for long (_await, process, close).
+        self._orphans: list[Task] = []
         self._recent: dict[tuple[tuple[str, int, int], bool], float] = {}
         # §7.3: (question key, transport, interface) -> when another host asked it (QM); the
         # receiver queues the queries it sees for the lock holder; our own sent packets (bytes),
@@ -291,6 +294,7 @@ class Querier:
             if self._closed:
                 return
             self._closed = True
+            self._retire_orphans()
             with contextlib.suppress(OSError):
                 os.write(self._wake_w, b"x")
             self._cond.notify_all()
@@ -344,6 +348,8 @@ class Querier:
             self._check_open()
             if self._leader:
                 return 0
+            if self._orphans:
+                self._retire_orphans()
             before = self._stats["accepted"]
             self._lead(timeout)
             return self._stats["accepted"] - before
@@ -456,6 +462,7 @@ class Querier:
     def _drive(self, task: Task, timeout: float | None) -> Iterator[Any]:
         lock = self._lock
         lock.acquire()
+        held = True
         try:
             self._check_open()
             start = self._clock()
@@ -476,8 +483,18 @@ class Querier:
                     lock.release()
                     try:
                         yield from out
-                    finally:
+                    except GeneratorExit:
+                        # Closed: by break or close(), or by the garbage collector, which runs
+                        # in whichever thread allocated, perhaps one inside this lock. Never
+                        # wait for the lock here; its holder retires the task instead.
+                        if not lock.acquire(blocking=False):
+                            held = False
+                            self._orphans.append(task)
+                        raise
+                    except BaseException:
                         lock.acquire()
+                        raise
+                    lock.acquire()
                     if not task.finished:
                         continue
                 if task.finished:
@@ -489,16 +506,28 @@ class Querier:
                 # A wake time in the past would make this loop spin; never wait less than 1 ms.
                 self._await(max(wake - now, MIN_WAIT))
         finally:
-            if task in self._tasks:
-                self._tasks.discard(task)
-                for name in task.protects:
-                    self._unwant(name)
-                for ask in task.asks.values():
-                    self._unwant(ask.question.name)
-                task.asks.clear()
-            if self._tasks:
-                self._cond.notify_all()  # I may have been the leader: let another step up
-            lock.release()
+            if held:
+                self._retire(task)
+                if self._orphans:
+                    self._retire_orphans()
+                lock.release()
+
+    def _retire(self, task: Task) -> None:
+        """Under the lock: ``task``'s call has ended; forget what it asked and waited for."""
+        if task in self._tasks:
+            self._tasks.discard(task)
+            for name in task.protects:
+                self._unwant(name)
+            for ask in task.asks.values():
+                self._unwant(ask.question.name)
+            task.asks.clear()
+        if self._tasks:
+            self._cond.notify_all()  # I may have been the leader: let another step up
+
+    def _retire_orphans(self) -> None:
+        """Under the lock: retire the tasks of iterators closed while another held the lock."""
+        while self._orphans:
+            self._retire(self._orphans.pop())
 
     def _want(self, name: str) -> None:
         """Under the lock: a call waits for ``name``; the cache spares it, the shedder lets
@@ -523,6 +552,8 @@ class Querier:
 
     def _await(self, timeout: float) -> None:
         """Under the lock: become the receiver, or wait for the receiver's news."""
+        if self._orphans:
+            self._retire_orphans()
         if timeout <= 0:
             return
         if self._leader:

@@ -6,6 +6,7 @@ of a second; nothing sleeps to synchronise (the only waits are bounded polls on 
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address
@@ -114,3 +115,38 @@ def test_used_from_one_thread_it_starts_no_thread(transport: FakeTransport) -> N
         q.query("other.local", "A", timeout=0.05)
     assert counts and set(counts) == {baseline}
     assert threading.active_count() == baseline
+
+
+@pytest.mark.parametrize("call", ["watch", "browse"])
+def test_an_abandoned_iterator_collected_inside_the_querier_lock_does_not_deadlock(
+    transport: FakeTransport, call: str
+) -> None:
+    """An iterator left in a reference cycle is closed by the cyclic garbage collector, in
+    whichever thread allocates next: perhaps one doing a call's work inside the Querier's lock
+    (here, a collection started while a query is being sent). Closing it must not wait for that
+    lock; the task it leaves is retired by the lock's holder."""
+    ptr, srv, txt, addr = service_records("One", HTTP, "one.local", 80, "192.0.2.1")
+    transport.inject(response(ptr, srv, txt, addr))
+    q = Querier(transports=[transport])
+    found = getattr(q, call)(HTTP, timeout=600)
+    assert next(found) is not None
+    cycle: dict[str, Any] = {"iterator": found}
+    cycle["self"] = cycle
+    del found, cycle
+    collected: list[int] = []
+    transport.on_send = lambda t, data, dest: collected.append(gc.collect())
+    results: list[Any] = []
+    asker = threading.Thread(
+        target=lambda: results.append(q.query("other.local", "A", timeout=0.2)), daemon=True
+    )
+    gc.disable()
+    try:
+        asker.start()
+        asker.join(10)
+    finally:
+        gc.enable()
+    assert not asker.is_alive(), "the collector waited for the lock its own thread held"
+    assert collected and collected[0] > 0 and results == [[]]
+    assert not q._tasks  # the abandoned call's task was retired, its names no longer wanted
+    assert not q.cache._wanted
+    q.close()
