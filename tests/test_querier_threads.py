@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from mdnsq import Querier, RecordType, ServiceInfo, parse_message
-from tests.fakes import FakeTransport, a, response, service_records
+from tests.fakes import FakeTransport, a, questions_of, response, service_records
 from tests.waiting import wait_for
 
 HTTP = "_http._tcp.local"
@@ -81,6 +82,31 @@ def test_one_packet_reaches_100_waiting_threads_and_is_parsed_once(
     assert parses[0] == 1 and stats["accepted"] == 1
     # 100 callers asked the same two questions: they went out once.
     assert stats["questions_sent"] == 2 and stats["questions_suppressed"] == 198
+
+
+def test_a_packet_wakes_the_others_when_the_receivers_own_call_goes_on(
+    transport: FakeTransport,
+) -> None:
+    """The thread receiving for all may be a watch that the packet does not end. After filing
+    the packet it must wake the others, not leave them to their own next timer: here a
+    resolve whose retransmission is 1 s away (the answer comes 500 times sooner)."""
+    with Querier(transports=[transport], settle=0.01) as q:
+        watcher = threading.Thread(target=lambda: list(q.watch("_other._tcp.local", timeout=60)))
+        watcher.start()
+        wait_for(lambda: q._leader)
+        results, resolvers = run_threads(1, lambda i: q.resolve_host("h.local", timeout=60))
+        # The resolver sends under the lock it then waits with: once its query is out, the
+        # answer cannot be filed before it waits.
+        wait_for(lambda: ("h.local", RecordType.A) in questions_of(transport.sent_messages()))
+        started = time.monotonic()
+        transport.inject(response(a("h.local", "192.0.2.9")))
+        resolvers[0].join(10)
+        took = time.monotonic() - started
+        assert results == [[IPv4Address("192.0.2.9")]]
+        assert took < 0.5, f"woken only by its own timer, after {took:.2f} s"
+        assert watcher.is_alive()  # it was the receiver throughout, its call not done
+    watcher.join(10)
+    assert not watcher.is_alive()
 
 
 def test_close_from_another_thread_wakes_every_waiter(transport: FakeTransport) -> None:
