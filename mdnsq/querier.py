@@ -168,6 +168,37 @@ def _chunks(questions: list[Question]) -> Iterator[list[Question]]:
 # -- the Querier ------------------------------------------------------------------------------
 
 
+class _Lock:
+    """A non-reentrant lock that knows which thread holds it. Code that can run on a thread
+    while that thread is inside the Querier's lock, a signal handler or the garbage collector,
+    asks instead of waiting for itself forever. Condition uses acquire, release and _is_owned."""
+
+    __slots__ = ("_holder", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holder = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if self._lock.acquire(blocking, timeout):
+            self._holder = threading.get_ident()
+            return True
+        return False
+
+    def release(self) -> None:
+        self._holder = 0
+        self._lock.release()
+
+    def _is_owned(self) -> bool:
+        return self._holder == threading.get_ident()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class Querier:
     """A multicast DNS querier with one shared cache; safe to share between threads.
 
@@ -196,13 +227,15 @@ class Querier:
         self.settle = settle
         self._clock = clock
         self._cache = RecordCache(cache_size, report_changes=True)
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self._leader = False
+        self._lock = _Lock()
+        self._cond = threading.Condition(self._lock)  # type: ignore[arg-type]
+        self._leader = 0  # the receiving thread's ident (see _lead), 0 while nobody receives
         self._closed = False
+        self._released = False  # sockets, selectors and the wake pipe closed (_release)
         self._tasks: set[Task] = set()
-        # Tasks of iterators closed while the lock was taken (see _drive); whoever holds the
-        # lock retires them before it next lets go of it for long (_await, process, close).
+        # Tasks of iterators the garbage collector closed on a thread inside the lock (see
+        # _drive); that thread retires them before it next lets go of the lock for long
+        # (_await, process, the end of a call, close).
         self._orphans: list[Task] = []
         self._recent: dict[tuple[tuple[str, int, int], bool], float] = {}
         # §7.3: (question key, transport, interface) -> when another host asked it (QM); the
@@ -289,9 +322,21 @@ class Querier:
         return self._closed
 
     def close(self) -> None:
-        """Wake every waiting call (each returns what it found) and release the sockets."""
+        """Wake every waiting call (each returns what it found) and release the sockets.
+
+        Also from a signal handler: when the handler interrupted a call on its own thread, the
+        Querier is marked closed and that call returns at once, releasing the sockets as it
+        unwinds (waiting here for it would wait forever)."""
+        if self._leader == threading.get_ident() or self._lock._is_owned():
+            if not self._closed:
+                self._closed = True
+                with contextlib.suppress(OSError):
+                    os.write(self._wake_w, b"x")  # the receiver may be this very call
+                if self._lock._is_owned():
+                    self._cond.notify_all()
+            return
         with self._cond:
-            if self._closed:
+            if self._released:
                 return
             self._closed = True
             self._retire_orphans()
@@ -303,14 +348,21 @@ class Querier:
             end = time.monotonic() + 5.0
             while self._leader and time.monotonic() < end:
                 self._cond.wait(0.05)
-            self._selector.close()
-            if self._public_selector is not None:
-                self._public_selector.close()
-            if self._owns_transports:
-                for transport in self._transports:
-                    transport.close()
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+            self._release()
+
+    def _release(self) -> None:
+        """Under the lock, closed, nobody receiving: close the sockets, selectors and pipe."""
+        if self._released:
+            return
+        self._released = True
+        self._selector.close()
+        if self._public_selector is not None:
+            self._public_selector.close()
+        if self._owns_transports:
+            for transport in self._transports:
+                transport.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -351,7 +403,11 @@ class Querier:
             if self._orphans:
                 self._retire_orphans()
             before = self._stats["accepted"]
-            self._lead(timeout)
+            try:
+                self._lead(timeout)
+            finally:
+                if self._closed:  # by a signal handler while this thread received
+                    self._release()
             return self._stats["accepted"] - before
 
     def send_query(self, name: str, type: int | str) -> None:
@@ -485,11 +541,13 @@ class Querier:
                         yield from out
                     except GeneratorExit:
                         # Closed: by break or close(), or by the garbage collector, which runs
-                        # in whichever thread allocated, perhaps one inside this lock. Never
-                        # wait for the lock here; its holder retires the task instead.
-                        if not lock.acquire(blocking=False):
+                        # in whichever thread allocated, perhaps one inside this lock. Then
+                        # never wait for the lock; this thread retires the task on its way out.
+                        if lock._is_owned():
                             held = False
                             self._orphans.append(task)
+                        else:
+                            lock.acquire()
                         raise
                     except BaseException:
                         lock.acquire()
@@ -510,6 +568,8 @@ class Querier:
                 self._retire(task)
                 if self._orphans:
                     self._retire_orphans()
+                if self._closed and not self._leader:  # closed by a signal handler, perhaps
+                    self._release()
                 lock.release()
 
     def _retire(self, task: Task) -> None:
@@ -562,7 +622,7 @@ class Querier:
         self._lead(None if math.isinf(timeout) else timeout)
 
     def _lead(self, timeout: float | None) -> None:
-        self._leader = True
+        self._leader = threading.get_ident()
         self._stats["receive_waits"] += 1
         batch: list[tuple[Message, int]] = []
         self._lock.release()
@@ -570,7 +630,7 @@ class Querier:
             batch = self._receive(timeout)
         finally:
             self._lock.acquire()
-            self._leader = False
+            self._leader = 0
             if batch:
                 self._apply(batch)
             if self._peer_queries:

@@ -223,6 +223,51 @@ def test_signals_during_a_blocked_call_neither_raise_nor_shorten_it(
 
 
 @pytest.mark.netns
+def test_close_from_a_signal_handler_ends_the_call_it_interrupted(lab: netlab.Lab) -> None:
+    """A script stops a watch with close() in a signal handler. The handler runs on the thread
+    inside the watch, while it waits on the sockets: close() cannot wait for that call to leave
+    (it waited out its 5 s limit, then closed the sockets under it). The call returns at once
+    and releases the sockets as it unwinds, with no second close()."""
+    lab.add_host(6)
+    fds_before = len(os.listdir("/proc/self/fd"))
+    q = Querier(interfaces=[netlab.BRIDGE], ip_version="v4")
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def kick() -> None:
+        wait_for(lambda: bool(q._leader), what="the watch waits on the sockets")
+        signal.pthread_kill(main, signal.SIGUSR1)
+
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: q.close())
+    kicker = threading.Thread(target=kick)
+    try:
+        kicker.start()
+        events, _cpu, wall = cpu_and_wall(lambda: list(q.watch(STYPE, timeout=30)))
+        kicker.join(10)
+        assert events == [] and q.closed
+        assert wall < 2.0
+        assert len(os.listdir("/proc/self/fd")) == fds_before
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        q.close()
+
+
+def test_close_from_a_signal_handler_inside_the_querier_lock_does_not_deadlock() -> None:
+    """The handler may run while its thread is inside the Querier's lock, here sending a query.
+    close() took that lock: the thread waited for itself forever."""
+    transport = FakeTransport(on_send=lambda t, data, dest: signal.raise_signal(signal.SIGUSR1))
+    q = Querier(transports=[transport])
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: q.close())
+    try:
+        result, _cpu, wall = cpu_and_wall(lambda: q.resolve_host("h.local", timeout=30))
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        transport.close()
+    assert result == [] and q.closed and wall < 2.0
+    assert q._released  # the wake pipe and selector, closed as the call unwound
+
+
+@pytest.mark.netns
 def test_close_from_another_thread_releases_every_call_promptly(
     lab_querier: tuple[netlab.Lab, Querier, BufferPool],
 ) -> None:
