@@ -47,9 +47,9 @@ import contextlib
 import errno
 import logging
 import math
-import os
 import random
 import selectors
+import socket
 import threading
 import time
 from collections import Counter
@@ -270,14 +270,31 @@ class Querier:
         self._pass_ends = math.inf  # when the receive pass under way is over its budget
         self._handlers = {t: self._make_handler(t) for t in self._transports}
         self._wait_hook = wait
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        if wait is None:
-            for transport in self._transports:
-                self._selector.register(transport.fileno(), selectors.EVENT_READ, transport)
+        # close() writes a byte here to wake the receiver out of select(). A socket pair, not
+        # os.pipe(): sockets close themselves when a Querier is dropped without close(), raw
+        # descriptors leaked two per Querier.
+        wake: list[socket.socket] = []
+        try:
+            wake.extend(socket.socketpair())
+            for end in wake:
+                end.setblocking(False)
+            self._selector = selectors.DefaultSelector()
+            self._selector.register(wake[0], selectors.EVENT_READ, None)
+            if wait is None:
+                for transport in self._transports:
+                    self._selector.register(transport.fileno(), selectors.EVENT_READ, transport)
+        except OSError as exc:  # out of descriptors, say: give back what was opened
+            for end in wake:
+                end.close()
+            if hasattr(self, "_selector"):
+                self._selector.close()
+            if self._owns_transports:
+                for transport in self._transports:
+                    transport.close()
+            if isinstance(exc, MdnsqError):
+                raise
+            raise NetworkError(exc.errno, f"cannot set up the Querier: {exc.strerror}") from exc
+        self._wake_r, self._wake_w = wake
 
     @staticmethod
     def _open(
@@ -331,7 +348,7 @@ class Querier:
             if not self._closed:
                 self._closed = True
                 with contextlib.suppress(OSError):
-                    os.write(self._wake_w, b"x")  # the receiver may be this very call
+                    self._wake_w.send(b"x")  # the receiver may be this very call
                 if self._lock._is_owned():
                     self._cond.notify_all()
             return
@@ -341,7 +358,7 @@ class Querier:
             self._closed = True
             self._retire_orphans()
             with contextlib.suppress(OSError):
-                os.write(self._wake_w, b"x")
+                self._wake_w.send(b"x")
             self._cond.notify_all()
             # The leader may be inside select(); the byte above wakes it. Wait for it to leave
             # before the sockets it watches are closed under it.
@@ -361,8 +378,8 @@ class Querier:
         if self._owns_transports:
             for transport in self._transports:
                 transport.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        self._wake_r.close()
+        self._wake_w.close()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -650,7 +667,7 @@ class Querier:
             for key, _ in self._selector.select(timeout):
                 if key.data is None:
                     with contextlib.suppress(OSError):
-                        os.read(self._wake_r, 512)
+                        self._wake_r.recv(512)
                 else:
                     ready.append(key.data)
         batch: list[tuple[Message, int]] = []

@@ -239,7 +239,10 @@ class _UDPTransport:
         self._recverr = False  # error reports on (set by _configure where the platform has them)
         self._closed = False
         self._mcast_if: int | None = None
-        self._sock = socket.socket(self.family, socket.SOCK_DGRAM)
+        try:
+            self._sock = socket.socket(self.family, socket.SOCK_DGRAM)
+        except OSError as exc:  # out of descriptors, say
+            raise NetworkError(exc.errno, f"cannot open mDNS socket: {exc.strerror}") from exc
         try:
             self._configure(self._sock)
             if receive_buffer is not None:

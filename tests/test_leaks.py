@@ -11,18 +11,21 @@ is far below one block per cycle. RSS is printed for the report.
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
+import selectors
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 
 import pytest
 
-from mdnsq import BufferPool, Message, Querier, UDPv4Transport
+from mdnsq import BufferPool, Message, NetworkError, Querier, UDPv4Transport
 from tests import netlab
-from tests.fakes import FakeNet, response, service_records
+from tests.fakes import FakeNet, FakeTransport, response, service_records
 from tests.test_faults import RESPONDER
 
 STYPE = "_http._tcp.local"
@@ -118,3 +121,46 @@ def test_ten_thousand_querier_cycles_over_real_sockets_leak_nothing(lab: netlab.
         responder.wait(5)
         if responder.stdout is not None:
             responder.stdout.close()
+
+
+def test_queriers_dropped_without_close_leak_no_descriptor() -> None:
+    """A script that forgets close() (no `with`): the garbage collector takes it all back.
+    The wake-up pipe was two raw descriptors per Querier, which nothing ever closed."""
+    transport = FakeTransport()
+
+    def dropped() -> None:
+        q = Querier(transports=[transport])
+        q.query("nobody.local", "A", timeout=0)
+
+    try:
+        dropped()
+        gc.collect()
+        before = fds()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            for _ in range(100):
+                dropped()
+            gc.collect()
+        assert fds() == before
+    finally:
+        transport.close()
+
+
+@pytest.mark.netns
+def test_a_querier_that_cannot_be_set_up_gives_its_sockets_back(
+    lab: netlab.Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of descriptors once its sockets are open (the selector fails with EMFILE): an
+    mdnsq error, and the sockets closed at once, not left for the garbage collector to find
+    while a process that is short of descriptors goes on."""
+    lab.add_host(6)
+    before = fds()
+
+    def no_descriptor_left() -> selectors.BaseSelector:
+        raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+
+    monkeypatch.setattr(selectors, "DefaultSelector", no_descriptor_left)
+    with pytest.raises(NetworkError) as caught:
+        Querier(interfaces=[netlab.BRIDGE], ip_version="v4")
+    assert caught.value.errno == errno.EMFILE
+    assert fds() == before  # while the traceback still holds the half-made Querier

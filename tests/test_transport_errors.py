@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import gc
+import os
+import resource
 import select
 import socket
 import struct
@@ -173,6 +175,36 @@ def test_a_join_refused_with_enobufs_is_a_clear_network_error(private_netns: Non
     assert fds_opened_since(fds_before) == set()
     with UDPv4Transport(["lo"]) as t:  # restored: joins again
         assert t.stats().join_errors == 0
+
+
+def test_running_out_of_descriptors_anywhere_is_a_clear_network_error(
+    private_netns: None,
+) -> None:
+    """EMFILE at each step of opening (the interface list, the socket, its wake-up pair, the
+    Querier's own): a NetworkError like any socket that cannot be opened, and nothing left
+    open, until the limit allows the whole Querier."""
+    spare = os.dup(0)
+    os.close(spare)  # the lowest free descriptor; every other one above it is free too
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    fds_before = open_fds()
+    failures: list[NetworkError] = []
+    for allowed in range(16):
+        q: Querier | None = None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (spare + allowed, hard))
+        try:
+            q = Querier(interfaces=["lo"], ip_version="v4")
+        except NetworkError as exc:
+            failures.append(exc)
+        finally:  # listing /proc/self/fd below takes a descriptor too
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        if q is not None:
+            q.close()
+            break
+        assert fds_opened_since(fds_before) == set(), f"left open with {allowed} to spare"
+    assert 3 <= len(failures) < 16  # it failed at several steps, then opened
+    assert all(exc.errno == errno.EMFILE for exc in failures)
+    assert len({str(exc) for exc in failures}) >= 2
+    assert fds_opened_since(fds_before) == set()
 
 
 def test_a_join_refused_on_one_interface_leaves_the_others(lab: netlab.Lab) -> None:
