@@ -455,13 +455,18 @@ class Querier:
         """Counters: packets received/accepted/dropped (by reason; "shed_under_pressure" were
         dropped unparsed during a flood), queries sent, questions suppressed (by our own recent
         query, or "questions_suppressed_by_peers": another host's, §7.3), cache size. A counter
-        that never moved is absent."""
+        that never moved is absent. Safe in a signal handler, as close() is."""
+        if self._lock._is_owned():  # a handler that interrupted this thread inside the lock
+            return self._counters()
         with self._lock:
-            result = dict(self._stats)
-            result["cache_records"] = len(self._cache)
-            result["cache_evicted"] = self._cache.evicted
-            result["cache_flushed"] = self._cache.flushed
-            return result
+            return self._counters()
+
+    def _counters(self) -> dict[str, int]:
+        result = dict(self._stats)
+        result["cache_records"] = len(self._cache)
+        result["cache_evicted"] = self._cache.evicted
+        result["cache_flushed"] = self._cache.flushed
+        return result
 
     # -- public calls ---------------------------------------------------------------------
 

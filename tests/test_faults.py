@@ -267,6 +267,23 @@ def test_close_from_a_signal_handler_inside_the_querier_lock_does_not_deadlock()
     assert q._released  # the wake pipe and selector, closed as the call unwound
 
 
+def test_stats_from_a_signal_handler_inside_the_querier_lock() -> None:
+    """A script dumping counters on SIGUSR1: the handler may interrupt its thread inside
+    the lock (here, sending a query), where taking the lock again would wait forever."""
+    transport = FakeTransport(on_send=lambda t, data, dest: signal.raise_signal(signal.SIGUSR1))
+    q = Querier(transports=[transport])
+    seen: list[dict[str, int]] = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: seen.append(q.stats()))
+    try:
+        result, _cpu, wall = cpu_and_wall(lambda: q.query("h.local", "A", timeout=0.05))
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        q.close()
+        transport.close()
+    assert result == [] and wall < 2.0
+    assert seen and seen[0]["cache_records"] == 0
+
+
 @pytest.mark.netns
 def test_close_from_another_thread_releases_every_call_promptly(
     lab_querier: tuple[netlab.Lab, Querier, BufferPool],
