@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from mdnsq.api import browse, query, resolve_host, resolve_service, service_types
 from mdnsq.cache import CacheEntry, RecordCache
-from mdnsq.errors import MalformedPacket, MdnsqError, NetworkError
+from mdnsq.errors import InvalidArgument, MalformedPacket, MdnsqError, NetworkError
 from mdnsq.interfaces import Interface, list_interfaces
 from mdnsq.names import (
     escape_label,
@@ -59,6 +59,7 @@ __all__ = [
     "Datagram",
     "HINFORecord",
     "Interface",
+    "InvalidArgument",
     "MalformedPacket",
     "MdnsqError",
     "Message",

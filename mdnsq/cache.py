@@ -54,6 +54,7 @@ from collections.abc import Set as AbstractSet
 from itertools import islice
 from typing import Any, Final, NamedTuple
 
+from mdnsq.errors import InvalidArgument
 from mdnsq.names import name_key
 from mdnsq.records import Message, Record, RecordType, UnknownRecord
 
@@ -181,7 +182,7 @@ class RecordCache:
 
     def __init__(self, max_records: int = 4096, *, report_changes: bool = False) -> None:
         if max_records < 1:
-            raise ValueError("max_records must be at least 1")
+            raise InvalidArgument("max_records must be at least 1")
         self.max_records = max_records
         # Name keys whose records changed other than by a record filed or an expiry (evicted,
         # trimmed, or flushed by a held-back flush record) since take_changed() was last called,

@@ -1,7 +1,8 @@
 """The exceptions a caller can catch, all importable from ``mdnsq``.
 
 One base class, so ``except mdnsq.MdnsqError`` catches everything this library raises on
-purpose; each subclass also derives from the builtin a caller would naturally expect.
+purpose (but TypeError for a call made with the wrong kinds of arguments); each subclass also
+derives from the builtin a caller would naturally expect.
 """
 
 from __future__ import annotations
@@ -25,3 +26,9 @@ class MalformedPacket(MdnsqError, ValueError):
 
 class NetworkError(MdnsqError, OSError):
     """No usable interface, or a socket could not be opened or configured."""
+
+
+class InvalidArgument(MdnsqError, ValueError):
+    """An argument mdnsq cannot use: a name, service type or instance label that cannot be
+    written as a DNS name, an unknown record type, a field or setting out of range, a message
+    too big to send. Raised before anything is sent."""

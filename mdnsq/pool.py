@@ -41,6 +41,8 @@ from collections import deque
 from types import TracebackType
 from typing import NamedTuple
 
+from mdnsq.errors import InvalidArgument
+
 __all__ = ["BufferPool", "Lease", "PoolStats"]
 
 DEFAULT_SIZE = 9000
@@ -211,9 +213,9 @@ class BufferPool:
 
     def __init__(self, size: int = DEFAULT_SIZE, preallocate: int = 2, max_idle: int = 8) -> None:
         if size < 1:
-            raise ValueError("buffer size must be positive")
+            raise InvalidArgument("buffer size must be positive")
         if preallocate < 0 or max_idle < 0:
-            raise ValueError("preallocate and max_idle must not be negative")
+            raise InvalidArgument("preallocate and max_idle must not be negative")
         self._size = size
         self._max_idle = max_idle
         self._lock = threading.Lock()

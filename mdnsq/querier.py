@@ -60,12 +60,12 @@ from types import TracebackType
 from typing import Any, Literal
 
 from mdnsq.cache import CacheEntry, RecordCache
-from mdnsq.errors import MalformedPacket, MdnsqError, NetworkError
+from mdnsq.errors import InvalidArgument, MalformedPacket, MdnsqError, NetworkError
 from mdnsq.instances import BrowseTask, WatchTask
 from mdnsq.interfaces import InterfaceSpec
 from mdnsq.names import name_key, name_to_wire_labels, normalize_name
 from mdnsq.parser import parse_message
-from mdnsq.records import FLAG_QR, Message, Question, Record, RecordType
+from mdnsq.records import FLAG_QR, Message, Question, Record, RecordType, record_type
 from mdnsq.service import (
     Address,
     ServiceEvent,
@@ -130,7 +130,7 @@ def _parse_ip_version(ip_version: IPVersion | str | int) -> tuple[bool, bool]:
         return True, False
     if value in ("v6", "6", "ipv6"):
         return False, True
-    raise ValueError(f"ip_version must be 'any', 'v4' or 'v6', not {ip_version!r}")
+    raise InvalidArgument(f"ip_version must be 'any', 'v4' or 'v6', not {ip_version!r}")
 
 
 def _needle(name: str) -> bytes | None:
@@ -146,7 +146,7 @@ def _needle(name: str) -> bytes | None:
 def _parse_type(rtype: int | str) -> RecordType:
     if isinstance(rtype, str):
         return RecordType.parse(rtype)
-    return RecordType(rtype)
+    return record_type(int(rtype))  # InvalidArgument outside 0..65535, as parse() for text
 
 
 def _chunks(questions: list[Question]) -> Iterator[list[Question]]:

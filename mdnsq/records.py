@@ -26,6 +26,7 @@ from itertools import compress
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mdnsq.errors import InvalidArgument
 from mdnsq.names import name_key, normalize_name
 
 FLAG_QR = 0x8000
@@ -79,7 +80,7 @@ class RecordType(IntEnum):
             value = int(digits)
             if value <= 0xFFFF:
                 return cls(value)
-        raise ValueError(f"not a DNS record type: {text!r}")
+        raise InvalidArgument(f"not a DNS record type: {text!r}")
 
     def __str__(self) -> str:
         return self.name
@@ -116,7 +117,7 @@ def record_type(value: int) -> RecordType:
     found = _MEMBERS.get(value)
     if found is None:
         if not 0 <= value <= 0xFFFF:
-            raise ValueError(f"not a DNS record type: {value}")
+            raise InvalidArgument(f"not a DNS record type: {value}")
         return _pseudo_member(value)
     return found
 
@@ -124,14 +125,14 @@ def record_type(value: int) -> RecordType:
 def _check_u16(value: int, what: str) -> int:
     value = int(value)
     if not 0 <= value <= 0xFFFF:
-        raise ValueError(f"{what} must be 0..65535, got {value}")
+        raise InvalidArgument(f"{what} must be 0..65535, got {value}")
     return value
 
 
 def _check_class(rclass: int) -> int:
     rclass = int(rclass)
     if not 0 <= rclass <= 0x7FFF:
-        raise ValueError(
+        raise InvalidArgument(
             f"rclass must be 0..32767 (the top bit is the QU / cache-flush bit), got {rclass}"
         )
     return rclass
@@ -140,7 +141,7 @@ def _check_class(rclass: int) -> int:
 def _check_ttl(ttl: int) -> int:
     ttl = int(ttl)
     if not 0 <= ttl <= 0xFFFFFFFF:
-        raise ValueError(f"ttl must be 0..4294967295, got {ttl}")
+        raise InvalidArgument(f"ttl must be 0..4294967295, got {ttl}")
     return ttl
 
 
@@ -452,7 +453,7 @@ class TXTRecord(Record):
         for item in strings:
             item = bytes(item)
             if len(item) > 255:
-                raise ValueError("a TXT character-string is at most 255 bytes")
+                raise InvalidArgument("a TXT character-string is at most 255 bytes")
             rdata.append(len(item))
             rdata += item
         return tuple.__new__(cls, (*_head(name, ttl, rclass, cache_flush), bytes(rdata)))
@@ -490,7 +491,7 @@ class HINFORecord(Record):
     ) -> HINFORecord:
         cpu, os = bytes(cpu), bytes(os)
         if len(cpu) > 255 or len(os) > 255:
-            raise ValueError("HINFO strings are at most 255 bytes")
+            raise InvalidArgument("HINFO strings are at most 255 bytes")
         return tuple.__new__(cls, (*_head(name, ttl, rclass, cache_flush), cpu, os))
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mdnsq.cache import CacheEntry, RecordCache
+from mdnsq.errors import InvalidArgument
 from mdnsq.names import escape_label, join_name, name_key, normalize_name, split_name
 from mdnsq.records import AAAARecord, ARecord, RecordType, SRVRecord, TXTRecord
 
@@ -90,12 +91,12 @@ def normalize_service_type(service_type: str) -> str:
     """'_ipp._tcp' / '_ipp._tcp.local.' / '_printer._sub._http._tcp' -> '..._tcp.local'."""
     text = normalize_name(service_type.strip())
     if not text:
-        raise ValueError("empty service type")
+        raise InvalidArgument("empty service type")
     labels = split_name(text)
     if name_key(labels[-1]) != "local":
         labels.append("local")
     if len(labels) < 3:
-        raise ValueError(f"not a DNS-SD service type: {service_type!r} (e.g. '_http._tcp')")
+        raise InvalidArgument(f"not a DNS-SD service type: {service_type!r} (e.g. '_http._tcp')")
     return join_name(*(escape_label(label) for label in labels))
 
 
@@ -125,7 +126,7 @@ def normalize_host(name: str) -> str:
     """Host names without a domain get '.local' (mDNS answers nothing else)."""
     text = normalize_name(name.strip())
     if not text:
-        raise ValueError("empty host name")
+        raise InvalidArgument("empty host name")
     if "." not in text.replace("\\.", ""):
         text += ".local"
     return text
@@ -134,7 +135,7 @@ def normalize_host(name: str) -> str:
 def instance_name(instance: str, service_type: str) -> str:
     """Full escaped instance name from a raw instance label and a service type."""
     if not instance:
-        raise ValueError("empty instance name")
+        raise InvalidArgument("empty instance name")
     return join_name(escape_label(instance), base_type(normalize_service_type(service_type)))
 
 

@@ -54,7 +54,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
-from mdnsq.errors import NetworkError
+from mdnsq.errors import InvalidArgument, NetworkError
 from mdnsq.interfaces import Interface, InterfaceSpec, select_interfaces
 from mdnsq.pool import BufferPool, _let_go
 
@@ -221,9 +221,9 @@ class _UDPTransport:
         """``receive_buffer``: bytes of SO_RCVBUF to ask for (never less than the system
         default; None leaves the default)."""
         if not 0 <= port <= 65535:
-            raise ValueError(f"port {port} is out of range")
+            raise InvalidArgument(f"port {port} is out of range")
         if receive_buffer is not None and receive_buffer <= 0:
-            raise ValueError(f"receive_buffer must be positive, not {receive_buffer}")
+            raise InvalidArgument(f"receive_buffer must be positive, not {receive_buffer}")
         selected = select_interfaces(interfaces, self.family)
         self.port = port
         self._pool = pool if pool is not None else BufferPool()

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from struct import Struct
 
+from mdnsq.errors import InvalidArgument
 from mdnsq.names import escape_label_bytes, name_to_wire_labels
 from mdnsq.records import (
     FLAG_TC,
@@ -154,14 +155,14 @@ class _Writer:
             raise TypeError(f"cannot encode {record!r}")
         rdlength = len(buf) - start
         if rdlength > 0xFFFF:
-            raise ValueError("RDATA longer than 65535 bytes")
+            raise InvalidArgument("RDATA longer than 65535 bytes")
         buf[header_at + 8 : header_at + 10] = rdlength.to_bytes(2, "big")
 
     def finish(
         self, ident: int, flags: int, counts: tuple[int, int, int, int], max_size: int
     ) -> bytes:
         if len(self.buf) > max_size:
-            raise ValueError(f"message would be {len(self.buf)} bytes, more than {max_size}")
+            raise InvalidArgument(f"message would be {len(self.buf)} bytes, more than {max_size}")
         self.buf[0:12] = _HEADER.pack(ident, flags, *counts)
         return bytes(self.buf)
 
@@ -216,7 +217,9 @@ def build_queries(
     for question in questions:
         writer.question(question)
     if len(writer.buf) > max_size:
-        raise ValueError(f"the questions alone need {len(writer.buf)} bytes, more than {max_size}")
+        raise InvalidArgument(
+            f"the questions alone need {len(writer.buf)} bytes, more than {max_size}"
+        )
     n_questions = len(questions)
     n_answers = 0
     for record in known_answers:
@@ -227,13 +230,13 @@ def build_queries(
             continue
         writer.rollback(mark)
         if n_answers == 0 and n_questions == 0:
-            raise ValueError(f"known answer {record!r} does not fit in {max_size} bytes")
+            raise InvalidArgument(f"known answer {record!r} does not fit in {max_size} bytes")
         packets.append(writer.finish(id, FLAG_TC, (n_questions, n_answers, 0, 0), max_size))
         writer = _Writer()
         n_questions = 0
         writer.record(record)
         if len(writer.buf) > max_size:
-            raise ValueError(f"known answer {record!r} does not fit in {max_size} bytes")
+            raise InvalidArgument(f"known answer {record!r} does not fit in {max_size} bytes")
         n_answers = 1
     packets.append(writer.finish(id, 0, (n_questions, n_answers, 0, 0), max_size))
     return packets

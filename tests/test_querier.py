@@ -1331,3 +1331,32 @@ def test_queries_are_not_parsed_while_no_call_could_use_them(
     assert [str(x) for x in q.resolve_host("h.local", timeout=2)] == ["192.0.2.7"]
     assert parses[0] >= 2  # the peer's query and the answer
     assert q.stats()["ignored_queries"] == 2
+
+
+BAD_ARGUMENTS: dict[str, Any] = {
+    "empty host": lambda q: q.resolve_host("", timeout=1),
+    "64-byte label": lambda q: q.resolve_host("a" * 64 + ".local", timeout=1),
+    "empty label": lambda q: q.resolve_host("a..local", timeout=1),
+    "name over 255 bytes": lambda q: q.query(".".join(["a" * 60] * 5), "A", timeout=1),
+    "dangling backslash": lambda q: q.query("a\\", "A", timeout=1),
+    "unknown type name": lambda q: q.query("a.local", "BOGUS", timeout=1),
+    "type above 65535": lambda q: q.query("a.local", 70000, timeout=1),
+    "negative type": lambda q: q.query("a.local", -1, timeout=1),
+    "not a service type": lambda q: list(q.browse("http", timeout=1)),
+    "empty service type": lambda q: list(q.watch("", timeout=1)),
+    "empty instance": lambda q: q.resolve_service(instance="", type="_http._tcp", timeout=1),
+    "instance over 63 bytes": lambda q: q.resolve_service(instance="x" * 64, type="_http._tcp"),
+    "send_query of a bad name": lambda q: q.send_query("a..b", "A"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_ARGUMENTS)
+def test_a_bad_argument_is_an_invalid_argument_before_anything_is_sent(case: str) -> None:
+    """One base class catches all mdnsq raises on purpose (README): InvalidArgument, which is
+    also the ValueError these always were."""
+    with FakeTransport() as transport, Querier(transports=[transport]) as q:
+        with pytest.raises(mdnsq.InvalidArgument) as caught:
+            BAD_ARGUMENTS[case](q)
+        assert isinstance(caught.value, mdnsq.MdnsqError) and isinstance(caught.value, ValueError)
+        assert transport.sent == []
+        assert not q._tasks  # nothing left registered by the call that failed
