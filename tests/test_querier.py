@@ -6,6 +6,7 @@ of the wait, so "1 s later" costs nothing and every time below is exact.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import select
@@ -15,6 +16,8 @@ from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mdnsq.querier
 from mdnsq import (
@@ -1360,3 +1363,41 @@ def test_a_bad_argument_is_an_invalid_argument_before_anything_is_sent(case: str
         assert isinstance(caught.value, mdnsq.MdnsqError) and isinstance(caught.value, ValueError)
         assert transport.sent == []
         assert not q._tasks  # nothing left registered by the call that failed
+
+
+_NAME_PIECES = st.sampled_from(
+    [*"ab._-\\09 é\x00\udcff\u2028", "\\046", "\\", "..", "_tcp", "_udp", "_sub", "local"]
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(max_size=80),
+        st.lists(_NAME_PIECES, max_size=40).map("".join),
+        st.text(alphabet="a.", max_size=300),
+    ),
+    call=st.sampled_from(["host", "query", "browse", "watch", "service", "instance", "send"]),
+)
+def test_any_text_as_a_name_is_used_or_an_invalid_argument(text: str, call: str) -> None:
+    """Names come from scripts, command lines and other peers' answers: whatever the text,
+    a call uses it or raises InvalidArgument, never another error. (20,000 examples once.)"""
+    with (
+        FakeTransport() as transport,
+        Querier(transports=[transport]) as q,
+        contextlib.suppress(mdnsq.InvalidArgument),
+    ):
+        if call == "host":
+            q.resolve_host(text, timeout=0)
+        elif call == "query":
+            q.query(text, "A", timeout=0)
+        elif call == "browse":
+            list(q.browse(text, timeout=0))
+        elif call == "watch":
+            list(q.watch(text, timeout=0))
+        elif call == "service":
+            q.resolve_service(text, timeout=0)
+        elif call == "instance":
+            q.resolve_service(instance=text, type="_http._tcp", timeout=0)
+        else:
+            q.send_query(text, "AAAA")
