@@ -97,6 +97,10 @@ log = logging.getLogger(__name__)
 IPVersion = Literal["any", "v4", "v6", 4, 6]
 
 MIN_WAIT = 0.001  # floor of every wait, so no bug in a wake-up time can make a loop spin
+# Ceiling of one wait: epoll takes at most 2^31 ms (24.8 days) and Condition.wait about 292
+# years; past them both raise OverflowError. A longer timeout is waited out a day at a time
+# (each wake-up re-evaluates and waits again; process() returns).
+MAX_WAIT = 86_400.0
 MUTE_AFTER = 3  # after this many failed sends in a row, a transport is tried
 RETRY_MUTED = 10  # ... only once per this many queries
 # A full device queue (or its like) is congestion, not a missing route: it never mutes.
@@ -409,7 +413,8 @@ class Querier:
             return fd
 
     def process(self, timeout: float | None = 0.0) -> int:
-        """Receive what arrived (waiting up to ``timeout``) into the cache; returns packets used.
+        """Receive what arrived (waiting up to ``timeout``, at most a day) into the cache;
+        returns packets used.
 
         Returns 0 at once when another thread is already receiving for this Querier.
         """
@@ -639,7 +644,7 @@ class Querier:
         if timeout <= 0:
             return
         if self._leader:
-            self._cond.wait(None if math.isinf(timeout) else timeout)
+            self._cond.wait(None if math.isinf(timeout) else min(timeout, MAX_WAIT))
             return
         self._lead(None if math.isinf(timeout) else timeout)
 
@@ -668,6 +673,8 @@ class Querier:
         elif timeout == 0:
             ready = self._transports  # process() from a select loop: just try each socket
         else:
+            if timeout is not None:
+                timeout = None if math.isinf(timeout) else min(timeout, MAX_WAIT)
             ready = []
             for key, _ in self._selector.select(timeout):
                 if key.data is None:

@@ -1401,3 +1401,13 @@ def test_any_text_as_a_name_is_used_or_an_invalid_argument(text: str, call: str)
             q.resolve_service(instance=text, type="_http._tcp", timeout=0)
         else:
             q.send_query(text, "AAAA")
+
+
+@pytest.mark.parametrize("timeout", [1e7, 1e12, float("inf")])
+def test_process_takes_a_timeout_longer_than_epoll_does(timeout: float) -> None:
+    """epoll waits at most 2^31 ms (24.8 days): a longer timeout raised OverflowError. A call
+    whose retransmissions have doubled past that (after about 48 days) waited the same way."""
+    with FakeTransport() as transport, Querier(transports=[transport]) as q:
+        transport.inject(response(a("h.local", "192.0.2.1")))
+        assert q.process(timeout) == 1
+        assert q.cached("h.local", "A")
