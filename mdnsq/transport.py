@@ -117,6 +117,7 @@ _TRANSIENT_ERRORS = frozenset(
 )
 _MAX_TRANSIENT_IN_A_ROW = 64
 _MAX_LATE_READS = 64  # reads past a deadline while datagrams are queued (see _recv_into)
+_MAX_WAIT = 86_400.0  # seconds of one poll(), well under its 2^31 ms limit (see _wait)
 _new_tuple = tuple.__new__
 _MSG_TRUNC = int(socket.MSG_TRUNC)  # a plain int: `flags & IntFlag` builds an enum per call
 
@@ -657,8 +658,9 @@ class _UDPTransport:
                 if self._recverr:
                     self._drain_errors()
                 return False
-            # poll() takes milliseconds; round up so a short wait cannot spin at 0 ms.
-            events = poller.poll(math.ceil(remaining * 1000))
+            # poll() takes milliseconds; round up so a short wait cannot spin at 0 ms. It takes
+            # at most 2^31 - 1 of them (24.8 days): a longer wait goes a day at a time.
+            events = poller.poll(math.ceil(min(remaining, _MAX_WAIT) * 1000))
         if self._closed:
             raise NetworkError("transport closed while waiting")
         if self._recverr:

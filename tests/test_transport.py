@@ -11,6 +11,7 @@ import select
 import signal
 import socket
 import struct
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -71,6 +72,20 @@ def test_timeout_returns_none_and_zero_timeout_polls(lo4: UDPv4Transport) -> Non
     readable = select.select([lo4.fileno()], [], [], WAIT)[0]  # a caller's own select loop
     assert readable == [lo4.fileno()]
     assert lo4.receive(0) == Datagram(b"queued again", ("127.0.0.1", 5353), lo_index())
+
+
+@pytest.mark.parametrize("timeout", [1e7, float("inf")])
+def test_a_timeout_longer_than_poll_takes_waits_for_the_datagram(
+    lo4: UDPv4Transport, timeout: float
+) -> None:
+    """poll() takes at most 2^31 ms (24.8 days): a longer timeout raised OverflowError, and
+    an infinite one could not be rounded to milliseconds at all."""
+    with UDPv4Transport(interfaces=["lo"], port=0) as sender:
+        later = threading.Timer(0.05, sender.send, (b"late",))  # lands while receive waits
+        later.start()
+        got = lo4.receive(timeout)
+        later.join()
+    assert got is not None and got.data == b"late"
 
 
 def test_counters_stay_exact_past_the_small_int_range(private_netns: None) -> None:
