@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import io
 import json
+import signal
 import time
 import unicodedata
 from ipaddress import IPv4Address, IPv6Address
@@ -429,6 +430,26 @@ def test_watchdog_stops_a_call_that_overruns_the_deadline(
     assert status == cli.EXIT_FOUND  # it did print something before the deadline
     assert out == "_found-before._tcp.local\n"
     assert capsys.readouterr().err == "mdnsq: stopped at the --timeout deadline (0.1 s)\n"
+
+
+def test_a_timeout_too_long_for_a_timer_runs_the_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--timeout 1e12 is past what an interval timer holds: the watchdog raised OverflowError
+    and the command died with a traceback before asking anything."""
+    seen: list[float] = []
+
+    def quick(args: object, out: cli_output.Output, deadline: cli.Deadline) -> bool:
+        seen.append(deadline.left())
+        out.service_type("_found._tcp.local")
+        return True
+
+    monkeypatch.setitem(cli._NETWORK_COMMANDS, "types", quick)
+    handler = signal.getsignal(signal.SIGALRM)
+    status, out = run(["types", "--timeout", "1e12"])
+    assert status == cli.EXIT_FOUND and out == "_found._tcp.local\n"
+    assert seen and seen[0] > 1e11
+    assert signal.getsignal(signal.SIGALRM) == handler  # the watchdog's handler not left set
 
 
 CORPUS = Path(__file__).parent / "data"
