@@ -235,7 +235,7 @@ class Querier:
         self._cond = threading.Condition(self._lock)  # type: ignore[arg-type]
         self._leader = 0  # the receiving thread's ident (see _lead), 0 while nobody receives
         self._closed = False
-        self._released = False  # sockets, selectors and the wake pipe closed (_release)
+        self._released = False  # sockets, selectors and the wake-up pair closed (_release)
         self._tasks: set[Task] = set()
         # Tasks of iterators the garbage collector closed on a thread inside the lock (see
         # _drive); that thread retires them before it next lets go of the lock for long
@@ -372,7 +372,7 @@ class Querier:
             self._release()
 
     def _release(self) -> None:
-        """Under the lock, closed, nobody receiving: close the sockets, selectors and pipe."""
+        """Under the lock, closed, nobody receiving: close sockets, selectors, wake-up pair."""
         if self._released:
             return
         self._released = True

@@ -264,7 +264,7 @@ def test_close_from_a_signal_handler_inside_the_querier_lock_does_not_deadlock()
         signal.signal(signal.SIGUSR1, previous)
         transport.close()
     assert result == [] and q.closed and wall < 2.0
-    assert q._released  # the wake pipe and selector, closed as the call unwound
+    assert q._released  # the wake-up pair and selector, closed as the call unwound
 
 
 def test_stats_from_a_signal_handler_inside_the_querier_lock() -> None:

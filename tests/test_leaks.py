@@ -1,9 +1,9 @@
 """Leak checks over many Querier create / use / close cycles.
 
 10,000 cycles over the in-memory network (tests/fakes.py: a real pipe per transport, the real
-selector and wake-up pipe of the Querier) and 10,000 over real sockets on the lab bridge (each
-two Queriers: one resolving what a responder answers, one on a caller-owned transport; ~3 ms
-a cycle, 30 s in all). After a warm-up, the baseline is taken; afterwards
+selector and wake-up socket pair of the Querier) and 10,000 over real sockets on the lab
+bridge (each two Queriers: one resolving what a responder answers, one on a caller-owned
+transport; ~3 ms a cycle, 30 s in all). After a warm-up, the baseline is taken; afterwards
 file descriptors (/proc/self/fd) and threads must be exactly back, and Python's allocated
 memory blocks (sys.getallocatedblocks(), exact and cheap, unlike RSS) within a small slack that
 is far below one block per cycle. RSS is printed for the report.
