@@ -278,26 +278,26 @@ class Querier:
         # os.pipe(): sockets close themselves when a Querier is dropped without close(), raw
         # descriptors leaked two per Querier.
         wake: list[socket.socket] = []
+        selector: selectors.BaseSelector | None = None
         try:
             wake.extend(socket.socketpair())
             for end in wake:
                 end.setblocking(False)
-            self._selector = selectors.DefaultSelector()
-            self._selector.register(wake[0], selectors.EVENT_READ, None)
+            selector = selectors.DefaultSelector()
+            selector.register(wake[0], selectors.EVENT_READ, None)
             if wait is None:
                 for transport in self._transports:
-                    self._selector.register(transport.fileno(), selectors.EVENT_READ, transport)
+                    selector.register(transport.fileno(), selectors.EVENT_READ, transport)
         except OSError as exc:  # out of descriptors, say: give back what was opened
             for end in wake:
                 end.close()
-            if hasattr(self, "_selector"):
-                self._selector.close()
+            if selector is not None:
+                selector.close()
             if self._owns_transports:
                 for transport in self._transports:
                     transport.close()
-            if isinstance(exc, MdnsqError):
-                raise
             raise NetworkError(exc.errno, f"cannot set up the Querier: {exc.strerror}") from exc
+        self._selector = selector
         self._wake_r, self._wake_w = wake
 
     @staticmethod

@@ -242,9 +242,6 @@ class _UDPTransport:
         self._mcast_if: int | None = None
         try:
             self._sock = socket.socket(self.family, socket.SOCK_DGRAM)
-        except OSError as exc:  # out of descriptors, say
-            raise NetworkError(exc.errno, f"cannot open mDNS socket: {exc.strerror}") from exc
-        try:
             self._configure(self._sock)
             if receive_buffer is not None:
                 self._grow_receive_buffer(receive_buffer)
@@ -270,10 +267,9 @@ class _UDPTransport:
             self._wake_r, self._wake_w = socket.socketpair()
             self._wake_w.setblocking(False)
         except BaseException as exc:
-            self._sock.close()
-            for wake in (getattr(self, "_wake_r", None), getattr(self, "_wake_w", None)):
-                if wake is not None:
-                    wake.close()
+            for opened in (getattr(self, name, None) for name in ("_sock", "_wake_r", "_wake_w")):
+                if opened is not None:
+                    opened.close()
             self._closed = True
             if isinstance(exc, OSError) and not isinstance(exc, NetworkError):
                 raise NetworkError(exc.errno, f"cannot open mDNS socket: {exc.strerror}") from exc
