@@ -351,8 +351,7 @@ class Querier:
         if self._leader == threading.get_ident() or self._lock._is_owned():
             if not self._closed:
                 self._closed = True
-                with contextlib.suppress(OSError):
-                    self._wake_w.send(b"x")  # the receiver may be this very call
+                self._wake()  # the receiver may be this very call
                 if self._lock._is_owned():
                     self._cond.notify_all()
             return
@@ -361,8 +360,7 @@ class Querier:
                 return
             self._closed = True
             self._retire_orphans()
-            with contextlib.suppress(OSError):
-                self._wake_w.send(b"x")
+            self._wake()
             self._cond.notify_all()
             # The leader may be inside select(); the byte above wakes it. Wait for it to leave
             # before the sockets it watches are closed under it.
@@ -370,6 +368,11 @@ class Querier:
             while self._leader and time.monotonic() < end:
                 self._cond.wait(0.05)
             self._release()
+
+    def _wake(self) -> None:
+        """Make the receiver's select() return at once (close() writes one byte)."""
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
 
     def _release(self) -> None:
         """Under the lock, closed, nobody receiving: close sockets, selectors, wake-up pair."""
@@ -612,7 +615,8 @@ class Querier:
             self._cond.notify_all()  # I may have been the leader: let another step up
 
     def _retire_orphans(self) -> None:
-        """Under the lock: retire the tasks of iterators closed while another held the lock."""
+        """Under the lock: retire the tasks of iterators the collector closed on this thread
+        while it held the lock (see _drive)."""
         while self._orphans:
             self._retire(self._orphans.pop())
 
