@@ -51,6 +51,9 @@ DEFAULT_TIMEOUT = 3.0
 # How long after the deadline the watchdog stops a call that overran (the library should not
 # need it).
 WATCHDOG_GRACE = 0.5
+# An interval timer holds about 9.2e9 s (int64 nanoseconds); setitimer() raises OverflowError
+# past it (--timeout 1e12). A deadline decades away needs no watchdog in this run.
+WATCHDOG_MAX = 1e9
 
 PROG = "mdnsq"
 
@@ -379,7 +382,7 @@ class Deadline:
 def _watchdog(deadline: Deadline) -> Iterator[None]:
     """Stop whatever runs WATCHDOG_GRACE after the deadline: the CLI's promise must hold."""
     left = deadline.remaining()
-    if left is None or not hasattr(signal, "setitimer"):
+    if left is None or left > WATCHDOG_MAX or not hasattr(signal, "setitimer"):
         yield
         return
 
@@ -387,12 +390,7 @@ def _watchdog(deadline: Deadline) -> Iterator[None]:
         raise _Overrun
 
     previous = signal.signal(signal.SIGALRM, fire)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, left + WATCHDOG_GRACE)
-    except OverflowError:  # --timeout 1e12: past what a timer holds, nothing to guard this run
-        signal.signal(signal.SIGALRM, previous)
-        yield
-        return
+    signal.setitimer(signal.ITIMER_REAL, left + WATCHDOG_GRACE)
     try:
         yield
     finally:
