@@ -39,12 +39,14 @@
 # link-local and IPv4 169.254/16 sources are on-link by definition, so the only responses lost
 # are multicast ones from a host whose address is outside every subnet of the arrival interface.
 #
-# Time: `clock` (default time.monotonic) and `wait` are injectable so tests drive TTLs and
-# retransmission with a fake clock and never sleep.
+# Time: `clock` and `wait` are injectable so tests drive TTLs and retransmission with a fake
+# clock and never sleep. The default clock counts time the machine spends suspended (see
+# boot_clock): a TTL is time in the world, and time.monotonic stands still during suspend.
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import math
 import random
@@ -124,6 +126,19 @@ _OPCODE_RCODE = 0x780F  # header flag bits of the opcode (4) and the rcode (4)
 
 _LINK_LOCAL_V4 = IPv4Network("169.254.0.0/16")
 Network = IPv4Network | IPv6Network
+
+
+def boot_clock() -> Callable[[], float]:
+    """Seconds that go on while the machine is suspended, where the platform has such a clock.
+
+    TTLs are time in the world. time.monotonic stands still during suspend on Linux, so a record
+    cached just before an hour's sleep would come back fresh after it: the address of the
+    printer on the last network. CLOCK_BOOTTIME (Linux) goes on; elsewhere time.monotonic.
+    """
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is None:
+        return time.monotonic
+    return functools.partial(time.clock_gettime, boottime)
 
 
 def _parse_ip_version(ip_version: IPVersion | str | int) -> tuple[bool, bool]:
@@ -210,7 +225,8 @@ class Querier:
     ``ip_version``: "any", "v4" or "v6". ``one_shot``: query from an ephemeral port (legacy
     unicast, RFC 6762 §5.1) instead of sharing port 5353. ``unicast_response``: set the QU bit on
     the first query of each question (§5.4). ``transports``, ``clock`` and ``wait`` replace the
-    sockets, time.monotonic and the readiness wait (tests drive a Querier without a network).
+    sockets, the clock (default: boot_clock()) and the readiness wait (tests drive a Querier
+    without a network).
     """
 
     def __init__(
@@ -223,13 +239,13 @@ class Querier:
         cache_size: int = 4096,
         settle: float = SETTLE,
         transports: Sequence[Transport] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
         wait: Callable[[float | None], object] | None = None,
     ) -> None:
         self.one_shot = one_shot
         self.unicast_response = unicast_response
         self.settle = settle
-        self._clock = clock
+        self._clock = boot_clock() if clock is None else clock
         self._cache = RecordCache(cache_size, report_changes=True)
         self._lock = _Lock()
         self._cond = threading.Condition(self._lock)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ import errno
 import itertools
 import select
 import socket
+import time
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import Any
@@ -729,6 +730,37 @@ def test_watch_reports_removal_when_records_expire_silently(net: FakeNet) -> Non
     assert kinds == [("added", 0.05), ("removed", 20.05)]
 
 
+def test_a_watch_woken_from_suspend_reports_what_expired_and_asks_once(net: FakeNet) -> None:
+    # Records of 4500 s answered once; then the machine sleeps for two hours (the clock jumps
+    # in one wait). Every refresh point and the expiry passed during the sleep.
+    name = f"S.{HTTP}"
+    recs = service_records("S", HTTP, "s.local", 1, "192.0.2.5", ttl=4500)
+    asked: list[tuple[float, list[int]]] = []
+
+    def responder(message: Message, n: FakeNet, t: FakeTransport) -> None:
+        asked.append((n.clock() - start, [int(q.type) for q in message.questions]))
+        if len(asked) == 1:
+            n.later(0.05, response(ptr(HTTP, name), additionals=recs[1:]), t)
+
+    slept = []
+
+    def wait(timeout: float | None) -> None:
+        if not slept and net.clock() - start > 300:
+            slept.append(net.clock() - start)
+            net.clock.advance(7200)
+        else:
+            net.wait(timeout)
+
+    net.responders.append(responder)
+    q = Querier(transports=[net.transport()], clock=net.clock, wait=wait)
+    start = net.clock()
+    events = [(e.kind, net.clock() - start) for e in q.watch(HTTP, timeout=7800)]
+    assert [kind for kind, _ in events] == ["added", "removed"]
+    assert events[1][1] == slept[0] + 7200  # at the first wake-up after the sleep
+    after = [types for when, types in asked if slept[0] + 7200 <= when < slept[0] + 7260]
+    assert after == [[RecordType.PTR]]  # one query, not every refresh that came due asleep
+
+
 def _srv_query_times(net: FakeNet, ttl: int, timeout: float) -> list[float]:
     """Watch an instance answered once (at 0.05 s, records of ``ttl``) and return when the
     watch asked for its SRV record again: nothing else refreshes the records."""
@@ -1017,6 +1049,25 @@ def test_fileno_of_one_transport_is_its_socket_and_process_reads_it() -> None:
         assert q.process() == 1
         assert select.select([q.fileno()], [], [], 0)[0] == []
         assert q.cached("h.local", "A")
+
+
+@pytest.mark.skipif(not hasattr(time, "CLOCK_BOOTTIME"), reason="a clock that counts suspend")
+def test_cached_records_age_while_the_machine_is_suspended(monkeypatch: Any) -> None:
+    # Suspend as Linux shows it: CLOCK_BOOTTIME moves on, time.monotonic does not.
+    asleep = [0.0]
+    real = time.clock_gettime
+
+    def clock_gettime(clock: int) -> float:
+        return real(clock) + (asleep[0] if clock == time.CLOCK_BOOTTIME else 0.0)
+
+    monkeypatch.setattr(time, "clock_gettime", clock_gettime)
+    with FakeTransport() as transport, Querier(transports=[transport]) as q:
+        transport.inject(response(a("printer.local", "192.0.2.7", ttl=120)))
+        assert q.process() == 1
+        asleep[0] = 60.0
+        assert q.cached("printer.local", "A")
+        asleep[0] = 3600.0  # an hour asleep; the next network may have another printer.local
+        assert q.cached("printer.local", "A") == []
 
 
 def test_fileno_of_several_transports_is_readable_when_any_has_a_packet() -> None:
