@@ -45,7 +45,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import logging
 import math
@@ -103,10 +102,6 @@ MIN_WAIT = 0.001  # floor of every wait, so no bug in a wake-up time can make a 
 # years; past them both raise OverflowError. A longer timeout is waited out a day at a time
 # (each wake-up re-evaluates and waits again; process() returns).
 MAX_WAIT = 86_400.0
-MUTE_AFTER = 3  # after this many failed sends in a row, a transport is tried
-RETRY_MUTED = 10  # ... only once per this many queries
-# A full device queue (or its like) is congestion, not a missing route: it never mutes.
-_BUSY_ERRNOS = frozenset({errno.ENOBUFS, errno.ENOMEM, errno.EAGAIN})
 MAX_RECEIVE_ERRORS = 5  # receive failures in a row on one transport before a call gives up
 MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn)
 # Load shedding: a pass that reads MAX_BATCH datagrams without the socket running dry puts it
@@ -266,7 +261,6 @@ class Querier:
         self._own_queries: dict[bytes, None] = {}
         self._ids: dict[int, None] = {}  # one-shot query IDs still accepted (bounded, ordered)
         self._stats: Counter[str] = Counter()
-        self._send_failures: dict[Transport, int] = {}
         self._receive_errors: dict[Transport, int] = {}
         self._onlink_memo: dict[tuple[str, int], bool] = {}
         # Load shedding (see the top of the module): needle -> how many waits use it, and an
@@ -1044,20 +1038,15 @@ class Querier:
             own[packet] = None
         while len(own) > MAX_OWN_QUERIES:
             del own[next(iter(own))]
+        # A transport whose sends fail (link down, no route) is still tried with every query:
+        # the link may be back, and a skipped query is an answer missed until the next one,
+        # up to an hour later for a watch.
         for transport in self._transports:
-            failures = self._send_failures.get(transport, 0)
-            if failures >= MUTE_AFTER and (failures - MUTE_AFTER) % RETRY_MUTED:
-                # Sends keep failing here (e.g. IPv6 without a route): skip, retry now and then.
-                self._send_failures[transport] = failures + 1
-                continue
             for packet in packets:
                 try:
                     transport.send(packet)
                 except (NetworkError, OSError) as exc:
                     self._stats["send_errors"] += 1
-                    if exc.errno not in _BUSY_ERRNOS:
-                        self._send_failures[transport] = failures + 1
                     log.debug("query not sent on %r: %s", transport, exc)
                     break
-                self._send_failures[transport] = 0
                 self._stats["packets_sent"] += 1
