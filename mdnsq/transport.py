@@ -736,7 +736,14 @@ class UDPv4Transport(_UDPTransport):
 
     def _set_multicast_if(self, interface: Interface) -> None:
         if _LINUX:
-            value = self._mreq(interface, bytes(4))
+            # By index: an address here becomes the source of every query, and once the link
+            # is renumbered (a laptop waking on another network) each send fails with
+            # ENETUNREACH. Without one the kernel takes the interface's address at each send,
+            # except on loopback, whose host-scoped 127.0.0.1 it never picks (0.0.0.0 then).
+            address = bytes(4)
+            if interface.loopback:
+                address = socket.inet_aton(str(interface.ipv4[0].ip))
+            value = bytes(4) + address + struct.pack("@i", interface.index)
         else:
             value = socket.inet_aton(str(interface.ipv4[0].ip))
         self._sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, value)
