@@ -63,7 +63,7 @@ from typing import Any, Literal
 from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.errors import InvalidArgument, MalformedPacket, MdnsqError, NetworkError
 from mdnsq.instances import BrowseTask, WatchTask
-from mdnsq.interfaces import InterfaceSpec
+from mdnsq.interfaces import InterfaceSpec, list_interfaces
 from mdnsq.names import name_key, name_to_wire_labels, normalize_name
 from mdnsq.parser import parse_message
 from mdnsq.records import FLAG_QR, Message, Question, Record, RecordType, record_type
@@ -102,6 +102,10 @@ MIN_WAIT = 0.001  # floor of every wait, so no bug in a wake-up time can make a 
 # years; past them both raise OverflowError. A longer timeout is waited out a day at a time
 # (each wake-up re-evaluates and waits again; process() returns).
 MAX_WAIT = 86_400.0
+# A source off every subnet we know for its interface makes us list the interfaces again (the
+# machine may be on another network now), at most this often: spoofed off-link floods are
+# one of the hostile kinds, and a listing costs ~0.4 ms.
+RELINK_GAP = 5.0
 MAX_RECEIVE_ERRORS = 5  # receive failures in a row on one transport before a call gives up
 MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn)
 # Load shedding: a pass that reads MAX_BATCH datagrams without the socket running dry puts it
@@ -274,11 +278,28 @@ class Querier:
         else:
             self._transports = list(transports)
             self._owns_transports = False
+        # The subnets of each interface (the §11 on-link check) and our own addresses per
+        # transport (to recognise our queries looped back), as the interfaces were listed;
+        # re-read when a source is off every subnet we know (_relink), since a machine may
+        # wake on another network with the same interface and new addresses.
         self._links: dict[int, list[Network]] = {}
+        self._own_addresses: dict[Transport, frozenset[str]] = {}
         for transport in self._transports:
             for interface in transport.interfaces:
                 nets = self._links.setdefault(interface.index, [])
                 nets.extend(a.network for a in interface.addresses if a.network not in nets)
+            self._own_addresses[transport] = frozenset(
+                str(a.ip) for interface in transport.interfaces for a in interface.addresses
+            )
+        # Only interfaces of our own sockets are the machine's to list again (a caller's
+        # transport may describe any link).
+        self._listed = {
+            interface.index
+            for transport in self._transports
+            if isinstance(transport, UDPv4Transport | UDPv6Transport)
+            for interface in transport.interfaces
+        }
+        self._relinked = -math.inf
         self._pressure = dict.fromkeys(self._transports, False)
         self._pressed = dict.fromkeys(self._transports, -math.inf)  # last full receive pass
         self._pass_ends = math.inf  # when the receive pass under way is over its budget
@@ -758,11 +779,8 @@ class Querier:
         parse = parse_message
         pressure = self._pressure
         clock = self._clock
-        # Our own queries come back from one of these, byte for byte (another host's identical
-        # query, from its own address, is a peer's).
-        own_addresses = frozenset(
-            str(address.ip) for interface in transport.interfaces for address in interface.addresses
-        )
+        # Our own queries come back from one of self._own_addresses[transport], byte for byte
+        # (another host's identical query, from its own address, is a peer's).
 
         def handle(view: memoryview, source: tuple[str, int], interface: int) -> Any:
             if not pressure[transport] and clock() > self._pass_ends:
@@ -815,7 +833,10 @@ class Querier:
                     not flags  # a standard query (not a response, opcode 0)
                     and self._tasks  # some call may be about to ask (read without the lock)
                     and not message[4]  # a probe (authority records) is not a question to share
-                    and not (source[0] in own_addresses and view.tobytes() in self._own_queries)
+                    and not (
+                        source[0] in self._own_addresses[transport]
+                        and view.tobytes() in self._own_queries
+                    )
                 ):
                     self._peer_queries.append((message, transport, interface))
                 return _DROP
@@ -842,10 +863,44 @@ class Querier:
             result = True  # arrival interface unknown: nothing to check against
         else:
             result = any(ip in net for net in nets if net.version == ip.version)
+            if not result and self._relink(interface):
+                nets = self._links[interface]
+                result = any(ip in net for net in nets if net.version == ip.version)
         if len(self._onlink_memo) > 1024:
             self._onlink_memo.clear()
         self._onlink_memo[(address, interface)] = result
         return result
+
+    def _relink(self, index: int) -> bool:
+        """Read the subnets of our interfaces again, at most every RELINK_GAP seconds; whether
+        any changed. A laptop that wakes on another network keeps its interface and gets new
+        addresses: without this, every response on the new network was dropped as off-link.
+        Leader only (the receive handler), like the memo it clears."""
+        now = self._clock()
+        if index not in self._listed or now - self._relinked < RELINK_GAP:
+            return False
+        self._relinked = now
+        try:
+            listed = {i.index: i for i in list_interfaces() if i.index in self._listed}
+        except NetworkError as exc:
+            log.debug("cannot list the interfaces again: %s", exc)
+            return False
+        changed = False
+        for i, interface in listed.items():
+            nets = list(dict.fromkeys(a.network for a in interface.addresses))
+            if nets and nets != self._links.get(i):  # no address now: keep what we knew
+                log.info("%s is on %s now", interface.name, ", ".join(map(str, nets)))
+                self._links[i] = nets
+                changed = True
+        if changed:
+            self._onlink_memo.clear()
+            for transport in self._transports:
+                self._own_addresses[transport] = frozenset(
+                    str(a.ip)
+                    for known in transport.interfaces
+                    for a in listed.get(known.index, known).addresses
+                )
+        return changed
 
     def _note_peer_queries(self, now: float) -> None:
         """Under the lock: remember the QM questions other hosts asked (RFC 6762 §7.3), unless
