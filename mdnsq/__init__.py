@@ -5,6 +5,8 @@ Each block below belongs to one module; see README.md for how a packet travels t
 
 from __future__ import annotations
 
+import logging
+
 from mdnsq.api import browse, query, resolve_host, resolve_service, service_types
 from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.errors import InvalidArgument, MalformedPacket, MdnsqError, NetworkError
@@ -102,3 +104,8 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# A library's logger gets a do-nothing handler (the logging HOWTO): without one, logging's last
+# resort prints its warnings (a failed send, a refused join) on the stderr of every script that
+# never configured logging. A script that configures logging sees them as before.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
