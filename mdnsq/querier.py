@@ -480,10 +480,16 @@ class Querier:
 
     def cached_entries(self, name: str, rtype: int | str) -> list[CacheEntry]:
         """Like cached(), with reception details (interface, time, TTL); the entries are
-        immutable snapshots, safe to keep while other threads use the Querier."""
+        immutable snapshots, safe to keep while other threads use the Querier. Their times
+        are on the Querier's clock: ``entry.remaining(q.now())`` is the TTL left."""
         rt = _parse_type(rtype)
         with self._lock:
             return self._cache.entries(normalize_name(name), rt, self._clock())
+
+    def now(self) -> float:
+        """The Querier's clock, in seconds (boot_clock() unless one was given): the time base
+        of cache entries, which may differ from time.monotonic() by the time spent asleep."""
+        return self._clock()
 
     @property
     def cache(self) -> RecordCache:
