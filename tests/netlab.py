@@ -77,6 +77,18 @@ def link_local(name: str, netns: str | None = None) -> str:
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+def wait_link_gone(dev: str, limit: float = 5.0) -> None:
+    """Wait until ``dev`` no longer exists. Deleting a namespace deletes its veth ends in the
+    background, so a host number used by an earlier test may still have its old veth."""
+    import time
+
+    deadline = time.monotonic() + limit
+    while subprocess.run(["ip", "link", "show", dev], capture_output=True).returncode == 0:
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"{dev} is still there after {limit} s")
+        time.sleep(0.01)
+
+
 @contextlib.contextmanager
 def in_netns(name: str | None) -> Iterator[None]:
     """Switch the calling thread into host ``name``'s network namespace for a moment.
@@ -132,6 +144,7 @@ class Lab:
             raise ValueError("host number must be 1..253")
         self._ensure_bridge()
         name = f"h{n}"
+        wait_link_gone(f"lan{n}")
         ip("netns", "add", name)
         self.hosts.append(name)
         sysctl("net.ipv6.conf.all.accept_dad=0", name)
