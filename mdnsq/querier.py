@@ -281,24 +281,12 @@ class Querier:
         # The subnets of each interface (the §11 on-link check) and our own addresses per
         # transport (to recognise our queries looped back), as the interfaces were listed;
         # re-read when a source is off every subnet we know (_relink), since a machine may
-        # wake on another network with the same interface and new addresses.
+        # wake on another network with the same interface and new addresses, and when the
+        # caller asks (update_interfaces).
         self._links: dict[int, list[Network]] = {}
         self._own_addresses: dict[Transport, frozenset[str]] = {}
-        for transport in self._transports:
-            for interface in transport.interfaces:
-                nets = self._links.setdefault(interface.index, [])
-                nets.extend(a.network for a in interface.addresses if a.network not in nets)
-            self._own_addresses[transport] = frozenset(
-                str(a.ip) for interface in transport.interfaces for a in interface.addresses
-            )
-        # Only interfaces of our own sockets are the machine's to list again (a caller's
-        # transport may describe any link).
-        self._listed = {
-            interface.index
-            for transport in self._transports
-            if isinstance(transport, UDPv4Transport | UDPv6Transport)
-            for interface in transport.interfaces
-        }
+        self._listed: set[int] = set()
+        self._learn_links()
         self._relinked = -math.inf
         self._pressure = dict.fromkeys(self._transports, False)
         self._pressed = dict.fromkeys(self._transports, -math.inf)  # last full receive pass
@@ -465,6 +453,31 @@ class Querier:
                 if self._closed:  # by a signal handler while this thread received
                     self._release()
             return self._stats["accepted"] - before
+
+    def update_interfaces(self) -> bool:
+        """Follow the network interfaces as they are now; whether the set in use changed.
+
+        A Querier keeps the interfaces it opened with. Call this from any thread, while other
+        calls run, when the network may have changed (say, every minute, or on a signal from
+        the system): the sockets it opened join the group on interfaces that qualify now
+        (with the selection given to the constructor) and leave those gone, and every
+        interface's addresses are read again. An interface that is down but still there is
+        kept. Nothing is sent; a family that had no socket when the Querier opened still has
+        none (open a new Querier for it).
+        """
+        with self._lock:
+            self._check_open()
+            changed = False
+            if self._owns_transports:
+                for transport in self._transports:
+                    if not isinstance(transport, UDPv4Transport | UDPv6Transport):
+                        continue
+                    try:
+                        changed = transport.follow_interfaces() or changed
+                    except NetworkError as exc:  # nothing qualifies now: keep what it has
+                        log.info("%r keeps its interfaces: %s", transport, exc)
+            self._learn_links()
+            return changed
 
     def send_query(self, name: str, type: int | str) -> None:
         """Send one query now and return: with fileno() and process(), this is the
@@ -876,6 +889,31 @@ class Querier:
             self._onlink_memo.clear()
         self._onlink_memo[(address, interface)] = result
         return result
+
+    def _learn_links(self) -> None:
+        """The subnets, own addresses and listable interfaces, from the transports' interfaces.
+        The receive handler reads ``_links`` without the lock: it is changed in place, new keys
+        first, so no packet sees a known interface missing."""
+        links: dict[int, list[Network]] = {}
+        for transport in self._transports:
+            for interface in transport.interfaces:
+                nets = links.setdefault(interface.index, [])
+                nets.extend(a.network for a in interface.addresses if a.network not in nets)
+            self._own_addresses[transport] = frozenset(
+                str(a.ip) for interface in transport.interfaces for a in interface.addresses
+            )
+        self._links.update(links)
+        for index in [i for i in self._links if i not in links]:
+            del self._links[index]
+        # Only interfaces of our own sockets are the machine's to list again (a caller's
+        # transport may describe any link).
+        self._listed = {
+            interface.index
+            for transport in self._transports
+            if isinstance(transport, UDPv4Transport | UDPv6Transport)
+            for interface in transport.interfaces
+        }
+        self._onlink_memo.clear()
 
     def _relink(self, index: int) -> bool:
         """Read the subnets of our interfaces again, at most every RELINK_GAP seconds; whether

@@ -55,7 +55,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
 from mdnsq.errors import InvalidArgument, NetworkError
-from mdnsq.interfaces import Interface, InterfaceSpec, select_interfaces
+from mdnsq.interfaces import Interface, InterfaceSpec, list_interfaces, select_interfaces
 from mdnsq.pool import BufferPool, _let_go
 
 __all__ = [
@@ -226,6 +226,7 @@ class _UDPTransport:
         if receive_buffer is not None and receive_buffer <= 0:
             raise InvalidArgument(f"receive_buffer must be positive, not {receive_buffer}")
         selected = select_interfaces(interfaces, self.family)
+        self._spec = interfaces  # the selection, made again by follow_interfaces()
         self.port = port
         self._pool = pool if pool is not None else BufferPool()
         self._received_blocks = 0  # received = 256 * blocks + small, see BufferPool
@@ -286,6 +287,9 @@ class _UDPTransport:
     def _join(self, interface: Interface) -> None:
         raise NotImplementedError
 
+    def _leave(self, interface: Interface) -> None:
+        raise NotImplementedError
+
     def _set_multicast_if(self, interface: Interface) -> None:
         raise NotImplementedError
 
@@ -334,6 +338,51 @@ class _UDPTransport:
         return joined, failed
 
     # -- public API -----------------------------------------------------------------------------
+
+    def follow_interfaces(self) -> bool:
+        """Make the constructor's selection again, with the interfaces as they are now: join
+        the group on interfaces that qualify now, leave those gone or no longer wanted, and
+        take their current addresses. Whether the set of interfaces changed.
+
+        An interface that is still there but down (a link flap, Wi-Fi associating again) is
+        kept, as the kernel keeps its membership: leaving it would leave the Querier deaf
+        there once it is up, until the next call. Safe while other threads receive and send:
+        the socket stays, and the interface list is replaced, never edited in place. Raises
+        NetworkError when nothing qualifies now, and then changes nothing.
+        """
+        if self._closed:
+            raise NetworkError("transport is closed")
+        listed = list_interfaces()
+        selected = select_interfaces(self._spec, self.family, listed)
+        present = {i.index: i for i in listed}
+        fresh = {i.index: i for i in selected}
+        before = {i.index for i in self.interfaces}
+        joined = [i for i in selected if i.index not in before]
+        if self.port:
+            joined = self._join_all(joined)[0]
+        kept = [
+            fresh.get(i.index, i)  # with its current addresses; a held one as it was joined
+            for i in self.interfaces
+            if i.index in fresh
+            or (i.index in present and not present[i.index].up and not i.loopback)
+        ] + joined
+        if not kept:
+            raise NetworkError("could not join the mDNS group on any interface that qualifies now")
+        after = {i.index for i in kept}
+        for interface in self.interfaces:
+            if interface.index not in after and self.port:
+                try:
+                    self._leave(interface)
+                except OSError as exc:  # gone with its interface (ENODEV): nothing to leave
+                    log.debug("leaving %s on %s: %s", self.group, interface.name, exc)
+        self.interfaces = kept
+        self._indexes = frozenset(after)
+        self._default_index = kept[0].index if len(kept) == 1 else 0
+        self._mcast_if = None
+        if after == before:
+            return False
+        log.info("%s on %s now", self.group, ", ".join(i.name for i in kept))
+        return True
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -734,6 +783,10 @@ class UDPv4Transport(_UDPTransport):
         mreq = self._mreq(interface, socket.inet_aton(MDNS_GROUP_V4))
         self._sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
 
+    def _leave(self, interface: Interface) -> None:
+        mreq = self._mreq(interface, socket.inet_aton(MDNS_GROUP_V4))
+        self._sock.setsockopt(socket.IPPROTO_IP, socket.IP_DROP_MEMBERSHIP, mreq)
+
     def _set_multicast_if(self, interface: Interface) -> None:
         if _LINUX:
             # By index: an address here becomes the source of every query, and once the link
@@ -776,6 +829,10 @@ class UDPv6Transport(_UDPTransport):
     def _join(self, interface: Interface) -> None:
         mreq = socket.inet_pton(socket.AF_INET6, MDNS_GROUP_V6) + struct.pack("@I", interface.index)
         self._sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+
+    def _leave(self, interface: Interface) -> None:
+        mreq = socket.inet_pton(socket.AF_INET6, MDNS_GROUP_V6) + struct.pack("@I", interface.index)
+        self._sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_LEAVE_GROUP, mreq)
 
     def _set_multicast_if(self, interface: Interface) -> None:
         self._sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, interface.index)

@@ -1,0 +1,156 @@
+"""A Querier that lives while the network changes under it, on real sockets in the lab.
+
+A laptop wakes on another network (the link renumbered), a link appears or goes away (a VPN, a
+USB adapter, Wi-Fi associating after the program started), a link goes down and comes back.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import socket
+import struct
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import mdnsq.interfaces
+import mdnsq.querier
+from mdnsq import Querier
+from mdnsq.interfaces import Interface
+from tests import netlab
+from tests.fakes import a, response
+from tests.waiting import wait_for
+
+GROUP = ("224.0.0.251", 5353)
+HOST, LINK = "h23", "lan23"  # the second link's host, and its end of the link here
+BRIDGE_HOST = "h22"  # a host on the lab's bridge beside it
+
+
+def peer(host: str, address: str) -> socket.socket:
+    """A socket in ``host`` bound to ``address``:5353 that hears the group on its eth0."""
+    with netlab.in_netns(host):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("", 5353))
+    index = netlab.ifindex("eth0", host)
+    mreqn = socket.inet_aton(GROUP[0]) + bytes(4) + struct.pack("@i", index)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, bytes(8) + mreqn[8:])
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+    sock.settimeout(5)
+    return sock
+
+
+@pytest.fixture
+def second_link(lab: netlab.Lab) -> Iterator[str]:
+    """Host h23 on a link of its own (198.51.100.0/24), not the lab's bridge: a link that
+    appears after the Querier opened. Deleting the host deletes the link."""
+    assert lab.add_host(22) == BRIDGE_HOST  # the bridge, so the Querier has a link to start on
+    netlab.wait_link_gone(LINK)
+    netlab.ip("netns", "add", HOST)
+    lab.hosts.append(HOST)
+    netlab.ip("link", "add", LINK, "type", "veth", "peer", "name", "eth0", "netns", HOST)
+    netlab.ip("addr", "add", "198.51.100.254/24", "dev", LINK)
+    netlab.ip("addr", "add", "198.51.100.9/24", "dev", "eth0", netns=HOST)
+    netlab.ip("link", "set", "lo", "up", netns=HOST)
+    yield HOST
+
+
+def bring_up(host: str) -> None:
+    netlab.ip("link", "set", LINK, "multicast", "on", "up")
+    netlab.ip("link", "set", "eth0", "multicast", "on", "up", netns=host)
+    netlab.ip("route", "add", "224.0.0.0/4", "dev", "eth0", netns=host)
+
+
+@pytest.mark.netns
+def test_a_querier_hears_its_link_after_the_link_is_renumbered(
+    lab: netlab.Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A laptop that wakes on another network: the same interface, a new subnet at both ends.
+    Responses from the new subnet were dropped as off-link for the Querier's lifetime."""
+    listings = []
+
+    def list_interfaces() -> list[Interface]:
+        listings.append(time.monotonic())
+        return mdnsq.interfaces.list_interfaces()
+
+    monkeypatch.setattr(mdnsq.querier, "list_interfaces", list_interfaces)
+    host = lab.add_host(21, extra_v4=["203.0.113.5/32"])  # an address off every subnet
+    with Querier(interfaces=[netlab.BRIDGE], ip_version="v4") as q:
+        for dev, netns, old, new in (
+            (netlab.BRIDGE, None, "192.0.2.254/24", "198.51.100.254/24"),
+            ("eth0", host, "192.0.2.21/24", "198.51.100.21/24"),
+        ):
+            netlab.ip("addr", "add", new, "dev", dev, netns=netns)
+            netlab.ip("addr", "del", old, "dev", dev, netns=netns)
+        with netlab.in_netns(host):
+            moved, spoofer = (
+                socket.socket(type=socket.SOCK_DGRAM),
+                socket.socket(type=socket.SOCK_DGRAM),
+            )
+        with moved, spoofer:
+            moved.bind(("198.51.100.21", 5353))
+            spoofer.bind(("203.0.113.5", 5353))
+            spoofer.sendto(response(a("spoofed.local", "203.0.113.5")), GROUP)
+            moved.sendto(response(a("moved.local", "198.51.100.21")), GROUP)
+            found = q.query("moved.local", "A", timeout=3.0)
+        assert [str(r.address) for r in found] == ["198.51.100.21"]  # type: ignore[attr-defined]
+        assert q.cached("spoofed.local", "A") == []
+        stats = q.stats()
+        assert stats["dropped_off_link"] == 1
+        assert stats["packets_sent"] >= 1 and "send_errors" not in stats  # from the new address
+        assert len(listings) == 1  # the spoofed packet listed them; the next waited RELINK_GAP
+
+
+@pytest.mark.netns
+def test_a_link_that_appears_is_used_once_the_querier_follows_the_interfaces(
+    second_link: str,
+) -> None:
+    with Querier(ip_version="v4") as q:
+        [transport] = q._transports
+        assert [i.name for i in transport.interfaces] == [netlab.BRIDGE]
+        bring_up(second_link)
+        with peer(second_link, "198.51.100.9") as far:
+            far.sendto(response(a("far.local", "198.51.100.9")), GROUP)
+            assert q.query("far.local", "A", timeout=0.5) == []  # not joined there yet
+            # Followed while a call runs in another thread; that call hears the new link.
+            waits = q.stats()["receive_waits"]
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                running = pool.submit(q.query, "far.local", "A", timeout=10.0)
+                wait_for(lambda: q.stats()["receive_waits"] > waits, what="the call waiting")
+                assert q.update_interfaces() is True
+                assert [i.name for i in transport.interfaces] == [netlab.BRIDGE, LINK]
+                far.sendto(response(a("far.local", "198.51.100.9")), GROUP)
+                found = running.result()
+            assert [str(r.address) for r in found] == ["198.51.100.9"]  # type: ignore[attr-defined]
+            q.send_query("probe.local", "A")  # and queries go out there too
+            data, source = far.recvfrom(9000)
+            assert source == ("198.51.100.254", 5353)
+            assert mdnsq.parse_message(data).questions[0].name == "probe.local"
+        assert q.update_interfaces() is False  # nothing changed since
+        netlab.ip("link", "del", LINK)  # the link goes away (a VPN closing)
+        assert q.update_interfaces() is True
+        assert [i.name for i in transport.interfaces] == [netlab.BRIDGE]
+        before = q.stats().get("send_errors", 0)
+        q.query("gone.local", "A", timeout=0.1)
+        assert q.stats().get("send_errors", 0) == before  # no send to the vanished link
+
+
+@pytest.mark.netns
+def test_a_link_that_is_down_when_the_querier_follows_is_kept(second_link: str) -> None:
+    # Down is not gone: the kernel keeps the membership, and the link comes back (a flap,
+    # Wi-Fi associating again). Leaving it would leave the Querier deaf there once it is up.
+    bring_up(second_link)
+    with Querier(ip_version="v4") as q:
+        [transport] = q._transports
+        assert [i.name for i in transport.interfaces] == [netlab.BRIDGE, LINK]
+        netlab.ip("link", "set", netlab.BRIDGE, "down")
+        assert q.update_interfaces() is False
+        assert [i.name for i in transport.interfaces] == [netlab.BRIDGE, LINK]
+        netlab.ip("link", "set", netlab.BRIDGE, "up")
+        assert q.update_interfaces() is False
+        with peer(BRIDGE_HOST, "192.0.2.22") as near:
+            near.sendto(response(a("near.local", "192.0.2.22")), GROUP)
+            found = q.query("near.local", "A", timeout=3.0)
+        assert [str(r.address) for r in found] == ["192.0.2.22"]  # type: ignore[attr-defined]
