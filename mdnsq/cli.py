@@ -588,8 +588,33 @@ def _cmd_types(args: argparse.Namespace, out: cli_output.Output, deadline: Deadl
     return out.count > 0
 
 
+# How often a watch looks at the network interfaces (a listing costs ~0.4 ms): a watch may run
+# for days while links come and go (Querier.update_interfaces).
+FOLLOW_INTERFACES = 30.0
+
+
+@contextlib.contextmanager
+def _following_interfaces(q: Querier, every: float) -> Iterator[None]:
+    """Follow the interfaces every ``every`` seconds from a daemon thread while the block runs."""
+    stop = threading.Event()
+
+    def follow() -> None:
+        while not stop.wait(every):
+            try:
+                q.update_interfaces()
+            except MdnsqError:  # closed under us: the watch is ending
+                return
+
+    thread = threading.Thread(target=follow, name="mdnsq-follow-interfaces", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
 def _cmd_watch(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
-    with _querier(args, out) as q:
+    with _querier(args, out) as q, _following_interfaces(q, FOLLOW_INTERFACES):
         for event in _merge([q.watch(t, timeout=deadline.remaining()) for t in args.types]):
             out.event(event)
     return out.count > 0

@@ -9,14 +9,16 @@ from __future__ import annotations
 import concurrent.futures
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 import mdnsq.interfaces
 import mdnsq.querier
-from mdnsq import Querier
+from mdnsq import MdnsqError, Querier, cli
 from mdnsq.interfaces import Interface
 from tests import netlab
 from tests.fakes import a, response
@@ -154,3 +156,28 @@ def test_a_link_that_is_down_when_the_querier_follows_is_kept(second_link: str) 
             near.sendto(response(a("near.local", "192.0.2.22")), GROUP)
             found = q.query("near.local", "A", timeout=3.0)
         assert [str(r.address) for r in found] == ["192.0.2.22"]  # type: ignore[attr-defined]
+
+
+def test_the_cli_watch_follows_the_interfaces_until_it_ends() -> None:
+    calls: list[float] = []
+
+    class Querier:  # what the follower uses of one
+        def update_interfaces(self) -> bool:
+            calls.append(time.monotonic())
+            return False
+
+    def following() -> bool:
+        return any(t.name == "mdnsq-follow-interfaces" for t in threading.enumerate())
+
+    querier: Any = Querier()
+    with cli._following_interfaces(querier, 0.001):
+        wait_for(lambda: len(calls) >= 3, what="three looks at the interfaces")
+    wait_for(lambda: not following(), what="the follower stopping with the watch")
+
+    class Closed:
+        def update_interfaces(self) -> bool:
+            raise MdnsqError("Querier is closed")
+
+    closed: Any = Closed()
+    with cli._following_interfaces(closed, 0.001):
+        wait_for(lambda: not following(), what="the follower stopping at a closed Querier")
