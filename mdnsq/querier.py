@@ -63,7 +63,7 @@ from typing import Any, Literal
 from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.errors import InvalidArgument, MalformedPacket, MdnsqError, NetworkError
 from mdnsq.instances import BrowseTask, WatchTask
-from mdnsq.interfaces import InterfaceSpec, list_interfaces
+from mdnsq.interfaces import Interface, InterfaceSpec, list_interfaces
 from mdnsq.names import name_key, name_to_wire_labels, normalize_name
 from mdnsq.parser import parse_message
 from mdnsq.records import FLAG_QR, Message, Question, Record, RecordType, record_type
@@ -476,7 +476,12 @@ class Querier:
                         changed = transport.follow_interfaces() or changed
                     except NetworkError as exc:  # nothing qualifies now: keep what it has
                         log.info("%r keeps its interfaces: %s", transport, exc)
-            self._learn_links()
+            try:
+                listed = {i.index: i for i in list_interfaces()}
+            except NetworkError as exc:
+                log.debug("cannot list the interfaces again: %s", exc)
+                listed = {}
+            self._learn_links(listed)
             return changed
 
     def send_query(self, name: str, type: int | str) -> None:
@@ -890,21 +895,31 @@ class Querier:
         self._onlink_memo[(address, interface)] = result
         return result
 
-    def _learn_links(self) -> None:
-        """The subnets, own addresses and listable interfaces, from the transports' interfaces.
-        The receive handler reads ``_links`` without the lock: it is changed in place, new keys
-        first, so no packet sees a known interface missing."""
+    def _learn_links(self, listed: dict[int, Interface] | None = None) -> bool:
+        """Take the subnets and our own addresses from the transports' interfaces, or from
+        ``listed`` (index -> interface as listed just now) for those it has; whether any
+        subnets changed. An interface listed with no address keeps what we knew (a DHCP lease
+        renewing): no subnets would make every source on-link. The receive handler reads
+        ``_links`` without the lock, so it is changed in place, new keys first."""
+        fresh = listed or {}
         links: dict[int, list[Network]] = {}
         for transport in self._transports:
-            for interface in transport.interfaces:
+            current = list(transport.interfaces)
+            if isinstance(transport, UDPv4Transport | UDPv6Transport):  # the machine's
+                current = [fresh.get(i.index, i) for i in current]
+            for interface in current:
                 nets = links.setdefault(interface.index, [])
                 nets.extend(a.network for a in interface.addresses if a.network not in nets)
             self._own_addresses[transport] = frozenset(
-                str(a.ip) for interface in transport.interfaces for a in interface.addresses
+                str(a.ip) for interface in current for a in interface.addresses
             )
+        for index, nets in links.items():
+            if not nets and self._links.get(index):
+                links[index] = self._links[index]
+        changed = links != self._links
         self._links.update(links)
-        for index in [i for i in self._links if i not in links]:
-            del self._links[index]
+        for index in [i for i in list(self._links) if i not in links]:
+            self._links.pop(index, None)
         # Only interfaces of our own sockets are the machine's to list again (a caller's
         # transport may describe any link).
         self._listed = {
@@ -914,37 +929,28 @@ class Querier:
             for interface in transport.interfaces
         }
         self._onlink_memo.clear()
+        return changed
 
     def _relink(self, index: int) -> bool:
-        """Read the subnets of our interfaces again, at most every RELINK_GAP seconds; whether
-        any changed. A laptop that wakes on another network keeps its interface and gets new
-        addresses: without this, every response on the new network was dropped as off-link.
-        Leader only (the receive handler), like the memo it clears."""
+        """List the interfaces again, at most every RELINK_GAP seconds, and take their subnets;
+        whether any changed. A laptop that wakes on another network keeps its interface and
+        gets new addresses: without this, every response on the new network was dropped as
+        off-link. Called by the receiver (without the lock) for a source off every subnet."""
         now = self._clock()
         if index not in self._listed or now - self._relinked < RELINK_GAP:
             return False
         self._relinked = now
         try:
-            listed = {i.index: i for i in list_interfaces() if i.index in self._listed}
+            listed = {i.index: i for i in list_interfaces()}
         except NetworkError as exc:
             log.debug("cannot list the interfaces again: %s", exc)
             return False
-        changed = False
-        for i, interface in listed.items():
-            nets = list(dict.fromkeys(a.network for a in interface.addresses))
-            if nets and nets != self._links.get(i):  # no address now: keep what we knew
-                log.info("%s is on %s now", interface.name, ", ".join(map(str, nets)))
-                self._links[i] = nets
-                changed = True
-        if changed:
-            self._onlink_memo.clear()
-            for transport in self._transports:
-                self._own_addresses[transport] = frozenset(
-                    str(a.ip)
-                    for known in transport.interfaces
-                    for a in listed.get(known.index, known).addresses
-                )
-        return changed
+        if not self._learn_links(listed):
+            return False
+        log.info(
+            "subnets now: %s", ", ".join(map(str, {n for v in self._links.values() for n in v}))
+        )
+        return True
 
     def _note_peer_queries(self, now: float) -> None:
         """Under the lock: remember the QM questions other hosts asked (RFC 6762 §7.3), unless
