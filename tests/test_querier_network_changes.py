@@ -140,6 +140,31 @@ def test_a_link_that_appears_is_used_once_the_querier_follows_the_interfaces(
 
 
 @pytest.mark.netns
+@pytest.mark.parametrize("ip_version", ["v4", "v6"])
+def test_a_link_that_no_longer_qualifies_is_left(
+    lab: netlab.Lab, second_link: str, ip_version: str
+) -> None:
+    bring_up(second_link)
+    group = "224.0.0.251" if ip_version == "v4" else "ff02::fb"
+    if ip_version == "v6":
+        lab.wait_link_local(LINK)
+
+    def joined() -> bool:
+        return group in netlab.ip("maddr", "show", "dev", LINK)
+
+    with Querier(ip_version=ip_version) as q:
+        [transport] = q._transports
+        assert LINK in [i.name for i in transport.interfaces] and joined()
+        if ip_version == "v4":  # its address goes (a DHCP lease not renewed)
+            netlab.ip("addr", "del", "198.51.100.254/24", "dev", LINK)
+        else:
+            netlab.ip("-6", "addr", "flush", "dev", LINK, "scope", "link")
+        assert q.update_interfaces() is True
+        assert LINK not in [i.name for i in transport.interfaces]
+        assert not joined()  # the membership is dropped, not just forgotten
+
+
+@pytest.mark.netns
 def test_a_link_that_is_down_when_the_querier_follows_is_kept(second_link: str) -> None:
     # Down is not gone: the kernel keeps the membership, and the link comes back (a flap,
     # Wi-Fi associating again). Leaving it would leave the Querier deaf there once it is up.
