@@ -49,6 +49,7 @@ class BrowseTask(Task):
     over IPv4 with both), and an instance yielded on the first would lack the other address."""
 
     follows_changes = True
+    continuous = True
 
     def __init__(self, service_type: str, settle: float = SETTLE) -> None:
         super().__init__(service_type)

@@ -13,6 +13,7 @@
 # - On the wire (RFC 6762): queries from port 5353 with ID 0 (or, one_shot, from an ephemeral port
 #   with a random ID: legacy unicast, §6.7); retransmission 1 s after the first query, then
 #   doubling (a watch caps the gap at 60 minutes and refreshes records at 80/85/90/95 % of TTL);
+#   the first query of a continuous series (browse, watch, service_types) 20-120 ms late (§5.2);
 #   known answers with more than half their TTL left (§7.1), split with TC by build_queries; the
 #   same question is not sent twice within a second by two callers (both see the one answer);
 #   a refresh query's window is 2.5 % of the record's TTL, so short TTLs get all four refreshes.
@@ -76,6 +77,7 @@ from mdnsq.service import (
     normalize_service_type,
 )
 from mdnsq.tasks import (
+    FIRST_DELAY,
     REFRESH_GAP,
     SETTLE,
     SUPPRESS,
@@ -1033,12 +1035,17 @@ class Querier:
     def _send(self, task: Task, now: float) -> float:
         """Send what the task needs now; returns when its next retransmission is due."""
         asks = task.asks
+        # The first questions of a continuous series go out a random 20-120 ms late (§5.2).
+        start = now
+        if task.continuous and not task.started_asking:
+            task.started_asking = True
+            start = now + random.uniform(*FIRST_DELAY)
         wanted: set[tuple[str, int]] = set()
         for question in task.needs(self._cache, now):
             key = (name_key(question.name), int(question.type))
             wanted.add(key)
             if key not in asks:
-                asks[key] = Ask(question, now)
+                asks[key] = Ask(question, start)
                 self._want(question.name)
         for key in [k for k in asks if k not in wanted]:
             self._unwant(asks.pop(key).question.name)

@@ -31,6 +31,7 @@ from mdnsq.service import (
 )
 
 __all__ = [
+    "FIRST_DELAY",
     "FIRST_INTERVAL",
     "MAX_RESOLVING",
     "PARTIAL_AFTER",
@@ -51,6 +52,10 @@ __all__ = [
 ]
 
 FIRST_INTERVAL = 1.0  # §5.2: at least one second between the first two queries
+# §5.2: a continuous series (browse, watch, service_types) starts 20-120 ms late, at random, so
+# hosts started by one event (a power cut, cron, a script on every machine) do not ask at the
+# same instant. A resolve asks at once: its caller waits for the answer.
+FIRST_DELAY = (0.020, 0.120)
 WATCH_MAX_INTERVAL = 3600.0  # §5.2: doubling up to 60 minutes
 SUPPRESS = 1.0  # the same question is not sent again this soon, whoever asks
 # ... except a refresh of a short-lived record (RFC 6762 §5.2): its four refresh points are 5 % of
@@ -87,6 +92,7 @@ class Task:
 
     max_interval = math.inf
     follows_changes = False  # whether the Querier calls changed() (a watch)
+    continuous = False  # a §5.2 series: its first questions wait FIRST_DELAY
 
     def __init__(self, *protects: str) -> None:
         # Names whose records the cache must not evict while this task runs.
@@ -98,6 +104,7 @@ class Task:
         self.out: list[Any] = []
         self.done = False
         self.finished = False
+        self.started_asking = False
 
     def update(self, cache: RecordCache, now: float) -> None:
         """Look at the cache; set ``done`` and/or append to ``out``."""
@@ -253,6 +260,8 @@ class ServiceTask(Task):
 
 
 class TypesTask(Task):
+    continuous = True
+
     def __init__(self) -> None:
         super().__init__(SERVICES_META)
         self.result: list[str] = []

@@ -1,10 +1,10 @@
 """Duplicate question suppression (RFC 6762 §7.3) on a real link, with other queriers asking.
 
 The rules are tested exactly on the fake network (tests/test_querier.py); here: another mdnsq
-querier in a lab host, watching the same type 0.3 s behind ours, so each sees the other's
-question shortly before its own is due (fewer questions go on the wire, both still see the
-service); and a python-zeroconf ServiceBrowser asking alongside (its QM questions are noticed,
-and the watch still works).
+querier in a lab host, watching the same type 0.3 s behind ours, so it sees our question shortly
+before its own is due (fewer questions go on the wire, both still see the service); and a
+python-zeroconf ServiceBrowser asking alongside (its QM questions are noticed, and the watch still
+works).
 """
 
 from __future__ import annotations
@@ -89,11 +89,13 @@ def test_two_mdnsq_queriers_watching_one_type_share_their_questions(
     }
     print(f"\nDUPLICATE QUESTIONS (ours, theirs): {figures}")
     assert web.name in seen and web.name in line["seen"]
-    # Alone, each would send its PTR question 4 times in 8 s (0, 1, 3, 7): 8 on the wire. Here
-    # 5 (ours at 0, 3, 7; theirs at 0.3, 1.3): each skipped what the other had just asked.
-    assert ours["questions_sent"] + theirs["questions_sent"] <= 6, figures
-    assert ours.get("questions_suppressed_by_peers", 0) >= 1, figures
-    assert theirs.get("questions_suppressed_by_peers", 0) >= 1, figures
+    # Alone, each would send its PTR question 4 times in 8 s (0, 1, 3, 7, after a random
+    # 20-120 ms start): 8 on the wire. Here about 4: the other querier hears each of ours
+    # 0.2-0.4 s before its own is due and skips its own. (Before the random start, the other
+    # sent its first question before reading ours, and the two took turns: 5.)
+    sent = ours.get("questions_sent", 0) + theirs.get("questions_sent", 0)
+    skipped = sum(side.get("questions_suppressed_by_peers", 0) for side in (ours, theirs))
+    assert sent <= 6 and skipped >= 2, figures
 
 
 def test_a_zeroconf_browser_asking_alongside_is_noticed_and_the_watch_still_works(

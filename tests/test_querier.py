@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mdnsq.querier
+import mdnsq.tasks
 from mdnsq import (
     FLAG_AA,
     FLAG_QR,
@@ -60,6 +61,13 @@ from tests.fakes import (
 )
 
 HTTP = "_http._tcp.local"
+
+
+@pytest.fixture(autouse=True)
+def no_first_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The times below count from a series' first query; its random 20-120 ms start (§5.2)
+    has its own test, which puts the delay back."""
+    monkeypatch.setattr(mdnsq.querier, "FIRST_DELAY", (0.0, 0.0))
 
 
 @pytest.fixture
@@ -164,6 +172,31 @@ def test_watch_keeps_querying_doubling_up_to_an_hour(net: FakeNet) -> None:
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert gaps[:12] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
     assert set(gaps[12:]) == {3600}
+
+
+def test_a_series_starts_20_to_120_ms_late_and_a_resolve_at_once(
+    net: FakeNet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mdnsq.querier, "FIRST_DELAY", mdnsq.tasks.FIRST_DELAY)
+    q = make(net)
+    sent_at: list[float] = []
+    net.responders.append(lambda m, n, t: sent_at.append(n.clock()))
+    starts = []
+    for call in (
+        lambda: list(q.watch(HTTP, timeout=0.5)),
+        lambda: list(q.browse("_ipp._tcp", timeout=0.5)),
+        lambda: q.service_types(timeout=0.5),
+        lambda: q.resolve_host("h.local", timeout=0.5),
+    ):
+        start, before = net.clock(), len(sent_at)
+        call()
+        assert len(sent_at) == before + 1  # one query, within the half second
+        starts.append(sent_at[-1] - start)
+        net.clock.advance(2.0)  # past the same-question suppression
+    *series, resolve = starts
+    assert all(0.02 <= s <= 0.12 for s in series), starts
+    assert len(set(series)) == 3  # random, not one fixed delay
+    assert resolve == 0
 
 
 def test_two_callers_asking_the_same_question_share_one_query(net: FakeNet) -> None:
