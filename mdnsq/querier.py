@@ -644,7 +644,7 @@ class Querier:
                         continue
                 if task.finished:
                     return
-                next_send = self._send(task, now)
+                next_send = self._send(task, now, deadline)
                 wake = min(
                     deadline, next_send, task.wake_at(self._cache, now), self._cache.flush_due()
                 )
@@ -1032,14 +1032,15 @@ class Querier:
                 if task.follows_changes:
                     task.changed(names, keys)
 
-    def _send(self, task: Task, now: float) -> float:
+    def _send(self, task: Task, now: float, deadline: float) -> float:
         """Send what the task needs now; returns when its next retransmission is due."""
         asks = task.asks
-        # The first questions of a continuous series go out a random 20-120 ms late (§5.2).
+        # The first questions of a continuous series go out a random 20-120 ms late (§5.2),
+        # but within the first half of a shorter call, which would otherwise not ask at all.
         start = now
         if task.continuous and not task.started_asking:
             task.started_asking = True
-            start = now + random.uniform(*FIRST_DELAY)
+            start = now + min(random.uniform(*FIRST_DELAY), (deadline - now) / 2)
         wanted: set[tuple[str, int]] = set()
         for question in task.needs(self._cache, now):
             key = (name_key(question.name), int(question.type))

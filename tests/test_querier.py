@@ -197,6 +197,9 @@ def test_a_series_starts_20_to_120_ms_late_and_a_resolve_at_once(
     assert all(0.02 <= s <= 0.12 for s in series), starts
     assert len(set(series)) == 3  # random, not one fixed delay
     assert resolve == 0
+    start = net.clock()
+    list(q.browse("_short._tcp", timeout=0.03))  # a shorter call still asks, in its first half
+    assert 0 < sent_at[-1] - start <= 0.015
 
 
 def test_two_callers_asking_the_same_question_share_one_query(net: FakeNet) -> None:
