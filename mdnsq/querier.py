@@ -78,6 +78,7 @@ from mdnsq.service import (
 )
 from mdnsq.tasks import (
     FIRST_DELAY,
+    FIRST_INTERVAL,
     REFRESH_GAP,
     SETTLE,
     SUPPRESS,
@@ -108,6 +109,9 @@ MAX_WAIT = 86_400.0
 # machine may be on another network now), at most this often: spoofed off-link floods are
 # one of the hostile kinds, and a listing costs ~0.4 ms.
 RELINK_GAP = 5.0
+# The boot clock ran ahead of time.monotonic by more than this: the machine slept, and may have
+# woken on another network.
+SLEPT = 1.0
 MAX_RECEIVE_ERRORS = 5  # receive failures in a row on one transport before a call gives up
 MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn)
 # Load shedding: a pass that reads MAX_BATCH datagrams without the socket running dry puts it
@@ -247,6 +251,14 @@ class Querier:
         self.unicast_response = unicast_response
         self.settle = settle
         self._clock = boot_clock() if clock is None else clock
+        # How far the boot clock is ahead of time.monotonic: it grows by the time spent asleep
+        # (None with a caller's clock, which says nothing of sleep).
+        self._asleep_before: float | None = None
+        if clock is None:
+            self._asleep_before = self._clock() - time.monotonic()
+        # Bumped when the network may be another one (after sleep, a renumbered or new link):
+        # each call then starts its series of queries again (_send), not at its next doubling.
+        self._epoch = 0
         self._cache = RecordCache(cache_size, report_changes=True)
         self._lock = _Lock()
         self._cond = threading.Condition(self._lock)  # type: ignore[arg-type]
@@ -483,7 +495,10 @@ class Querier:
             except NetworkError as exc:
                 log.debug("cannot list the interfaces again: %s", exc)
                 listed = {}
-            self._learn_links(listed)
+            if self._learn_links(listed) or changed:
+                self._network_changed("the interfaces changed")
+                self._cond.notify_all()  # waiting calls ask again; wake the receiver too
+                self._wake()
             return changed
 
     def send_query(self, name: str, type: int | str) -> None:
@@ -610,6 +625,7 @@ class Querier:
             self._check_open()
             start = self._clock()
             deadline = math.inf if timeout is None else start + max(0.0, timeout)
+            task.epoch = self._epoch
             self._tasks.add(task)
             for name in task.protects:
                 self._want(name)
@@ -897,6 +913,12 @@ class Querier:
         self._onlink_memo[(address, interface)] = result
         return result
 
+    def _network_changed(self, why: str) -> None:
+        """Every call asks again soon (see _send). Under the lock, or on the receiving thread,
+        which wakes the others when it files its batch."""
+        self._epoch += 1
+        log.info("%s: asking again", why)
+
     def _learn_links(self, listed: dict[int, Interface] | None = None) -> bool:
         """Take the subnets and our own addresses from the transports' interfaces, or from
         ``listed`` (index -> interface as listed just now) for those it has; whether any
@@ -949,9 +971,8 @@ class Querier:
             return False
         if not self._learn_links(listed):
             return False
-        log.info(
-            "subnets now: %s", ", ".join(map(str, {n for v in self._links.values() for n in v}))
-        )
+        nets = {str(n) for v in self._links.values() for n in v}
+        self._network_changed("on " + ", ".join(sorted(nets)) + " now")
         return True
 
     def _note_peer_queries(self, now: float) -> None:
@@ -1035,6 +1056,18 @@ class Querier:
     def _send(self, task: Task, now: float, deadline: float) -> float:
         """Send what the task needs now; returns when its next retransmission is due."""
         asks = task.asks
+        if self._asleep_before is not None:
+            asleep = now - time.monotonic()
+            if asleep > self._asleep_before + SLEPT:
+                self._network_changed(f"the machine slept {asleep - self._asleep_before:.0f} s")
+                self._asleep_before = asleep
+        if task.epoch != self._epoch:
+            # The network may be another one: ask again soon (20-120 ms, as a series starts)
+            # and double from there, instead of at the next doubling, up to an hour away.
+            task.epoch = self._epoch
+            for ask in asks.values():
+                ask.next_at = min(ask.next_at, now + random.uniform(*FIRST_DELAY))
+                ask.interval = FIRST_INTERVAL
         # The first questions of a continuous series go out a random 20-120 ms late (§5.2),
         # but within the first half of a shorter call, which would otherwise not ask at all.
         start = now

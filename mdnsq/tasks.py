@@ -105,6 +105,7 @@ class Task:
         self.done = False
         self.finished = False
         self.started_asking = False
+        self.epoch = 0  # the Querier's network epoch this task's schedule is for
 
     def update(self, cache: RecordCache, now: float) -> None:
         """Look at the cache; set ``done`` and/or append to ``out``."""

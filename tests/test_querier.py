@@ -11,6 +11,7 @@ import errno
 import itertools
 import select
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
@@ -59,6 +60,7 @@ from tests.fakes import (
     srv,
     txt,
 )
+from tests.waiting import poll_until, wait_for
 
 HTTP = "_http._tcp.local"
 
@@ -1087,9 +1089,9 @@ def test_fileno_of_one_transport_is_its_socket_and_process_reads_it() -> None:
         assert q.cached("h.local", "A")
 
 
-@pytest.mark.skipif(not hasattr(time, "CLOCK_BOOTTIME"), reason="a clock that counts suspend")
-def test_cached_records_age_while_the_machine_is_suspended(monkeypatch: Any) -> None:
-    # Suspend as Linux shows it: CLOCK_BOOTTIME moves on, time.monotonic does not.
+def suspend(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Suspend as Linux shows it: CLOCK_BOOTTIME moves on by what the list holds,
+    time.monotonic does not."""
     asleep = [0.0]
     real = time.clock_gettime
 
@@ -1097,6 +1099,17 @@ def test_cached_records_age_while_the_machine_is_suspended(monkeypatch: Any) -> 
         return real(clock) + (asleep[0] if clock == time.CLOCK_BOOTTIME else 0.0)
 
     monkeypatch.setattr(time, "clock_gettime", clock_gettime)
+    return asleep
+
+
+needs_boottime = pytest.mark.skipif(
+    not hasattr(time, "CLOCK_BOOTTIME"), reason="a clock that counts suspend"
+)
+
+
+@needs_boottime
+def test_cached_records_age_while_the_machine_is_suspended(monkeypatch: pytest.MonkeyPatch) -> None:
+    asleep = suspend(monkeypatch)
     with FakeTransport() as transport, Querier(transports=[transport]) as q:
         transport.inject(response(a("printer.local", "192.0.2.7", ttl=120)))
         assert q.process() == 1
@@ -1105,6 +1118,32 @@ def test_cached_records_age_while_the_machine_is_suspended(monkeypatch: Any) -> 
         assert 59 < entry.remaining(q.now()) <= 60  # the time base of the entries
         asleep[0] = 3600.0  # an hour asleep; the next network may have another printer.local
         assert q.cached("printer.local", "A") == []
+
+
+@needs_boottime
+def test_a_watch_asks_again_at_once_when_the_machine_wakes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Retransmissions an hour apart, as a watch's are after a few hours, and a sleep of two
+    # minutes (a lid closed between two offices): without starting its series again, a watch
+    # woken on another network asked there only at its next query, 58 minutes later.
+    monkeypatch.setattr(mdnsq.tasks, "FIRST_INTERVAL", 3600.0)
+    asleep = suspend(monkeypatch)
+    with FakeTransport() as transport, Querier(transports=[transport]) as q:
+
+        def sleep_and_wake() -> None:
+            wait_for(lambda: len(transport.sent) == 1, what="the watch's first query")
+            asleep[0] = 120.0
+            transport.inject(response(a("other.local", "192.0.2.9")))  # wakes the receiver
+            asked = poll_until(lambda: len(transport.sent) == 2, limit=10)
+            q.close()
+            results.append(asked)
+
+        results: list[bool] = []
+        helper = threading.Thread(target=sleep_and_wake)
+        helper.start()
+        list(q.watch(HTTP))
+        helper.join()
+    assert results == [True]
+    assert [qq.type for qq in parse_message(transport.sent[1][0]).questions] == [RecordType.PTR]
 
 
 def test_fileno_of_several_transports_is_readable_when_any_has_a_packet() -> None:

@@ -18,6 +18,7 @@ import pytest
 
 import mdnsq.interfaces
 import mdnsq.querier
+import mdnsq.tasks
 from mdnsq import MdnsqError, Querier, cli
 from mdnsq.interfaces import Interface
 from tests import netlab
@@ -137,6 +138,26 @@ def test_a_link_that_appears_is_used_once_the_querier_follows_the_interfaces(
         before = q.stats().get("send_errors", 0)
         q.query("gone.local", "A", timeout=0.1)
         assert q.stats().get("send_errors", 0) == before  # no send to the vanished link
+
+
+@pytest.mark.netns
+def test_a_running_watch_asks_on_a_new_link_at_once(
+    second_link: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its retransmissions an hour apart, as a watch's are after a few hours: the new link must
+    # not wait for the next one.
+    monkeypatch.setattr(mdnsq.tasks, "FIRST_INTERVAL", 3600.0)
+    with Querier(ip_version="v4") as q, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        watching = pool.submit(lambda: list(q.watch("_http._tcp", timeout=30)))
+        wait_for(lambda: q.stats().get("questions_sent", 0) >= 1, what="the first query")
+        bring_up(second_link)
+        with peer(second_link, "198.51.100.9") as far:
+            assert q.update_interfaces() is True
+            data, source = far.recvfrom(9000)  # a timeout here: an hour to go
+            q.close()
+        watching.result()
+    assert source == ("198.51.100.254", 5353)
+    assert mdnsq.parse_message(data).questions[0].name == "_http._tcp.local"
 
 
 @pytest.mark.netns
