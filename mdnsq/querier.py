@@ -252,10 +252,9 @@ class Querier:
         self.settle = settle
         self._clock = boot_clock() if clock is None else clock
         # How far the boot clock is ahead of time.monotonic: it grows by the time spent asleep
-        # (None with a caller's clock, which says nothing of sleep).
-        self._asleep_before: float | None = None
-        if clock is None:
-            self._asleep_before = self._clock() - time.monotonic()
+        # (a caller's clock says nothing of sleep).
+        self._sleep_visible = clock is None
+        self._asleep_before = self._clock() - time.monotonic()
         # Bumped when the network may be another one (after sleep, a renumbered or new link):
         # each call then starts its series of queries again (_send), not at its next doubling.
         self._epoch = 0
@@ -913,6 +912,14 @@ class Querier:
         self._onlink_memo[(address, interface)] = result
         return result
 
+    def _notice_sleep(self, now: float) -> None:
+        """Under the lock: the boot clock ran ahead of time.monotonic, so the machine slept
+        and may have woken on another network."""
+        asleep = now - time.monotonic()
+        if asleep > self._asleep_before + SLEPT:
+            self._network_changed(f"the machine slept {asleep - self._asleep_before:.0f} s")
+            self._asleep_before = asleep
+
     def _network_changed(self, why: str) -> None:
         """Every call asks again soon (see _send). Under the lock, or on the receiving thread,
         which wakes the others when it files its batch."""
@@ -1056,11 +1063,8 @@ class Querier:
     def _send(self, task: Task, now: float, deadline: float) -> float:
         """Send what the task needs now; returns when its next retransmission is due."""
         asks = task.asks
-        if self._asleep_before is not None:
-            asleep = now - time.monotonic()
-            if asleep > self._asleep_before + SLEPT:
-                self._network_changed(f"the machine slept {asleep - self._asleep_before:.0f} s")
-                self._asleep_before = asleep
+        if self._sleep_visible:
+            self._notice_sleep(now)
         if task.epoch != self._epoch:
             # The network may be another one: ask again soon (20-120 ms, as a series starts)
             # and double from there, instead of at the next doubling, up to an hour away.
