@@ -1,11 +1,11 @@
 """Random calls from many threads on one Querier, with the real clock: every promise kept.
 
-A responder on the in-memory network answers each question after a random delay (some not at
-all), from a delivery thread. Worker threads make random calls with random timeouts: resolves,
-queries, browses they finish, break out of or abandon in a reference cycle, watches, process(),
-stats(). Some seeds close the Querier while calls run. Checked: every call returns within its
-timeout (plus slack for a loaded machine), or promptly once closed; what it returns is true;
-with no answer lost, a resolve with time to spare finds its answer; nobody is left waiting;
+A responder on the in-memory network answers each question after a random delay (some not at all),
+from a delivery thread. Worker threads make random calls with random timeouts: resolves, queries,
+browses they finish, break out of or abandon in a reference cycle, watches, process(), stats(),
+update_interfaces(). Some seeds close the Querier while calls run. Checked: every call returns
+within its timeout (plus slack for a loaded machine), or promptly once closed; what it returns is
+true; with no answer lost, a resolve with time to spare finds its answer; nobody is left waiting;
 the Querier keeps no task, want or leader behind. The deterministic thread tests are in
 test_querier_threads.py; this one looks for lost wake-ups and leaks between them.
 """
@@ -43,6 +43,7 @@ CALLS = (
     "types",
     "process",
     "stats",
+    "interfaces",
 )
 
 
@@ -186,6 +187,10 @@ class Run:
         elif kind == "process":
             q.process(0.02)
             return 0.02
+        elif kind == "interfaces":  # the lock, a listing and the link tables, while calls run
+            if q.update_interfaces():
+                self.problems.append("update_interfaces changed a fake network")
+            return 0.0
         else:
             q.stats()
             return 0.0
