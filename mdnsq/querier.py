@@ -43,6 +43,11 @@
 # Time: `clock` and `wait` are injectable so tests drive TTLs and retransmission with a fake
 # clock and never sleep. The default clock counts time the machine spends suspended (see
 # boot_clock): a TTL is time in the world, and time.monotonic stands still during suspend.
+#
+# A Querier may outlive its network (ADR 005 §9-§13): after a sleep (the boot clock ran ahead of
+# time.monotonic), a renumbered link (a source off every known subnet makes it list the
+# interfaces again) or update_interfaces(), every call starts its series of queries again;
+# a failing transport is tried with every query, so a link that comes back is used at once.
 from __future__ import annotations
 
 import contextlib
