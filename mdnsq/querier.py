@@ -934,9 +934,10 @@ class Querier:
     def _learn_links(self, listed: dict[int, Interface] | None = None) -> bool:
         """Take the subnets and our own addresses from the transports' interfaces, or from
         ``listed`` (index -> interface as listed just now) for those it has; whether any
-        subnets changed. An interface listed with no address keeps what we knew (a DHCP lease
-        renewing): no subnets would make every source on-link. The receive handler reads
-        ``_links`` without the lock, so it is changed in place, new keys first."""
+        subnets changed. An interface listed with no address of a family keeps the subnets of
+        that family we knew (a DHCP lease renewing): none would make every source of that
+        family off-link, or every source on-link when it has no address at all. The receive
+        handler reads ``_links`` without the lock, so it is changed in place, new keys first."""
         fresh = listed or {}
         links: dict[int, list[Network]] = {}
         for transport in self._transports:
@@ -950,8 +951,9 @@ class Querier:
                 str(a.ip) for interface in current for a in interface.addresses
             )
         for index, nets in links.items():
-            if not nets and self._links.get(index):
-                links[index] = self._links[index]
+            for version in (4, 6):
+                if not any(n.version == version for n in nets):
+                    nets.extend(n for n in self._links.get(index, ()) if n.version == version)
         changed = links != self._links
         self._links.update(links)
         for index in [i for i in list(self._links) if i not in links]:

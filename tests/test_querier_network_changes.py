@@ -107,6 +107,24 @@ def test_a_querier_hears_its_link_after_the_link_is_renumbered(
 
 
 @pytest.mark.netns
+def test_a_link_without_its_ipv4_address_for_a_moment_keeps_its_subnet(lab: netlab.Lab) -> None:
+    # A DHCP lease renewing: the address goes and comes back. Meanwhile the subnet we knew
+    # stays; forgetting it made every IPv4 source on the link off-link until a new listing.
+    host = lab.add_host(26)
+    with Querier(interfaces=[netlab.BRIDGE], ip_version="v4") as q:
+        netlab.ip("addr", "del", f"{netlab.BRIDGE_V4}/24", "dev", netlab.BRIDGE)
+        try:
+            q.update_interfaces()  # lists br0 without an IPv4 address
+            with peer(host, "192.0.2.26") as near:
+                near.sendto(response(a("near.local", "192.0.2.26")), GROUP)
+                wait_for(lambda: q.process(0.1) + q.stats().get("dropped_off_link", 0) > 0)
+        finally:
+            netlab.ip("addr", "add", f"{netlab.BRIDGE_V4}/24", "dev", netlab.BRIDGE)
+        assert [str(r.address) for r in q.cached("near.local", "A")] == ["192.0.2.26"]  # type: ignore[attr-defined]
+        assert "dropped_off_link" not in q.stats()
+
+
+@pytest.mark.netns
 def test_a_link_that_appears_is_used_once_the_querier_follows_the_interfaces(
     second_link: str,
 ) -> None:
