@@ -473,15 +473,17 @@ class Querier:
             return self._stats["accepted"] - before
 
     def update_interfaces(self) -> bool:
-        """Follow the network interfaces as they are now; whether the set in use changed.
+        """Follow the network interfaces as they are now; whether anything changed since the
+        last look (an interface came or went, went down or up, or has new addresses), in
+        which case every call starts its queries again: the network may be another one.
 
         A Querier keeps the interfaces it opened with. Call this from any thread, while other
         calls run, when the network may have changed (say, every minute, or on a signal from
         the system): the sockets it opened join the group on interfaces that qualify now
         (with the selection given to the constructor) and leave those gone, and every
         interface's addresses are read again. An interface that is down but still there is
-        kept. Nothing is sent; a family that had no socket when the Querier opened still has
-        none (open a new Querier for it).
+        kept. It sends nothing itself; a family that had no socket when the Querier opened
+        still has none (open a new Querier for it).
         """
         with self._lock:
             self._check_open()

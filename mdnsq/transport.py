@@ -249,6 +249,8 @@ class _UDPTransport:
             self._sock.bind(self._bind_address(port))
             self.interfaces, failed = self._join_all(selected) if port else (selected, None)
             self._indexes = frozenset(i.index for i in self.interfaces)
+            # index -> (up, addresses) as last listed, for follow_interfaces to tell a change
+            self._seen = {i.index: (i.up, i.addresses) for i in self.interfaces}
             # Without ancillary data (other platforms) only a single interface is certain.
             self._default_index = self.interfaces[0].index if len(self.interfaces) == 1 else 0
             if not self.interfaces:
@@ -342,7 +344,8 @@ class _UDPTransport:
     def follow_interfaces(self) -> bool:
         """Make the constructor's selection again, with the interfaces as they are now: join
         the group on interfaces that qualify now, leave those gone or no longer wanted, and
-        take their current addresses. Whether the set of interfaces changed.
+        take their current addresses. Whether anything changed since the last look: the set
+        of interfaces, one going down or up, or their addresses (the network may be another).
 
         An interface that is still there but down (a link flap, Wi-Fi associating again) is
         kept, as the kernel keeps its membership: leaving it would leave the Querier deaf
@@ -379,10 +382,12 @@ class _UDPTransport:
         self._indexes = frozenset(after)
         self._default_index = kept[0].index if len(kept) == 1 else 0
         self._mcast_if = None
-        if after == before:
-            return False
-        log.info("%s on %s now", self.group, ", ".join(i.name for i in kept))
-        return True
+        seen = {i.index: (present[i.index].up, present[i.index].addresses) for i in kept}
+        changed = seen != self._seen
+        self._seen = seen
+        if after != before:
+            log.info("%s on %s now", self.group, ", ".join(i.name for i in kept))
+        return changed
 
     def fileno(self) -> int:
         return self._sock.fileno()

@@ -212,9 +212,11 @@ def test_a_link_that_is_down_when_the_querier_follows_is_kept(second_link: str) 
         [transport] = q._transports
         assert [i.name for i in transport.interfaces] == [netlab.BRIDGE, LINK]
         netlab.ip("link", "set", netlab.BRIDGE, "down")
-        assert q.update_interfaces() is False
+        assert q.update_interfaces() is True  # a change: br0 went down
         assert [i.name for i in transport.interfaces] == [netlab.BRIDGE, LINK]
+        assert q.update_interfaces() is False  # still down: no news
         netlab.ip("link", "set", netlab.BRIDGE, "up")
+        assert q.update_interfaces() is True  # up again, perhaps on another network: ask again
         assert q.update_interfaces() is False
         with peer(BRIDGE_HOST, "192.0.2.22") as near:
             near.sendto(response(a("near.local", "192.0.2.22")), GROUP)
