@@ -107,6 +107,30 @@ def test_a_querier_hears_its_link_after_the_link_is_renumbered(
 
 
 @pytest.mark.netns
+def test_a_querier_hears_its_link_after_its_ipv6_prefix_changes(lab: netlab.Lab) -> None:
+    """The IPv6 twin (a provider handing out a new prefix): a response from a global address in
+    the new prefix. Link-local sources were never in question."""
+    host = lab.add_host(27)
+    old, new = "2001:db8:1::", "2001:db8:2::"
+    netlab.ip("-6", "addr", "add", f"{old}fe/64", "dev", netlab.BRIDGE, "nodad")
+    netlab.ip("-6", "addr", "add", f"{old}27/64", "dev", "eth0", "nodad", netns=host)
+    with Querier(interfaces=[netlab.BRIDGE], ip_version="v6") as q:
+        for dev, netns, suffix in ((netlab.BRIDGE, None, "fe"), ("eth0", host, "27")):
+            netlab.ip("-6", "addr", "add", f"{new}{suffix}/64", "dev", dev, "nodad", netns=netns)
+            netlab.ip("-6", "addr", "del", f"{old}{suffix}/64", "dev", dev, netns=netns)
+        with netlab.in_netns(host):
+            moved = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        with moved:
+            moved.bind((f"{new}27", 5353))
+            scope = netlab.ifindex("eth0", host)
+            packet = response(a("moved6.local", "192.0.2.27"))
+            moved.sendto(packet, ("ff02::fb", 5353, 0, scope))
+            found = q.query("moved6.local", "A", timeout=3.0)
+        assert [str(r.address) for r in found] == ["192.0.2.27"]  # type: ignore[attr-defined]
+        assert "dropped_off_link" not in q.stats()
+
+
+@pytest.mark.netns
 def test_a_link_without_its_ipv4_address_for_a_moment_keeps_its_subnet(lab: netlab.Lab) -> None:
     # A DHCP lease renewing: the address goes and comes back. Meanwhile the subnet we knew
     # stays; forgetting it made every IPv4 source on the link off-link until a new listing.
