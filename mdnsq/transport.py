@@ -75,6 +75,8 @@ log = logging.getLogger(__name__)
 MDNS_PORT = 5353
 MDNS_GROUP_V4 = "224.0.0.251"
 MDNS_GROUP_V6 = "ff02::fb"
+_GROUP_V4 = socket.inet_aton(MDNS_GROUP_V4)
+_GROUP_V6 = socket.inet_pton(socket.AF_INET6, MDNS_GROUP_V6)
 DEFAULT_RECEIVE_BUFFER = 1 << 20  # bytes asked for with SO_RCVBUF (see the module docstring)
 _TTL = 255  # RFC 6762 §11: receivers may check it, so always send with the maximum
 
@@ -211,6 +213,10 @@ class _UDPTransport:
     _pktinfo_type: int = 0
     _unpack_index: Callable[[bytes], tuple[int]] = _IFINDEX_V4.unpack_from
     _scoped: bool = False  # IPv6: sources carry a "%scope" to strip
+    # Group membership: the option level, and the options that join and leave (set per family).
+    _group_level: int = 0
+    _join_option: int = 0
+    _leave_option: int = 0
 
     def __init__(
         self,
@@ -286,11 +292,15 @@ class _UDPTransport:
     def _bind_address(self, port: int) -> tuple[str, int]:
         raise NotImplementedError
 
-    def _join(self, interface: Interface) -> None:
+    def _membership(self, interface: Interface) -> bytes:
+        """The request that joins or leaves the group on ``interface``."""
         raise NotImplementedError
 
+    def _join(self, interface: Interface) -> None:
+        self._sock.setsockopt(self._group_level, self._join_option, self._membership(interface))
+
     def _leave(self, interface: Interface) -> None:
-        raise NotImplementedError
+        self._sock.setsockopt(self._group_level, self._leave_option, self._membership(interface))
 
     def _set_multicast_if(self, interface: Interface) -> None:
         raise NotImplementedError
@@ -764,6 +774,9 @@ class UDPv4Transport(_UDPTransport):
     _pktinfo_level = socket.IPPROTO_IP
     _pktinfo_type = _IP_PKTINFO
     _unpack_index = _IFINDEX_V4.unpack_from
+    _group_level = socket.IPPROTO_IP
+    _join_option = socket.IP_ADD_MEMBERSHIP
+    _leave_option = socket.IP_DROP_MEMBERSHIP
 
     def _configure(self, sock: socket.socket) -> None:
         self._reuse(sock)
@@ -777,20 +790,11 @@ class UDPv4Transport(_UDPTransport):
     def _bind_address(self, port: int) -> tuple[str, int]:
         return ("", port)
 
-    @staticmethod
-    def _mreq(interface: Interface, group: bytes) -> bytes:
+    def _membership(self, interface: Interface) -> bytes:
         address = socket.inet_aton(str(interface.ipv4[0].ip))
         if _LINUX:  # struct ip_mreqn: picks the interface by index, exact even for shared addresses
-            return group + address + struct.pack("@i", interface.index)
-        return group + address  # struct ip_mreq
-
-    def _join(self, interface: Interface) -> None:
-        mreq = self._mreq(interface, socket.inet_aton(MDNS_GROUP_V4))
-        self._sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
-
-    def _leave(self, interface: Interface) -> None:
-        mreq = self._mreq(interface, socket.inet_aton(MDNS_GROUP_V4))
-        self._sock.setsockopt(socket.IPPROTO_IP, socket.IP_DROP_MEMBERSHIP, mreq)
+            return _GROUP_V4 + address + struct.pack("@i", interface.index)
+        return _GROUP_V4 + address  # struct ip_mreq
 
     def _set_multicast_if(self, interface: Interface) -> None:
         if _LINUX:
@@ -817,6 +821,9 @@ class UDPv6Transport(_UDPTransport):
     _pktinfo_type = _IPV6_PKTINFO
     _unpack_index = _IFINDEX_V6.unpack_from
     _scoped = True
+    _group_level = socket.IPPROTO_IPV6
+    _join_option = socket.IPV6_JOIN_GROUP
+    _leave_option = socket.IPV6_LEAVE_GROUP
 
     def _configure(self, sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
@@ -831,13 +838,8 @@ class UDPv6Transport(_UDPTransport):
     def _bind_address(self, port: int) -> tuple[str, int]:
         return ("::", port)
 
-    def _join(self, interface: Interface) -> None:
-        mreq = socket.inet_pton(socket.AF_INET6, MDNS_GROUP_V6) + struct.pack("@I", interface.index)
-        self._sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
-
-    def _leave(self, interface: Interface) -> None:
-        mreq = socket.inet_pton(socket.AF_INET6, MDNS_GROUP_V6) + struct.pack("@I", interface.index)
-        self._sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_LEAVE_GROUP, mreq)
+    def _membership(self, interface: Interface) -> bytes:
+        return _GROUP_V6 + struct.pack("@I", interface.index)  # struct ipv6_mreq
 
     def _set_multicast_if(self, interface: Interface) -> None:
         self._sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, interface.index)
