@@ -151,6 +151,15 @@ def boot_clock() -> Callable[[], float]:
     return functools.partial(time.clock_gettime, boottime)
 
 
+def _list_interfaces() -> list[Interface] | None:
+    """The interfaces as they are now, or None (logged) when the system will not say."""
+    try:
+        return list_interfaces()
+    except NetworkError as exc:
+        log.debug("cannot list the interfaces again: %s", exc)
+        return None
+
+
 def _parse_ip_version(ip_version: IPVersion | str | int) -> tuple[bool, bool]:
     value = str(ip_version).lower()
     if value == "any":
@@ -487,20 +496,16 @@ class Querier:
         """
         with self._lock:
             self._check_open()
+            listed = _list_interfaces()
             changed = False
-            if self._owns_transports:
+            if self._owns_transports and listed is not None:
                 for transport in self._transports:
                     if not isinstance(transport, UDPv4Transport | UDPv6Transport):
                         continue
                     try:
-                        changed = transport.follow_interfaces() or changed
+                        changed = transport.follow_interfaces(listed) or changed
                     except NetworkError as exc:  # nothing qualifies now: keep what it has
                         log.info("%r keeps its interfaces: %s", transport, exc)
-            try:
-                listed = {i.index: i for i in list_interfaces()}
-            except NetworkError as exc:
-                log.debug("cannot list the interfaces again: %s", exc)
-                listed = {}
             if self._learn_links(listed) or changed:
                 self._network_changed("the interfaces changed")
                 self._cond.notify_all()  # waiting calls ask again; wake the receiver too
@@ -933,14 +938,14 @@ class Querier:
         self._epoch += 1
         log.info("%s: asking again", why)
 
-    def _learn_links(self, listed: dict[int, Interface] | None = None) -> bool:
+    def _learn_links(self, listed: list[Interface] | None = None) -> bool:
         """Take the subnets and our own addresses from the transports' interfaces, or from
-        ``listed`` (index -> interface as listed just now) for those it has; whether any
+        ``listed`` (the interfaces as listed just now) for those it has; whether any
         subnets changed. An interface listed with no address of a family keeps the subnets of
         that family we knew (a DHCP lease renewing): none would make every source of that
         family off-link, or every source on-link when it has no address at all. The receive
         handler reads ``_links`` without the lock, so it is changed in place, new keys first."""
-        fresh = listed or {}
+        fresh = {i.index: i for i in listed or ()}
         links: dict[int, list[Network]] = {}
         for transport in self._transports:
             current = list(transport.interfaces)
@@ -980,12 +985,8 @@ class Querier:
         if index not in self._listed or now - self._relinked < RELINK_GAP:
             return False
         self._relinked = now
-        try:
-            listed = {i.index: i for i in list_interfaces()}
-        except NetworkError as exc:
-            log.debug("cannot list the interfaces again: %s", exc)
-            return False
-        if not self._learn_links(listed):
+        listed = _list_interfaces()
+        if listed is None or not self._learn_links(listed):
             return False
         nets = {str(n) for v in self._links.values() for n in v}
         self._network_changed("on " + ", ".join(sorted(nets)) + " now")

@@ -351,7 +351,7 @@ class _UDPTransport:
 
     # -- public API -----------------------------------------------------------------------------
 
-    def follow_interfaces(self) -> bool:
+    def follow_interfaces(self, listed: list[Interface] | None = None) -> bool:
         """Make the constructor's selection again, with the interfaces as they are now: join
         the group on interfaces that qualify now, leave those gone or no longer wanted, and
         take their current addresses. Whether anything changed since the last look: the set
@@ -361,11 +361,13 @@ class _UDPTransport:
         kept, as the kernel keeps its membership: leaving it would leave the Querier deaf
         there once it is up, until the next call. Safe while other threads receive and send:
         the socket stays, and the interface list is replaced, never edited in place. Raises
-        NetworkError when nothing qualifies now, and then changes nothing.
+        NetworkError when nothing qualifies now, and then changes nothing. ``listed``: the
+        interfaces as just listed, when the caller has them (one listing for several sockets).
         """
         if self._closed:
             raise NetworkError("transport is closed")
-        listed = list_interfaces()
+        if listed is None:
+            listed = list_interfaces()
         selected = select_interfaces(self._spec, self.family, listed)
         present = {i.index: i for i in listed}
         fresh = {i.index: i for i in selected}
