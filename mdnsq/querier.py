@@ -151,6 +151,12 @@ def boot_clock() -> Callable[[], float]:
     return functools.partial(time.clock_gettime, boottime)
 
 
+def _series_start(now: float, deadline: float) -> float:
+    """When a series of queries starts: a random 20-120 ms late (RFC 6762 §5.2), but within
+    the first half of a shorter call, which would otherwise not ask at all."""
+    return now + min(random.uniform(*FIRST_DELAY), (deadline - now) / 2)
+
+
 def _list_interfaces() -> list[Interface] | None:
     """The interfaces as they are now, or None (logged) when the system will not say."""
     try:
@@ -1076,18 +1082,17 @@ class Querier:
         if self._sleep_visible:
             self._notice_sleep(now)
         if task.epoch != self._epoch:
-            # The network may be another one: ask again soon (20-120 ms, as a series starts)
-            # and double from there, instead of at the next doubling, up to an hour away.
+            # The network may be another one: ask again as a series starts and double from
+            # there, instead of at the next doubling, up to an hour away.
             task.epoch = self._epoch
+            restart = _series_start(now, deadline)
             for ask in asks.values():
-                ask.next_at = min(ask.next_at, now + random.uniform(*FIRST_DELAY))
+                ask.next_at = min(ask.next_at, restart)
                 ask.interval = FIRST_INTERVAL
-        # The first questions of a continuous series go out a random 20-120 ms late (§5.2),
-        # but within the first half of a shorter call, which would otherwise not ask at all.
         start = now
         if task.continuous and not task.started_asking:
             task.started_asking = True
-            start = now + min(random.uniform(*FIRST_DELAY), (deadline - now) / 2)
+            start = _series_start(now, deadline)
         wanted: set[tuple[str, int]] = set()
         for question in task.needs(self._cache, now):
             key = (name_key(question.name), int(question.type))
