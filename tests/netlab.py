@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import os
 import socket
+import struct
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -110,6 +111,20 @@ def in_netns(name: str | None) -> Iterator[None]:
             if _libc.setns(home.fileno(), CLONE_NEWNET) != 0:
                 err = ctypes.get_errno()
                 raise OSError(err, os.strerror(err))
+
+
+def peer_v4(host: str, timeout: float = 3.0) -> socket.socket:
+    """A socket in ``host`` on port 5353 that hears the IPv4 mDNS group on its eth0 (and not
+    itself), to play a peer; ``timeout`` bounds each receive."""
+    with in_netns(host):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("", 5353))
+    mreqn = socket.inet_aton("224.0.0.251") + bytes(4) + struct.pack("@i", ifindex("eth0", host))
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+    sock.settimeout(timeout)
+    return sock
 
 
 @dataclass

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import socket
-import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -28,21 +27,6 @@ from tests.waiting import wait_for
 GROUP = ("224.0.0.251", 5353)
 HOST, LINK = "h23", "lan23"  # the second link's host, and its end of the link here
 BRIDGE_HOST = "h22"  # a host on the lab's bridge beside it
-
-
-def peer(host: str, address: str) -> socket.socket:
-    """A socket in ``host`` bound to ``address``:5353 that hears the group on its eth0."""
-    with netlab.in_netns(host):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("", 5353))
-    index = netlab.ifindex("eth0", host)
-    mreqn = socket.inet_aton(GROUP[0]) + bytes(4) + struct.pack("@i", index)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, bytes(8) + mreqn[8:])
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-    sock.settimeout(5)
-    return sock
 
 
 @pytest.fixture
@@ -139,7 +123,7 @@ def test_a_link_without_its_ipv4_address_for_a_moment_keeps_its_subnet(lab: netl
         netlab.ip("addr", "del", f"{netlab.BRIDGE_V4}/24", "dev", netlab.BRIDGE)
         try:
             q.update_interfaces()  # lists br0 without an IPv4 address
-            with peer(host, "192.0.2.26") as near:
+            with netlab.peer_v4(host) as near:
                 near.sendto(response(a("near.local", "192.0.2.26")), GROUP)
                 wait_for(lambda: q.process(0.1) + q.stats().get("dropped_off_link", 0) > 0)
         finally:
@@ -156,7 +140,7 @@ def test_a_link_that_appears_is_used_once_the_querier_follows_the_interfaces(
         [transport] = q._transports
         assert [i.name for i in transport.interfaces] == [netlab.BRIDGE]
         bring_up(second_link)
-        with peer(second_link, "198.51.100.9") as far:
+        with netlab.peer_v4(second_link) as far:
             far.sendto(response(a("far.local", "198.51.100.9")), GROUP)
             assert q.query("far.local", "A", timeout=0.5) == []  # not joined there yet
             # Followed while a call runs in another thread; that call hears the new link.
@@ -195,7 +179,7 @@ def test_a_running_watch_asks_on_a_new_link_at_once(
         watching = pool.submit(lambda: list(q.watch("_http._tcp", timeout=30)))
         wait_for(lambda: q.stats().get("questions_sent", 0) >= 1, what="the first query")
         bring_up(second_link)
-        with peer(second_link, "198.51.100.9") as far:
+        with netlab.peer_v4(second_link) as far:
             assert q.update_interfaces() is True
             data, source = far.recvfrom(9000)  # a timeout here: an hour to go
             q.close()
@@ -244,7 +228,7 @@ def test_a_link_that_is_down_when_the_querier_follows_is_kept(second_link: str) 
         netlab.ip("link", "set", netlab.BRIDGE, "up")
         assert q.update_interfaces() is True  # up again, perhaps on another network: ask again
         assert q.update_interfaces() is False
-        with peer(BRIDGE_HOST, "192.0.2.22") as near:
+        with netlab.peer_v4(BRIDGE_HOST) as near:
             near.sendto(response(a("near.local", "192.0.2.22")), GROUP)
             found = q.query("near.local", "A", timeout=3.0)
         assert [str(r.address) for r in found] == ["192.0.2.22"]  # type: ignore[attr-defined]

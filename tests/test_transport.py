@@ -557,19 +557,6 @@ def test_join_error_on_one_interface_is_skipped(
 # -- the lab bridge: IPv4 and IPv6 against a peer socket in host h1 ------------------------------
 
 
-def peer4(host: str) -> socket.socket:
-    with netlab.in_netns(host):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("", 5353))
-    index = netlab.ifindex("eth0", host)
-    mreqn = socket.inet_aton(GROUP4[0]) + socket.inet_aton("0.0.0.0") + struct.pack("@i", index)
-    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
-    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)  # hear only the transport
-    s.settimeout(WAIT)
-    return s
-
-
 def peer6(host: str) -> socket.socket:
     with netlab.in_netns(host):
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
@@ -587,7 +574,7 @@ def peer6(host: str) -> socket.socket:
 
 def test_ipv4_over_the_bridge_both_ways(lab: netlab.Lab) -> None:
     host = lab.add_host(1)
-    with peer4(host) as peer, UDPv4Transport(interfaces=[netlab.BRIDGE]) as t:
+    with netlab.peer_v4(host, WAIT) as peer, UDPv4Transport(interfaces=[netlab.BRIDGE]) as t:
         peer.sendto(b"from h1", GROUP4)
         got = t.receive(WAIT)
         assert got == Datagram(b"from h1", ("192.0.2.1", 5353), lab.bridge_index)
@@ -649,7 +636,10 @@ def test_only_selected_interfaces_are_heard(lab: netlab.Lab) -> None:
 def test_a_datagram_dropped_for_its_interface_leaves_nothing_behind(lab: netlab.Lab) -> None:
     host = lab.add_host(1)
     pool = BufferPool(size=2048, preallocate=1, max_idle=1)
-    with peer4(host) as peer, UDPv4Transport(interfaces=[netlab.BRIDGE], pool=pool) as t:
+    with (
+        netlab.peer_v4(host, WAIT) as peer,
+        UDPv4Transport(interfaces=[netlab.BRIDGE], pool=pool) as t,
+    ):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as local:
             local.sendto(b"u" * 1000, ("127.0.0.1", 5353))  # via lo: read, then dropped
         select.select([t.fileno()], [], [], WAIT)
@@ -664,7 +654,7 @@ def test_a_datagram_dropped_for_its_interface_leaves_nothing_behind(lab: netlab.
 
 def test_multicast_goes_out_on_every_selected_interface(lab: netlab.Lab) -> None:
     host = lab.add_host(1)
-    with peer4(host) as peer, UDPv4Transport(interfaces=["lo", netlab.BRIDGE]) as t:
+    with netlab.peer_v4(host, WAIT) as peer, UDPv4Transport(interfaces=["lo", netlab.BRIDGE]) as t:
         t.send(b"everywhere")
         # Our own copies come back through multicast loop, one per outgoing interface.
         arrivals = {t.receive(WAIT), t.receive(WAIT)}
@@ -689,7 +679,7 @@ def test_a_send_error_on_one_interface_does_not_stop_the_others(
         real(self, interface)
 
     monkeypatch.setattr(UDPv4Transport, "_set_multicast_if", set_if)
-    with peer4(host) as peer, UDPv4Transport(interfaces=["lo", netlab.BRIDGE]) as t:
+    with netlab.peer_v4(host, WAIT) as peer, UDPv4Transport(interfaces=["lo", netlab.BRIDGE]) as t:
         t.send(b"still sent")
         assert peer.recvfrom(9000)[0] == b"still sent"
         assert (t.stats().sent, t.stats().send_errors) == (1, 1)
