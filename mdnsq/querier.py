@@ -117,6 +117,7 @@ RELINK_GAP = 5.0
 # The boot clock ran ahead of time.monotonic by more than this: the machine slept, and may have
 # woken on another network.
 SLEPT = 1.0
+CLOSE_WAIT = 5.0  # seconds close() waits for the receiver to leave select() (it wakes it)
 MAX_RECEIVE_ERRORS = 5  # receive failures in a row on one transport before a call gives up
 MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn)
 # Load shedding: a pass that reads MAX_BATCH datagrams without the socket running dry puts it
@@ -416,7 +417,7 @@ class Querier:
             self._cond.notify_all()
             # The leader may be inside select(); the byte above wakes it. Wait for it to leave
             # before the sockets it watches are closed under it.
-            end = time.monotonic() + 5.0
+            end = time.monotonic() + CLOSE_WAIT
             while self._leader and time.monotonic() < end:
                 self._cond.wait(0.05)
             self._release()

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+import mdnsq.querier
 from mdnsq import BufferPool, MdnsqError, NetworkError, Querier, UDPv4Transport
 from tests import netlab
 from tests.fakes import FakeNet, FakeTransport, response, service_records
@@ -223,11 +224,15 @@ def test_signals_during_a_blocked_call_neither_raise_nor_shorten_it(
 
 
 @pytest.mark.netns
-def test_close_from_a_signal_handler_ends_the_call_it_interrupted(lab: netlab.Lab) -> None:
+def test_close_from_a_signal_handler_ends_the_call_it_interrupted(
+    lab: netlab.Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A script stops a watch with close() in a signal handler. The handler runs on the thread
     inside the watch, while it waits on the sockets: close() cannot wait for that call to leave
-    (it waited out its 5 s limit, then closed the sockets under it). The call returns at once
-    and releases the sockets as it unwinds, with no second close()."""
+    (it waited out its CLOSE_WAIT, then closed the sockets under it). The call returns and
+    releases the sockets as it unwinds, with no second close(). CLOSE_WAIT and the watch's
+    timeout are an hour here: only the fix returns before pytest-timeout."""
+    monkeypatch.setattr(mdnsq.querier, "CLOSE_WAIT", 3600.0)
     lab.add_host(6)
     fds_before = len(os.listdir("/proc/self/fd"))
     q = Querier(interfaces=[netlab.BRIDGE], ip_version="v4")
@@ -242,10 +247,9 @@ def test_close_from_a_signal_handler_ends_the_call_it_interrupted(lab: netlab.La
     kicker = threading.Thread(target=kick)
     try:
         kicker.start()
-        events, _cpu, wall = cpu_and_wall(lambda: list(q.watch(STYPE, timeout=30)))
+        events = list(q.watch(STYPE, timeout=3600))
         kicker.join(10)
         assert events == [] and q.closed
-        assert wall < 2.0
         assert len(os.listdir("/proc/self/fd")) == fds_before
     finally:
         signal.signal(signal.SIGUSR1, previous)
@@ -254,16 +258,17 @@ def test_close_from_a_signal_handler_ends_the_call_it_interrupted(lab: netlab.La
 
 def test_close_from_a_signal_handler_inside_the_querier_lock_does_not_deadlock() -> None:
     """The handler may run while its thread is inside the Querier's lock, here sending a query.
-    close() took that lock: the thread waited for itself forever."""
+    close() took that lock: the thread waited for itself forever. The resolve's timeout is an
+    hour: only the close can end it before pytest-timeout."""
     transport = FakeTransport(on_send=lambda t, data, dest: signal.raise_signal(signal.SIGUSR1))
     q = Querier(transports=[transport])
     previous = signal.signal(signal.SIGUSR1, lambda signum, frame: q.close())
     try:
-        result, _cpu, wall = cpu_and_wall(lambda: q.resolve_host("h.local", timeout=30))
+        result = q.resolve_host("h.local", timeout=3600)
     finally:
         signal.signal(signal.SIGUSR1, previous)
         transport.close()
-    assert result == [] and q.closed and wall < 2.0
+    assert result == [] and q.closed
     assert q._released  # the wake-up pair and selector, closed as the call unwound
 
 
@@ -275,12 +280,12 @@ def test_stats_from_a_signal_handler_inside_the_querier_lock() -> None:
     seen: list[dict[str, int]] = []
     previous = signal.signal(signal.SIGUSR1, lambda signum, frame: seen.append(q.stats()))
     try:
-        result, _cpu, wall = cpu_and_wall(lambda: q.query("h.local", "A", timeout=0.05))
+        result = q.query("h.local", "A", timeout=0.05)  # it hung here, inside the handler
     finally:
         signal.signal(signal.SIGUSR1, previous)
         q.close()
         transport.close()
-    assert result == [] and wall < 2.0
+    assert result == []
     assert seen and seen[0]["cache_records"] == 0
 
 
