@@ -1192,13 +1192,19 @@ class Querier:
                 # the half a responder wants to see before it stays silent (§7.1).
                 known = [e.record.with_ttl(int(e.expires - now + 0.5)) for e in entries]
             try:
-                packets.extend(build_queries(chunk, known, id=qid))
+                built = build_queries(chunk, known, id=qid)
             except ValueError as exc:  # a name too long to ask about; skip, never crash a call
                 self._stats["unsendable_questions"] += len(chunk)
                 log.debug("cannot build a query for %s: %s", chunk, exc)
                 continue
-            self._stats["known_answers_sent"] += len(known)
-        self._stats["questions_sent"] += len(fresh)
+            # build_queries leaves out a known answer too big for any packet: count what went.
+            sent = sum(int.from_bytes(packet[6:8], "big") for packet in built)
+            if sent:
+                self._stats["known_answers_sent"] += sent
+            if sent < len(known):
+                self._stats["known_answers_too_big"] += len(known) - sent
+            self._stats["questions_sent"] += len(chunk)
+            packets.extend(built)
         own = self._own_queries
         for packet in packets:
             own[packet] = None

@@ -126,10 +126,12 @@ class _Writer:
         qclass = question.rclass | (0x8000 if question.unicast_response else 0)
         self.buf += _Q_TAIL.pack(int(question.type), qclass)
 
-    def record(self, record: Record) -> None:
+    def record(self, record: Record, *, known_answer: bool = False) -> None:
         buf = self.buf
         self.name(record.name)
-        rclass = record.rclass | (0x8000 if record.cache_flush else 0)
+        # RFC 6762 §10.2: the cache-flush bit MUST NOT be set in a Known-Answer list.
+        flush = record.cache_flush and not known_answer
+        rclass = record.rclass | (0x8000 if flush else 0)
         header_at = len(buf)
         buf += _RR_TAIL.pack(int(record.type), rclass, record.ttl, 0)
         start = len(buf)
@@ -208,8 +210,10 @@ def build_queries(
 
     The questions go in the first packet; known answers fill it and spill into further packets
     with no questions. Every packet but the last has TC set (RFC 6762 §7.2), so responders wait
-    for the rest.
-    ValueError if the questions alone, or a single known answer, do not fit in ``max_size``.
+    for the rest. Known answers go out without the cache-flush bit (§10.2). A known answer too
+    big for a packet of its own is left out: known answers only save the responder an answer,
+    and one the peer cannot be told about it simply sends again.
+    ValueError if the questions alone do not fit in ``max_size``.
     """
     max_size = min(max_size, MAX_PACKET)
     packets: list[bytes] = []
@@ -224,19 +228,18 @@ def build_queries(
     n_answers = 0
     for record in known_answers:
         mark = writer.mark()
-        writer.record(record)
+        writer.record(record, known_answer=True)
         if len(writer.buf) <= max_size:
             n_answers += 1
             continue
         writer.rollback(mark)
-        if n_answers == 0 and n_questions == 0:
-            raise InvalidArgument(f"known answer {record!r} does not fit in {max_size} bytes")
+        alone = _Writer()
+        alone.record(record, known_answer=True)
+        if len(alone.buf) > max_size:
+            continue
         packets.append(writer.finish(id, FLAG_TC, (n_questions, n_answers, 0, 0), max_size))
-        writer = _Writer()
+        writer = alone
         n_questions = 0
-        writer.record(record)
-        if len(writer.buf) > max_size:
-            raise InvalidArgument(f"known answer {record!r} does not fit in {max_size} bytes")
         n_answers = 1
     packets.append(writer.finish(id, 0, (n_questions, n_answers, 0, 0), max_size))
     return packets

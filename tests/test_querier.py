@@ -380,6 +380,35 @@ def test_many_known_answers_are_split_over_packets_with_tc(net: FakeNet) -> None
     assert sum(len(m.answers) for m in messages) == 200
 
 
+def test_known_answers_go_out_without_the_cache_flush_bit(net: FakeNet) -> None:
+    """RFC 6762 §10.2: the bit "MUST NOT be set in any resource records in the Known-Answer
+    list". The cached copy kept it (it was received with it) and the query repeated it."""
+    q = make(net)
+    # One shared record beside the unique one: the cache alone does not answer, so we ask.
+    q.cache.add(a("printer.local", "192.0.2.7", flush=True), IFINDEX, net.clock())
+    q.cache.add(a("printer.local", "192.0.2.8", flush=False), IFINDEX, net.clock())
+    q.query("printer.local", "A", timeout=0.5)
+    [message] = sent(net)
+    assert len(message.answers) == 2
+    assert not any(r.cache_flush for r in message.answers)
+
+
+def test_a_known_answer_too_big_for_a_packet_does_not_stop_the_question(net: FakeNet) -> None:
+    """A cached TXT record of 1,500 bytes fits no query packet. build_queries refused the
+    whole chunk, so the question was never sent, yet counted as sent."""
+    q = make(net)
+    big = txt(f"big.{HTTP}", *([b"k=" + b"v" * 240] * 6), ttl=4500, flush=False)
+    q.cache.add(big, IFINDEX, net.clock())
+    q.query(f"big.{HTTP}", "TXT", timeout=0.5)
+    [message] = sent(net)
+    assert message.questions == (Question(f"big.{HTTP}", RecordType.TXT),)
+    assert message.answers == ()
+    stats = q.stats()
+    assert stats["questions_sent"] == 1
+    assert stats["known_answers_too_big"] == 1
+    assert "known_answers_sent" not in stats
+
+
 # -- early completion --------------------------------------------------------------------------
 
 

@@ -157,10 +157,30 @@ def test_build_queries_without_known_answers_is_one_packet() -> None:
     assert len(packets) == 1 and not parse_message(packets[0]).truncated
 
 
-def test_build_queries_refuses_what_cannot_fit() -> None:
-    huge = TXTRecord(name="x.local", ttl=1, strings=[b"y" * 255] * 3)
+def test_build_queries_refuses_questions_that_cannot_fit() -> None:
+    questions = [Question(f"{'q' * 60}.n{i}.local", RecordType.TXT) for i in range(10)]
     with pytest.raises(ValueError):
-        build_queries([Question("x.local", RecordType.TXT)], [huge], max_size=300)
+        build_queries(questions, max_size=300)
+
+
+def test_a_known_answer_too_big_for_any_packet_is_left_out() -> None:
+    # Known answers only spare the responder an answer; the question must still go out.
+    huge = TXTRecord(name="x.local", ttl=100, strings=[b"y" * 255] * 3)
+    small = [ptr(i, ttl=3000) for i in range(3)]
+    question = Question("x.local", RecordType.TXT)
+    packets = build_queries([question], [small[0], huge, *small[1:]], max_size=300)
+    messages = [parse_message(p) for p in packets]
+    assert messages[0].questions == (question,)
+    assert [r for m in messages for r in m.answers] == small
+    assert all(len(p) <= 300 for p in packets)
+
+
+def test_known_answers_never_carry_the_cache_flush_bit() -> None:
+    # RFC 6762 §10.2: "MUST NOT be set in any resource records in the Known-Answer list".
+    record = ARecord(name="host.local", ttl=120, address="192.0.2.1", cache_flush=True)
+    (packet,) = build_queries([Question("host.local", RecordType.A)], [record])
+    assert b"\x00\x01\x00\x01\x00\x00\x00\x78" in packet
+    assert not parse_message(packet).answers[0].cache_flush
 
 
 def test_bad_values_are_refused_when_building_records() -> None:
