@@ -11,8 +11,10 @@
 #   record that comes sooner is applied by the next walk as of its own time, before anything it
 #   flushes could expire. What expires, and when, is as if every flush record had walked at once
 #   (tests/test_cache.py compares the two over random histories); only the expiry times that
-#   readers see may lag by up to FLUSH_GAP. A caller that keeps what it read asks flush_due()
-#   when to look again, and take_changed() which names a held-back flush touched.
+#   readers see may lag by up to FLUSH_GAP. Every read applies the held-back flushes that are due,
+#   so a reader that never adds or expires (process() and cached()) sees what expired. A caller
+#   that keeps what it read asks flush_due() when to look again, and take_changed() which names a
+#   held-back flush touched.
 # - Bounded: at most MAX_RRSET records of one name, type and class (PTR aside), and at most
 #   `max_records` entries. Past that, the entries received longest ago are
 #   evicted, a sixteenth of the bound at a time (one pass over the oldest, not one per record),
@@ -673,6 +675,8 @@ class RecordCache:
 
     def entries(self, name: str, rtype: int, now: float, rclass: int = 1) -> list[CacheEntry]:
         """Live entries for (name, type, class), in order of first reception."""
+        if now >= self._requests_due:  # a held-back flush: due, even if nothing else runs
+            self._apply_requests(now)
         members = self._buckets.get(_bucket(name_key(name), rtype, rclass))
         if members is None:
             return []
@@ -685,6 +689,8 @@ class RecordCache:
 
     def entries_for_name(self, name: str, now: float) -> list[CacheEntry]:
         """Live entries of every type for a name (for ANY queries)."""
+        if now >= self._requests_due:
+            self._apply_requests(now)
         wanted = name_key(name)
         entries = self._entries
         names = self._names

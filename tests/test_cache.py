@@ -439,6 +439,11 @@ def test_flush_records_held_back_expire_what_an_immediate_scan_expires(seed: int
         if rng.random() < 0.6:
             assert _removed(held.expire(now)) == _removed(exact.expire(now))
             assert len(held) == len(exact)
+        elif rng.random() < 0.5:  # a reader alone, later: sees what an immediate scan expired
+            later = now + rng.choice((0.3, 1.1, 2.5))
+            for name, rtype in (("h0.local", 1), ("h1.local", 1), ("S0._http._tcp.local", 16)):
+                seen = [_removed([e]) for e in held.entries(name, rtype, later)]
+                assert seen == [_removed([e]) for e in exact.entries(name, rtype, later)]
     assert _removed(held.expire(now + 10_000)) == _removed(exact.expire(now + 10_000))
     assert len(held) == len(exact) == 0
 
@@ -523,3 +528,27 @@ def test_changes_to_the_ptr_records_of_a_wanted_name_are_logged_by_key_in_order(
     cache.unwant(stype)
     cache.add_received([(Message(answers=(y,)), 1)], 1005.0)
     assert cache.take_changed_keys() == {}  # no longer wanted
+
+
+def test_a_held_back_flush_is_applied_by_a_reader_alone() -> None:
+    # Found in review: a flush record held back (its rrset scanned less than FLUSH_GAP ago)
+    # was only applied by the next add_received() or expire(). A caller that only reads
+    # (Querier.process() with no traffic, then cached()) saw a flushed record for ever.
+    cache = RecordCache()
+    cache.add(a("h.local", "192.0.2.3", flush=False), 2, T0 + 9.05)
+    cache.add(a("h.local", "192.0.2.2"), 2, T0 + 10.0)  # .3 is not a second old: kept
+    cache.add(a("h.local", "192.0.2.2"), 2, T0 + 10.1)  # held back; .3 now is: flushed
+    assert cache.flush_due() < T0 + 11.1
+    assert names_of(cache.entries("h.local", RecordType.A, T0 + 30)) == ["192.0.2.2"]
+    cache.add(a("h.local", "192.0.2.3", flush=False), 2, T0 + 40)
+    cache.add(a("h.local", "192.0.2.2"), 2, T0 + 41.0)
+    cache.add(a("h.local", "192.0.2.2"), 2, T0 + 41.1)
+    assert sorted(
+        e.record.address.exploded for e in cache.entries_for_name("h.local", T0 + 60)
+    ) == [  # type: ignore[attr-defined]
+        "192.0.2.2"
+    ]
+
+
+def names_of(entries: Iterable[CacheEntry]) -> list[str]:
+    return [e.record.address.exploded for e in entries]  # type: ignore[attr-defined]

@@ -917,6 +917,25 @@ def test_cache_flush_through_the_querier(net: FakeNet) -> None:
     assert [r.address for r in q.cached("h.local", "A")] == [IPv4Address("192.0.2.2")]  # type: ignore[attr-defined]
 
 
+def test_a_held_back_cache_flush_reaches_a_caller_that_only_processes_and_reads(
+    net: FakeNet,
+) -> None:
+    """The second flush record, 0.1 s after the first, is held back (FLUSH_GAP) and flushes
+    .3; nothing but process() and cached() runs afterwards, and .3 stayed for ever."""
+    q = make(net)
+    transport = net.transports[0]
+    for address, flush, step in (("192.0.2.3", False, 0.0), ("192.0.2.2", True, 0.95)):
+        net.clock.advance(step)
+        transport.inject(response(a("h.local", address, flush=flush)))
+        q.process()
+    net.clock.advance(0.1)
+    transport.inject(response(a("h.local", "192.0.2.2")))
+    q.process()
+    net.clock.advance(20)
+    q.process()
+    assert [r.address for r in q.cached("h.local", "A")] == [IPv4Address("192.0.2.2")]  # type: ignore[attr-defined]
+
+
 def test_cache_size_bound_holds_under_a_flood(net: FakeNet) -> None:
     q = make(net, cache_size=50)
     transport = net.transports[0]
