@@ -2,7 +2,10 @@
 
 Operations: ``parse_message(data)`` for any bytes-like object, e.g. a memoryview over a pooled
 receive buffer. The result owns everything it holds (str, int, bytes, tuples), so the caller may
-zero and reuse the buffer as soon as the call returns.
+zero and reuse the buffer as soon as the call returns. That includes the meaning of the bytes:
+names a sender compressed inside the RDATA of NS, SOA, MX and the other types kept as raw RDATA
+whose layout is known (RFC 3597 §4; _NAMES_IN_RDATA) are written out in full. A TTL with its
+top bit set is read as 0 (RFC 2181 §8), except in OPT, where that field is not a TTL.
 
 Goals, in order:
 1. Any input is safe. The header or a question that cannot be read raises MalformedPacket, nothing
@@ -627,6 +630,7 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
         ident, flags, qdcount, ancount, nscount, arcount = _HEADER(view, 0)
         names: dict[int, str] = {}
         runs: list[Run] = []
+        wires: dict[int, bytes] = {}  # see _wire_name
         read_name = _read_name
         rr_header = _RR_HEADER
         new = _new
@@ -683,6 +687,10 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                     else:
                         name, pos = read_name(view, pos, end, end, names, runs)
                     rtype, rclass, ttl, rdlength = rr_header(view, pos)
+                    if ttl > 0x7FFFFFFF and rtype != 41:
+                        # RFC 2181 §8: a TTL with the top bit set is read as 0 (not cached for
+                        # 68 years). Not OPT's: that field is extended RCODE and flags.
+                        ttl = 0
                 except (_Bad, StructError, IndexError):
                     cut = True
                     break
@@ -754,7 +762,7 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                         )
                     else:
                         record = _other_record(
-                            view, name, rtype, rclass, ttl, start, pos, names, runs
+                            view, name, rtype, rclass, ttl, start, pos, names, runs, wires
                         )
                 except (_Bad, StructError, IndexError):
                     skipped += 1
@@ -807,6 +815,7 @@ def _other_record(
     end: int,
     names: dict[int, str],
     runs: list[Run],
+    wires: dict[int, bytes],
 ) -> object:
     """The record types rarer than PTR, SRV, TXT, A and AAAA."""
     head = (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF)
@@ -831,5 +840,111 @@ def _other_record(
         cpu = view[start + 1 : split].tobytes()
         os = view[split + 1 : end].tobytes()
         return _new(HINFORecord, (*head, cpu, os))
-    rdata = view[start:end].tobytes()
+    layout = _NAMES_IN_RDATA.get(rtype)
+    if layout is None:
+        rdata = view[start:end].tobytes()
+    else:
+        rdata = _expand_names(view, start, end, layout, names, runs, wires)
     return _new(UnknownRecord, (*head, record_type(rtype), rdata))
+
+
+# Types kept as UnknownRecord whose RDATA holds domain names, which a sender may compress:
+# type -> (bytes of fixed fields before the names, number of names, bytes of fixed fields after).
+# RFC 3597 §4: a receiver MUST decompress those of the RFC 1035 types, and SHOULD those of RP,
+# AFSDB, RT and PX; KX and DNAME forbid senders to compress, and are read the same liberal way.
+# (CNAME, PTR, SRV and NSEC are decoded records, their names read as names.)
+_NAMES_IN_RDATA: dict[int, tuple[int, int, int]] = {
+    2: (0, 1, 0),  # NS
+    3: (0, 1, 0),  # MD
+    4: (0, 1, 0),  # MF
+    6: (0, 2, 20),  # SOA: MNAME, RNAME, serial, refresh, retry, expire, minimum
+    7: (0, 1, 0),  # MB
+    8: (0, 1, 0),  # MG
+    9: (0, 1, 0),  # MR
+    14: (0, 2, 0),  # MINFO: RMAILBX, EMAILBX
+    15: (2, 1, 0),  # MX: preference, exchange
+    17: (0, 2, 0),  # RP: mbox, txt
+    18: (2, 1, 0),  # AFSDB: subtype, hostname
+    21: (2, 1, 0),  # RT: preference, intermediate host
+    26: (2, 2, 0),  # PX: preference, MAP822, MAPX400
+    36: (2, 1, 0),  # KX: preference, exchanger
+    39: (0, 1, 0),  # DNAME
+}
+
+
+def _expand_names(
+    view: memoryview,
+    start: int,
+    end: int,
+    layout: tuple[int, int, int],
+    names: dict[int, str],
+    runs: list[Run],
+    wires: dict[int, bytes],
+) -> bytes:
+    """The RDATA at [start, end) with its names written out in full (no pointer left), so the
+    bytes kept mean the same outside this packet: records compare by what they say, and are
+    written again as they were meant. _Bad (the record is skipped) if a name does not decode or
+    the fields do not fill the RDATA exactly.
+
+    A name is checked by _read_name, with its bounds and memos, before _wire_name copies it.
+    Two shapes skip both, as a lookup in ``wires`` (names already written out, so known good):
+    a bare pointer to such a name (the commonest compressed name), and a bare pointer to one
+    label before one (records pointing into a long name one label earlier each time)."""
+    before, count, after = layout
+    pos = start + before
+    out = view[start:pos].tobytes()
+    packet_end = len(view)
+    while count:
+        count -= 1
+        if pos + 1 < end and view[pos] > 0xBF:
+            target = (view[pos] & 0x3F) << 8 | view[pos + 1]
+            wire = wires.get(target)
+            if wire is None and target < packet_end and 0 < (length := view[target]) < 0x40:
+                suffix = wires.get(target + length + 1)
+                if suffix is not None and len(suffix) + length < MAX_NAME_WIRE:
+                    wire = wires[target] = view[target : target + length + 1].tobytes() + suffix
+            if wire is not None:
+                out += wire
+                pos += 2
+                continue
+        after_name = _read_name(view, pos, end, packet_end, names, runs)[1]
+        out += _wire_name(view, pos, wires)
+        pos = after_name
+    if pos + after != end:
+        raise _Bad("fixed fields do not fill the RDATA")
+    return out + view[pos:end].tobytes() if after else out
+
+
+def _wire_name(view: memoryview, pos: int, wires: dict[int, bytes]) -> bytes:
+    """The uncompressed wire form of the name at ``pos``, which _read_name has read, so its
+    labels and pointers lead to a terminator within 255 bytes.
+
+    Remembered per packet (``wires``) under every offset walked, labels and pointers alike:
+    a later name reaching any of them (a pointer into a long name, or to the top of a chain)
+    costs a lookup, so each offset is walked at most once per packet, however long a chain of
+    pointers the memos of _read_name let through. Work linear in the packet, as for its text.
+    """
+    wire = wires.get(pos)
+    if wire is not None:
+        return wire
+    walked = []
+    for _ in range(len(view)):  # (a guard only: a name that decoded cannot loop)
+        length = view[pos]
+        if not length:
+            wire = b"\x00"
+            break
+        walked.append(pos)
+        pos = (length & 0x3F) << 8 | view[pos + 1] if length > 0xBF else pos + length + 1
+        wire = wires.get(pos)
+        if wire is not None:
+            break
+    else:
+        raise _Bad("name does not end")
+    for at in reversed(walked):
+        length = view[at]
+        if length < 0x40:
+            wire = view[at : at + length + 1].tobytes() + wire
+        wires[at] = wire
+    if len(wire) > MAX_NAME_WIRE:
+        raise _Bad("name longer than 255 bytes")  # (cannot happen: _read_name checked it)
+    return wire

@@ -138,10 +138,17 @@ def _check_class(rclass: int) -> int:
     return rclass
 
 
-def _check_ttl(ttl: int) -> int:
+# RFC 2181 §8: a TTL is 0..2**31-1, and one with the top bit set is read as 0 (mdnsq's parser
+# does so too), so a record is not built with one. OPT (41) is exempt: its "TTL" is extended
+# RCODE, version and flags (RFC 6891), all 32 bits of the field.
+_MAX_TTL = 0x7FFFFFFF
+_OPT = 41
+
+
+def _check_ttl(ttl: int, limit: int = _MAX_TTL) -> int:
     ttl = int(ttl)
-    if not 0 <= ttl <= 0xFFFFFFFF:
-        raise InvalidArgument(f"ttl must be 0..4294967295, got {ttl}")
+    if not 0 <= ttl <= limit:
+        raise InvalidArgument(f"ttl must be 0..{limit} (RFC 2181 §8), got {ttl}")
     return ttl
 
 
@@ -237,8 +244,9 @@ class Record(_Tuple):
 
     def with_ttl(self: _R, ttl: int) -> _R:
         """The same record with another TTL (e.g. the remaining TTL of a known answer)."""
+        limit = 0xFFFFFFFF if self.type == _OPT else _MAX_TTL
         return tuple.__new__(
-            self.__class__, (self[0], self[1], _check_ttl(ttl), self[3], *self[4:])
+            self.__class__, (self[0], self[1], _check_ttl(ttl, limit), self[3], *self[4:])
         )
 
     def __eq__(self, other: object) -> bool:
@@ -270,8 +278,15 @@ class Record(_Tuple):
         return f"{cls}(name={self[0]!r}, ttl={self[2]}, {self._data_repr()}{extra})"
 
 
-def _head(name: str, ttl: int, rclass: int, cache_flush: bool) -> tuple[str, int, int, bool]:
-    return (normalize_name(name), _check_class(rclass), _check_ttl(ttl), bool(cache_flush))
+def _head(
+    name: str, ttl: int, rclass: int, cache_flush: bool, max_ttl: int = _MAX_TTL
+) -> tuple[str, int, int, bool]:
+    return (
+        normalize_name(name),
+        _check_class(rclass),
+        _check_ttl(ttl, max_ttl),
+        bool(cache_flush),
+    )
 
 
 class ARecord(Record):
@@ -610,7 +625,9 @@ class NSECRecord(Record):
 
 
 class UnknownRecord(Record):
-    """Any type mdnsq does not decode: the RDATA bytes as they were on the wire."""
+    """Any type mdnsq does not decode: the RDATA bytes as they were on the wire, except that the
+    parser writes out in full the names a sender compressed in the RDATA of NS, SOA, MX and the
+    other types whose layout it knows (RFC 3597 §4), so the bytes hold no pointer."""
 
     __slots__ = ()
     _data_names = ("type", "rdata")
@@ -632,7 +649,9 @@ class UnknownRecord(Record):
         cache_flush: bool = False,
     ) -> UnknownRecord:
         rtype = record_type(_check_u16(type, "type"))
-        return tuple.__new__(cls, (*_head(name, ttl, rclass, cache_flush), rtype, bytes(rdata)))
+        max_ttl = 0xFFFFFFFF if rtype == _OPT else _MAX_TTL
+        head = _head(name, ttl, rclass, cache_flush, max_ttl)
+        return tuple.__new__(cls, (*head, rtype, bytes(rdata)))
 
 
 class Message(_Tuple):
