@@ -22,6 +22,7 @@ from mdnsq.service import (
     ServiceInfo,
     base_type,
     build_service_info,
+    service_unavailable,
     split_instance_name,
 )
 from mdnsq.tasks import (
@@ -524,6 +525,10 @@ class WatchTask(BrowseTask):
                 continue
             self.marks[key] = mark
             info = build_service_info(cache, target, now, ptrs[0])
+            if info is None and key in self.reported and service_unavailable(cache, target, now):
+                # Its SRV record now says "decidedly not available" (RFC 2782): gone, until an
+                # SRV record names a host again (then it is added afresh).
+                self.out.append(ServiceEvent("removed", self.reported.pop(key)))
             self._report(key, info, now)
             entries = self._entries_of(cache, now, target, ptrs)
             # Its own name, and its hosts' (the SRV targets, whether or not their addresses

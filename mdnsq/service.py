@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -26,8 +27,12 @@ __all__ = [
     "instance_name",
     "normalize_host",
     "normalize_service_type",
+    "service_unavailable",
     "split_instance_name",
+    "srv_unavailable",
 ]
+
+log = logging.getLogger(__name__)
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 SERVICES_META = "_services._dns-sd._udp.local"
@@ -159,17 +164,28 @@ def _scoped(entry: CacheEntry) -> Address:
 
 
 def addresses_for(cache: RecordCache, host: str, now: float) -> list[Address]:
-    """Every live address of a host, IPv4 first, in arrival order, without duplicates."""
+    """Every live address of a host, IPv4 first, in arrival order, without duplicates.
+
+    An address that said goodbye is listed until the cache deletes it, one second later (RFC
+    6762 §10.1: another responder may rescue it until then). The SRV and TXT records below are
+    read the same way."""
     seen: dict[Address, None] = {}
     for rtype in (RecordType.A, RecordType.AAAA):
         for entry in cache.entries(host, rtype, now):
-            if not entry.goodbye:
-                seen.setdefault(_scoped(entry), None)
+            seen.setdefault(_scoped(entry), None)
     return list(seen)
 
 
+def is_root(name: str) -> bool:
+    """The root name, as the parser gives it ('') or as people write it ('.')."""
+    return name in ("", ".")
+
+
 def _best_srv(entries: list[CacheEntry]) -> CacheEntry | None:
-    live = [e for e in entries if not e.goodbye and isinstance(e.record, SRVRecord)]
+    """The SRV record that names the instance's host: the lowest priority, then the highest
+    weight, then the newest (a new target replaces the old one at once, as a responder's
+    flush means it to). Goodbyes count, for their last second."""
+    live = [e for e in entries if isinstance(e.record, SRVRecord)]
     if not live:
         return None
 
@@ -181,16 +197,37 @@ def _best_srv(entries: list[CacheEntry]) -> CacheEntry | None:
     return min(live, key=rank)
 
 
+def srv_unavailable(entries: list[CacheEntry]) -> bool:
+    """Whether the best of an instance's SRV records (as build_service_info picks it) has the
+    root as its target: RFC 2782, "the service is decidedly not available at this domain".
+    Nothing more about such an instance is worth asking, and it has no ServiceInfo."""
+    best = _best_srv(entries)
+    if best is None:
+        return False
+    record = best.record
+    assert isinstance(record, SRVRecord)
+    return is_root(record.target)
+
+
+def service_unavailable(cache: RecordCache, name: str, now: float) -> bool:
+    """srv_unavailable, for the SRV records the cache holds for instance ``name``."""
+    return srv_unavailable(cache.entries(name, RecordType.SRV, now))
+
+
 def build_service_info(
     cache: RecordCache, name: str, now: float, ptr: CacheEntry | None = None
 ) -> ServiceInfo | None:
-    """Assemble what the cache knows about an instance; None until its SRV record is known."""
+    """Assemble what the cache knows about an instance; None until its SRV record is known,
+    and None while that record's target is the root (service_unavailable)."""
     srv_entry = _best_srv(cache.entries(name, RecordType.SRV, now))
     if srv_entry is None:
         return None
     srv = srv_entry.record
     assert isinstance(srv, SRVRecord)
-    txt_entries = [e for e in cache.entries(name, RecordType.TXT, now) if not e.goodbye]
+    if is_root(srv.target):
+        log.debug("%s: not available (its SRV record's target is the root, RFC 2782)", name)
+        return None
+    txt_entries = cache.entries(name, RecordType.TXT, now)
     txt: Mapping[str, bytes | None] = {}
     remaining = [srv_entry.expires - now]
     if txt_entries:

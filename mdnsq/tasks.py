@@ -9,9 +9,18 @@
 # PTR) are collected until the deadline. resolve_host finishes SETTLE after its first address,
 # or at once when the cache held one before it asked or both address types are known whole
 # (cache-flush bit, or denied by NSEC);
-# resolve_service when SRV, TXT and an address are known. browse yields each instance once it
-# is complete and its addresses have settled by resolve_host's rule; watch compares the cache
-# with what it reported and keeps the records it watches fresh.
+# resolve_service when SRV, TXT and an address are known, or at once when the SRV record's
+# target is the root (RFC 2782: decidedly not available; the result is None). browse yields each
+# instance once it is complete and its addresses have settled by resolve_host's rule; watch
+# compares the cache with what it reported and keeps the records it watches fresh.
+#
+# Goodbyes (RFC 6762 §10.1): a record received with TTL 0 is deleted one second later, so that
+# another responder can rescue it. Until the cache deletes it, every task reads it as it reads
+# any live record, and none asks about it again: whoever can rescue it answers the goodbye on
+# their own, the one that said goodbye will not, and a device that shuts down says goodbye for
+# all its records at once, to every querier on the link. When the second is over the record is
+# gone, and what it leaves missing is asked about as after any expiry. A rescue within the
+# second is only a refresh. Refresh queries (RFC 6762 §5.2) skip goodbyes: CacheEntry.refresh_time.
 from __future__ import annotations
 
 import math
@@ -27,7 +36,10 @@ from mdnsq.service import (
     ServiceInfo,
     addresses_for,
     build_service_info,
+    is_root,
     is_service_type,
+    service_unavailable,
+    srv_unavailable,
 )
 
 __all__ = [
@@ -160,7 +172,7 @@ class QueryTask(SettleTask):
             entries = cache.entries_for_name(self.name, now)
         else:
             entries = cache.entries(self.name, self.rtype, now)
-        return [e for e in entries if not e.goodbye]
+        return entries  # goodbyes too: live for one more second (RFC 6762 §10.1)
 
     def update(self, cache: RecordCache, now: float) -> None:
         entries = self._entries(cache, now)
@@ -186,7 +198,8 @@ class QueryTask(SettleTask):
 
 def all_addresses_known(cache: RecordCache, name: str, now: float) -> bool:
     """Both address types settled by the responder: present with the cache-flush bit (a unique
-    RRset is sent whole, RFC 6762 §10.2) or denied by its NSEC record (§6.1)."""
+    RRset is sent whole, RFC 6762 §10.2) or denied by its NSEC record (§6.1). A record that
+    said goodbye counts for its last second, as every reader counts it."""
     # has_type, not types: a peer's NSEC record may list 65,536 types, and this runs on every
     # wake-up of a call about the name.
     nsec = [
@@ -195,7 +208,7 @@ def all_addresses_known(cache: RecordCache, name: str, now: float) -> bool:
         if isinstance(e.record, NSECRecord)
     ]
     for rtype in (RecordType.A, RecordType.AAAA):
-        entries = [e for e in cache.entries(name, rtype, now) if not e.goodbye]
+        entries = cache.entries(name, rtype, now)
         if any(e.record.cache_flush for e in entries):
             continue
         if not entries and nsec and not any(r.has_type(rtype) for r in nsec):
@@ -227,17 +240,22 @@ class HostTask(SettleTask):
 
 
 def missing_questions(cache: RecordCache, name: str, now: float) -> list[Question]:
-    """What is still unknown about an instance: SRV, TXT, then the target's addresses."""
+    """What is still unknown about an instance: SRV, TXT, then the targets' addresses. A record
+    that said goodbye is known until the cache deletes it (see the top of this module); an
+    instance whose SRV record's target is the root needs nothing more, and the root's
+    addresses are never asked for."""
     wanted = []
-    srvs = [e for e in cache.entries(name, RecordType.SRV, now) if not e.goodbye]
+    srvs = cache.entries(name, RecordType.SRV, now)
     if not srvs:
         wanted.append(Question(name, RecordType.SRV))
-    if not any(not e.goodbye for e in cache.entries(name, RecordType.TXT, now)):
+    elif srv_unavailable(srvs):
+        return []
+    if not cache.entries(name, RecordType.TXT, now):
         wanted.append(Question(name, RecordType.TXT))
     for entry in srvs:
         srv = entry.record
         assert isinstance(srv, SRVRecord)
-        if not addresses_for(cache, srv.target, now):
+        if not is_root(srv.target) and not addresses_for(cache, srv.target, now):
             wanted.append(Question(srv.target, RecordType.A))
             wanted.append(Question(srv.target, RecordType.AAAA))
     return wanted
@@ -250,6 +268,9 @@ class ServiceTask(Task):
         self.result: ServiceInfo | None = None
 
     def update(self, cache: RecordCache, now: float) -> None:
+        if service_unavailable(cache, self.name, now):
+            self.done = True  # nothing to wait for: the answer is None (see finish)
+            return
         info = build_service_info(cache, self.name, now)
         self.done = info is not None and info.complete
 

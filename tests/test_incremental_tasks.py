@@ -19,7 +19,7 @@ from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.instances import BrowseTask, WatchTask, ask_refresh
 from mdnsq.names import name_key
 from mdnsq.records import Message, Question, Record, RecordType, SRVRecord
-from mdnsq.service import ServiceEvent, ServiceInfo, build_service_info
+from mdnsq.service import ServiceEvent, ServiceInfo, build_service_info, service_unavailable
 from mdnsq.tasks import (
     PARTIAL_AFTER,
     REFRESH_GAP,
@@ -60,6 +60,8 @@ class FullScanWatch(BrowseTask):
             del self.pending[key]
         for key, (target, ptr_entry) in current.items():
             info = build_service_info(cache, target, now, ptr_entry)
+            if info is None and key in self.reported and service_unavailable(cache, target, now):
+                self.out.append(ServiceEvent("removed", self.reported.pop(key)))
             old = self.reported.get(key)
             if old is not None:
                 if info is not None and not info.same_content(old):
@@ -173,6 +175,8 @@ def _history(seed: int) -> Iterator[tuple[float, list[Record] | None, int]]:
                 flush = varied and rnd.random() < 0.2
                 records.append(ptr(STYPE, target, ttl=long_ttl, flush=flush))
             elif kind == 1:
+                if rnd.random() < 0.1:  # "decidedly not available" (RFC 2782)
+                    host = "."
                 records.append(srv(name, host, rnd.choice([80, 81]), ttl=ttl))
             elif kind == 2:
                 records.append(txt(name, rnd.choice([b"v=1", b"v=2"]), ttl=long_ttl))
