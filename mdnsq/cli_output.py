@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import ipaddress
 import json
 import re
@@ -29,7 +28,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from mdnsq.names import split_name
+from mdnsq.names import name_key, split_name
 
 if TYPE_CHECKING:
     from mdnsq import Message, Querier, Record, ServiceEvent, ServiceInfo
@@ -559,16 +558,35 @@ class JsonOutput(Output):
         self._emit(message_json(message, size))
 
 
+# The public attributes of ServiceInfo, as README documents them: its fields in their order,
+# then its properties. Written out, not read off dataclasses.fields(), which holds private
+# fields (``_has_txt``) and no properties (``complete``); a test compares it with the class.
+SERVICE_FIELDS = (
+    "name",
+    "instance",
+    "type",
+    "host",
+    "port",
+    "priority",
+    "weight",
+    "addresses",
+    "txt",
+    "interface",
+    "ttl",
+    "complete",
+)
+
+
 def service_json(info: ServiceInfo) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for field in dataclasses.fields(info):  # the API's own attributes, in its order
-        value = getattr(info, field.name)
-        if field.name == "txt":
-            out[field.name] = txt_json(value)
-        elif field.name == "interface" and isinstance(value, int):
-            out[field.name] = interface_name(value)
+    for name in SERVICE_FIELDS:
+        value = getattr(info, name)
+        if name == "txt":
+            out[name] = txt_json(value)
+        elif name == "interface" and isinstance(value, int):
+            out[name] = interface_name(value)
         else:
-            out[field.name] = jsonable(value)
+            out[name] = jsonable(value)
     return out
 
 
@@ -608,12 +626,21 @@ class ParsableOutput(Output):
 
     The protocol column is the one asked over when -4 / -6 fixed it (``protocol``); otherwise
     ServiceInfo does not say which family an answer came over, so each line takes its address's.
+
+    A watch pairs its lines as a script keeping avahi-browse's state needs: each '+' (one per
+    interface and protocol) is closed by one '-' with the same columns, and no '-' comes without
+    its '+'. The protocols follow the addresses, which change while a service stays, so what was
+    opened is remembered per instance: an update opens the pairs its addresses add, closes those
+    they no longer have (their addresses are gone), then lists the addresses; a removal closes
+    what is open, whatever addresses it still carries.
     """
 
     def __init__(self, stream: IO[str], protocol: str | None = None) -> None:
         super().__init__(stream)
         self.protocol = protocol
         self.querier: Querier | None = None
+        # instance key -> (interface, protocol) -> the columns of the '+' line printed for it
+        self._open: dict[str, dict[tuple[str, str], str]] = {}
 
     def attach(self, querier: Querier) -> None:
         self.querier = querier
@@ -661,8 +688,15 @@ class ParsableOutput(Output):
             lines.append(self._head("=", info, self._protocol(address)) + ";" + ";".join(tail))
         return lines
 
+    def _pairs(self, info: ServiceInfo) -> dict[tuple[str, str], str]:
+        """(interface, protocol) -> the '+' line's columns after the mark, for ``info``."""
+        interface = interface_name(info.interface)
+        return {
+            (interface, p): self._head("+", info, p)[2:] for p in self._protocols(info.addresses)
+        }
+
     def service(self, info: ServiceInfo) -> None:
-        found = [self._head("+", info, p) for p in self._protocols(info.addresses)]
+        found = ["+;" + columns for columns in self._pairs(info).values()]
         self._write(found + self._resolved(info))
 
     def instance(self, instance: str, service_type: str, interface: object) -> None:
@@ -672,12 +706,19 @@ class ParsableOutput(Output):
 
     def event(self, event: ServiceEvent) -> None:
         info = event.info
-        if event.kind == "added":
-            self.service(info)
-        elif event.kind == "updated":
-            self._write(self._resolved(info))
-        else:
-            self._write([self._head("-", info, p) for p in self._protocols(info.addresses)])
+        key = name_key(info.name)
+        opened = self._open.pop(key, {})
+        if event.kind == "removed":
+            if opened:  # nothing was printed for an instance never opened: nothing to close
+                self._write(["-;" + columns for columns in opened.values()])
+            return
+        # added, or updated (an 'added' again, from another type's watch, is an update too)
+        now = self._pairs(info)
+        closed = ["-;" + columns for pair, columns in opened.items() if pair not in now]
+        kept = {pair: columns for pair, columns in opened.items() if pair in now}
+        fresh = {pair: columns for pair, columns in now.items() if pair not in opened}
+        self._open[key] = kept | fresh
+        self._write(closed + ["+;" + columns for columns in fresh.values()] + self._resolved(info))
 
     def host(self, name: str, addresses: Sequence[IPAddress]) -> None:
         # avahi-resolve's format: name TAB address, one line per address.

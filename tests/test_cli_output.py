@@ -181,7 +181,16 @@ def test_json_service_has_every_api_field() -> None:
     (line,) = out.getvalue().splitlines()
     assert "Café" in line  # UTF-8, not \u escapes
     obj = json.loads(line)
-    assert list(obj) == [field.name for field in dataclasses.fields(ServiceInfo)]
+    # The keys are the public API of ServiceInfo, no more and no less: every public field and
+    # property (a new one must be added to cli_output.SERVICE_FIELDS), nothing private such as
+    # ``_has_txt``; in a stable order: the dataclass's fields as declared, then the properties.
+    fields = [field.name for field in dataclasses.fields(ServiceInfo)]
+    properties = [name for name, value in vars(ServiceInfo).items() if isinstance(value, property)]
+    public = [name for name in fields + properties if not name.startswith("_")]
+    assert "complete" in public  # what README documents
+    assert list(obj) == public
+    assert obj["complete"] is False  # built by hand: no TXT record was seen
+    assert json.loads(_json_line(dataclasses.replace(PRINTER, _has_txt=True)))["complete"] is True
     assert obj["instance"] == "Café Printer – 2nd floor"
     assert obj["addresses"] == ["192.0.2.1", "fe80::1%1"]
     assert obj["txt"] == {
@@ -191,6 +200,13 @@ def test_json_service_has_every_api_field() -> None:
         "bin": {"base64": "/wA="},
     }
     assert obj["port"] == 631 and obj["ttl"] == 120
+
+
+def _json_line(info: ServiceInfo) -> str:
+    out = io.StringIO()
+    cli_output.JsonOutput(out).service(info)
+    (line,) = out.getvalue().splitlines()
+    return line
 
 
 def test_json_event_nests_the_info() -> None:
@@ -237,24 +253,157 @@ def test_parsable_escapes_a_semicolon_in_a_host_name_and_json_line_breaks() -> N
     assert json.loads(line)["host"] == "a\u2028b\x85.local" and "\\u2028" in line
 
 
-def test_parsable_watch_events() -> None:
+WATCHED = ServiceInfo(
+    name="w._http._tcp.local",
+    instance="w",
+    type="_http._tcp.local",
+    host="h.local",
+    port=80,
+    addresses=(IPv4Address("192.0.2.9"),),
+    interface=None,
+)
+V4 = (IPv4Address("192.0.2.9"),)
+V6 = (IPv6Address("2001:db8::9"),)
+
+
+def _watch_lines(events: list[tuple[str, ServiceInfo]], protocol: str | None = None) -> list[str]:
     out = io.StringIO()
-    fmt = cli_output.ParsableOutput(out)
-    v4_only = ServiceInfo(
-        name="w._http._tcp.local",
-        instance="w",
-        type="_http._tcp.local",
-        host="h.local",
-        port=80,
-        addresses=(IPv4Address("192.0.2.9"),),
-        interface=None,
-    )
-    fmt.event(ServiceEvent("updated", v4_only))
-    fmt.event(ServiceEvent("removed", v4_only))
-    assert out.getvalue().splitlines() == [
+    fmt = cli_output.ParsableOutput(out, protocol)
+    for kind, info in events:
+        fmt.event(ServiceEvent(kind, info))  # type: ignore[arg-type]
+    return out.getvalue().splitlines()
+
+
+def test_parsable_watch_events() -> None:
+    # An update of an instance no '+' was printed for opens it first, so its '-' pairs with it.
+    assert _watch_lines([("updated", WATCHED), ("removed", WATCHED)]) == [
+        "+;n/a;IPv4;w;_http._tcp;local",
         "=;n/a;IPv4;w;_http._tcp;local;h.local;192.0.2.9;80;",
         "-;n/a;IPv4;w;_http._tcp;local",
     ]
+
+
+def test_parsable_watch_removal_closes_what_was_opened() -> None:
+    """Added over IPv4 only, then IPv6 too, then removed once its addresses are gone: the '-'
+    lines were one IPv4 line (from the addresses the removal carried) and none for IPv6, so a
+    script keeping avahi-browse's state held the IPv6 entry for ever."""
+    both = dataclasses.replace(WATCHED, addresses=V4 + V6)
+    gone = dataclasses.replace(WATCHED, addresses=())
+    events = [("added", WATCHED), ("updated", both), ("removed", gone)]
+    assert _watch_lines(events) == [
+        "+;n/a;IPv4;w;_http._tcp;local",
+        "=;n/a;IPv4;w;_http._tcp;local;h.local;192.0.2.9;80;",
+        "+;n/a;IPv6;w;_http._tcp;local",
+        "=;n/a;IPv4;w;_http._tcp;local;h.local;192.0.2.9;80;",
+        "=;n/a;IPv6;w;_http._tcp;local;h.local;2001:db8::9;80;",
+        "-;n/a;IPv4;w;_http._tcp;local",
+        "-;n/a;IPv6;w;_http._tcp;local",
+    ]
+    # removed while only its IPv6 address is left: the IPv4 line is closed too
+    v6 = dataclasses.replace(WATCHED, addresses=V6)
+    assert _watch_lines([("added", both), ("removed", v6)])[-2:] == [
+        "-;n/a;IPv4;w;_http._tcp;local",
+        "-;n/a;IPv6;w;_http._tcp;local",
+    ]
+
+
+def test_parsable_watch_update_closes_a_protocol_whose_addresses_went() -> None:
+    """An update that leaves no IPv6 address closes the IPv6 line at once (a script drops the
+    IPv6 address it had), and the removal then closes only what is still open."""
+    both = dataclasses.replace(WATCHED, addresses=V4 + V6)
+    assert _watch_lines([("added", both), ("updated", WATCHED), ("removed", both)]) == [
+        "+;n/a;IPv4;w;_http._tcp;local",
+        "+;n/a;IPv6;w;_http._tcp;local",
+        "=;n/a;IPv4;w;_http._tcp;local;h.local;192.0.2.9;80;",
+        "=;n/a;IPv6;w;_http._tcp;local;h.local;2001:db8::9;80;",
+        "-;n/a;IPv6;w;_http._tcp;local",
+        "=;n/a;IPv4;w;_http._tcp;local;h.local;192.0.2.9;80;",
+        "-;n/a;IPv4;w;_http._tcp;local",
+    ]
+
+
+def test_parsable_watch_follows_the_interface_and_ignores_unknown_removals() -> None:
+    moved = dataclasses.replace(WATCHED, interface=1)
+    iface = cli_output.interface_name(1)
+    other = dataclasses.replace(WATCHED, name="x._http._tcp.local", instance="x")
+    lines = _watch_lines(
+        [("removed", other), ("added", WATCHED), ("updated", moved), ("removed", moved)]
+    )
+    assert lines == [
+        "+;n/a;IPv4;w;_http._tcp;local",
+        "=;n/a;IPv4;w;_http._tcp;local;h.local;192.0.2.9;80;",
+        "-;n/a;IPv4;w;_http._tcp;local",
+        f"+;{iface};IPv4;w;_http._tcp;local",
+        f"=;{iface};IPv4;w;_http._tcp;local;h.local;192.0.2.9;80;",
+        f"-;{iface};IPv4;w;_http._tcp;local",
+    ]
+    # -6 fixes the protocol column: families coming and going change nothing
+    both = dataclasses.replace(WATCHED, addresses=V4 + V6)
+    lines = _watch_lines([("added", WATCHED), ("updated", both), ("removed", moved)], "IPv6")
+    assert [line for line in lines if line[0] in "+-"] == [
+        "+;n/a;IPv6;w;_http._tcp;local",
+        "-;n/a;IPv6;w;_http._tcp;local",
+    ]
+
+
+_FAMILIES = st.sampled_from([(), V4, V6, V4 + V6])
+
+
+@settings(max_examples=300)
+@given(
+    events=st.lists(
+        st.tuples(
+            st.sampled_from(["added", "updated", "removed"]),
+            st.sampled_from(["a", "b", "A"]),  # instance names are case-insensitive
+            _FAMILIES,
+            st.sampled_from([None, 1, 2]),
+        ),
+        max_size=12,
+    ),
+    protocol=st.sampled_from([None, "IPv4", "IPv6"]),
+)
+def test_parsable_watch_pairs_every_plus_with_one_minus(
+    events: list[tuple[str, str, tuple[IPv4Address | IPv6Address, ...], int | None]],
+    protocol: str | None,
+) -> None:
+    """What a script keeping avahi-browse -p state relies on: no '-' without an open '+', no
+    second '+' for what is open, and after each event what is open is what the instance has now."""
+    out = io.StringIO()
+    fmt = cli_output.ParsableOutput(out, protocol)
+    open_lines: set[str] = set()
+    current: dict[str, set[str]] = {}
+    for kind, label, addresses, interface in events:
+        info = dataclasses.replace(
+            WATCHED,
+            name=f"{label}._http._tcp.local",
+            instance=label,
+            addresses=addresses,
+            interface=interface,
+        )
+        start = len(out.getvalue())
+        fmt.event(ServiceEvent(kind, info))  # type: ignore[arg-type]
+        for line in out.getvalue()[start:].splitlines():
+            head = ";".join(line.split(";")[1:6]).lower()  # an instance key is case-insensitive
+            if line[0] == "+":
+                assert head not in open_lines, line
+                open_lines.add(head)
+            elif line[0] == "-":
+                assert head in open_lines, line
+                open_lines.remove(head)
+        key = label.lower()
+        if kind == "removed":
+            current.pop(key, None)
+        else:
+            fresh = io.StringIO()
+            cli_output.ParsableOutput(fresh, protocol).service(info)
+            lines = fresh.getvalue().splitlines()
+            current[key] = {";".join(x.split(";")[1:6]).lower() for x in lines if x[0] == "+"}
+        assert open_lines == set().union(*current.values())
+    for label in {label.lower() for _, label, _, _ in events}:
+        gone = dataclasses.replace(WATCHED, name=f"{label}._http._tcp.local", addresses=())
+        fmt.event(ServiceEvent("removed", gone))
+    lines = out.getvalue().splitlines()
+    assert len([x for x in lines if x[0] == "-"]) == len([x for x in lines if x[0] == "+"])
 
 
 def test_split_type_handles_subtypes_and_domains() -> None:
