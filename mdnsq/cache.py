@@ -145,6 +145,9 @@ def rrset_id(name: str, rtype: int, rclass: int = 1) -> Bucket:
     return _bucket(name_key(name), rtype, rclass)
 
 
+_OPT_HEAD = chr(41)
+
+
 def _head_of(record: Record) -> str:
     return chr(int(record.type)) + chr(record[1])
 
@@ -267,6 +270,8 @@ class RecordCache:
                 head = head_in.get(record.__class__) if record[1] == 1 else None
                 if head is None:
                     head = _head_of(record)
+                    if head[0] == _OPT_HEAD:
+                        continue  # EDNS0's pseudo-record: never cached (RFC 6891 §6.1.1)
                 # name_key, inlined: DNS case-insensitivity is ASCII only (RFC 4343).
                 lowered = name.lower() if name.isascii() else name_key(name)
                 bucket = head + lowered

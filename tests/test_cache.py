@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mdnsq.cache import GRACE, MAX_RRSET, REFRESH_JITTER, CacheEntry, RecordCache
+from mdnsq.parser import parse_message
 from mdnsq.records import Message, PTRRecord, RecordType
 from tests.fakes import a, aaaa, ptr, srv, txt
 
@@ -552,3 +553,20 @@ def test_a_held_back_flush_is_applied_by_a_reader_alone() -> None:
 
 def names_of(entries: Iterable[CacheEntry]) -> list[str]:
     return [e.record.address.exploded for e in entries]  # type: ignore[attr-defined]
+
+
+def test_edns0_opt_records_are_never_cached() -> None:
+    # A response with an EDNS0 OPT record in its additionals, as mDNSResponder adds its Owner
+    # option: class is the UDP payload size, "TTL" is extended RCODE and flags, DO set.
+    packet = (
+        b"\x00\x00\x84\x00\x00\x00\x00\x01\x00\x00\x00\x01"
+        + b"\x04host\x05local\x00\x00\x01\x80\x01\x00\x00\x00\x78\x00\x04\xc0\x00\x02\x07"
+        + b"\x00\x00\x29\x05\xa0\x00\x00\x80\x00\x00\x00"
+    )
+    message = parse_message(packet)
+    assert [r.type for r in message.additionals] == [RecordType.OPT]
+    cache = RecordCache()
+    assert cache.add_received([(message, 2)], T0) == 1
+    assert len(cache) == 1
+    assert cache.entries_for_name("", T0) == []
+    assert names(cache, "host.local", RecordType.A, T0) == ["192.0.2.7"]
