@@ -48,6 +48,7 @@ from mdnsq import (
 from mdnsq.cache import MAX_RRSET, REFRESH_JITTER, CacheEntry
 from mdnsq.interfaces import Interface
 from mdnsq.names import name_key, split_name, unescape_label
+from mdnsq.service import service_unavailable
 from tests.fakes import IFINDEX, LAN, PEER, FakeNet, FakeTransport, Responder, close_all
 
 STYPE = "_http._tcp.local"
@@ -276,8 +277,13 @@ class Watched:
                 assert event.info != self.live[key].info, "an update that changes nothing"
                 self.live[key] = event
         if fresh:
-            # A live instance has its PTR record in the cache; a removed one has none left.
-            assert (key in live_ptrs(q, self.asked, now)) == (event.kind != "removed"), event
+            # A live instance has its PTR record in the cache; a removed one has none left, or
+            # its SRV record says it is decidedly not available (RFC 2782: target ".").
+            listed = key in live_ptrs(q, self.asked, now)
+            if event.kind == "removed":
+                assert not listed or service_unavailable(q.cache, info.name, now), event
+            else:
+                assert listed, event
 
     def check_end(self, q: Querier, now: float) -> None:
         # Nothing is reported live that the cache no longer lists.
