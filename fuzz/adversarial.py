@@ -36,6 +36,8 @@ __all__ = [
     "max_labels_escaped",
     "nsec_tiny_windows",
     "off_the_end_from_each_label",
+    "owner_label_loops",
+    "owner_pointer_loops",
     "pointer",
     "pointer_chain",
     "pointers_into_long_names",
@@ -43,6 +45,7 @@ __all__ = [
     "pointers_into_long_names_backward_dotted",
     "pointers_into_long_names_backward_escaped",
     "pointers_into_long_names_zigzag",
+    "ptr_label_loops",
     "query_of_escaped_labels",
     "query_of_pointers",
     "tiny_records",
@@ -269,6 +272,34 @@ def _root_ptr(rdata: bytes) -> bytes:
     return b"\x00" + _RR.pack(12, 1, 120, len(rdata)) + rdata
 
 
+def _each_record(record: Callable[[int], bytes]) -> bytes:
+    """As many records as fit, each ``record(offset)`` for the offset it starts at."""
+    packet = bytearray(header())
+    count = 0
+    while len(packet) + len(record(len(packet))) <= MAX_PACKET:
+        packet += record(len(packet))
+        count += 1
+    packet[0:12] = header(an=count)
+    return bytes(packet)
+
+
+def owner_pointer_loops() -> bytes:
+    """Records whose owner name is a pointer to itself (thirteenth session: a bad owner name
+    that can be stepped over now loses only its record, so a packet can hold 749 of them)."""
+    return _each_record(lambda at: pointer(at) + _RR.pack(99, 1, 120, 0))
+
+
+def owner_label_loops() -> bytes:
+    """Records whose owner name is a label and a pointer back to that label: each a new loop."""
+    return _each_record(lambda at: b"\x01a" + pointer(at) + _RR.pack(99, 1, 120, 0))
+
+
+def ptr_label_loops() -> bytes:
+    """PTR records whose target is a label and a pointer back to that label (1.6 ms before
+    the thirteenth session: each loop was read a second time to fail)."""
+    return _each_record(lambda at: _root_ptr(b"\x01a" + pointer(at + 11)))
+
+
 def _looping_long_names(label: bytes) -> bytes:
     """As many PTR records as fit whose target is a run of long labels ending in a pointer
     back to its own second label: a loop, each lap walking (and decoding) the whole run
@@ -405,5 +436,8 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "many_nsec_windows": many_nsec_windows,
     "nsec_tiny_windows": nsec_tiny_windows,
     "empty_nsec_records": empty_nsec_records,
+    "owner_pointer_loops": owner_pointer_loops,
+    "owner_label_loops": owner_label_loops,
+    "ptr_label_loops": ptr_label_loops,
     "honest_ptrs": honest_ptrs,
 }

@@ -5,7 +5,8 @@
 2. Round trip, for everything that parsed: m1 = parse(data); w1 = encode(m1); m2 = parse(w1).
    Stable means
    - encode(m1) succeeds, or fails only with the documented ValueError for a message that would
-     exceed 9000 bytes (possible: a compressed NSEC next name or a pointer into RDATA expands);
+     exceed MAX_PACKET, 8952 bytes (possible: a compressed NSEC next name or a pointer into
+     RDATA expands);
    - m2 has nothing skipped, and id, flags, questions and every record of every section are equal
      to m1's *field by field* (stricter than ==, which ignores TTL and name case), except the one
      documented normalisation: a TXT record with no strings is written as one empty string
@@ -20,7 +21,7 @@ from typing import Any
 from mdnsq.errors import MalformedPacket
 from mdnsq.parser import parse_message
 from mdnsq.records import Message, TXTRecord
-from mdnsq.writer import encode_message
+from mdnsq.writer import MAX_PACKET, encode_message
 
 CATCH_ALL = "unreadable packet ("
 
@@ -80,7 +81,7 @@ def check(data: bytes) -> str:
     try:
         wire = encode_message(first)
     except ValueError as exc:
-        if "more than 9000" in str(exc):
+        if f"more than {MAX_PACKET}" in str(exc):
             return TOO_BIG
         raise PropertyViolation(f"encode_message refused a parsed message: {exc!r}") from exc
     try:

@@ -61,7 +61,10 @@ def _split_raw(text: str) -> list[bytes]:
     if "\\" not in text:
         if not text:
             return []
-        return [part.encode("utf-8", "surrogateescape") for part in text.split(".")]
+        try:
+            return [part.encode("utf-8", "surrogateescape") for part in text.split(".")]
+        except UnicodeEncodeError:
+            raise _unencodable(text) from None
     if _ESCAPED_BACKSLASH in text or _ESCAPED_DOT in text:
         raise InvalidArgument(f"name {text!r} holds a character that cannot be encoded")
     # A step per escape instead of per character (a name of 127 labels "\." each: 55 -> 20
@@ -87,12 +90,21 @@ def _split_raw(text: str) -> list[bytes]:
             else:
                 out.append(piece)  # an escaped character stands for itself
         text = "".join(out)
-    return [
-        part.replace(_ESCAPED_DOT, ".")
-        .replace(_ESCAPED_BACKSLASH, "\\")
-        .encode("utf-8", "surrogateescape")
-        for part in text.split(".")
-    ]
+    try:
+        return [
+            part.replace(_ESCAPED_DOT, ".")
+            .replace(_ESCAPED_BACKSLASH, "\\")
+            .encode("utf-8", "surrogateescape")
+            for part in text.split(".")
+        ]
+    except UnicodeEncodeError:
+        raise _unencodable(name) from None
+
+
+def _unencodable(name: str) -> InvalidArgument:
+    # Of the surrogates only U+DC80..U+DCFF stand for bytes (surrogateescape); any other one
+    # (json.loads('"\\ud800"') makes them) has no wire form.
+    return InvalidArgument(f"name {name!r} holds a character that cannot be encoded")
 
 
 # Stand-ins for an escaped "\\" and "." while a name is split at its dots: surrogates that no

@@ -294,6 +294,12 @@ def _read_name(
             if target >= end:
                 _mark_bad(view, start, pos, names)
                 raise _Bad("compression pointer past the end")
+            if target in (start, pos):
+                # Back to this name's first label, or at itself: a loop, known without
+                # following it, which cost a second read of the name and its failure. (Not
+                # any offset in between: one inside a label's bytes reads them afresh.)
+                _mark_bad(view, start, pos, names)
+                raise _Bad("compression pointer loop")
             if depth >= _MAX_HOPS:
                 raise _Bad("too many compression pointers")
             suffix = _follow(view, target, names, runs, depth + 1)
@@ -359,6 +365,12 @@ def _follow(
     end = len(view)
     if target >= end:
         raise _Bad("compression pointer past the end")
+    if (
+        view[target] > 0xBF
+        and target + 1 < end
+        and (view[target] & 0x3F) << 8 | view[target + 1] == target
+    ):
+        raise _Bad("compression pointer to itself")  # at once: no read to fail in
     text = _label_then(view, target, end, names, pointer=False)
     if text is not None:
         return text
@@ -506,7 +518,8 @@ def _label_then(
     (``pointer``; the commonest RDATA name and new owner name, "Office._http._tcp.local",
     "host.local"), or at the next label (a pointer into a run whose next label is cached, see
     _follow). Cached under ``pos``. None for _read_name to do it all: another shape, a name
-    past 255 bytes. A label holding "." or "\\" is escaped here as _read_name would."""
+    past 255 bytes. A label holding "." or "\\" is escaped here as _read_name would. _Bad for
+    a pointer back to the label or at itself: a loop."""
     length = view[pos]
     after = pos + 1 + length
     if not 0 < length < 0x40:
@@ -514,7 +527,11 @@ def _label_then(
     if pointer:
         if after + 1 >= limit or view[after] < 0xC0:
             return None
-        suffix = names.get((view[after] & 0x3F) << 8 | view[after + 1])
+        target = (view[after] & 0x3F) << 8 | view[after + 1]
+        suffix = names.get(target)
+        if suffix is None and target in (pos, after):
+            names[pos] = _BAD
+            raise _Bad("compression pointer loop")  # back to its label, or at itself
     else:
         suffix = names.get(after)
     if not suffix or suffix is _BAD:
@@ -637,12 +654,20 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
         pos = 12
 
         questions = []
+        skipped = 0
         while qdcount:
             qdcount -= 1
             try:
                 name, pos = _name_at(view, pos, end, names, runs)
             except _Bad as exc:
-                raise MalformedPacket(f"bad question name: {exc}", pos) from None
+                # Stepped over in place, a question whose pointer leads nowhere is skipped
+                # and counted like a record: a response's answers do not depend on it.
+                after = _step_over(view, pos, end, 4)
+                if after < 0:
+                    raise MalformedPacket(f"bad question name: {exc}", pos) from None
+                pos = after + 4
+                skipped += 1
+                continue
             if pos + 4 > end:
                 raise MalformedPacket("question cut off", pos)
             qtype, qclass = _QUESTION_TAIL(view, pos)
@@ -653,7 +678,6 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
         answers: list[object] = []
         authorities: list[object] = []
         additionals: list[object] = []
-        skipped = 0
         cut = False
         for section, remaining in (
             (answers, ancount),
@@ -692,8 +716,20 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                         # 68 years). Not OPT's: that field is extended RCODE and flags.
                         ttl = 0
                 except (_Bad, StructError, IndexError):
-                    cut = True
-                    break
+                    # An owner name whose pointer leads nowhere (past the end, a loop, over
+                    # 255 bytes) loses only its record when the name can be stepped over in
+                    # place: the header and RDLENGTH after it still say where the next record
+                    # starts. (A cut-off header fails here too: fewer than 10 bytes are left.)
+                    pos = _step_over(view, pos, end, 10)
+                    if pos < 0:
+                        cut = True
+                        break
+                    pos += 10 + (view[pos + 8] << 8 | view[pos + 9])
+                    if pos > end:
+                        cut = True
+                        break
+                    skipped += 1
+                    continue
                 start = pos + 10
                 pos = start + rdlength
                 if pos > end:
@@ -714,7 +750,11 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                         else:
                             target = _label_then(view, start, pos, names)
                             if target is None:
-                                target = read_name(view, start, pos, end, names, runs)[0]
+                                target, after = read_name(view, start, pos, end, names, runs)
+                            else:
+                                after = start + view[start] + 3  # the label, then a pointer
+                            if after != pos:  # bytes after the name: RDLENGTH is wrong
+                                raise _Bad("PTR target does not fill its RDATA")
                         record: object = new(
                             PTRRecord, (name, rclass & 0x7FFF, ttl, rclass > 0x7FFF, target)
                         )
@@ -724,7 +764,11 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                         priority, weight, port = _SRV_HEAD(view, start)
                         target = _label_then(view, start + 6, pos, names)
                         if target is None:
-                            target = read_name(view, start + 6, pos, end, names, runs)[0]
+                            target, after = read_name(view, start + 6, pos, end, names, runs)
+                        else:
+                            after = start + view[start + 6] + 9
+                        if after != pos:
+                            raise _Bad("SRV target does not fill its RDATA")
                         record = new(
                             SRVRecord,
                             (
@@ -789,6 +833,16 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
     )
 
 
+def _step_over(view: memoryview, pos: int, end: int, fixed: int) -> int:
+    """The offset after the name at ``pos``, stepped over in place, if ``fixed`` bytes follow
+    it inside the packet; else -1."""
+    try:
+        after = _skip_name(view, pos, end)
+    except _Bad:
+        return -1
+    return after if after + fixed <= end else -1
+
+
 def _skip_name(view: memoryview, pos: int, end: int) -> int:
     """The offset just after the name at ``pos``, read in place only (no pointer followed)."""
     while pos < end:
@@ -831,7 +885,9 @@ def _other_record(
             next_name, after = name, _skip_name(view, start, end)
         return _new(NSECRecord, (*head, next_name, _read_bitmap(view, after, end)))
     if rtype == 5:  # CNAME
-        target = _read_name(view, start, end, len(view), names, runs)[0]
+        target, after = _read_name(view, start, end, len(view), names, runs)
+        if after != end:
+            raise _Bad("CNAME target does not fill its RDATA")
         return _new(CNAMERecord, (*head, target))
     if rtype == 13:  # HINFO
         if _check_strings(view, start, end) != 2:

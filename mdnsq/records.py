@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import IntEnum
 from ipaddress import IPv4Address, IPv6Address
 from itertools import compress
-from operator import itemgetter
+from operator import index, itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mdnsq.errors import InvalidArgument
@@ -122,15 +122,37 @@ def record_type(value: int) -> RecordType:
     return found
 
 
+def _whole(value: int, what: str) -> int:
+    """An integer field: int() turned "http" into a ValueError and 120.7 into 120."""
+    try:
+        return index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, not {type(value).__name__}") from None
+
+
+def _bytes(value: bytes, what: str) -> bytes:
+    """A bytes field: bytes(5) is five NUL bytes, and HINFO cpu=3 became three of them."""
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{what} must be bytes, not {type(value).__name__}")
+    return bytes(value)
+
+
+def _address(kind: type[IPv4Address] | type[IPv6Address], value: Any) -> bytes:
+    try:
+        return kind(value).packed
+    except ValueError as exc:  # AddressValueError: a value, not its kind, is wrong
+        raise InvalidArgument(str(exc)) from None
+
+
 def _check_u16(value: int, what: str) -> int:
-    value = int(value)
+    value = _whole(value, what)
     if not 0 <= value <= 0xFFFF:
         raise InvalidArgument(f"{what} must be 0..65535, got {value}")
     return value
 
 
 def _check_class(rclass: int) -> int:
-    rclass = int(rclass)
+    rclass = _whole(rclass, "rclass")
     if not 0 <= rclass <= 0x7FFF:
         raise InvalidArgument(
             f"rclass must be 0..32767 (the top bit is the QU / cache-flush bit), got {rclass}"
@@ -146,7 +168,7 @@ _OPT = 41
 
 
 def _check_ttl(ttl: int, limit: int = _MAX_TTL) -> int:
-    ttl = int(ttl)
+    ttl = _whole(ttl, "ttl")
     if not 0 <= ttl <= limit:
         raise InvalidArgument(f"ttl must be 0..{limit} (RFC 2181 §8), got {ttl}")
     return ttl
@@ -309,7 +331,7 @@ class ARecord(Record):
         cache_flush: bool = False,
     ) -> ARecord:
         return tuple.__new__(
-            cls, (*_head(name, ttl, rclass, cache_flush), IPv4Address(address).packed)
+            cls, (*_head(name, ttl, rclass, cache_flush), _address(IPv4Address, address))
         )
 
     @property
@@ -337,7 +359,7 @@ class AAAARecord(Record):
         cache_flush: bool = False,
     ) -> AAAARecord:
         return tuple.__new__(
-            cls, (*_head(name, ttl, rclass, cache_flush), IPv6Address(address).packed)
+            cls, (*_head(name, ttl, rclass, cache_flush), _address(IPv6Address, address))
         )
 
     @property
@@ -464,9 +486,12 @@ class TXTRecord(Record):
         rclass: int = CLASS_IN,
         cache_flush: bool = False,
     ) -> TXTRecord:
+        if isinstance(strings, (bytes, bytearray, memoryview, str)):
+            # One value where a list of them belongs: iterating bytes gives ints.
+            raise TypeError("strings must be an iterable of bytes values, not one value")
         rdata = bytearray()
         for item in strings:
-            item = bytes(item)
+            item = _bytes(item, "a TXT string")
             if len(item) > 255:
                 raise InvalidArgument("a TXT character-string is at most 255 bytes")
             rdata.append(len(item))
@@ -504,7 +529,7 @@ class HINFORecord(Record):
         rclass: int = CLASS_IN,
         cache_flush: bool = False,
     ) -> HINFORecord:
-        cpu, os = bytes(cpu), bytes(os)
+        cpu, os = _bytes(cpu, "cpu"), _bytes(os, "os")
         if len(cpu) > 255 or len(os) > 255:
             raise InvalidArgument("HINFO strings are at most 255 bytes")
         return tuple.__new__(cls, (*_head(name, ttl, rclass, cache_flush), cpu, os))
@@ -651,7 +676,7 @@ class UnknownRecord(Record):
         rtype = record_type(_check_u16(type, "type"))
         max_ttl = 0xFFFFFFFF if rtype == _OPT else _MAX_TTL
         head = _head(name, ttl, rclass, cache_flush, max_ttl)
-        return tuple.__new__(cls, (*head, rtype, bytes(rdata)))
+        return tuple.__new__(cls, (*head, rtype, _bytes(rdata, "rdata")))
 
 
 class Message(_Tuple):

@@ -4,11 +4,11 @@ Operations: ``encode_message`` for any Message; ``build_query`` for the common o
 ``build_queries`` to spread a long known-answer list over several packets (RFC 6762 §7.2: TC set on
 every packet but the last).
 
-Goals: never produce more than 9000 bytes (RFC 6762 §17); compress every name that RFC 6762
-§18.14 lets us compress (question names, owner names, PTR/CNAME/SRV targets) and leave the NSEC
-next name uncompressed, as §18.14 advises senders. Compression is exact-case: a pointer is only
-used for a suffix with the very same labels, so the receiver reads back exactly the names we were
-given.
+Goals: never produce a packet over 9000 bytes, IP and UDP headers included (RFC 6762 §17);
+compress every name that RFC 6762 §18.14 lets us compress (question names, owner names,
+PTR/CNAME/SRV targets) and leave the NSEC next name uncompressed, as §18.14 advises senders.
+Compression is exact-case: a pointer is only used for a suffix with the very same labels, so the
+receiver reads back exactly the names we were given.
 
 Plan: one ``_Writer`` with a bytearray and a suffix -> offset table. ``mark()``/``rollback()`` let
 ``build_queries`` try a record and take it back if the packet would get too big.
@@ -39,7 +39,10 @@ from mdnsq.records import (
 
 __all__ = ["MAX_PACKET", "build_queries", "build_query", "encode_message"]
 
-MAX_PACKET = 9000
+# RFC 6762 §17: 9000 bytes is the whole packet, IP and UDP headers included. The message gets
+# what is left under IPv6's 48 bytes of headers (IPv4's 28 would leave 8972), whichever family
+# carries it. Receiving stays liberal: the pool's buffers take 9000 bytes of message.
+MAX_PACKET = 9000 - 48
 _POINTER_LIMIT = 0x3FFF
 
 _HEADER = Struct("!6H")
@@ -54,7 +57,11 @@ def _suffixes(name: str) -> list[tuple[str, bytes]]:
         if not name:
             return []
         parts = name.split(".")
-        labels = [p.encode("utf-8", "surrogateescape") for p in parts]
+        try:
+            labels = [p.encode("utf-8", "surrogateescape") for p in parts]
+        except UnicodeEncodeError:
+            name_to_wire_labels(name)  # raises InvalidArgument, as for any unencodable name
+            raise
         for label in labels:
             if not 0 < len(label) <= 63:
                 # Let the validating path produce the error message.
@@ -170,7 +177,8 @@ class _Writer:
 
 
 def encode_message(message: Message) -> bytes:
-    """Wire form of ``message``; ValueError if it would exceed 9000 bytes or break a limit."""
+    """Wire form of ``message``; ValueError if it would exceed MAX_PACKET (8952) bytes, the
+    most an mDNS packet carries (RFC 6762 §17), or break a limit."""
     writer = _Writer()
     for question in message.questions:
         writer.question(question)

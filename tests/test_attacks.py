@@ -1,7 +1,9 @@
 """One test per attack on the parser, each a hand-built packet (RFC 6762 §18, RFC 1035 §4.1.4).
 
-An attack in the header or a question raises MalformedPacket; in a record, the record is skipped and
-counted while the rest of the packet survives. Nothing else may escape, and nothing may hang.
+An attack in the header raises MalformedPacket; a question or record whose name is attacked is
+skipped and counted while the rest of the packet survives, as long as the name can be stepped over
+in place (else the way on is lost: MalformedPacket in a question, the end of the parse in a
+record). Nothing else may escape, and nothing may hang.
 """
 
 from __future__ import annotations
@@ -46,28 +48,33 @@ def question(name: bytes, qtype: int = 12) -> bytes:
     return name + struct.pack("!HH", qtype, 1)
 
 
-# --- attacks in the question section: the packet is dropped ------------------------------------
+def assert_question_skipped(packet: bytes) -> None:
+    """The packet's last question was refused: skipped and counted, the others kept (until
+    the thirteenth session the whole packet was dropped: a response's answers with it)."""
+    message = parse_message(packet)
+    assert message.skipped == 1
+    assert len(message.questions) == struct.unpack_from("!H", packet, 4)[0] - 1
+
+
+# --- attacks in the question section: the question is skipped ----------------------------------
 
 
 def test_pointer_loop() -> None:
     """Two pointers pointing at each other never terminate without a hop limit."""
     # offset 12: pointer to 14; offset 14: pointer to 12.
     packet = header(qd=1) + pointer(14) + pointer(12) + b"\x00\x0c\x00\x01"
-    with pytest.raises(MalformedPacket) as info:
-        parse_message(packet)
-    assert info.value.offset == 12
+    # The name is the pointer at 12; the pointer at 14 is read as its type (0xC00C).
+    assert_question_skipped(packet)
 
 
 def test_pointer_to_itself() -> None:
     packet = header(qd=1) + pointer(12) + b"\x00\x0c\x00\x01"
-    with pytest.raises(MalformedPacket):
-        parse_message(packet)
+    assert_question_skipped(packet)
 
 
 def test_pointer_past_the_end() -> None:
     packet = header(qd=1) + wire_name(b"a")[:-1] + pointer(0x3FFF) + b"\x00\x0c\x00\x01"
-    with pytest.raises(MalformedPacket, match="past the end"):
-        parse_message(packet)
+    assert_question_skipped(packet)
 
 
 def test_label_length_overflow() -> None:
@@ -87,8 +94,7 @@ def test_label_type_0x40_and_0x80_rejected() -> None:
 def test_name_over_255_bytes() -> None:
     # 5 labels of 63 bytes: 5 * 64 + 1 = 321 wire bytes.
     packet = header(qd=1) + question(wire_name(*[b"x" * 63] * 5))
-    with pytest.raises(MalformedPacket, match="255"):
-        parse_message(packet)
+    assert_question_skipped(packet)
 
 
 def test_name_over_255_bytes_through_pointers() -> None:
@@ -96,8 +102,7 @@ def test_name_over_255_bytes_through_pointers() -> None:
     long_suffix = wire_name(*[b"y" * 63] * 3)  # 193 bytes
     prefix = bytes([63]) + b"z" * 63 + pointer(12)  # 64 more bytes -> 257
     packet = header(qd=2) + question(long_suffix) + question(prefix)
-    with pytest.raises(MalformedPacket, match="255"):
-        parse_message(packet)
+    assert_question_skipped(packet)
 
 
 def test_name_of_exactly_255_bytes_is_fine() -> None:
@@ -111,8 +116,7 @@ def test_more_than_128_labels() -> None:
     """129 one-byte labels. Every label costs at least 2 wire bytes, so more than 128 labels also
     breaks the 255-byte limit; the parser must refuse it by one rule or the other."""
     packet = header(qd=1) + question(wire_name(*[b"a"] * 129))
-    with pytest.raises(MalformedPacket, match=r"128 labels|255"):
-        parse_message(packet)
+    assert_question_skipped(packet)
 
 
 def test_127_labels_is_fine() -> None:
@@ -333,8 +337,7 @@ def test_escaped_suffix_long_as_text_but_within_255_wire_bytes_is_accepted() -> 
     message = parse_message(header(qd=2) + first + second)
     assert message.questions[1].name == "a" * 60 + "." + ".".join(["\\." * 60] * 3)
     too_long = question(bytes([63]) + b"b" * 63 + bytes([10]) + b"c" * 10 + pointer(12))
-    with pytest.raises(MalformedPacket, match="255"):
-        parse_message(header(qd=2) + first + too_long)  # 64 + 11 + 184 = 259
+    assert_question_skipped(header(qd=2) + first + too_long)  # 64 + 11 + 184 = 259
 
 
 @pytest.mark.parametrize(
@@ -408,8 +411,7 @@ def test_255_byte_limit_through_a_pointer_to_an_escaped_name_counts_wire_bytes()
     message = parse_message(header(qd=2) + escaped + fits)
     assert message.questions[1].name == "a" * 12 + "." + ".".join(["\\255"] * 120)
     too_long = question(bytes([14]) + b"a" * 14 + pointer(12))  # 15 + 241 = 256
-    with pytest.raises(MalformedPacket, match="255"):
-        parse_message(header(qd=2) + escaped + too_long)
+    assert_question_skipped(header(qd=2) + escaped + too_long)
 
 
 @pytest.mark.parametrize(
@@ -437,8 +439,7 @@ def test_255_byte_limit_counts_every_kind_of_escape_as_its_wire_bytes(kind: byte
     message = parse_message(header(qd=2) + question(base) + fits)
     assert message.questions[1].name == "a" * room + "." + expected
     too_long = question(bytes([room + 1]) + b"a" * (room + 1) + pointer(12))
-    with pytest.raises(MalformedPacket, match="255"):
-        parse_message(header(qd=2) + question(base) + too_long)
+    assert_question_skipped(header(qd=2) + question(base) + too_long)
 
 
 def test_unknown_types_do_not_grow_the_record_type_table_without_bound() -> None:

@@ -4,9 +4,10 @@ parse_message caches names per packet in several ways (by offset, failures by la
 of labels remembered for pointers into them), each a chance to return a different name than the
 bytes say. The reference reads every name afresh, label by label. Packets here hold only
 questions, A and PTR records and records of an unknown type, so the reference needs no RDATA
-rules beyond "a PTR target is a name inside its RDATA" and "a record whose name fails is
-skipped". Pointer chains stay far below the hop limit (the one rule whose outcome depends on
-what was cached before), and every other rule is the same for any reading order.
+rules beyond "a PTR target is a name that fills its RDATA" and "a record whose name fails is
+skipped" (an owner name, if it can be stepped over in place). Pointer chains stay far below the
+hop limit (the one rule whose outcome depends on what was cached before), and every other rule
+is the same for any reading order.
 """
 
 from __future__ import annotations
@@ -65,6 +66,25 @@ def ref_name(data: bytes, pos: int, limit: int) -> tuple[str, int]:
     return ".".join(escape_label_bytes(label) for label in labels), after or pos
 
 
+def ref_step_over(data: bytes, pos: int, fixed: int) -> int | None:
+    """The offset after the name at ``pos`` read in place (labels, then a terminator or a
+    pointer, not followed), if ``fixed`` bytes follow it inside the packet; else None."""
+    while pos < len(data):
+        length = data[pos]
+        if length == 0:
+            pos += 1
+            break
+        if length >= 0xC0:
+            pos += 2
+            break
+        if length >= 0x40:
+            return None
+        pos += length + 1
+    else:
+        return None
+    return pos if pos + fixed <= len(data) else None
+
+
 def ref_parse(data: bytes) -> tuple[list[str], list[tuple[str, int, object]], int] | None:
     """(question names, (owner, type, PTR target or RDATA) per kept record, skipped); None
     where parse_message must raise MalformedPacket."""
@@ -73,24 +93,38 @@ def ref_parse(data: bytes) -> tuple[list[str], list[tuple[str, int, object]], in
     qd, an, ns, ar = struct.unpack_from("!4H", data, 4)
     pos = 12
     questions = []
+    skipped = 0
     for _ in range(qd):
         try:
             name, pos = ref_name(data, pos, len(data))
         except Fails:
-            return None
+            # A question stepped over in place is skipped and counted; else the packet fails.
+            after = ref_step_over(data, pos, 4)
+            if after is None:
+                return None
+            pos = after + 4
+            skipped += 1
+            continue
         if pos + 4 > len(data):
             return None
         questions.append(name)
         pos += 4
     records: list[tuple[str, int, object]] = []
-    skipped = 0
     for _ in range(an + ns + ar):
-        # A record whose header (owner name included) cannot be read loses the way to the
-        # next one: the parse ends there, counted once.
+        # A record whose header cannot be read (its owner name not even in place) loses the
+        # way to the next one: the parse ends there, counted once. An owner name that fails
+        # but can be stepped over loses its record only.
         try:
             name, pos = ref_name(data, pos, len(data))
         except Fails:
-            return questions, records, skipped + 1
+            after = ref_step_over(data, pos, 10)
+            if after is None:
+                return questions, records, skipped + 1
+            pos = after + 10 + _RR.unpack_from(data, after)[3]
+            if pos > len(data):
+                return questions, records, skipped + 1
+            skipped += 1
+            continue
         if pos + 10 > len(data):
             return questions, records, skipped + 1
         rtype, _rclass, _ttl, rdlength = _RR.unpack_from(data, pos)

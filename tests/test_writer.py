@@ -10,6 +10,7 @@ from mdnsq import (
     AAAARecord,
     ARecord,
     HINFORecord,
+    InvalidArgument,
     Message,
     NSECRecord,
     PTRRecord,
@@ -129,11 +130,22 @@ def test_build_query_with_known_answers() -> None:
     assert not message.is_response and not message.truncated
 
 
-def test_encoding_never_exceeds_9000_bytes() -> None:
+def test_encoding_never_exceeds_9000_bytes_with_the_ip_and_udp_headers() -> None:
+    """RFC 6762 §17: 9000 bytes is the whole packet: 8952 of message under IPv6's headers."""
     big = [TXTRecord(name=f"i{i}.{SERVICE}", ttl=1, strings=[b"x" * 255] * 4) for i in range(10)]
-    with pytest.raises(ValueError, match="9000"):
+    with pytest.raises(ValueError, match="8952"):
         encode_message(Message(flags=FLAG_QR, answers=big))
-    assert len(encode_message(Message(flags=FLAG_QR, answers=big[:8]))) <= 9000
+    assert len(encode_message(Message(flags=FLAG_QR, answers=big[:8]))) <= 8952
+    # A message of 8,953 bytes (9,001 on the wire over IPv6) is refused; one of 8,952 is not.
+    head = 12 + len(SERVICE) + 2 + 10  # header, owner name, record header
+    for rdata, refused in ((8952 - head, False), (8953 - head, True)):
+        record = UnknownRecord(name=SERVICE, ttl=1, type=99, rdata=b"x" * rdata)
+        message = Message(flags=FLAG_QR, answers=(record,))
+        if refused:
+            with pytest.raises(InvalidArgument):
+                encode_message(message)
+        else:
+            assert len(encode_message(message)) == 8952
 
 
 def test_build_queries_splits_known_answers_with_tc_on_all_but_the_last() -> None:
