@@ -711,12 +711,17 @@ class RecordCache:
         return [e.record for e in self.entries(name, rtype, now)]
 
     def known_answers(self, name: str, rtype: int, now: float) -> list[CacheEntry]:
-        """Entries worth listing as known answers (§7.1): more than half their TTL left."""
-        return [
-            e
-            for e in self.entries(name, rtype, now)
-            if not e.goodbye and e.expires - now > e.ttl / 2
-        ]
+        """Entries worth listing as known answers (§7.1): more than half their TTL left; a
+        record heard on several interfaces once, with its longest life (our queries go out on
+        every interface, and each copy was one more known answer in every packet)."""
+        found: dict[tuple[Any, ...], CacheEntry] = {}
+        for e in self.entries(name, rtype, now):
+            if not e.goodbye and e.expires - now > e.ttl / 2:
+                data = (e.key[0], *e.key[2:])
+                kept = found.get(data)
+                if kept is None or e.expires > kept.expires:
+                    found[data] = e
+        return list(found.values())
 
     def __iter__(self) -> Iterator[CacheEntry]:
         names = self._names

@@ -22,13 +22,14 @@ from mdnsq.service import (
     ServiceInfo,
     base_type,
     build_service_info,
-    service_unavailable,
     split_instance_name,
 )
 from mdnsq.tasks import (
     MAX_RESOLVING,
     PARTIAL_AFTER,
     REFRESH_SUPPRESS,
+    RESOLVE_HOLD,
+    RESOLVE_REST,
     SETTLE,
     SUPPRESS,
     WATCH_MAX_INTERVAL,
@@ -93,6 +94,12 @@ class BrowseTask(Task):
         # patch touched since needs() last found it resolved. Walking all of them cost 0.9-2.3 ms
         # a wake-up for a watch of 4,000 instances.
         self.open: set[str] = set()
+        # Turns at the MAX_RESOLVING slots (needs()): since when each instance holds one, until
+        # when a released one rests and how long it rested last, and when the next holder
+        # may be released for an instance that waits (inf: nobody waits).
+        self.holding: dict[str, float] = {}
+        self.resting: dict[str, tuple[float, float]] = {}
+        self.release_at = math.inf
 
     def changed(self, names: Iterable[str], keys: Mapping[Key, bool] | None = None) -> None:
         stale = self.stale
@@ -329,11 +336,14 @@ class BrowseTask(Task):
         self.started = False
 
     def wake_at(self, cache: RecordCache, now: float) -> float:
-        return min(self.complete_since.values(), default=math.inf) + self.settle
+        settled = min(self.complete_since.values(), default=math.inf) + self.settle
+        return min(settled, self.release_at)
 
     def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
         wanted = [Question(self.service_type, RecordType.PTR)]
-        resolving = 0
+        chosen: list[tuple[str, list[Question]]] = []
+        waiting: list[tuple[str, list[Question]]] = []
+        holding, resting = self.holding, self.resting
         current = self.instances(cache, now)
         # A watch walks its listing, a browse the firsts: the same keys in the same order.
         # Neither walked yet: the next pass reads (and opens) them all.
@@ -351,13 +361,55 @@ class BrowseTask(Task):
             if self._unresolved(key, ptr):
                 missing = missing_questions(cache, target, now)
                 if missing:
-                    wanted.extend(missing)
-                    resolving += 1
-                    if resolving >= MAX_RESOLVING:
-                        break
+                    rest = resting.get(key)
+                    if rest is not None and rest[0] > now:
+                        continue
+                    if len(chosen) < MAX_RESOLVING:
+                        chosen.append((key, missing))
+                    else:
+                        waiting.append((key, missing))
+                        if len(waiting) >= MAX_RESOLVING:
+                            break
+                    continue
             elif walked:
                 self.open.discard(key)
+            if key in holding:
+                del holding[key]  # answered: a turn it needs later starts afresh
+        self._take_turns(chosen, waiting, now, len(current))
+        for _, missing in chosen:
+            wanted.extend(missing)
         return wanted
+
+    def _take_turns(
+        self,
+        chosen: list[tuple[str, list[Question]]],
+        waiting: list[tuple[str, list[Question]]],
+        now: float,
+        listed: int,
+    ) -> None:
+        """Give the slots of holders that had RESOLVE_HOLD to instances that wait, in order."""
+        holding, resting = self.holding, self.resting
+        if waiting:
+            for i, (key, _) in enumerate(chosen):
+                if not waiting:
+                    break
+                if now - holding.get(key, now) >= RESOLVE_HOLD:
+                    last = resting.get(key, (0.0, RESOLVE_REST / 4))[1]
+                    rest = min(4 * last, WATCH_MAX_INTERVAL)
+                    resting[key] = (now + rest, rest)
+                    del holding[key]
+                    chosen[i] = waiting.pop(0)
+        for key, _ in chosen:
+            holding.setdefault(key, now)
+        self.release_at = (
+            min(holding[key] for key, _ in chosen) + RESOLVE_HOLD if waiting else math.inf
+        )
+        if len(holding) + len(resting) > 2 * listed + 64:
+            held = {key for key, _ in chosen}
+            for key in [k for k in holding if k not in held]:
+                del holding[key]  # resolved, gone, or past the walk: a turn starts afresh
+            for key in [k for k, (until, _) in resting.items() if until <= now]:
+                del resting[key]
 
     def finish(self, cache: RecordCache, now: float) -> None:
         self._yield_new(cache, now, partial=True)
@@ -525,9 +577,14 @@ class WatchTask(BrowseTask):
                 continue
             self.marks[key] = mark
             info = build_service_info(cache, target, now, ptrs[0])
-            if info is None and key in self.reported and service_unavailable(cache, target, now):
-                # Its SRV record now says "decidedly not available" (RFC 2782): gone, until an
-                # SRV record names a host again (then it is added afresh).
+            if info is None and key in self.reported:
+                # No SRV record names its host any more: it expired (its four refresh queries
+                # went unanswered: the peer vanished, or the link was down), or it says
+                # "decidedly not available" (RFC 2782). Gone until an SRV record names a host
+                # again; unreported, it is asked about again (needs()) and then added afresh.
+                # Kept as reported, it kept its old host and port, and was never asked about:
+                # its PTR record (TTL 4500) outlives its SRV (120), and as a known answer it
+                # kept the responder silent.
                 self.out.append(ServiceEvent("removed", self.reported.pop(key)))
             self._report(key, info, now)
             entries = self._entries_of(cache, now, target, ptrs)

@@ -188,6 +188,14 @@ def _needle(name: str) -> bytes | None:
     return bytes((len(labels[0]),)) + labels[0].lower() if labels else None
 
 
+def _asked_name(name: str) -> str:
+    """A name to ask about: the root is nobody's on a link, and asking it sent ". SRV?"."""
+    text = normalize_name(name)
+    if not text:
+        raise InvalidArgument(f"no name to ask about in {name!r}")
+    return text
+
+
 def _parse_type(rtype: int | str) -> RecordType:
     if isinstance(rtype, str):
         return RecordType.parse(rtype)
@@ -569,8 +577,9 @@ class Querier:
     # -- public calls ---------------------------------------------------------------------
 
     def query(self, name: str, type: int | str, timeout: float = 1.0) -> list[Record]:
-        """Records answering (name, type). Returns early only for unique (cache-flush) answers."""
-        task = QueryTask(normalize_name(name), _parse_type(type), self.settle)
+        """Records answering (name, type). Returns early only for unique (cache-flush) answers,
+        or, one_shot, once the first answer has settled (legacy replies carry no flush bit)."""
+        task = QueryTask(_asked_name(name), _parse_type(type), self.settle, self.one_shot)
         self._run(task, timeout)
         return task.result
 
@@ -600,7 +609,7 @@ class Querier:
         else:
             if instance is not None or type is not None:
                 raise TypeError("give either a name or instance= and type=, not both")
-            full = normalize_name(name)
+            full = _asked_name(name)
         task = ServiceTask(full)
         self._run(task, timeout)
         return task.result

@@ -49,6 +49,8 @@ __all__ = [
     "PARTIAL_AFTER",
     "REFRESH_GAP",
     "REFRESH_SUPPRESS",
+    "RESOLVE_HOLD",
+    "RESOLVE_REST",
     "SETTLE",
     "SUPPRESS",
     "WATCH_MAX_INTERVAL",
@@ -85,6 +87,15 @@ PARTIAL_AFTER = 2.0  # a watch reports an instance without TXT/address after thi
 # A browse asks about at most this many unresolved instances at a time: a flood of fresh PTR
 # records must not turn into a flood of our questions (the rest wait for a free slot).
 MAX_RESOLVING = 16
+# ... and an instance keeps its slot this long while others wait for one (asked at 0 and 1 s,
+# then unanswered: its host is gone, or never answers); released, it rests before it may have
+# one again, RESOLVE_REST at first and four times as long each time, up to WATCH_MAX_INTERVAL
+# (a host that comes back announces itself, RFC 6762 §8.3: the rests only bound our asking).
+# Without turns, 16 instances that never resolve (PTR records of hosts that vanished silently
+# outlive their SRV records, 4500 s against 120) kept every other instance from being asked
+# about, for as long as they were listed.
+RESOLVE_HOLD = 2.0
+RESOLVE_REST = 60.0
 
 
 class Ask:
@@ -162,9 +173,15 @@ class SettleTask(Task):
 
 
 class QueryTask(SettleTask):
-    def __init__(self, name: str, rtype: RecordType, settle: float) -> None:
+    """Finishes early only on a unique answer (cache-flush bit): a shared one may have more
+    answerers. A one-shot querier's answers are legacy unicast replies, which never carry the
+    bit (RFC 6762 §6.7): there (``one_shot``) the call ends ``settle`` after the first answer,
+    as resolve_host does, and always asks."""
+
+    def __init__(self, name: str, rtype: RecordType, settle: float, one_shot: bool = False) -> None:
         super().__init__(name, settle)
         self.rtype = rtype
+        self.one_shot = one_shot
         self.result: list[Record] = []
 
     def _entries(self, cache: RecordCache, now: float) -> list[CacheEntry]:
@@ -176,8 +193,13 @@ class QueryTask(SettleTask):
 
     def update(self, cache: RecordCache, now: float) -> None:
         entries = self._entries(cache, now)
-        unique = bool(entries) and self.rtype != RecordType.ANY
-        unique = unique and all(e.record.cache_flush for e in entries)
+        if self.one_shot:
+            # Settled, never taken from the cache at once: what is there may be shared.
+            unique = bool(entries)
+            self.started = False
+        else:
+            unique = bool(entries) and self.rtype != RecordType.ANY
+            unique = unique and all(e.record.cache_flush for e in entries)
         if unique and self.started:
             self.done = True  # answered from the cache: responders would stay silent anyway
         elif unique and self.first_at is None:

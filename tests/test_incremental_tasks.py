@@ -19,7 +19,7 @@ from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.instances import BrowseTask, WatchTask, ask_refresh
 from mdnsq.names import name_key
 from mdnsq.records import Message, Question, Record, RecordType, SRVRecord
-from mdnsq.service import ServiceEvent, ServiceInfo, build_service_info, service_unavailable
+from mdnsq.service import ServiceEvent, ServiceInfo, build_service_info
 from mdnsq.tasks import (
     PARTIAL_AFTER,
     REFRESH_GAP,
@@ -60,7 +60,7 @@ class FullScanWatch(BrowseTask):
             del self.pending[key]
         for key, (target, ptr_entry) in current.items():
             info = build_service_info(cache, target, now, ptr_entry)
-            if info is None and key in self.reported and service_unavailable(cache, target, now):
+            if info is None and key in self.reported:  # SRV expired, or names the root
                 self.out.append(ServiceEvent("removed", self.reported.pop(key)))
             old = self.reported.get(key)
             if old is not None:

@@ -48,7 +48,7 @@ from mdnsq import (
 from mdnsq.cache import MAX_RRSET, REFRESH_JITTER, CacheEntry
 from mdnsq.interfaces import Interface
 from mdnsq.names import name_key, split_name, unescape_label
-from mdnsq.service import service_unavailable
+from mdnsq.service import build_service_info
 from tests.fakes import IFINDEX, LAN, PEER, FakeNet, FakeTransport, Responder, close_all
 
 STYPE = "_http._tcp.local"
@@ -278,10 +278,11 @@ class Watched:
                 self.live[key] = event
         if fresh:
             # A live instance has its PTR record in the cache; a removed one has none left, or
-            # its SRV record says it is decidedly not available (RFC 2782: target ".").
+            # no SRV record that names a host: it expired, or says the instance is decidedly
+            # not available (RFC 2782: target ".").
             listed = key in live_ptrs(q, self.asked, now)
             if event.kind == "removed":
-                assert not listed or service_unavailable(q.cache, info.name, now), event
+                assert not listed or build_service_info(q.cache, info.name, now) is None, event
             else:
                 assert listed, event
 
