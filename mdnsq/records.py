@@ -680,7 +680,8 @@ class UnknownRecord(Record):
 
 
 class Message(_Tuple):
-    """A whole DNS message. ``skipped`` counts records the parser dropped as malformed."""
+    """A whole DNS message. ``skipped`` counts records (and questions) the parser dropped as
+    malformed."""
 
     __slots__ = ()
 
@@ -699,7 +700,7 @@ class Message(_Tuple):
         answers = _make_field(3, "answer section")
         authorities = _make_field(4, "authority section (probes put proposed records here)")
         additionals = _make_field(5, "additional section")
-        skipped = _make_field(6, "records dropped as malformed while parsing")
+        skipped = _make_field(6, "records and questions dropped as malformed while parsing")
 
     def __new__(
         cls,
