@@ -37,7 +37,7 @@ from mdnsq import cli_output
 from mdnsq.errors import MalformedPacket, MdnsqError, NetworkError
 
 if TYPE_CHECKING:
-    from mdnsq import Querier
+    from mdnsq import Querier, Record, ServiceEvent, ServiceInfo
     from mdnsq.cli_output import IPAddress
 
 EXIT_FOUND = 0
@@ -492,20 +492,31 @@ def _cmd_browse(args: argparse.Namespace, out: cli_output.Output, deadline: Dead
     return out.count > 0
 
 
+def _ptrs_of(query: Callable[[str], list[Record]], name: str) -> tuple[str, list[Record]]:
+    return name, query(name)
+
+
 def _browse_names(
     q: Querier, types: Sequence[str], out: cli_output.Output, deadline: Deadline
 ) -> bool:
     """browse --no-resolve: the PTR records of each type, without SRV/TXT/address queries."""
     from mdnsq import PTRRecord, RecordType, normalize_service_type, split_instance_name
+    from mdnsq.names import name_key
+    from mdnsq.service import base_type
 
     names = [normalize_service_type(t) for t in types]
     ptrs = functools.partial(q.query, type=RecordType.PTR, timeout=deadline.left())
     # PTR records are shared, so each query runs to the deadline: nothing is lost by waiting
-    # for all of them before listing.
-    answers = list(_merge([_later(functools.partial(ptrs, name)) for name in names]))
-    for records in answers:
+    # for all of them before listing. _later keeps each answer with the type it answers.
+    answers = list(_merge([_later(functools.partial(_ptrs_of, ptrs, name)) for name in names]))
+    for name, records in answers:
+        base = name_key(base_type(name))
         for record in (r for r in records if isinstance(r, PTRRecord)):
             instance, service_type = split_instance_name(record.target)
+            if name_key(service_type) != base:
+                # Not one label under the type (RFC 6763 §4.1): a host name, another type's
+                # instance, a deeper name. Browse and watch leave these out; so does this.
+                continue
             # The cache says which interface each answer came in on (avahi-browse shows it).
             entries = q.cached_entries(record.name, RecordType.PTR)
             interface = next((e.interface for e in entries if e.record == record), None)
@@ -615,9 +626,40 @@ def _following_interfaces(q: Querier, every: float) -> Iterator[None]:
 
 def _cmd_watch(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
     with _querier(args, out) as q, _following_interfaces(q, FOLLOW_INTERFACES):
-        for event in _merge([q.watch(t, timeout=deadline.remaining()) for t in args.types]):
+        for event in _one_stream(q, args.types, deadline):
             out.event(event)
     return out.count > 0
+
+
+def _one_stream(q: Querier, types: Sequence[str], deadline: Deadline) -> Iterator[ServiceEvent]:
+    """The events of one watch per type, as one watch's: an instance that several report (a
+    type and its subtype) is added when the first reports it, removed when the last one does,
+    and updated only when what it shows changes. Merged as they came, an instance withdrawn
+    from the subtype alone read as removed while the type's watch still had it."""
+    from mdnsq import ServiceEvent
+    from mdnsq.names import name_key
+
+    def tagged(index: int, service_type: str) -> Iterator[tuple[int, ServiceEvent]]:
+        for event in q.watch(service_type, timeout=deadline.remaining()):
+            yield index, event
+
+    reporters: dict[str, set[int]] = {}
+    shown: dict[str, ServiceInfo] = {}
+    for index, event in _merge([tagged(i, t) for i, t in enumerate(types)]):
+        key = name_key(event.info.name)
+        if event.kind == "removed":
+            reporters.get(key, set()).discard(index)
+            if not reporters.get(key):
+                reporters.pop(key, None)
+                if shown.pop(key, None) is not None:
+                    yield event
+            continue
+        reporters.setdefault(key, set()).add(index)
+        old = shown.get(key)
+        if old is not None and event.info.same_content(old):
+            continue
+        shown[key] = event.info
+        yield event if old is None else ServiceEvent("updated", event.info)
 
 
 _Command = Callable[[argparse.Namespace, cli_output.Output, Deadline], bool]
@@ -664,6 +706,9 @@ def _fail(message: str) -> None:
 def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None) -> int:
     """Run one command; returns the exit status (the console script passes it to sys.exit)."""
     stream = stdout if stdout is not None else sys.stdout
+    if stream is None:  # started with stdout closed (`mdnsq ... >&-`): nowhere to answer
+        _fail("standard output is closed: nowhere to write what is found")
+        return EXIT_USAGE
     try:
         return _main(argv, stream)
     except KeyboardInterrupt:

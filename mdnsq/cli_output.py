@@ -49,9 +49,18 @@ def _escape_char(ch: str) -> str:
     return "".join(f"\\{b:03d}" for b in ch.encode("utf-8"))
 
 
+# Marks and overrides of text direction: a peer's name holding U+202E printed the rest of the
+# line (host, port) reversed on a terminal that handles right-to-left text.
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f"  # Arabic letter mark, left-to-right and right-to-left marks
+    "\u202a\u202b\u202c\u202d\u202e"  # embeddings, pop, overrides
+    "\u2066\u2067\u2068\u2069"  # isolates
+)
+
+
 def _is_unsafe(ch: str) -> bool:
     # Cc: C0/C1 controls and DEL; Cs: lone surrogates; Zl/Zp: line and paragraph separators.
-    return unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp")
+    return unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI_CONTROLS
 
 
 def clean(text: str) -> str:
