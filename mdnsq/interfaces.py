@@ -160,26 +160,40 @@ def list_interfaces() -> list[Interface]:
     finally:
         libc.freeifaddrs(head)
     ports = _enslaved_indexes()
-    result = []
+    # One interface per index. An IPv4 address with a label (`ip addr add ... label br0:1`,
+    # keepalived's and old eth0:1 set-ups) comes under the label's name, which Linux maps to
+    # the device's own index: listed apart, the same link was selected twice (the second join
+    # failed) and, since re-listings key by index, the alias alone replaced the device, whose
+    # own subnet then counted as off-link (every answer from it dropped).
+    merged: dict[int, tuple[str, int, list[IPv4Interface | IPv6Interface]]] = {}
     for name in order:
         try:
             index = socket.if_nametoindex(name)
         except OSError:
             continue  # vanished between the two calls
-        f = flags[name]
-        result.append(
-            Interface(
-                name=name,
-                index=index,
-                addresses=tuple(addresses[name]),
-                up=bool(f & _IFF_UP),
-                multicast=bool(f & _IFF_MULTICAST),
-                loopback=bool(f & _IFF_LOOPBACK),
-                point_to_point=bool(f & _IFF_POINTOPOINT),
-                enslaved=index in ports,
-            )
+        found = merged.get(index)
+        if found is None:
+            try:
+                device = socket.if_indextoname(index)
+            except OSError:
+                device = name
+            merged[index] = (device, flags[name], list(addresses[name]))
+        else:
+            found[2].extend(a for a in addresses[name] if a not in found[2])
+            merged[index] = (found[0], found[1] | flags[name], found[2])
+    return [
+        Interface(
+            name=name,
+            index=index,
+            addresses=tuple(found),
+            up=bool(f & _IFF_UP),
+            multicast=bool(f & _IFF_MULTICAST),
+            loopback=bool(f & _IFF_LOOPBACK),
+            point_to_point=bool(f & _IFF_POINTOPOINT),
+            enslaved=index in ports,
         )
-    return result
+        for index, (name, f, found) in merged.items()
+    ]
 
 
 _RTM_NEWLINK, _RTM_GETLINK = 16, 18

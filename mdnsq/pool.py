@@ -11,7 +11,7 @@ Goals:
   buffer is then wiped, never lent again, and BufferError is raised.
 - Safe to share between threads; stats are exact, not sampled.
 
-Plan: a LIFO free-list (a ``deque``) under one ``threading.Lock``. Under load the pool grows
+Plan: a LIFO free-list (a ``deque``) under one lock (``OwnedLock``). Under load the pool grows
 (each growth counted as a miss); on return at most ``max_idle`` idle buffers are kept and the
 rest are dropped for the garbage collector (counted as ``trimmed``).
 
@@ -37,11 +37,14 @@ import ctypes
 import gc
 import sys
 import threading
+import weakref
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 from typing import NamedTuple
 
 from mdnsq.errors import InvalidArgument
+from mdnsq.locks import OwnedLock
 
 __all__ = ["BufferPool", "Lease", "PoolStats"]
 
@@ -119,9 +122,13 @@ def _zero_tiers(size: int) -> list[tuple[int, bytearray]]:
 class _Slot:
     """One pooled buffer with its long-lived views and what it looks like when idle."""
 
-    __slots__ = ("data", "data_refs", "exports", "lend")
+    __slots__ = ("__weakref__", "data", "data_refs", "exports", "lend", "ref")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, lost: Callable[[weakref.ref[_Slot]], None] | None = None) -> None:
+        # Its own weak reference, made once: the pool counts a lent buffer by it (no
+        # allocation per loan), and ``lost`` hears when a buffer dies without coming back.
+        self.ref = weakref.ref(self, lost)
+        hash(self.ref)  # now, while alive: a dead reference never hashed cannot be
         self.data = bytearray(size)
         # Every lent view is a slice of this one; never released, it keeps alive the managed
         # buffer whose count ``exports`` reads.
@@ -218,17 +225,24 @@ class BufferPool:
             raise InvalidArgument("preallocate and max_idle must not be negative")
         self._size = size
         self._max_idle = max_idle
-        self._lock = threading.Lock()
+        self._lock = OwnedLock()
         # A deque, not a list: a list's pop/append pair reallocates its item array when the
         # length crosses a resize threshold; a deque's fixed blocks never do at these sizes.
-        self._free: deque[_Slot] = deque(_Slot(size) for _ in range(min(preallocate, max_idle)))
+        # The buffers lent now, by their weak references: in_use is how many. A buffer lost
+        # on its way between the pool and its holder (a KeyboardInterrupt as _acquire returned,
+        # or as a finally block began to give it back: Python cannot shield those steps) is
+        # freed by its reference count, and its reference's callback takes it off the count.
+        # A plain counter stayed off for good.
+        self._lent: set[weakref.ref[_Slot]] = set()
+        self._free: deque[_Slot] = deque(
+            _Slot(size, self._lent.discard) for _ in range(min(preallocate, max_idle))
+        )
         # Counted as 256 * _acq_blocks + _acq_small: the small part stays among CPython's
         # cached small ints, so counting allocates an int once per 256 acquisitions instead
         # of on every one (see adr/002).
         self._acq_blocks = 0
         self._acq_small = 0
         self._misses = 0
-        self._in_use = 0
         self._high_water = 0
         self._trimmed = 0
         # _tiers[n.bit_length()] = (length, that many zero bytes) with length > n, so zeroing
@@ -253,7 +267,7 @@ class BufferPool:
                 acquisitions=acquisitions,
                 hits=acquisitions - self._misses,
                 misses=self._misses,
-                in_use=self._in_use,
+                in_use=len(self._lent),
                 high_water=self._high_water,
                 idle=len(self._free),
                 trimmed=self._trimmed,
@@ -265,27 +279,47 @@ class BufferPool:
         return f"<BufferPool size={s.size} in_use={s.in_use} idle={s.idle} misses={s.misses}>"
 
     # -- shared by Lease and the transport's own loop ------------------------------------------
-    # Explicit lock.acquire()/release() rather than ``with self._lock``: the with statement
-    # allocates a bound __exit__ on every use, and these run once per packet.
+    # The lock is taken inside the try, and the finally lets go of it first thing, a release
+    # an RLock refuses (RuntimeError) unless this thread holds it: a KeyboardInterrupt
+    # delivered just after acquire() returned (CPython runs signal handlers as a call returns)
+    # left it held, and every later receive and stats() waited for it forever; and a check
+    # before the release would be one more point for an interrupt to skip it. Not ``with``:
+    # its bound __exit__ is one more allocation per loan, over the budget of adr/002.
 
     def _acquire(self) -> _Slot:
         lock = self._lock
-        lock.acquire()
+        lent = self._lent
         try:
+            lock.acquire()
             self._acq_small += 1
             if self._acq_small == 256:
                 self._acq_blocks += 1
                 self._acq_small = 0
-            self._in_use += 1
-            if self._in_use > self._high_water:
-                self._high_water = self._in_use
             if self._free:
-                return self._free.pop()
+                slot = self._free.pop()
+                lent.add(slot.ref)
+                if len(lent) > self._high_water:
+                    self._high_water = len(lent)
+                return slot
             self._misses += 1
         finally:
-            lock.release()
+            try:  # noqa: SIM105 (suppress() would be a call, and an interrupt point, before it)
+                lock.release()
+            except RuntimeError:  # not taken: interrupted while waiting for it
+                pass
         # Grow outside the lock: allocating 9 KB must not stall other threads.
-        return _Slot(self._size)
+        slot = _Slot(self._size, lent.discard)
+        try:
+            lock.acquire()
+            lent.add(slot.ref)
+            if len(lent) > self._high_water:
+                self._high_water = len(lent)
+        finally:
+            try:  # noqa: SIM105 (suppress() would be a call, and an interrupt point, before it)
+                lock.release()
+            except RuntimeError:  # not taken: interrupted while waiting for it
+                pass
+        return slot
 
     def _reclaim(self, slot: _Slot, view: memoryview, written: int, failing: bool) -> None:
         """Take back a lent view: release it, check nothing else still sees the buffer,
@@ -304,29 +338,32 @@ class BufferPool:
         """A lent view escaped: the next holder would share this memory. Wipe it, let it go,
         and fail loudly (quietly if the holder is already raising, see _reclaim)."""
         slot.data[:] = self._full_zeros
-        self._drop()
+        self._drop(slot)
         if not failing:
             raise BufferError("a view of a pooled buffer was kept past its `with` block")
 
     def _return(self, slot: _Slot, written: int) -> None:
         """Zero the ``written`` bytes (all of them if negative) and give the buffer back."""
-        if written < 0 or written >= self._size:
-            slot.data[:] = self._full_zeros
-        elif written:
-            length, zeros = self._tiers[written.bit_length()]
-            slot.data[:length] = zeros
         lock = self._lock
-        lock.acquire()
         try:
-            self._in_use -= 1
+            lock.acquire()
+            self._lent.discard(slot.ref)  # first: an interrupt after it loses a buffer at most
+            if written < 0 or written >= self._size:
+                slot.data[:] = self._full_zeros
+            elif written:
+                length, zeros = self._tiers[written.bit_length()]
+                slot.data[:length] = zeros
             if len(self._free) < self._max_idle:
                 self._free.append(slot)
             else:
                 self._trimmed += 1
         finally:
-            lock.release()
+            try:  # noqa: SIM105 (suppress() would be a call, and an interrupt point, before it)
+                lock.release()
+            except RuntimeError:  # not taken: interrupted while waiting for it
+                pass
 
-    def _drop(self) -> None:
+    def _drop(self, slot: _Slot) -> None:
         with self._lock:
-            self._in_use -= 1
+            self._lent.discard(slot.ref)
             self._trimmed += 1

@@ -70,6 +70,7 @@ from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.errors import InvalidArgument, MalformedPacket, MdnsqError, NetworkError
 from mdnsq.instances import BrowseTask, WatchTask
 from mdnsq.interfaces import Interface, InterfaceSpec, list_interfaces
+from mdnsq.locks import OwnedLock
 from mdnsq.names import name_key, name_to_wire_labels, normalize_name
 from mdnsq.parser import parse_message
 from mdnsq.records import FLAG_QR, Message, Question, Record, RecordType, record_type
@@ -221,35 +222,10 @@ def _chunks(questions: list[Question]) -> Iterator[list[Question]]:
 # -- the Querier ------------------------------------------------------------------------------
 
 
-class _Lock:
-    """A non-reentrant lock that knows which thread holds it. Code that can run on a thread
-    while that thread is inside the Querier's lock, a signal handler or the garbage collector,
-    asks instead of waiting for itself forever. Condition uses acquire, release and _is_owned."""
-
-    __slots__ = ("_holder", "_lock")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._holder = 0
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        if self._lock.acquire(blocking, timeout):
-            self._holder = threading.get_ident()
-            return True
-        return False
-
-    def release(self) -> None:
-        self._holder = 0
-        self._lock.release()
-
-    def _is_owned(self) -> bool:
-        return self._holder == threading.get_ident()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+# The Querier's lock: code that can run on a thread while that thread is inside it, a signal
+# handler or the garbage collector, asks (_is_owned) instead of waiting for itself forever, and
+# an interrupted call asks before it lets go (_drive, _lead; mdnsq/locks.py says why).
+_Lock = OwnedLock
 
 
 class Querier:
@@ -289,7 +265,7 @@ class Querier:
         self._epoch = 0
         self._cache = RecordCache(cache_size, report_changes=True)
         self._lock = _Lock()
-        self._cond = threading.Condition(self._lock)  # type: ignore[arg-type]
+        self._cond = threading.Condition(self._lock)
         self._leader = 0  # the receiving thread's ident (see _lead), 0 while nobody receives
         self._closed = False
         self._released = False  # sockets, selectors and the wake-up pair closed (_release)
@@ -645,10 +621,13 @@ class Querier:
             pass
 
     def _drive(self, task: Task, timeout: float | None) -> Iterator[Any]:
+        # Every acquire and release is inside the try, and the finally asks whether this thread
+        # holds the lock rather than assuming: a KeyboardInterrupt (a signal's handler runs as
+        # a call returns) may come between any two steps.
         lock = self._lock
-        lock.acquire()
-        held = True
+        held = True  # False once the garbage collector closed this call on another's watch
         try:
+            lock.acquire()
             self._check_open()
             start = self._clock()
             deadline = math.inf if timeout is None else start + max(0.0, timeout)
@@ -666,8 +645,8 @@ class Querier:
                     task.finished = True
                 if task.out:
                     out, task.out = task.out, []
-                    lock.release()
                     try:
+                        lock.release()
                         yield from out
                     except GeneratorExit:
                         # Closed: by break or close(), or by the garbage collector, which runs
@@ -680,7 +659,8 @@ class Querier:
                             lock.acquire()
                         raise
                     except BaseException:
-                        lock.acquire()
+                        if not lock._is_owned():
+                            lock.acquire()
                         raise
                     lock.acquire()
                     if not task.finished:
@@ -695,6 +675,13 @@ class Querier:
                 self._await(max(wake - now, MIN_WAIT))
         finally:
             if held:
+                if not lock._is_owned():
+                    lock.acquire()  # interrupted while waiting for it, or just after letting go
+                if self._leader == threading.get_ident():
+                    # Interrupted while receiving, before _lead could say it had stopped:
+                    # left set, nobody would receive again.
+                    self._leader = 0
+                    self._cond.notify_all()
                 self._retire(task)
                 if self._orphans:
                     self._retire_orphans()
@@ -753,14 +740,22 @@ class Querier:
         self._lead(None if math.isinf(timeout) else timeout)
 
     def _lead(self, timeout: float | None) -> None:
-        self._leader = threading.get_ident()
-        self._stats["receive_waits"] += 1
         batch: list[tuple[Message, int]] = []
-        self._lock.release()
+        lock = self._lock
         try:
+            # Inside the try: an interrupt just after this left a leader that never received,
+            # and every later call waited for its news until its deadline, hearing nothing.
+            self._leader = threading.get_ident()
+            self._stats["receive_waits"] += 1
+            lock.release()
             batch = self._receive(timeout)
         finally:
-            self._lock.acquire()
+            if not lock._is_owned():
+                try:
+                    lock.acquire()
+                except BaseException:
+                    self._leader = 0  # interrupted while waiting: another thread may receive
+                    raise
             self._leader = 0
             if batch:
                 self._apply(batch)

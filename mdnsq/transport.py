@@ -316,6 +316,11 @@ class _UDPTransport:
     # -- setup ----------------------------------------------------------------------------------
 
     def _reuse(self, sock: socket.socket) -> None:
+        if not self.port:
+            # An ephemeral port (one-shot) is ours alone: with SO_REUSEADDR the kernel may hand
+            # out a port another such socket holds, and the unicast replies to our questions
+            # then go to one of the two (RFC 6762 §6.7: legacy replies come to our port).
+            return
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if _SO_REUSEPORT is not None:
             try:
@@ -524,10 +529,13 @@ class _UDPTransport:
         """The next datagram as an owned copy, or None once ``timeout`` seconds have passed."""
         # The buffer never reaches code outside this method, so it is never lent: the copy
         # is made through a temporary slice of its long-lived view (adr/002).
+        # The buffer is taken inside the try (here and below): taken before it, a
+        # KeyboardInterrupt delivered as _acquire returned left it counted in use for good.
         pool = self._pool
-        slot = pool._acquire()
+        slot = None
         written = -1
         try:
+            slot = pool._acquire()
             got = self._recv_into(slot.data, timeout)
             if got is None:
                 return None
@@ -535,7 +543,8 @@ class _UDPTransport:
             # tuple.__new__ directly: NamedTuple's own __new__ is a Python function.
             return _new_tuple(Datagram, (slot.lend[:nbytes].tobytes(), source, index))
         finally:
-            pool._return(slot, written)
+            if slot is not None:
+                pool._return(slot, written)
 
     def receive_with(self, handler: Handler[T], timeout: float | None) -> T | None:
         """Call ``handler(view, source, interface)`` on the next datagram, in place.
@@ -548,25 +557,25 @@ class _UDPTransport:
         # methods of a with statement and a full-size view: the handler is lent one view of
         # exactly the datagram.
         pool = self._pool
-        slot = pool._acquire()
-        try:
-            got = self._recv_into(slot.data, timeout)
-        except BaseException:
-            pool._return(slot, -1)
-            raise
-        if got is None:
-            pool._return(slot, -1)
-            return None
-        nbytes, source, index, written = got
-        view = slot.lend_view(nbytes)
+        slot = view = None
+        written = -1
         failing = False
         try:
+            slot = pool._acquire()
+            got = self._recv_into(slot.data, timeout)
+            if got is None:
+                return None
+            nbytes, source, index, written = got
+            view = slot.lend_view(nbytes)
             return handler(view, source, index)
         except BaseException:
             failing = True
             raise
         finally:
-            pool._reclaim(slot, view, written, failing)
+            if view is not None:
+                pool._reclaim(slot, view, written, failing)  # type: ignore[arg-type]
+            elif slot is not None:
+                pool._return(slot, -1)
 
     def receive_batch(self, handler: Handler[T], limit: int, out: list[T]) -> None:
         """Call ``handler(view, source, interface)`` on each datagram already queued, in place,
@@ -581,13 +590,14 @@ class _UDPTransport:
         # Against receive_with per datagram: one acquire / zero / return per batch instead of
         # per datagram, ~0.7 us a datagram of a 50-datagram burst (adr/005).
         pool = self._pool
-        slot = pool._acquire()
+        slot = None
         high = 0  # how far into the buffer the datagrams handled so far were written
         zero = -1  # what to zero at the end: all of it, unless the batch ended by its limit
         view = None  # lent to the handler right now
         escaped = False
         failing = False
         try:
+            slot = pool._acquire()
             while True:
                 if limit <= 0:
                     zero = high  # every read returned a datagram, so `high` is exact
@@ -611,7 +621,9 @@ class _UDPTransport:
             failing = True
             raise
         finally:
-            if view is not None:  # the handler raised while holding it
+            if slot is None:
+                pass
+            elif view is not None:  # the handler raised while holding it
                 pool._reclaim(slot, view, -1, failing)
             elif escaped:
                 pool._discard(slot, failing)  # raises BufferError
