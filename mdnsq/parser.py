@@ -261,7 +261,9 @@ def _read_name(
                 # A walk ended at a cached label that is not the run's last (the last is
                 # cached on first read) caches at once: the run was entered there before,
                 # and pointers each entering earlier would each end at a new label.
-                if -pos in names or (0 < length < 0x40 and view[pos + length + 1]):
+                # (A cached label that runs past the end is a name known bad: failed below.)
+                after = pos + length + 1
+                if -pos in names or (0 < length < 0x40 and after < end and view[after]):
                     inner = _inner_labels(view, start, pos, text)
                 else:
                     names[-pos] = ""
