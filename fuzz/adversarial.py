@@ -276,8 +276,8 @@ def _each_record(record: Callable[[int], bytes]) -> bytes:
     """As many records as fit, each ``record(offset)`` for the offset it starts at."""
     packet = bytearray(header())
     count = 0
-    while len(packet) + len(record(len(packet))) <= MAX_PACKET:
-        packet += record(len(packet))
+    while len(packet) + len(item := record(len(packet))) <= MAX_PACKET:
+        packet += item
         count += 1
     packet[0:12] = header(an=count)
     return bytes(packet)

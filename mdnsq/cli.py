@@ -502,7 +502,7 @@ def _browse_names(
     """browse --no-resolve: the PTR records of each type, without SRV/TXT/address queries."""
     from mdnsq import PTRRecord, RecordType, normalize_service_type, split_instance_name
     from mdnsq.names import name_key
-    from mdnsq.service import base_type
+    from mdnsq.service import base_type, instance_key
 
     names = [normalize_service_type(t) for t in types]
     ptrs = functools.partial(q.query, type=RecordType.PTR, timeout=deadline.left())
@@ -510,13 +510,11 @@ def _browse_names(
     # for all of them before listing. _later keeps each answer with the type it answers.
     answers = list(_merge([_later(functools.partial(_ptrs_of, ptrs, name)) for name in names]))
     for name, records in answers:
-        base = name_key(base_type(name))
+        suffix = "." + name_key(base_type(name))
         for record in (r for r in records if isinstance(r, PTRRecord)):
+            if instance_key(record.target, suffix) is None:
+                continue  # names no instance of the type: browse and watch leave it out too
             instance, service_type = split_instance_name(record.target)
-            if name_key(service_type) != base:
-                # Not one label under the type (RFC 6763 §4.1): a host name, another type's
-                # instance, a deeper name. Browse and watch leave these out; so does this.
-                continue
             # The cache says which interface each answer came in on (avahi-browse shows it).
             entries = q.cached_entries(record.name, RecordType.PTR)
             interface = next((e.interface for e in entries if e.record == record), None)
@@ -648,11 +646,14 @@ def _one_stream(q: Querier, types: Sequence[str], deadline: Deadline) -> Iterato
     for index, event in _merge([tagged(i, t) for i, t in enumerate(types)]):
         key = name_key(event.info.name)
         if event.kind == "removed":
-            reporters.get(key, set()).discard(index)
-            if not reporters.get(key):
-                reporters.pop(key, None)
-                if shown.pop(key, None) is not None:
-                    yield event
+            others = reporters.get(key)
+            if others is not None:
+                others.discard(index)
+                if others:
+                    continue  # another watched type still lists it
+                del reporters[key]
+            if shown.pop(key, None) is not None:
+                yield event
             continue
         reporters.setdefault(key, set()).add(index)
         old = shown.get(key)

@@ -22,7 +22,7 @@ from mdnsq.service import (
     ServiceInfo,
     base_type,
     build_service_info,
-    split_instance_name,
+    instance_key,
 )
 from mdnsq.tasks import (
     MAX_RESOLVING,
@@ -161,15 +161,7 @@ class BrowseTask(Task):
 
     def _instance_key(self, target: str) -> str | None:
         """The key of the instance a PTR target names, or None if it names none of this type."""
-        key = name_key(target)
-        suffix = self.instance_suffix
-        if not key.endswith(suffix) or len(key) == len(suffix):
-            return None
-        label = key[: -len(suffix)]
-        if "\\" not in label:
-            return None if "." in label else key
-        # An escaped dot is no label boundary, and "x\\" ends a label where "x\" escapes.
-        return key if "." + name_key(split_instance_name(key)[1]) == suffix else None
+        return instance_key(target, self.instance_suffix)
 
     def _patch(
         self, cache: RecordCache, now: float
@@ -373,8 +365,7 @@ class BrowseTask(Task):
                     continue
             elif walked:
                 self.open.discard(key)
-            if key in holding:
-                del holding[key]  # answered: a turn it needs later starts afresh
+            holding.pop(key, None)  # answered: a turn it needs later starts afresh
         self._take_turns(chosen, waiting, now, len(current))
         for _, missing in chosen:
             wanted.extend(missing)

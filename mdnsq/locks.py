@@ -3,7 +3,9 @@
 # call returns: between `lock.acquire()` returning and the `try` after it, or between a lock's
 # acquire and a Python-level note of its owner. Either way the lock stayed held by nobody, and
 # everything that wanted it next waited forever, whatever its deadline. The pool and the
-# Querier take their locks inside the try and let go in the finally only if `_is_owned()`.
+# Querier take their locks inside the try. In the finally the Querier asks `_is_owned()`; the
+# pool releases first thing and ignores the RuntimeError an RLock raises when this thread does
+# not hold it (a check before the release would be one more point for an interrupt to land).
 from __future__ import annotations
 
 import _thread

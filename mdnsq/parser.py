@@ -726,7 +726,7 @@ def parse_message(data: bytes | bytearray | memoryview) -> Message:
                     if pos < 0:
                         cut = True
                         break
-                    pos += 10 + (view[pos + 8] << 8 | view[pos + 9])
+                    pos += 10 + rr_header(view, pos)[3]
                     if pos > end:
                         cut = True
                         break

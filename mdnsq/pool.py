@@ -288,7 +288,6 @@ class BufferPool:
 
     def _acquire(self) -> _Slot:
         lock = self._lock
-        lent = self._lent
         try:
             lock.acquire()
             self._acq_small += 1
@@ -297,9 +296,7 @@ class BufferPool:
                 self._acq_small = 0
             if self._free:
                 slot = self._free.pop()
-                lent.add(slot.ref)
-                if len(lent) > self._high_water:
-                    self._high_water = len(lent)
+                self._lend(slot)
                 return slot
             self._misses += 1
         finally:
@@ -308,18 +305,23 @@ class BufferPool:
             except RuntimeError:  # not taken: interrupted while waiting for it
                 pass
         # Grow outside the lock: allocating 9 KB must not stall other threads.
-        slot = _Slot(self._size, lent.discard)
+        slot = _Slot(self._size, self._lent.discard)
         try:
             lock.acquire()
-            lent.add(slot.ref)
-            if len(lent) > self._high_water:
-                self._high_water = len(lent)
+            self._lend(slot)
         finally:
             try:  # noqa: SIM105 (suppress() would be a call, and an interrupt point, before it)
                 lock.release()
             except RuntimeError:  # not taken: interrupted while waiting for it
                 pass
         return slot
+
+    def _lend(self, slot: _Slot) -> None:
+        """Under the lock: count ``slot`` as lent."""
+        lent = self._lent
+        lent.add(slot.ref)
+        if len(lent) > self._high_water:
+            self._high_water = len(lent)
 
     def _reclaim(self, slot: _Slot, view: memoryview, written: int, failing: bool) -> None:
         """Take back a lent view: release it, check nothing else still sees the buffer,

@@ -222,12 +222,6 @@ def _chunks(questions: list[Question]) -> Iterator[list[Question]]:
 # -- the Querier ------------------------------------------------------------------------------
 
 
-# The Querier's lock: code that can run on a thread while that thread is inside it, a signal
-# handler or the garbage collector, asks (_is_owned) instead of waiting for itself forever, and
-# an interrupted call asks before it lets go (_drive, _lead; mdnsq/locks.py says why).
-_Lock = OwnedLock
-
-
 class Querier:
     """A multicast DNS querier with one shared cache; safe to share between threads.
 
@@ -264,7 +258,10 @@ class Querier:
         # each call then starts its series of queries again (_send), not at its next doubling.
         self._epoch = 0
         self._cache = RecordCache(cache_size, report_changes=True)
-        self._lock = _Lock()
+        # Code that can run on a thread while that thread is inside the lock, a signal handler or
+        # the garbage collector, asks (_is_owned) instead of waiting for itself forever, and an
+        # interrupted call asks before it lets go (_drive, _lead; mdnsq/locks.py says why).
+        self._lock = OwnedLock()
         self._cond = threading.Condition(self._lock)
         self._leader = 0  # the receiving thread's ident (see _lead), 0 while nobody receives
         self._closed = False

@@ -24,6 +24,7 @@ __all__ = [
     "ServiceInfo",
     "addresses_for",
     "build_service_info",
+    "instance_key",
     "instance_name",
     "normalize_host",
     "normalize_service_type",
@@ -125,6 +126,20 @@ def base_type(service_type: str) -> str:
     if len(labels) > 2 and name_key(labels[1]) == "_sub":
         labels = labels[2:]
     return join_name(*(escape_label(label) for label in labels))
+
+
+def instance_key(target: str, suffix: str) -> str | None:
+    """The name key of the instance a PTR target names, if it is one label under the type
+    whose key, with a leading dot, is ``suffix`` (RFC 6763 §4.1); else None (a host name,
+    another type's instance, a deeper name)."""
+    key = name_key(target)
+    if not key.endswith(suffix) or len(key) == len(suffix):
+        return None
+    label = key[: -len(suffix)]
+    if "\\" not in label:
+        return None if "." in label else key
+    # An escaped dot is no label boundary, and "x\\" ends a label where "x\" escapes.
+    return key if "." + name_key(split_instance_name(key)[1]) == suffix else None
 
 
 def normalize_host(name: str) -> str:

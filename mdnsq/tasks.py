@@ -194,13 +194,11 @@ class QueryTask(SettleTask):
     def update(self, cache: RecordCache, now: float) -> None:
         entries = self._entries(cache, now)
         if self.one_shot:
-            # Settled, never taken from the cache at once: what is there may be shared.
-            unique = bool(entries)
-            self.started = False
+            unique = bool(entries)  # settled, never taken at once: the cache may hold shared
         else:
             unique = bool(entries) and self.rtype != RecordType.ANY
             unique = unique and all(e.record.cache_flush for e in entries)
-        if unique and self.started:
+        if unique and self.started and not self.one_shot:
             self.done = True  # answered from the cache: responders would stay silent anyway
         elif unique and self.first_at is None:
             self.first_at = now

@@ -572,10 +572,11 @@ class _UDPTransport:
             failing = True
             raise
         finally:
-            if view is not None:
-                pool._reclaim(slot, view, written, failing)  # type: ignore[arg-type]
-            elif slot is not None:
-                pool._return(slot, -1)
+            if slot is not None:
+                if view is not None:
+                    pool._reclaim(slot, view, written, failing)
+                else:
+                    pool._return(slot, -1)
 
     def receive_batch(self, handler: Handler[T], limit: int, out: list[T]) -> None:
         """Call ``handler(view, source, interface)`` on each datagram already queued, in place,
