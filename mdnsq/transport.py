@@ -246,6 +246,13 @@ class _UDPTransport:
         self._drained_errors = 0
         self._recverr = False  # error reports on (set by _configure where the platform has them)
         self._closed = False
+        # Threads inside poll() now, under _wait_lock with _closed. While any is, close() leaves
+        # _wake_r open and the last one out closes it: a poll() entered just as close() ran
+        # then still finds it readable and returns. Closed under it, its number could be reused
+        # by an unrelated descriptor before that poll() began, and a receive without a timeout
+        # would block on a stranger's file for good.
+        self._wait_lock = threading.Lock()
+        self._waiters = 0
         self._mcast_if: int | None = None
         try:
             self._sock = socket.socket(self.family, socket.SOCK_DGRAM)
@@ -427,14 +434,17 @@ class _UDPTransport:
 
     def close(self) -> None:
         """Close the socket; a receive blocked in another thread raises NetworkError at once."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._wait_lock:
+            if self._closed:
+                return
+            self._closed = True
+            waiting = self._waiters
         with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
         self._sock.close()
-        self._wake_r.close()
-        self._wake_w.close()
+        self._wake_w.close()  # _wake_r stays readable: it holds the byte, then end of file
+        if not waiting:
+            self._wake_r.close()
 
     def __enter__(self) -> _UDPTransport:
         return self
@@ -714,16 +724,8 @@ class _UDPTransport:
 
         Raises NetworkError if the transport is closed meanwhile (close() wakes the poll).
         """
-        # One poll object per thread: poll objects refuse concurrent use, select() fails past
-        # fd 1023, and a new poll object per wait would cost allocations on every idle wait.
-        poller: select.poll | None = getattr(self._pollers, "poller", None)
-        if poller is None:
-            poller = select.poll()
-            poller.register(self._sock.fileno(), select.POLLIN)
-            poller.register(self._wake_r.fileno(), select.POLLIN)
-            self._pollers.poller = poller
         if deadline is None:
-            events = poller.poll()
+            ms = -1
         else:
             remaining = deadline - _monotonic()
             if remaining <= 0:
@@ -735,7 +737,31 @@ class _UDPTransport:
                 return False
             # poll() takes milliseconds; round up so a short wait cannot spin at 0 ms. It takes
             # at most 2^31 - 1 of them (24.8 days): a longer wait goes a day at a time.
-            events = poller.poll(math.ceil(min(remaining, _MAX_WAIT) * 1000))
+            ms = math.ceil(min(remaining, _MAX_WAIT) * 1000)
+        counted = False
+        try:
+            with self._wait_lock:  # see __init__: close() must not close _wake_r under us
+                if self._closed:
+                    raise NetworkError("transport closed while waiting")
+                # One poll object per thread: poll objects refuse concurrent use, select()
+                # fails past fd 1023, and a new poll object per wait would cost allocations
+                # on every idle wait.
+                poller: select.poll | None = getattr(self._pollers, "poller", None)
+                if poller is None:
+                    poller = select.poll()
+                    poller.register(self._sock.fileno(), select.POLLIN)
+                    poller.register(self._wake_r.fileno(), select.POLLIN)
+                    self._pollers.poller = poller
+                self._waiters += 1
+                counted = True
+            events = poller.poll(ms)
+        finally:
+            if counted:
+                with self._wait_lock:
+                    self._waiters -= 1
+                    last = self._closed and not self._waiters
+                if last:
+                    self._wake_r.close()
         if self._closed:
             raise NetworkError("transport closed while waiting")
         if self._recverr:

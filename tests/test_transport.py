@@ -5,6 +5,7 @@ Every test here opens sockets, so each takes ``private_netns`` or ``lab``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import select
@@ -12,7 +13,8 @@ import signal
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -479,6 +481,103 @@ def test_close_wakes_a_receive_blocked_in_another_thread(private_netns: None) ->
     waiter.join(WAIT)
     assert not waiter.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], NetworkError)
+
+
+class _ClosingSocket:
+    """The transport's socket, but its next read first runs ``then`` (a close() from another
+    thread landing at that moment) and finds the socket empty: the interleaving of a close()
+    between a receive's check of ``closed`` and its poll(), made certain."""
+
+    def __init__(self, sock: socket.socket, then: Callable[[], None]) -> None:
+        self._sock = sock
+        self._then = then
+
+    def recvmsg_into(self, *args: Any) -> Any:
+        self._then()
+        raise BlockingIOError
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+@pytest.mark.parametrize("waited_before", [True, False])
+def test_close_just_before_a_wait_whose_descriptors_are_reused_does_not_hang(
+    private_netns: None, waited_before: bool
+) -> None:
+    """A close() landing after a receive without a timeout found the socket empty, but before
+    it polled. A thread that had waited before polled the descriptor numbers it had registered,
+    which the process had already given to a new socket pair with nothing to read, and blocked
+    for good; a thread waiting for the first time raised ValueError (descriptor -1)."""
+    t = UDPv4Transport(interfaces=["lo"])
+    reused: list[socket.socket] = []
+
+    def close_and_reuse() -> None:
+        t.close()
+        for _ in range(3):  # the lowest free numbers: the socket's and the wake-up pair's
+            reused.extend(socket.socketpair())
+
+    outcome: list[BaseException | object] = []
+
+    def receive() -> None:
+        try:
+            if waited_before:  # this thread's poller then holds the descriptor numbers
+                assert t.receive(0.001) is None
+            t._sock = _ClosingSocket(t._sock, close_and_reuse)  # type: ignore[assignment]
+            outcome.append(t.receive(None))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    receiver = threading.Thread(target=receive, daemon=True)  # a failure must not hang pytest
+    receiver.start()
+    receiver.join(WAIT)
+    hung = receiver.is_alive()
+    for sock in reused:
+        with contextlib.suppress(OSError):
+            sock.send(b"x")  # frees a receiver blocked on them, so the test can end
+        sock.close()
+    receiver.join(WAIT)
+    assert not hung
+    assert len(outcome) == 1 and isinstance(outcome[0], NetworkError)
+
+
+def _close_under_waiters(waiting: int) -> list[BaseException | object]:
+    """Close a transport while ``waiting`` threads are blocked in its poll(); what each got."""
+    t = UDPv4Transport(interfaces=["lo"])
+    native_ids: list[int] = []
+    outcome: list[BaseException | object] = []
+
+    def wait_forever() -> None:
+        native_ids.append(threading.get_native_id())
+        try:
+            outcome.append(t.receive(None))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    waiters = [threading.Thread(target=wait_forever, daemon=True) for _ in range(waiting)]
+    for waiter in waiters:
+        waiter.start()
+    assert poll_until(
+        lambda: len(native_ids) == waiting and all(blocked_in_poll(i) for i in native_ids),
+        WAIT,
+        0.001,
+    )
+    t.close()
+    for waiter in waiters:
+        waiter.join(WAIT)
+        assert not waiter.is_alive()
+    return outcome
+
+
+def test_close_while_threads_wait_frees_every_descriptor_once_they_leave(
+    private_netns: None,
+) -> None:
+    """The wake-up descriptor stays open while a receiver is inside poll(), and is closed by
+    the last one out: none is left behind, none is closed under a poll."""
+    before = open_fds()
+    for _ in range(20):
+        outcome = _close_under_waiters(3)
+        assert len(outcome) == 3 and all(isinstance(o, NetworkError) for o in outcome)
+    assert fds_opened_since(before) == set()
 
 
 def test_close_is_idempotent_and_leaves_no_fd(private_netns: None) -> None:
