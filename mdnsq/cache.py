@@ -358,9 +358,13 @@ class RecordCache:
     ) -> Key | None:
         entries = self._entries
         old = entries.get(key)
+        # A goodbye flushes nothing, flush bit or not: it says this one record is going (RFC
+        # 6762 §10.1), not that the rrset is complete. Avahi sends its unique records' goodbyes
+        # with the bit set: read as a flush, one address withdrawn took the host's others.
         if (
             members is not None
             and record.cache_flush
+            and record.ttl
             and (old is None or (isinstance(members, dict) and len(members) > 1))
         ):
             self._request_flush(bucket, members, key, now)

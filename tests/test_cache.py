@@ -112,6 +112,28 @@ def test_record_without_flush_bit_flushes_nothing() -> None:
     assert cache.expire(T0 + 10) == []
 
 
+@pytest.mark.parametrize("held", [True, False])
+@pytest.mark.parametrize("batched", [True, False])
+def test_a_goodbye_with_the_flush_bit_flushes_nothing(held: bool, batched: bool) -> None:
+    # §10.1: a goodbye says one record is going, not that its rrset is complete. Avahi sends
+    # its unique records' goodbyes with the flush bit; read as a flush, they took the rest.
+    cache = RecordCache()
+    cache.add_all([aaaa("h.local", "2001:db8::2")], 2, T0)
+    if held:
+        cache.add_all([aaaa("h.local", "2001:db8::1")], 2, T0)
+    goodbye = aaaa("h.local", "2001:db8::1", ttl=0)
+    assert goodbye.cache_flush
+    if batched:
+        cache.add_received([(Message(0, 0x8400, (), (goodbye,), (), ()), 2)], T0 + 10)
+    else:
+        cache.add(goodbye, 2, T0 + 10)
+    cache.expire(T0 + 11.5)
+    assert [str(e.record.address) for e in cache.entries("h.local", 28, T0 + 11.5)] == [  # type: ignore[attr-defined]
+        "2001:db8::2"
+    ]
+    assert cache.flushed == 0
+
+
 def test_size_bound_evicts_the_record_received_longest_ago() -> None:
     cache = RecordCache(max_records=3)
     for i, ttl in enumerate([50, 10, 40, 30]):
