@@ -505,6 +505,7 @@ class WatchTask(BrowseTask):
         # Pending instances read after their partial-report deadline with nothing to report
         # (a PTR alone): read again only when a name of theirs changes, as wake_at assumes.
         self.overdue: set[str] = set()
+        self.kept_of: dict[str, tuple[str, ...]] = {}  # reported instance -> its names kept
 
     def _entries_of(
         self, cache: RecordCache, now: float, target: str, ptrs: list[CacheEntry]
@@ -519,6 +520,21 @@ class WatchTask(BrowseTask):
                     found.extend(cache.entries(srv.target, RecordType.A, now))
                     found.extend(cache.entries(srv.target, RecordType.AAAA, now))
         return found
+
+    def _depend(self, key: str, names: tuple[str, ...]) -> None:
+        """As BrowseTask's; and a reported instance's names are kept in the cache: evicted by
+        unrelated traffic (a busy link fills the cache), its SRV record was missing, and the
+        watch reported a live instance removed."""
+        old = self.kept_of.get(key, ())
+        super()._depend(key, names)
+        new = names if key in self.reported else ()
+        if new != old:
+            self._keep(old, -1)
+            self._keep(new, +1)
+            if new:
+                self.kept_of[key] = new
+            else:
+                self.kept_of.pop(key, None)
 
     def _forget(self, key: str) -> None:
         self._depend(key, ())

@@ -637,6 +637,8 @@ class Querier:
                 removed = self._cache.expire(now)
                 self._changed({name_key(e.record.name) for e in removed})
                 task.update(self._cache, now)
+                if task.keep_changes:
+                    self._apply_keep(task)
                 if task.done or self._closed or now >= deadline:
                     task.finish(self._cache, now)
                     task.finished = True
@@ -695,6 +697,11 @@ class Querier:
             for ask in task.asks.values():
                 self._unwant(ask.question.name)
             task.asks.clear()
+            task.keep_changes.clear()  # not applied yet: `kept` already counts them
+            for name, count in task.kept.items():
+                for _ in range(count):
+                    self._cache.unwant(name)
+            task.kept.clear()
         if self._tasks:
             self._cond.notify_all()  # I may have been the leader: let another step up
 
@@ -703,6 +710,17 @@ class Querier:
         while it held the lock (see _drive)."""
         while self._orphans:
             self._retire(self._orphans.pop())
+
+    def _apply_keep(self, task: Task) -> None:
+        """Under the lock: the cache spares what ``task`` came to read, no longer what it
+        stopped reading (Task.keep_changes)."""
+        changes, task.keep_changes = task.keep_changes, []
+        cache = self._cache
+        for name, delta in changes:
+            if delta > 0:
+                cache.want(name)
+            else:
+                cache.unwant(name)
 
     def _want(self, name: str) -> None:
         """Under the lock: a call waits for ``name``; the cache spares it, the shedder lets

@@ -73,7 +73,7 @@ class ServiceInfo:
     def same_content(self, other: ServiceInfo) -> bool:
         """Equal apart from the TTL countdown (what a watch calls 'updated')."""
         return (
-            self.host == other.host
+            (self.host == other.host or name_key(self.host) == name_key(other.host))
             and self.port == other.port
             and self.priority == other.priority
             and self.weight == other.weight

@@ -120,6 +120,11 @@ class Task:
     def __init__(self, *protects: str) -> None:
         # Names whose records the cache must not evict while this task runs.
         self.protects = protects
+        # Names it comes to read as it goes (a watch: its reported instances and their hosts),
+        # also spared by the cache: each +1 / -1, applied and emptied by the Querier after
+        # every update(), and `kept` (name -> count) taken back when the task retires.
+        self.keep_changes: list[tuple[str, int]] = []
+        self.kept: dict[str, int] = {}
         self.asks: dict[tuple[str, int], Ask] = {}
         # Refresh questions waiting for the next round (REFRESH_GAP), and when it may go.
         self.held: dict[Question, float] = {}
@@ -132,6 +137,17 @@ class Task:
 
     def update(self, cache: RecordCache, now: float) -> None:
         """Look at the cache; set ``done`` and/or append to ``out``."""
+
+    def _keep(self, names: Iterable[str], delta: int) -> None:
+        """Ask the cache to spare (+1) or no longer spare (-1) these names' records."""
+        kept = self.kept
+        for name in names:
+            count = kept.get(name, 0) + delta
+            if count:
+                kept[name] = count
+            else:
+                del kept[name]
+            self.keep_changes.append((name, delta))
 
     def changed(self, names: Iterable[str], keys: Mapping[Key, bool] | None = None) -> None:
         """Records of these names (name keys) were filed, removed, evicted or flushed; ``keys``
@@ -315,6 +331,8 @@ class TypesTask(Task):
         found: dict[str, str] = {}
         for entry in cache.entries(SERVICES_META, RecordType.PTR, now):
             target: str = getattr(entry.record, "target", "")
-            if not entry.goodbye and is_service_type(target):
+            # A goodbye counts for its last second, as for every call: another host offering
+            # the type may rescue it (the record is the same from every host).
+            if is_service_type(target):
                 found.setdefault(name_key(target), target)
         self.result = sorted(found.values(), key=name_key)

@@ -1742,3 +1742,76 @@ def test_no_question_about_the_root(net: FakeNet, name: str) -> None:
     with pytest.raises(InvalidArgument):
         q.resolve_service(name, timeout=1)
     assert net.transports[0].sent_messages() == []
+
+
+# -- found in the fourteenth session's review of the query-side state -----------------------
+
+
+def test_a_goodbye_with_the_flush_bit_withdraws_only_its_own_address(net: FakeNet) -> None:
+    """Avahi sends the goodbyes of unique records with the cache-flush bit. Read as a flush,
+    one IPv6 address withdrawn took the host's other one along a second later: resolve_host
+    found nothing, and a watch reported the host without IPv6 and never asked again."""
+    q = make(net)
+    p, s, tx, ad = service_records("Office", HTTP, "office.local", 80, "192.0.2.8")
+    one, two = aaaa("office.local", "2001:db8::1"), aaaa("office.local", "2001:db8::2")
+    transport = net.transports[0]
+    net.later(0.05, response(p, s, tx, ad, one, two), transport)
+    net.later(10, response(aaaa("office.local", "2001:db8::1", ttl=0)), transport)
+    events = [(e.kind, sorted(map(str, e.info.addresses))) for e in q.watch(HTTP, timeout=60)]
+    assert events == [
+        ("added", ["192.0.2.8", "2001:db8::1", "2001:db8::2"]),
+        ("updated", ["192.0.2.8", "2001:db8::2"]),
+    ]
+    assert q.resolve_host("office.local", timeout=0.1) == [
+        IPv4Address("192.0.2.8"),
+        IPv6Address("2001:db8::2"),
+    ]
+
+
+def test_a_watch_does_not_report_a_live_instance_removed_when_traffic_fills_the_cache(
+    net: FakeNet,
+) -> None:
+    """Only the type was spared from eviction: once reported, an instance's SRV record was
+    among the oldest in the cache, and other hosts' announcements evicted it. The watch then
+    read "no SRV" and reported a live instance removed (then added again once it answered)."""
+    q = make(net, cache_size=64)
+    transport = net.transports[0]
+    recs = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
+    net.later(0.05, response(*recs), transport)
+    for i in range(10):  # 80 A records of other hosts, a second later
+        others = [a(f"host{i}-{j}.local", f"192.0.2.{j + 1}") for j in range(8)]
+        net.later(1.0 + i / 100, response(*others), transport)
+    events = [(e.kind, e.info.port) for e in q.watch(HTTP, timeout=30)]
+    assert events == [("added", 8080)]
+    assert q.stats()["cache_evicted"] > 0  # the flood did overflow the cache: this was tested
+    # Once the watch is over, its names are no longer spared: they go like any others.
+    for i in range(10):
+        transport.inject(response(*[a(f"late{i}-{j}.local", f"192.0.2.{j + 1}") for j in range(8)]))
+        q.process(0)
+    assert not q.cached(f"Office.{HTTP}", "SRV")
+
+
+def test_a_host_name_spelled_in_another_case_is_no_update(net: FakeNet) -> None:
+    """Names compare without case (RFC 1035 §2.3.3): an SRV refresh spelling its target
+    "OFFICE.local" was reported as an update of a host that had not changed."""
+    q = make(net)
+    transport = net.transports[0]
+    p, s, tx, ad = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
+    net.later(0.01, response(p, s, tx, ad), transport)
+    net.later(5, response(srv(f"Office.{HTTP}", "OFFICE.local", 8080)), transport)
+    events = [(e.kind, e.info.host) for e in q.watch(HTTP, timeout=10)]
+    assert events == [("added", "office.local")]
+
+
+def test_service_types_lists_a_type_in_the_second_after_its_goodbye(net: FakeNet) -> None:
+    """Every call sees a record for the second after its goodbye, when another host offering
+    the same type may rescue it (README); service_types alone left it out."""
+    q = make(net)
+    transport = net.transports[0]
+    meta = "_services._dns-sd._udp.local"
+    net.later(0.05, response(ptr(meta, HTTP), ptr(meta, "_ipp._tcp.local")), transport)
+    net.later(2.5, response(ptr(meta, HTTP, ttl=0)), transport)
+    assert q.service_types(timeout=3.0) == [HTTP, "_ipp._tcp.local"]
+    assert q.cached(meta, "PTR")  # the cache does hold it still
+    net.clock.advance(1.1)
+    assert q.service_types(timeout=0.5) == ["_ipp._tcp.local"]  # and gone once deleted
