@@ -169,6 +169,8 @@ def split_name(name: str) -> list[str]:
 
 def normalize_name(text: str) -> str:
     """Canonical text form: trailing dot stripped, escapes minimal, limits checked (ValueError)."""
+    if not isinstance(text, str):
+        raise TypeError(f"a name must be str, not {type(text).__name__}")
     if "\\" not in text:
         stripped = text[:-1] if text.endswith(".") else text
         if (
@@ -192,5 +194,9 @@ def join_name(*parts: str) -> str:
     first; empty parts and trailing dots are ignored. The result is validated like
     ``normalize_name``.
     """
-    pieces = [p for p in (_strip_dot(part) for part in parts) if p]
+    # Each part checked on its own first: joined, a part ending in a lone backslash ("Office\\")
+    # would escape the joining dot and merge two labels instead of being refused.
+    pieces = [
+        p for p in (_strip_dot(normalize_name(part) if part else part) for part in parts) if p
+    ]
     return normalize_name(".".join(pieces))

@@ -54,6 +54,7 @@ import contextlib
 import functools
 import logging
 import math
+import operator
 import random
 import selectors
 import socket
@@ -200,7 +201,11 @@ def _asked_name(name: str) -> str:
 def _parse_type(rtype: int | str) -> RecordType:
     if isinstance(rtype, str):
         return RecordType.parse(rtype)
-    return record_type(int(rtype))  # InvalidArgument outside 0..65535, as parse() for text
+    # InvalidArgument outside 0..65535, as parse() for text; int() made 1.5 an A question.
+    try:
+        return record_type(operator.index(rtype))
+    except TypeError:
+        raise TypeError(f"a record type must be str or int, not {type(rtype).__name__}") from None
 
 
 def _chunks(questions: list[Question]) -> Iterator[list[Question]]:

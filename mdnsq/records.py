@@ -27,7 +27,7 @@ from operator import index, itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mdnsq.errors import InvalidArgument
-from mdnsq.names import name_key, normalize_name
+from mdnsq.names import SURROGATE_ESCAPES, name_key, normalize_name
 
 FLAG_QR = 0x8000
 FLAG_AA = 0x0400
@@ -446,7 +446,13 @@ def txt_properties(strings: Iterable[bytes]) -> dict[str, bytes | None]:
         if not item or item[0] == 0x3D:  # empty string, or "=value" with no key: ignored (§6.4)
             continue
         key, sep, value = item.partition(b"=")
-        text = key.decode("ascii", "replace").lower()
+        if key.isascii():
+            text = key.decode("ascii").lower()
+        else:
+            # §6.4 asks for printable US-ASCII keys; devices send UTF-8 too. Read as names are
+            # (bytes that are not UTF-8 as \DDD, case folded in ASCII only): decoded as ASCII
+            # with "replace", "é" and "è" were one key, and the second was dropped.
+            text = name_key(key.decode("utf-8", "surrogateescape").translate(SURROGATE_ESCAPES))
         if text not in props:
             props[text] = value if sep else None
     return props
@@ -649,6 +655,11 @@ class NSECRecord(Record):
         return f"next_name={self[4]!r}, types={{{names}}}"
 
 
+# The types the parser decodes into their own record classes (A, CNAME, HINFO, PTR, TXT, AAAA,
+# SRV, NSEC), in any class.
+_DECODED_TYPES = frozenset((1, 5, 12, 13, 16, 28, 33, 47))
+
+
 class UnknownRecord(Record):
     """Any type mdnsq does not decode: the RDATA bytes as they were on the wire, except that the
     parser writes out in full the names a sender compressed in the RDATA of NS, SOA, MX and the
@@ -674,6 +685,10 @@ class UnknownRecord(Record):
         cache_flush: bool = False,
     ) -> UnknownRecord:
         rtype = record_type(_check_u16(type, "type"))
+        if rtype in _DECODED_TYPES:
+            # Sent, it would come back as that class's record, unequal to this one (or be
+            # skipped by the receiver, RDATA unchecked here): build that record instead.
+            raise InvalidArgument(f"type {rtype.name} has its own record class")
         max_ttl = 0xFFFFFFFF if rtype == _OPT else _MAX_TTL
         head = _head(name, ttl, rclass, cache_flush, max_ttl)
         return tuple.__new__(cls, (*head, rtype, _bytes(rdata, "rdata")))

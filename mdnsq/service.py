@@ -95,7 +95,7 @@ class ServiceEvent:
 
 def normalize_service_type(service_type: str) -> str:
     """'_ipp._tcp' / '_ipp._tcp.local.' / '_printer._sub._http._tcp' -> '..._tcp.local'."""
-    text = normalize_name(service_type.strip())
+    text = normalize_name(_stripped(service_type, "a service type"))
     if not text:
         raise InvalidArgument("empty service type")
     labels = split_name(text)
@@ -144,16 +144,25 @@ def instance_key(target: str, suffix: str) -> str | None:
 
 def normalize_host(name: str) -> str:
     """Host names without a domain get '.local' (mDNS answers nothing else)."""
-    text = normalize_name(name.strip())
+    text = normalize_name(_stripped(name, "a host name"))
     if not text:
         raise InvalidArgument("empty host name")
-    if "." not in text.replace("\\.", ""):
+    if len(split_name(text)) == 1:  # not "." in text: "x\\.local" is two labels, "x\\" and "local"
         text += ".local"
     return text
 
 
+def _stripped(text: str, what: str) -> str:
+    """``text`` without surrounding white space; TypeError, not AttributeError, for a non-str."""
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be str, not {type(text).__name__}")
+    return text.strip()
+
+
 def instance_name(instance: str, service_type: str) -> str:
     """Full escaped instance name from a raw instance label and a service type."""
+    if not isinstance(instance, str):
+        raise TypeError(f"an instance label must be str, not {type(instance).__name__}")
     if not instance:
         raise InvalidArgument("empty instance name")
     return join_name(escape_label(instance), base_type(normalize_service_type(service_type)))

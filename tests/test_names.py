@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mdnsq import (
+    InvalidArgument,
     PTRRecord,
     SRVRecord,
     encode_message,
@@ -220,3 +221,41 @@ def test_escaped_names_split_as_a_character_by_character_reader_splits_them(
             return "error", None
 
     assert outcome(names._split_raw) == outcome(read_escaped)
+
+
+# -- found in the fourteenth session's review of the codec ----------------------------------
+
+
+def test_a_host_of_two_labels_whose_first_ends_in_a_backslash_gets_no_second_local() -> None:
+    """normalize_host looked for a dot that is not escaped by deleting every "\\.": in
+    "x\\\\.local" (labels 'x\\' and 'local', an SRV target a peer may send) that removed the
+    separator, and resolve_host(info.host) asked about "x\\\\.local.local"."""
+    from mdnsq.service import normalize_host
+
+    assert split_name("x\\\\.local") == ["x\\", "local"]
+    assert normalize_host("x\\\\.local") == "x\\\\.local"
+    assert normalize_host("a\\\\.b") == "a\\\\.b"
+    assert normalize_host("x\\\\") == "x\\\\.local"
+    assert normalize_host("x\\.y") == "x\\.y.local"  # one label holding a dot
+
+
+def test_join_name_refuses_a_part_ending_in_a_lone_backslash() -> None:
+    """Alone, "Office\\" is refused; joined, its backslash escaped the joining dot and the
+    name's labels became ['Office._ipp', '_tcp', 'local']."""
+    with pytest.raises(InvalidArgument):
+        join_name("Office\\", "_ipp._tcp.local")
+    assert split_name(join_name("Office\\\\", "_ipp._tcp.local")) == [
+        "Office\\",
+        "_ipp",
+        "_tcp",
+        "local",
+    ]
+
+
+@pytest.mark.parametrize("value", [5, None, b"h.local"])
+def test_a_name_that_is_not_text_is_a_type_error(value: Any) -> None:
+    from mdnsq.service import normalize_host, normalize_service_type
+
+    for function in (normalize_name, normalize_host, normalize_service_type):
+        with pytest.raises(TypeError):
+            function(value)

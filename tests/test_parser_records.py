@@ -13,6 +13,7 @@ from mdnsq import (
     FLAG_TC,
     AAAARecord,
     ARecord,
+    InvalidArgument,
     Message,
     NSECRecord,
     PTRRecord,
@@ -61,8 +62,8 @@ def test_equality_and_hash_ignore_ttl_and_ascii_case() -> None:
 
 def test_records_of_different_kinds_never_compare_equal() -> None:
     txt = TXTRecord(name="h.local", ttl=1, strings=[b"\x01\x02\x03\x04"])
-    unknown = UnknownRecord(name="h.local", ttl=1, type=16, rdata=b"\x04\x01\x02\x03\x04")
-    assert txt != unknown
+    unknown = UnknownRecord(name="h.local", ttl=1, type=99, rdata=b"\x04\x01\x02\x03\x04")
+    assert txt != unknown and txt[4] == unknown[5]  # the same data, another kind
     assert ARecord(name="h.local", ttl=1, address="1.2.3.4") != (
         "h.local",
         1,
@@ -154,3 +155,36 @@ def test_equality_ignores_the_cache_flush_bit() -> None:
     shared = ARecord(name="h.local", ttl=120, address="192.0.2.1")
     unique = ARecord(name="h.local", ttl=120, address="192.0.2.1", cache_flush=True)
     assert shared == unique and hash(shared) == hash(unique)
+
+
+# -- found in the fourteenth session's review of the codec ----------------------------------
+
+
+def test_txt_keys_that_differ_stay_apart() -> None:
+    """Keys were decoded as ASCII with "replace": "é" and "è" both became two U+FFFD, one key,
+    and the second was dropped as a duplicate (RFC 6763 §6.4: only equal keys are)."""
+    record = TXTRecord(
+        name="x._http._tcp.local",
+        ttl=1,
+        strings=["é=1".encode(), "è=2".encode(), b"k\xff=3", b"k\xfe=4", "É=5".encode(), b"A=6"],
+    )
+    assert record.properties == {
+        "é": b"1",
+        "è": b"2",
+        "k\\255": b"3",
+        "k\\254": b"4",
+        "É": b"5",  # case folded in ASCII only, as in names (RFC 4343)
+        "a": b"6",
+    }
+
+
+@pytest.mark.parametrize("rtype", [1, 5, 12, 13, 16, 28, 33, 47])
+def test_unknown_record_refuses_a_type_with_its_own_class(rtype: int) -> None:
+    """Sent, it came back as that class's record, unequal to what was sent, or was skipped by
+    the receiver (an SRV of one byte)."""
+    with pytest.raises(InvalidArgument):
+        UnknownRecord(name="h.local", ttl=120, type=rtype, rdata=b"\x00")
+    for rclass in (1, 3):  # the parser decodes them in any class
+        record = UnknownRecord(name="h.local", ttl=120, type=99, rdata=b"\x00", rclass=rclass)
+        again = parse_message(encode_message(Message(flags=0x8400, answers=[record])))
+        assert again.answers == (record,)

@@ -1815,3 +1815,24 @@ def test_service_types_lists_a_type_in_the_second_after_its_goodbye(net: FakeNet
     assert q.cached(meta, "PTR")  # the cache does hold it still
     net.clock.advance(1.1)
     assert q.service_types(timeout=0.5) == ["_ipp._tcp.local"]  # and gone once deleted
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda q: list(q.browse(5, timeout=0.1)),
+        lambda q: list(q.watch(None, timeout=0.1)),
+        lambda q: q.resolve_host(5, timeout=0.1),
+        lambda q: q.resolve_service(instance="x", type=5, timeout=0.1),
+        lambda q: q.resolve_service(instance=5, type="_http._tcp", timeout=0.1),
+        lambda q: q.query("x.local", 1.5, timeout=0.1),
+        lambda q: q.query(b"x.local", "A", timeout=0.1),
+    ],
+)
+def test_arguments_of_the_wrong_kind_are_a_type_error(net: FakeNet, call: Any) -> None:
+    """As the README says. Service types and host names raised AttributeError (no .strip()),
+    and a record type of 1.5 asked about A records (int() truncated it)."""
+    q = make(net)
+    with pytest.raises(TypeError):
+        call(q)
+    assert sent(net) == []
