@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import errno
 import functools
 import io
@@ -29,12 +30,13 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import FrameType
 from typing import IO, TYPE_CHECKING, NoReturn, TypeVar, cast
 
 from mdnsq import cli_output
 from mdnsq.errors import MalformedPacket, MdnsqError, NetworkError
+from mdnsq.names import name_key
 
 if TYPE_CHECKING:
     from mdnsq import Querier, Record, ServiceEvent, ServiceInfo
@@ -61,8 +63,9 @@ _DESCRIPTION = """\
 Ask the local network over multicast DNS (RFC 6762) and DNS-SD (RFC 6763).
 
 Exit status: 0 something was found, 1 nothing was found before the deadline (or decode could
-not read the packet), 2 usage error, 3 network error (e.g. no usable interface), 130 interrupted
-(Ctrl-C).
+not read the packet), 2 usage error (also: standard output closed or not writable), 3 network
+error (e.g. no usable interface), 130 interrupted (Ctrl-C), 141 the reader of the output went
+away ('| head -1'). Options and arguments may come in any order after the command.
 """
 
 _EPILOG = """\
@@ -86,10 +89,11 @@ output formats:
               names of the Python API: browse and lookup give mdnsq.ServiceInfo's fields (the
               interface by name), watch {"kind", "info"} as ServiceEvent, query one record per
               line (name, type, rclass, ttl, cache_flush and the type's own fields), resolve
-              {"name", "addresses"}, types {"type"}, decode the whole Message. Text is UTF-8
-              (not \\u-escaped). A TXT value (or a name) that is not valid UTF-8 is written as
-              {"base64": "<standard base64 of the bytes>"}; a TXT key without '=' has the value
-              null.
+              {"name", "addresses"}, types {"type"}, decode the whole Message. Text is UTF-8,
+              not \\u-escaped, but for characters some readers take as line ends (U+0085,
+              U+2028, U+2029, the other C1 controls). A TXT value (or a name) that is not valid
+              UTF-8 is written as {"base64": "<standard base64 of the bytes>"}, and so is raw
+              RDATA always; a TXT key without '=' has the value null.
 """
 
 _PARSABLE_BROWSE_HELP = """\
@@ -99,8 +103,10 @@ _PARSABLE_BROWSE_HELP = """\
               UTF-8 as published (avahi-browse writes every byte outside [A-Za-z0-9_-] as
               \\DDD); only what would make a line ambiguous is escaped, the way avahi does it,
               so avahi's unescaping still reads it: in the instance name '.', '\\' and ';'
-              become '\\.', '\\\\' and \\059; in TXT strings '"' and '\\' are backslashed;
-              control characters and bytes that are not UTF-8 are \\DDD (three decimal digits).
+              become '\\.', '\\\\' and \\059, in host names, types and domains ';' becomes
+              \\059; in TXT strings '"' and '\\' are backslashed; control characters, marks
+              and overrides of text direction and bytes that are not UTF-8 are \\DDD (three
+              decimal digits).
               The TXT strings come last to first, as avahi-browse lists them. One more
               difference: avahi-browse prints one '=' line per protocol with one address
               (sometimes an IPv4 address on its IPv6 line); mdnsq prints one '=' line per
@@ -146,7 +152,8 @@ examples:
     "query": (
         "raw records of any type for a name",
         """\
-TYPE is a mnemonic (A, AAAA, PTR, SRV, TXT, HINFO, NSEC, ANY, ...), TYPE<n> or a number.
+TYPE is a mnemonic (A, AAAA, PTR, SRV, TXT, HINFO, NSEC, ANY, MX, NAPTR, CAA, ...), TYPE<n> or
+a number.
 
 examples:
   mdnsq query printer.local A
@@ -202,6 +209,8 @@ class _Overrun(BaseException):
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr that points at --help."""
 
+    commands: Mapping[str, argparse.ArgumentParser]  # the top parser's: command -> its parser
+
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 
@@ -216,7 +225,7 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     parser = _Parser(
         prog=PROG,
         description=_DESCRIPTION,
@@ -230,8 +239,20 @@ def build_parser() -> argparse.ArgumentParser:
     network = _Parser(add_help=False)
     group = network.add_argument_group("network options")
     family = group.add_mutually_exclusive_group()
-    family.add_argument("-4", dest="ip_version", action="store_const", const="v4", help="IPv4 only")
-    family.add_argument("-6", dest="ip_version", action="store_const", const="v6", help="IPv6 only")
+    family.add_argument(
+        "-4",
+        dest="ip_version",
+        action="store_const",
+        const="v4",
+        help="IPv4 only: ask over IPv4, show IPv4 addresses",
+    )
+    family.add_argument(
+        "-6",
+        dest="ip_version",
+        action="store_const",
+        const="v6",
+        help="IPv6 only: ask over IPv6, show IPv6 addresses",
+    )
     group.add_argument(
         "-i",
         "--interface",
@@ -353,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
         const="raw",
         help="the input is raw bytes",
     )
+    parser.commands = subparsers.choices
     return parser
 
 
@@ -455,13 +477,16 @@ def _cmd_decode(args: argparse.Namespace, out: cli_output.Output) -> bool:
 
 
 def _read_input(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read()
     try:
+        if path == "-":
+            if sys.stdin is None:  # started with `<&-`
+                raise _UsageError("standard input is closed: give the packet as a FILE")
+            return sys.stdin.buffer.read()
         with open(path, "rb") as f:
             return f.read()
     except OSError as e:
-        raise _UsageError(f"cannot read {path}: {e.strerror or e}") from None
+        what = "standard input" if path == "-" else path
+        raise _UsageError(f"cannot read {what}: {e.strerror or e}") from None
 
 
 def _querier(args: argparse.Namespace, out: cli_output.Output) -> Querier:
@@ -487,9 +512,30 @@ def _cmd_browse(args: argparse.Namespace, out: cli_output.Output, deadline: Dead
         if not args.resolve:
             return _browse_names(q, types, out, deadline)
         # Generators are made here, so a bad type raises (exit 2) before any thread starts.
+        shown: set[str] = set()
         for info in _merge([q.browse(t, timeout=deadline.left()) for t in types]):
-            out.service(info)
+            key = name_key(info.name)
+            if key not in shown:  # a type and its subtype (or one type twice) list it twice
+                shown.add(key)
+                out.service(_of_family(info, args.ip_version))
     return out.count > 0
+
+
+def _of_family(info: ServiceInfo, ip_version: str) -> ServiceInfo:
+    """``info`` with only the addresses of the family -4 / -6 asked for: AAAA records arrive
+    over IPv4 too, and avahi-resolve -4 shows no IPv6 address (without its scope, the
+    --parsable form of a link-local one cannot even be used)."""
+    if ip_version == "any":
+        return info
+    kept = _family(info.addresses, ip_version)
+    return info if len(kept) == len(info.addresses) else dataclasses.replace(info, addresses=kept)
+
+
+def _family(addresses: Sequence[IPAddress], ip_version: str) -> tuple[IPAddress, ...]:
+    if ip_version == "any":
+        return tuple(addresses)
+    version = 4 if ip_version == "v4" else 6
+    return tuple(a for a in addresses if a.version == version)
 
 
 def _ptrs_of(query: Callable[[str], list[Record]], name: str) -> tuple[str, list[Record]]:
@@ -501,19 +547,26 @@ def _browse_names(
 ) -> bool:
     """browse --no-resolve: the PTR records of each type, without SRV/TXT/address queries."""
     from mdnsq import PTRRecord, RecordType, normalize_service_type, split_instance_name
-    from mdnsq.names import name_key
     from mdnsq.service import base_type, instance_key
 
     names = [normalize_service_type(t) for t in types]
     ptrs = functools.partial(q.query, type=RecordType.PTR, timeout=deadline.left())
     # PTR records are shared, so each query runs to the deadline: nothing is lost by waiting
-    # for all of them before listing. _later keeps each answer with the type it answers.
-    answers = list(_merge([_later(functools.partial(_ptrs_of, ptrs, name)) for name in names]))
-    for name, records in answers:
+    # for all of them before listing, in a stable order: the types as given, the instances of
+    # each by name (threads ending at one deadline finish in any order). _later keeps each
+    # answer with the type it answers.
+    answers = dict(_merge([_later(functools.partial(_ptrs_of, ptrs, name)) for name in names]))
+    shown: set[str] = set()
+    for name in names:
         suffix = "." + name_key(base_type(name))
-        for record in (r for r in records if isinstance(r, PTRRecord)):
-            if instance_key(record.target, suffix) is None:
+        records = [r for r in answers.get(name, ()) if isinstance(r, PTRRecord)]
+        for record in sorted(records, key=lambda r: name_key(r.target)):
+            key = instance_key(record.target, suffix)
+            if key is None:
                 continue  # names no instance of the type: browse and watch leave it out too
+            if key in shown:
+                continue  # listed under its type and a subtype given too
+            shown.add(key)
             instance, service_type = split_instance_name(record.target)
             # The cache says which interface each answer came in on (avahi-browse shows it).
             entries = q.cached_entries(record.name, RecordType.PTR)
@@ -526,8 +579,8 @@ def _cmd_resolve(args: argparse.Namespace, out: cli_output.Output, deadline: Dea
     found: set[str] = set()
     with _querier(args, out) as q:
 
-        def resolve(host: str) -> tuple[str, list[IPAddress]]:
-            return host, q.resolve_host(host, timeout=deadline.left())
+        def resolve(host: str) -> tuple[str, tuple[IPAddress, ...]]:
+            return host, _family(q.resolve_host(host, timeout=deadline.left()), args.ip_version)
 
         sources = [_later(functools.partial(resolve, host)) for host in args.hosts]
         for host, addresses in _merge(sources):
@@ -549,7 +602,7 @@ def _lookup_target(instance: str, service_type: str | None) -> dict[str, str]:
     """
     if service_type is not None:
         return {"instance": instance, "type": service_type}
-    from mdnsq import name_key, split_name
+    from mdnsq import split_name
 
     labels = split_name(instance)
     protos = [i for i, label in enumerate(labels) if name_key(label) in ("_tcp", "_udp")]
@@ -570,7 +623,7 @@ def _cmd_lookup(args: argparse.Namespace, out: cli_output.Output, deadline: Dead
     with _querier(args, out) as q:
         info = q.resolve_service(timeout=deadline.left(), **target)
     if info is not None:
-        out.service(info)
+        out.service(_of_family(info, args.ip_version))
     return info is not None
 
 
@@ -581,7 +634,8 @@ def _cmd_query(args: argparse.Namespace, out: cli_output.Output, deadline: Deadl
         rtype = RecordType.parse(args.rtype)
     except ValueError:
         raise _UsageError(
-            f"unknown record type {args.rtype!r} (try A, AAAA, PTR, SRV, TXT, ANY)"
+            f"unknown record type {args.rtype!r} (try A, AAAA, PTR, SRV, TXT, ANY, another "
+            "mnemonic such as MX, or TYPE<n>)"
         ) from None
     with _querier(args, out) as q:
         records = q.query(args.name, rtype, timeout=deadline.left())
@@ -624,18 +678,20 @@ def _following_interfaces(q: Querier, every: float) -> Iterator[None]:
 
 def _cmd_watch(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
     with _querier(args, out) as q, _following_interfaces(q, FOLLOW_INTERFACES):
-        for event in _one_stream(q, args.types, deadline):
+        for event in _one_stream(q, args.types, deadline, args.ip_version):
             out.event(event)
     return out.count > 0
 
 
-def _one_stream(q: Querier, types: Sequence[str], deadline: Deadline) -> Iterator[ServiceEvent]:
+def _one_stream(
+    q: Querier, types: Sequence[str], deadline: Deadline, ip_version: str = "any"
+) -> Iterator[ServiceEvent]:
     """The events of one watch per type, as one watch's: an instance that several report (a
     type and its subtype) is added when the first reports it, removed when the last one does,
-    and updated only when what it shows changes. Merged as they came, an instance withdrawn
-    from the subtype alone read as removed while the type's watch still had it."""
+    and updated only when what it shows changes (its addresses of the family -4 / -6 asked
+    for). Merged as they came, an instance withdrawn from the subtype alone read as removed
+    while the type's watch still had it."""
     from mdnsq import ServiceEvent
-    from mdnsq.names import name_key
 
     def tagged(index: int, service_type: str) -> Iterator[tuple[int, ServiceEvent]]:
         for event in q.watch(service_type, timeout=deadline.remaining()):
@@ -644,6 +700,7 @@ def _one_stream(q: Querier, types: Sequence[str], deadline: Deadline) -> Iterato
     reporters: dict[str, set[int]] = {}
     shown: dict[str, ServiceInfo] = {}
     for index, event in _merge([tagged(i, t) for i, t in enumerate(types)]):
+        event = ServiceEvent(event.kind, _of_family(event.info, ip_version))
         key = name_key(event.info.name)
         if event.kind == "removed":
             others = reporters.get(key)
@@ -701,7 +758,10 @@ def _network_hint(error: NetworkError) -> str:
 
 
 def _fail(message: str) -> None:
-    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+    if sys.stderr is None:
+        return  # started with `2>&-`: print(file=None) would write into the results on stdout
+    with contextlib.suppress(OSError, ValueError):
+        print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None) -> int:
@@ -718,14 +778,42 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None) -> in
     except BrokenPipeError:
         # The reader went away (`mdnsq browse --all | head -1`); stop quietly, and keep the
         # interpreter's final flush of stdout from complaining about the closed pipe.
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence(stream)
         return EXIT_BROKEN_PIPE
+    except cli_output.OutputFailed as e:
+        # Not 1: a script would read "nothing found" (`> /dev/full`, an I/O error).
+        _fail(f"cannot write the results: {e}")
+        _silence(stream)
+        return EXIT_USAGE
+
+
+def _silence(stream: IO[str]) -> None:
+    """Point stdout at /dev/null when it is what failed: what is still buffered for it can no
+    longer fail (and complain) when the interpreter flushes it at exit."""
+    if stream is sys.stdout:
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+
+
+def parse_arguments(parser: _Parser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line, options and arguments in any order after the command: argparse alone
+    refused `browse _http._tcp -t 2 _ipp._tcp` (a list of arguments that goes on after an
+    option), which GNU tools and avahi-browse take."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    args, rest = parser.parse_known_args(words)
+    if rest:
+        # Only the command's own parser can take them intermixed (argparse refuses that
+        # for a parser with sub-commands). Before the command there are only --help and
+        # --version, which exit, so the command is the first word that is not an option.
+        at = words.index(args.command)
+        args = parser.commands[args.command].parse_intermixed_args(words[at + 1 :])
+        args.command = words[at]
+    return args
 
 
 def _main(argv: Sequence[str] | None, stream: IO[str]) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv)
     _setup_logging(getattr(args, "verbose", 0))
     machine = getattr(args, "json", False) or getattr(args, "parsable", False)
     if isinstance(stream, io.TextIOWrapper):

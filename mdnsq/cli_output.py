@@ -36,6 +36,14 @@ if TYPE_CHECKING:
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+class OutputFailed(Exception):
+    """Writing the results failed (other than the reader going away); holds the OSError."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error.strerror or str(error))
+        self.error = error
+
+
 class BadInput(ValueError):
     """`decode` was given something that is not one packet as bytes or hex text."""
 
@@ -236,27 +244,19 @@ def record_json(record: Record) -> dict[str, Any]:
         "ttl": record.ttl,
         "cache_flush": record.cache_flush,
     }
-    for attr in _RDATA_ATTRS:
-        if hasattr(record, attr):
-            fields[attr] = getattr(record, attr)
-    if "types" in fields:
-        fields["types"] = [type_name(t) for t in sorted(fields["types"])]
+    # The record's own data fields, as the API names them (TXT: "strings" alone, not also its
+    # wire RDATA). Raw RDATA is always {"base64": ...}: as text when it happened to be UTF-8,
+    # the field's JSON type changed with the data.
+    for attr in record._data_names:
+        if attr == "type":
+            continue
+        value = getattr(record, attr)
+        if attr == "types":
+            value = [type_name(t) for t in sorted(value)]
+        elif attr == "rdata":
+            value = {"base64": base64.b64encode(value).decode("ascii")}
+        fields[attr] = value
     return {k: jsonable(v) for k, v in fields.items()}
-
-
-_RDATA_ATTRS = (
-    "address",
-    "priority",
-    "weight",
-    "port",
-    "target",
-    "strings",
-    "cpu",
-    "os",
-    "next_name",
-    "types",
-    "rdata",
-)
 
 
 def align(rows: Sequence[Sequence[str]], sep: str = "  ") -> list[str]:
@@ -396,9 +396,14 @@ class Output:
         self.count = 0  # results written, so the command knows whether anything was found
 
     def _write(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        try:
+            for line in lines:
+                self.stream.write(line + "\n")
+            self.stream.flush()
+        except BrokenPipeError:
+            raise  # the reader went away: main() stops quietly
+        except OSError as e:
+            raise OutputFailed(e) from e  # a full disk, an I/O error: not "nothing found"
         self.count += 1
 
     def service(self, info: ServiceInfo) -> None:

@@ -54,6 +54,7 @@ import contextlib
 import functools
 import logging
 import math
+import numbers
 import operator
 import random
 import selectors
@@ -198,14 +199,40 @@ def _asked_name(name: str) -> str:
     return text
 
 
+# Types no question may ask for: reserved 0, EDNS0's pseudo-record (RFC 6891 §6.1.1), and the
+# transaction and zone-transfer types (TKEY, TSIG, IXFR, AXFR, MAILB, MAILA), which mean
+# nothing on a link.
+_UNASKABLE = frozenset((0, 41, 249, 250, 251, 252, 253, 254))
+
+
 def _parse_type(rtype: int | str) -> RecordType:
     if isinstance(rtype, str):
-        return RecordType.parse(rtype)
-    # InvalidArgument outside 0..65535, as parse() for text; int() made 1.5 an A question.
-    try:
-        return record_type(operator.index(rtype))
-    except TypeError:
-        raise TypeError(f"a record type must be str or int, not {type(rtype).__name__}") from None
+        parsed = RecordType.parse(rtype)
+    else:
+        # InvalidArgument outside 0..65535, as parse() for text; int() made 1.5 an A question.
+        try:
+            parsed = record_type(operator.index(rtype))
+        except TypeError:
+            raise TypeError(
+                f"a record type must be str or int, not {type(rtype).__name__}"
+            ) from None
+    if parsed in _UNASKABLE:
+        raise InvalidArgument(f"no question asks for type {parsed.name}")
+    return parsed
+
+
+def _seconds(timeout: float | None, none_ok: bool = False) -> float | None:
+    """A call's timeout: a number (at most 0: answer from the cache at once), or None where it
+    means "until closed". NaN read as 0 before: a computed timeout gone wrong looked like an
+    empty network."""
+    if timeout is None and none_ok:
+        return None
+    if not isinstance(timeout, numbers.Real) or isinstance(timeout, bool):
+        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+    seconds = float(timeout)
+    if seconds != seconds:
+        raise InvalidArgument("timeout is NaN")
+    return seconds
 
 
 def _chunks(questions: list[Question]) -> Iterator[list[Question]]:
@@ -558,13 +585,13 @@ class Querier:
         """Records answering (name, type). Returns early only for unique (cache-flush) answers,
         or, one_shot, once the first answer has settled (legacy replies carry no flush bit)."""
         task = QueryTask(_asked_name(name), _parse_type(type), self.settle, self.one_shot)
-        self._run(task, timeout)
+        self._run(task, _seconds(timeout))
         return task.result
 
     def resolve_host(self, name: str, timeout: float = 2.0) -> list[Address]:
         """IPv4/IPv6 addresses of ``name`` ('.local' added to a bare host name)."""
         task = HostTask(normalize_host(name), self.settle)
-        self._run(task, timeout)
+        self._run(task, _seconds(timeout))
         return task.result
 
     def resolve_service(
@@ -589,7 +616,7 @@ class Querier:
                 raise TypeError("give either a name or instance= and type=, not both")
             full = _asked_name(name)
         task = ServiceTask(full)
-        self._run(task, timeout)
+        self._run(task, _seconds(timeout))
         return task.result
 
     def browse(self, service_type: str, timeout: float = 3.0) -> Iterator[ServiceInfo]:
@@ -600,7 +627,7 @@ class Querier:
         record's target one label under the type (a subtype's: under its base type, RFC 6763
         §4.1); a PTR record pointing anywhere else names none and is left out."""
         task = BrowseTask(normalize_service_type(service_type), self.settle)
-        return self._drive(task, timeout)
+        return self._drive(task, _seconds(timeout))
 
     def watch(self, service_type: str, timeout: float | None = None) -> Iterator[ServiceEvent]:
         """Yield ServiceEvents (added / updated / removed) until timeout, close() or break.
@@ -608,12 +635,12 @@ class Querier:
         Instances as browse() finds them. Events wait in order while the caller is busy
         elsewhere, each true when it was made: an instance added then may be removed next."""
         task = WatchTask(normalize_service_type(service_type))
-        return self._drive(task, timeout)
+        return self._drive(task, _seconds(timeout, none_ok=True))
 
     def service_types(self, timeout: float = 3.0) -> list[str]:
         """Service types announced on the link (RFC 6763 §9), e.g. '_http._tcp.local'."""
         task = TypesTask()
-        self._run(task, timeout)
+        self._run(task, _seconds(timeout))
         return task.result
 
     # -- the engine -----------------------------------------------------------------------

@@ -75,6 +75,9 @@ class RecordType(IntEnum):
         member = cls.__members__.get(word)
         if member is not None:
             return member
+        value = _MNEMONICS.get(word)
+        if value is not None:
+            return cls(value)  # a TYPE<n> member: shown by number, as the parser shows it
         digits = word[4:] if word.startswith("TYPE") else word
         if digits.isascii() and digits.isdigit() and len(digits) <= 5:
             value = int(digits)
@@ -85,6 +88,25 @@ class RecordType(IntEnum):
     def __str__(self) -> str:
         return self.name
 
+
+# Other types' mnemonics (IANA's registry) that people type: `mdnsq query host.local MX`.
+_MNEMONICS = {
+    "MX": 15,
+    "RP": 17,
+    "AFSDB": 18,
+    "LOC": 29,
+    "NAPTR": 35,
+    "KX": 36,
+    "DNAME": 39,
+    "SSHFP": 44,
+    "RRSIG": 46,
+    "DNSKEY": 48,
+    "TLSA": 52,
+    "SVCB": 64,
+    "HTTPS": 65,
+    "URI": 256,
+    "CAA": 257,
+}
 
 # Fast int -> RecordType for the parser (enum call overhead is ~10x a dict lookup). The enum's
 # own map, so the TYPE<n> members made so far are found too: a packet of 800 records of an

@@ -1836,3 +1836,32 @@ def test_arguments_of_the_wrong_kind_are_a_type_error(net: FakeNet, call: Any) -
     with pytest.raises(TypeError):
         call(q)
     assert sent(net) == []
+
+
+@pytest.mark.parametrize(
+    ("timeout", "error"), [(float("nan"), InvalidArgument), ("1", TypeError), (True, TypeError)]
+)
+def test_a_timeout_that_is_no_number_of_seconds_is_refused(
+    net: FakeNet, timeout: Any, error: type[Exception]
+) -> None:
+    """NaN read as 0: a computed timeout gone wrong looked like a network with nobody on it."""
+    q = make(net)
+    for call in (
+        lambda: q.query("h.local", "A", timeout=timeout),
+        lambda: q.resolve_host("h.local", timeout=timeout),
+        lambda: q.browse(HTTP, timeout=timeout),  # at the call, not at the first next()
+        lambda: q.watch(HTTP, timeout=timeout),
+        lambda: q.service_types(timeout=timeout),
+    ):
+        with pytest.raises(error):
+            call()
+    assert sent(net) == []
+    assert q.query("h.local", "A", timeout=-1) == []  # at most 0: the cache, at once
+    assert q.resolve_host("h.local", timeout=_real(0.0)) == []
+
+
+def _real(value: float) -> Any:
+    """A float that is not a float (as numpy's float32 is): numbers.Real is enough."""
+    from fractions import Fraction
+
+    return Fraction(value)
