@@ -136,6 +136,11 @@ MAX_KNOWN_ANSWERS = 200  # per packet of questions: about five packets of known 
 QUESTION_BUDGET = 1200  # bytes of questions per query packet; known answers fill the rest
 _DROP = object()
 MAX_OWN_QUERIES = 32  # query packets we sent, kept to recognise them looped back (§7.3)
+# A name sent by send_query() stays one the shedder lets through (a needle) this long, for its
+# answers to reach the cache though no call waits for them (RFC 6762 §6: answers come within
+# 120 ms, or 500 ms for aggregated shared answers); at most this many such names at a time.
+SENT_NEEDLE_HOLD = 2.0
+MAX_SENT_NEEDLES = 64
 _OPCODE_RCODE = 0x780F  # header flag bits of the opcode (4) and the rcode (4)
 
 _LINK_LOCAL_V4 = IPv4Network("169.254.0.0/16")
@@ -318,6 +323,7 @@ class Querier:
         # immutable snapshot the receiver reads without the lock.
         self._needle_counts: dict[bytes, int] = {}
         self._needles: tuple[bytes, ...] = ()
+        self._sent_names: dict[str, float] = {}  # send_query() name -> until when it is wanted
         self._public_selector: selectors.BaseSelector | None = None
         if transports is None:
             self._transports = self._open(interfaces, ip_version, one_shot)
@@ -493,6 +499,8 @@ class Querier:
                 return 0
             if self._orphans:
                 self._retire_orphans()
+            if self._sent_names:
+                self._forget_sent(self._clock())
             before = self._stats["accepted"]
             try:
                 self._lead(timeout)
@@ -538,7 +546,19 @@ class Querier:
         question = Question(normalize_name(name), _parse_type(type))
         with self._lock:
             self._check_open()
-            self._transmit([question], self._clock())
+            now = self._clock()
+            self._transmit([question], now)
+            # Wanted for a while: under pressure (a busy link, or one pass that read a
+            # backlog of MAX_BATCH), only names some call waits for are parsed, and no call
+            # waits for this one; its answer was shed like junk.
+            sent = self._sent_names
+            if question.name not in sent:
+                self._want(question.name)
+            sent.pop(question.name, None)
+            sent[question.name] = now + SENT_NEEDLE_HOLD
+            if len(sent) > MAX_SENT_NEEDLES:
+                self._unwant(next(iter(sent)))
+                del sent[next(iter(sent))]
 
     def cached(self, name: str, rtype: int | str) -> list[Record]:
         """The live records of (name, type) in this Querier's cache, without asking anything."""
@@ -655,6 +675,7 @@ class Querier:
         # a call returns) may come between any two steps.
         lock = self._lock
         held = True  # False once the garbage collector closed this call on another's watch
+        waiting = False  # inside _await: only then can this call be the thread receiving
         try:
             lock.acquire()
             self._check_open()
@@ -703,14 +724,19 @@ class Querier:
                     deadline, next_send, task.wake_at(self._cache, now), self._cache.flush_due()
                 )
                 # A wake time in the past would make this loop spin; never wait less than 1 ms.
+                waiting = True
                 self._await(max(wake - now, MIN_WAIT))
+                waiting = False
         finally:
             if held:
                 if not lock._is_owned():
                     lock.acquire()  # interrupted while waiting for it, or just after letting go
-                if self._leader == threading.get_ident():
+                if waiting and self._leader == threading.get_ident():
                     # Interrupted while receiving, before _lead could say it had stopped:
-                    # left set, nobody would receive again.
+                    # left set, nobody would receive again. (Not when the collector closed
+                    # this call while its thread received for another one: that one still
+                    # receives, and the mark is what keeps others and close() off its
+                    # selector.)
                     self._leader = 0
                     self._cond.notify_all()
                 self._retire(task)
@@ -732,7 +758,7 @@ class Querier:
             task.keep_changes.clear()  # not applied yet: `kept` already counts them
             for name, count in task.kept.items():
                 for _ in range(count):
-                    self._cache.unwant(name)
+                    self._unwant(name)
             task.kept.clear()
         if self._tasks:
             self._cond.notify_all()  # I may have been the leader: let another step up
@@ -746,13 +772,22 @@ class Querier:
     def _apply_keep(self, task: Task) -> None:
         """Under the lock: the cache spares what ``task`` came to read, no longer what it
         stopped reading (Task.keep_changes)."""
+        # Wanted as a call's names are: the cache spares them, and the shedder lets their
+        # refresh answers through (with the cache's alone, a flood shed every answer to the
+        # refreshes of a host's address, which expired: a false update).
         changes, task.keep_changes = task.keep_changes, []
-        cache = self._cache
         for name, delta in changes:
             if delta > 0:
-                cache.want(name)
+                self._want(name)
             else:
-                cache.unwant(name)
+                self._unwant(name)
+
+    def _forget_sent(self, now: float) -> None:
+        """Under the lock: send_query() names past their SENT_NEEDLE_HOLD are wanted no more."""
+        sent = self._sent_names
+        for name in [n for n, until in sent.items() if until <= now]:
+            del sent[name]
+            self._unwant(name)
 
     def _want(self, name: str) -> None:
         """Under the lock: a call waits for ``name``; the cache spares it, the shedder lets

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import itertools
 import select
 import socket
@@ -1865,3 +1866,101 @@ def _real(value: float) -> Any:
     from fractions import Fraction
 
     return Fraction(value)
+
+
+# -- found in the fourteenth session's review of the engine ---------------------------------
+
+
+def _abandoned_browse(q: Querier) -> None:
+    """A browse iterator suspended at its yield (the lock let go), then dropped into a
+    reference cycle: only the cyclic collector closes it, in whichever thread allocates."""
+    found = q.browse(HTTP, timeout=600)
+    assert next(found) is not None
+    cycle: dict[str, Any] = {"iterator": found}
+    cycle["self"] = cycle
+
+
+def test_the_collector_closing_a_call_on_the_receiving_thread_leaves_it_the_receiver(
+    net: FakeNet,
+) -> None:
+    """The closed call's clean-up took "this thread is the receiver" for "this call was
+    interrupted while receiving" and cleared the mark while the thread still received for
+    another call: another thread's process() then received at the same time (ADR 005 §1),
+    and close() no longer waited before closing the selector under it."""
+    transport = net.transport()
+    transport.inject(response(*service_records("One", HTTP, "one.local", 80, "192.0.2.1")))
+    q = Querier(transports=[transport], wait=net.wait, clock=net.clock)
+    _abandoned_browse(q)
+    seen: dict[str, Any] = {}
+
+    def wait(timeout: float | None) -> None:
+        if not seen:
+            seen["before"] = q._leader
+            gc.collect()  # as an allocation in the parser may, on this thread
+            seen["after"] = q._leader
+            other = threading.Thread(target=lambda: seen.setdefault("other", q.process(0)))
+            other.start()
+            other.join(5.0)
+            closer = threading.Thread(target=q.close)
+            closer.start()
+            closer.join(0.2)  # close() must wait for this receiver (it wakes it)
+            seen["released"] = q._released
+        net.wait(timeout)
+
+    q._wait_hook = wait
+    gc.disable()
+    try:
+        q.query("other.local", "A", timeout=0.5)
+    finally:
+        gc.enable()
+    me = threading.get_ident()
+    assert (seen["before"], seen["after"]) == (me, me)
+    assert seen["other"] == 0  # another receiver stepped aside
+    assert seen["released"] is False
+    assert q.closed
+
+
+def test_a_send_query_answer_gets_through_load_shedding(net: FakeNet) -> None:
+    """send_query() with fileno() and process() is the non-blocking way to ask; after one
+    pass that read a backlog of MAX_BATCH datagrams, its answer was shed like junk (only the
+    names of a running call were let through) and cached() found nothing."""
+    transport = net.transport()
+    q = Querier(transports=[transport], clock=net.clock)
+    for i in range(MAX_BATCH):
+        transport.inject(response(a(f"junk{i}.local", "192.0.2.99")))
+    assert q.process(0) == MAX_BATCH
+    q.send_query("printer.local", "A")
+    transport.inject(response(a("printer.local", "192.0.2.7")))
+    transport.inject(response(a("junk.local", "192.0.2.99")))
+    q.process(0)
+    assert [str(r.address) for r in q.cached("printer.local", "A")] == ["192.0.2.7"]
+    assert q.stats()["shed_under_pressure"] == 1  # the junk still is shed
+    net.clock.advance(mdnsq.querier.SENT_NEEDLE_HOLD + 0.1)
+    q.process(0)
+    assert q._needles == ()  # wanted for a while, not for good
+    q.close()
+
+
+def test_a_watch_hears_its_hosts_refresh_answers_under_load_shedding(net: FakeNet) -> None:
+    """The names a watch keeps for its reported instances were spared by the cache only: the
+    shedder dropped every answer to the refreshes of a host's address during a flood, the
+    address expired, and the watch reported an update without it."""
+    transport = net.transport()
+    ptr_, srv_, txt_, addr = service_records("One", HTTP, "one.local", 80, "192.0.2.1", ttl=100)
+
+    def responder(message: Message, n: FakeNet, t: FakeTransport) -> None:
+        for question in message.questions:
+            if question.type == RecordType.A and question.name == "one.local":
+                for i in range(MAX_BATCH):  # a flood going on meanwhile: one full pass
+                    n.later(0.01, response(a(f"junk{i}.example.local", "198.51.100.1")), t)
+                n.later(0.011, response(addr), t)
+            if question.type == RecordType.SRV:
+                n.later(0.011, response(srv_), t)  # names the type: never shed
+
+    net.responders.append(responder)
+    net.later(0.5, response(ptr_, srv_, txt_, addr), transport)
+    q = Querier(transports=[transport], wait=net.wait, clock=net.clock)
+    events = [(e.kind, [str(x) for x in e.info.addresses]) for e in q.watch(HTTP, timeout=150)]
+    assert q.stats()["pressure_episodes"] > 0  # the answers came under pressure: tested
+    assert events == [("added", ["192.0.2.1"])]
+    q.close()
