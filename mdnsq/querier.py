@@ -491,11 +491,15 @@ class Querier:
         """Receive what arrived (waiting up to ``timeout``, at most a day) into the cache;
         returns packets used.
 
-        Returns 0 at once when another thread is already receiving for this Querier.
+        When another thread is already receiving for this Querier it returns 0, after waiting
+        up to ``timeout`` for that thread's news (at once it was: `while True: q.process(1.0)`
+        in a thread of its own spun a core while a call on another thread received).
         """
         with self._cond:
             self._check_open()
             if self._leader:
+                if timeout is None or timeout > 0:
+                    self._cond.wait(MAX_WAIT if timeout is None else min(timeout, MAX_WAIT))
                 return 0
             if self._orphans:
                 self._retire_orphans()

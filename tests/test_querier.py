@@ -1964,3 +1964,23 @@ def test_a_watch_hears_its_hosts_refresh_answers_under_load_shedding(net: FakeNe
     assert q.stats()["pressure_episodes"] > 0  # the answers came under pressure: tested
     assert events == [("added", ["192.0.2.1"])]
     q.close()
+
+
+def test_process_with_a_timeout_waits_while_another_thread_receives(net: FakeNet) -> None:
+    """It returned 0 at once: a thread looping on process(1.0) spun a core while a call on
+    another thread was the receiver."""
+    transport = net.transport()
+    q = Querier(transports=[transport], clock=net.clock)
+    q._leader = -1  # another thread receiving (set under the lock, as _lead does)
+    waits: list[float | None] = []
+    real_wait = q._cond.wait
+
+    def wait(timeout: float | None = None) -> bool:
+        waits.append(timeout)
+        return real_wait(0)
+
+    q._cond.wait = wait  # type: ignore[method-assign]
+    assert q.process(0) == 0 and waits == []  # a select loop's poll still returns at once
+    assert q.process(1.0) == 0 and waits == [1.0]
+    q._leader = 0
+    q.close()
