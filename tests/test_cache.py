@@ -11,11 +11,12 @@ import pytest
 
 from mdnsq.cache import GRACE, MAX_RRSET, REFRESH_JITTER, CacheEntry, RecordCache
 from mdnsq.parser import parse_message
-from mdnsq.records import Message, PTRRecord, RecordType
+from mdnsq.records import ARecord, Message, PTRRecord, RecordType
 from tests.fakes import a, aaaa, ptr, srv, txt
 
 T0 = 1000.0
 HTTP = "_http._tcp.local"
+CH = 3  # the CHAOS class: a class other than IN
 
 
 def names(cache: RecordCache, name: str, rtype: int, now: float) -> list[str]:
@@ -103,6 +104,42 @@ def test_cache_flush_is_per_interface_and_per_type() -> None:
     cache.add(a("h.local", "192.0.2.2", flush=True), 2, T0 + 5)
     assert cache.expire(T0 + 10) == []
     assert len(cache) == 3
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_cache_flush_is_per_class(batched: bool) -> None:
+    """§10.2 flushes records of the same name, type *and class*: a record of class IN with the
+    flush bit must leave the records of that name and type in another class alone, and the
+    other way round. Nothing checked the class part."""
+    cache = RecordCache()
+    old = [
+        a("h.local", "192.0.2.1"),
+        ARecord(name="h.local", ttl=120, address="192.0.2.2", rclass=CH),
+        a("g.local", "192.0.2.3"),
+        ARecord(name="g.local", ttl=120, address="192.0.2.4", rclass=CH),
+    ]
+    cache.add_all(old, 2, T0)
+    flushes = [  # one class flushes on each name
+        a("h.local", "192.0.2.5", flush=True),
+        ARecord(name="g.local", ttl=120, address="192.0.2.6", rclass=CH, cache_flush=True),
+    ]
+    if batched:
+        cache.add_all(flushes, 2, T0 + 5)
+    else:
+        for record in flushes:
+            cache.add(record, 2, T0 + 5)
+    removed = cache.expire(T0 + 10)
+    assert sorted((e.record.name, e.record.rclass, str(e.record.address)) for e in removed) == [  # type: ignore[attr-defined]
+        ("g.local", CH, "192.0.2.4"),
+        ("h.local", 1, "192.0.2.1"),
+    ]
+    assert cache.flushed == 2
+
+    def left(name: str, rclass: int) -> list[str]:
+        return [str(e.record.address) for e in cache.entries(name, RecordType.A, T0 + 10, rclass)]  # type: ignore[attr-defined]
+
+    assert (left("h.local", 1), left("h.local", CH)) == (["192.0.2.5"], ["192.0.2.2"])
+    assert (left("g.local", 1), left("g.local", CH)) == (["192.0.2.3"], ["192.0.2.6"])
 
 
 def test_record_without_flush_bit_flushes_nothing() -> None:
@@ -245,6 +282,28 @@ def test_refresh_points_are_80_85_90_95_percent_with_at_most_2_percent_jitter() 
     assert len(points) == 4
     for got, base in zip(points, (80, 85, 90, 95), strict=True):
         assert base <= got <= base + 100 * REFRESH_JITTER
+
+
+def test_refresh_jitter_spreads_records_over_two_percent_of_their_ttl() -> None:
+    """RFC 6762 §5.2: the 2 % of jitter is there so that the hosts on a link, and the records
+    of one host, do not all send their refresh queries at the same moment. A jitter that came
+    out the same for every record (a constant, or a hash of something all keys share) kept
+    every refresh point within [80 %, 82 %] and passed the test above."""
+    cache = RecordCache()
+    entries: list[CacheEntry] = []
+    for i in range(50):
+        entry = cache.add(a(f"host{i}.local", f"192.0.2.{i + 1}", ttl=100), 2, T0)
+        assert entry is not None
+        entries.append(entry)
+    offsets: list[float] = []
+    for entry in entries:
+        points = [entry.refresh_time(p) for p in range(4)]
+        for due, base in zip(points, (80, 85, 90, 95), strict=True):
+            assert due is not None and base <= due - T0 <= base + 100 * REFRESH_JITTER
+        offsets.append(points[0] - T0)  # type: ignore[operator]
+    # 50 draws over 2 s: nearly all distinct, and never all within a quarter of the range.
+    assert len(set(offsets)) > 10
+    assert max(offsets) - min(offsets) > 0.5
 
 
 def test_same_address_on_two_interfaces_is_two_entries() -> None:

@@ -65,7 +65,13 @@ def test_watch_sees_a_service_added_then_removed(
         withdrawn = time.monotonic()
         removed = next_event(events, "removed", service.name, log)
         assert removed.info.instance == service.instance
-    assert log[-1][0] - withdrawn < 10.0, "the goodbye was not acted on; the record aged out"
+    # The goodbye lands as remove() returns and the record goes one second later (RFC 6762
+    # §10.1): 1.00 s after remove() returned in every run measured, for both peers and both
+    # families. A querier that does not hear the group's goodbyes learns of the removal only
+    # when the record ages out: 10 s for Avahi, whose legacy-unicast answers to a query from
+    # a port other than 5353 carry TTL 10 (so the former bound of 10 s let that pass), and
+    # far longer for python-zeroconf.
+    assert log[-1][0] - withdrawn < 3.0, "the goodbye was not acted on; the record aged out"
     assert next(e.kind for _, e in log if e.info.name == service.name) == "added"
 
 

@@ -1,4 +1,5 @@
-"""UDP transports over lo (IPv4) and the lab bridge (IPv4 and IPv6), against plain peer sockets.
+"""UDP transports over lo (IPv4) and the lab bridge (IPv4 and IPv6), against plain peer sockets;
+and what a Querier on those sockets makes of unicast answers (RFC 6762 §11).
 
 Every test here opens sockets, so each takes ``private_netns`` or ``lab``.
 """
@@ -18,11 +19,21 @@ from typing import Any
 
 import pytest
 
-from mdnsq import BufferPool, Datagram, NetworkError, UDPv4Transport, UDPv6Transport
+from mdnsq import (
+    BufferPool,
+    Datagram,
+    NetworkError,
+    Querier,
+    RecordType,
+    UDPv4Transport,
+    UDPv6Transport,
+    parse_message,
+)
 from mdnsq.interfaces import Interface
 from mdnsq.transport import _MAX_LATE_READS, DEFAULT_RECEIVE_BUFFER
 from tests import netlab
-from tests.waiting import poll_until
+from tests.fakes import a, response
+from tests.waiting import poll_until, wait_for
 
 GROUP4 = ("224.0.0.251", 5353)
 GROUP6 = "ff02::fb"
@@ -695,9 +706,13 @@ def test_ipv6_over_the_bridge_both_ways(lab: netlab.Lab) -> None:
         data, source = peer.recvfrom(9000)
         assert data == b"v6 query"
         assert source[0].split("%")[0] == netlab.link_local(netlab.BRIDGE)
+        # From 5353, as over IPv4: a query from another port is a legacy one (RFC 6762 §6.7),
+        # answered with unicast and capped TTLs, and the group's goodbyes are never heard.
+        assert source[1] == 5353
         t.send(b"v6 unicast", dest=got.source, interface=got.interface)
         data, source = peer.recvfrom(9000)
         assert data == b"v6 unicast"
+        assert source[1] == 5353
 
 
 def test_ipv6_oversize_is_dropped(lab: netlab.Lab) -> None:
@@ -793,3 +808,109 @@ def test_ipv6_close_leaves_no_fd(lab: netlab.Lab) -> None:
     t.close()
     t.close()
     assert fds_opened_since(before) == set()
+
+
+# -- TTL / hop limit 255 on everything sent (RFC 6762 §11) ----------------------------------------
+
+IP_RECVTTL = getattr(socket, "IP_RECVTTL", 12)  # linux/in.h; Python 3.11 does not export it
+
+
+def receive_with_hop_limit(peer: socket.socket, level: int, kind: int) -> tuple[bytes, int]:
+    """The next datagram ``peer`` receives, with the IPv4 TTL / IPv6 hop limit it arrived with
+    (ancillary data: the peer turned on IP_RECVTTL / IPV6_RECVHOPLIMIT)."""
+    data, ancdata, _, _ = peer.recvmsg(9000, socket.CMSG_SPACE(4))
+    limits = [
+        struct.unpack("@i", value[:4])[0] for lv, kd, value in ancdata if (lv, kd) == (level, kind)
+    ]
+    assert len(limits) == 1, ancdata
+    return data, limits[0]
+
+
+@pytest.mark.parametrize("port", [5353, 0], ids=["port-5353", "one-shot"])
+def test_ipv4_sends_with_ttl_255_as_a_peer_receives_it(lab: netlab.Lab, port: int) -> None:
+    """RFC 6762 §11: everything mDNS sends, unicast too, leaves with TTL 255, so that a receiver
+    may drop packets with a lower one as coming from off the link. Linux sends multicast with
+    TTL 1 unless told, so a lost setsockopt would make every query look forged to such a
+    receiver, and no other test would notice (peers here accept any TTL). The bridge does not
+    route, so the TTL arrives as it was sent."""
+    host = lab.add_host(1)
+    with (
+        netlab.peer_v4(host, WAIT) as peer,
+        UDPv4Transport(interfaces=[netlab.BRIDGE], port=port) as t,
+    ):
+        peer.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+        assert t._sock.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL) == 255
+        assert t._sock.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 255
+        t.send(b"to the group")
+        got = receive_with_hop_limit(peer, socket.IPPROTO_IP, socket.IP_TTL)
+        assert got == (b"to the group", 255)
+        t.send(b"to the peer", dest=("192.0.2.1", 5353))
+        got = receive_with_hop_limit(peer, socket.IPPROTO_IP, socket.IP_TTL)
+        assert got == (b"to the peer", 255)
+
+
+@pytest.mark.parametrize("port", [5353, 0], ids=["port-5353", "one-shot"])
+def test_ipv6_sends_with_hop_limit_255_as_a_peer_receives_it(lab: netlab.Lab, port: int) -> None:
+    """The IPv6 twin of the TTL test: multicast hop limit (default 1) and unicast hop limit."""
+    host = lab.add_host(1)
+    peer_ll = netlab.link_local("eth0", host)
+    with peer6(host) as peer, UDPv6Transport(interfaces=[netlab.BRIDGE], port=port) as t:
+        peer.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+        assert t._sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS) == 255
+        assert t._sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS) == 255
+        t.send(b"to the group")
+        got = receive_with_hop_limit(peer, socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT)
+        assert got == (b"to the group", 255)
+        t.send(b"to the peer", dest=(peer_ll, 5353), interface=lab.bridge_index)
+        got = receive_with_hop_limit(peer, socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT)
+        assert got == (b"to the peer", 255)
+
+
+# -- a Querier on port 5353 and unicast answers (RFC 6762 §5.4, §6, §11) ------------------------
+
+
+def test_a_querier_on_5353_takes_a_unicast_answer_from_its_link_and_drops_one_from_off_it(
+    lab: netlab.Lab,
+) -> None:
+    """A responder may answer a query from port 5353 by unicast to that port (a QU question, or
+    its own choice, §6). The socket must hear unicast to its address, not only the group (bound
+    to 224.0.0.251 it would not), and the Querier must take such an answer from port 5353 as
+    it takes a multicast one. But a unicast response from a source off the link is a packet
+    from a router's far side, and is dropped (§11); the IPv4 on-link test is by subnet."""
+    host = lab.add_host(1, extra_v4=["203.0.113.5/32"])  # an address off the bridge's subnet
+    with (
+        netlab.peer_v4(host, WAIT) as responder,
+        Querier(interfaces=[netlab.BRIDGE], ip_version="v4") as q,
+    ):
+        q.send_query("u.local", "A")
+        while True:  # the query, by multicast (a stray earlier packet would be skipped)
+            data, asker = responder.recvfrom(9000)
+            if ("u.local", RecordType.A) in [
+                (x.name, x.type) for x in parse_message(data).questions
+            ]:
+                break
+        assert asker == (netlab.BRIDGE_V4, 5353)
+        responder.sendto(response(a("u.local", "192.0.2.1")), asker)  # unicast, from 5353
+        found = q.resolve_host("u.local", timeout=WAIT)
+        assert [str(address) for address in found] == ["192.0.2.1"]
+        stats = q.stats()
+        assert stats["accepted"] == 1
+        assert "dropped_off_link" not in stats and "dropped_source_port" not in stats
+
+        with netlab.in_netns(host):
+            far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with far:
+            far.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # beside the responder
+            far.bind(("203.0.113.5", 5353))
+            far.sendto(response(a("far.local", "203.0.113.5")), asker)
+
+            def handled() -> bool:  # dropped as off-link, or (wrongly) taken
+                q.process(0.1)
+                now = q.stats()
+                return now.get("dropped_off_link", 0) + now["accepted"] > 1
+
+            wait_for(handled, WAIT, "the off-link datagram never reached the Querier")
+        stats = q.stats()
+        assert q.cached("far.local", "A") == []
+        assert stats["dropped_off_link"] == 1
+        assert stats["accepted"] == 1
