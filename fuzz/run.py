@@ -5,8 +5,9 @@
 
 Seeds: every message in the shared corpus (../shared/corpus, or $MDNSQ_CORPUS, or tests/data
 when neither exists), each fragment both bare and behind a header that counts it (a fragment
-alone is not a message, so only the wrapped form reaches the record parser), and the
-hand-built hostile packets of fuzz/adversarial.py. New inputs go to a working corpus (a
+alone is not a message, so only the wrapped form reaches the record parser), the
+hand-built hostile packets of fuzz/adversarial.py, and the inputs of fuzz/regressions that
+once broke the parser. New inputs go to a working corpus (a
 temporary folder unless --corpus is given). Crash, timeout and out-of-memory inputs go to
 --artifacts (default fuzz/artifacts/); the exit status is 1 when there is any.
 The last line of output is a JSON summary (also written to --report when given).
@@ -30,6 +31,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+REGRESSIONS = HERE / "regressions"  # inputs that once broke the parser (README.md there)
 sys.path.insert(0, str(ROOT))
 
 from fuzz.adversarial import BUILDERS  # noqa: E402
@@ -49,7 +51,7 @@ def corpus_root() -> Path:
 
 def write_seeds(target: Path) -> dict[str, int]:
     """Fill ``target`` with seed files; returns how many of each kind."""
-    counts = {"messages": 0, "fragments": 0, "adversarial": 0}
+    counts = {"messages": 0, "fragments": 0, "adversarial": 0, "regressions": 0}
     root = corpus_root()
     for i, path in enumerate(sorted(root.rglob("*.bin"))):
         data = path.read_bytes()[:MAX_LEN]
@@ -68,7 +70,17 @@ def write_seeds(target: Path) -> dict[str, int]:
     for name, build in BUILDERS.items():
         (target / f"adv-{name}").write_bytes(build())
         counts["adversarial"] += 1
+    for path in regression_files():
+        (target / f"reg-{path.name}").write_bytes(path.read_bytes()[:MAX_LEN])
+        counts["regressions"] += 1
     return counts
+
+
+def regression_files() -> list[Path]:
+    """The saved inputs of fuzz/regressions (every file but its README)."""
+    if not REGRESSIONS.is_dir():
+        return []
+    return sorted(p for p in REGRESSIONS.iterdir() if p.is_file() and p.suffix != ".md")
 
 
 def replay(data: bytes) -> float:

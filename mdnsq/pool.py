@@ -53,7 +53,20 @@ _MIN_ZERO_TIER = 64
 
 
 class PoolStats(NamedTuple):
-    """A consistent snapshot of a pool's counters."""
+    """A consistent snapshot of a pool's counters.
+
+    - ``acquisitions``: loans so far; ``hits`` were served from an idle buffer, ``misses``
+      grew the pool by one buffer.
+    - ``in_use``: buffers lent now; ``high_water``: the most ever lent at once.
+    - ``idle``: buffers waiting to be lent; ``trimmed``: buffers let go on their way back (more
+      than ``max_idle`` idle, or a view of them escaped its block).
+    - ``lost``: buffers freed while still lent, i.e. never given back: a holder dropped its
+      buffer (an interrupt between the pool and its holder, or a receive path that forgot to
+      return it). ``in_use`` cannot show these, as a lost buffer stops counting as lent when it
+      is freed; a non-zero ``lost`` is the trace they leave. Counted by the buffer's weak
+      reference callback, so it costs nothing per loan.
+    - ``size``: each buffer's length in bytes.
+    """
 
     acquisitions: int
     hits: int
@@ -63,6 +76,7 @@ class PoolStats(NamedTuple):
     idle: int
     trimmed: int
     size: int
+    lost: int
 
 
 def _exports_offset() -> int:
@@ -117,6 +131,29 @@ def _zero_tiers(size: int) -> list[tuple[int, bytearray]]:
                 tiers.append((length, by_length.setdefault(length, bytearray(length))))
             _TIERS[size] = tiers
         return tiers
+
+
+class _Losses:
+    """The callback of every pooled buffer's weak reference: when a buffer still counted as lent
+    is freed, it was lost on its way back; it is taken off the lent set and counted.
+
+    Kept apart from the pool so the callback does not keep the pool alive (the pool holds its
+    idle buffers, which hold their weak references, which hold the callback). It runs only
+    when a buffer dies (trimmed, dropped, lost, or with its pool), never per loan.
+    """
+
+    __slots__ = ("lent", "lock", "lost")
+
+    def __init__(self, lent: set[weakref.ref[_Slot]], lock: OwnedLock) -> None:
+        self.lent = lent
+        self.lock = lock
+        self.lost = 0
+
+    def __call__(self, ref: weakref.ref[_Slot]) -> None:
+        with self.lock:
+            if ref in self.lent:
+                self.lent.discard(ref)
+                self.lost += 1
 
 
 class _Slot:
@@ -233,9 +270,11 @@ class BufferPool:
         # or as a finally block began to give it back: Python cannot shield those steps) is
         # freed by its reference count, and its reference's callback takes it off the count.
         # A plain counter stayed off for good.
+        # Such a loss is counted as ``lost`` (see PoolStats).
         self._lent: set[weakref.ref[_Slot]] = set()
+        self._losses = _Losses(self._lent, self._lock)
         self._free: deque[_Slot] = deque(
-            _Slot(size, self._lent.discard) for _ in range(min(preallocate, max_idle))
+            _Slot(size, self._losses) for _ in range(min(preallocate, max_idle))
         )
         # Counted as 256 * _acq_blocks + _acq_small: the small part stays among CPython's
         # cached small ints, so counting allocates an int once per 256 acquisitions instead
@@ -272,11 +311,15 @@ class BufferPool:
                 idle=len(self._free),
                 trimmed=self._trimmed,
                 size=self._size,
+                lost=self._losses.lost,
             )
 
     def __repr__(self) -> str:
         s = self.stats()
-        return f"<BufferPool size={s.size} in_use={s.in_use} idle={s.idle} misses={s.misses}>"
+        return (
+            f"<BufferPool size={s.size} in_use={s.in_use} idle={s.idle} misses={s.misses}"
+            f" lost={s.lost}>"
+        )
 
     # -- shared by Lease and the transport's own loop ------------------------------------------
     # The lock is taken inside the try, and the finally lets go of it first thing, a release
@@ -305,7 +348,7 @@ class BufferPool:
             except RuntimeError:  # not taken: interrupted while waiting for it
                 pass
         # Grow outside the lock: allocating 9 KB must not stall other threads.
-        slot = _Slot(self._size, self._lent.discard)
+        slot = _Slot(self._size, self._losses)
         try:
             lock.acquire()
             self._lend(slot)

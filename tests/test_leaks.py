@@ -113,9 +113,14 @@ def test_ten_thousand_querier_cycles_over_real_sockets_leak_nothing(lab: netlab.
                 q.query("nobody.local", "A", timeout=0.0)
             transport.close()
 
-        measure(real_cycle, REAL_CYCLES, slack_blocks=REAL_CYCLES)
+        # Measured: -240 and -162 blocks over the 10,000 cycles; one block left behind per
+        # cycle (+10,000) passed the slack of REAL_CYCLES this used to have.
+        measure(real_cycle, REAL_CYCLES, slack_blocks=REAL_CYCLES // 20)
         assert answered == WARMUP + REAL_CYCLES
-        assert pool.stats().in_use == 0
+        # Every buffer came back: none lent, none freed while lent (lost), and one receive at a
+        # time never needed more than the pool preallocates.
+        s = pool.stats()
+        assert (s.in_use, s.lost, s.misses) == (0, 0, 0), s
     finally:
         responder.kill()
         responder.wait(5)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+import select
 import threading
 
 import pytest
 
-from mdnsq import BufferPool, PoolStats
+from mdnsq import BufferPool, PoolStats, UDPv4Transport
 from mdnsq import pool as pool_module
+
+WAIT = 3.0  # upper bound for a datagram already on its way over lo; never reached on success
 
 
 @pytest.fixture(params=["export-count", "fallback"])
@@ -175,6 +179,9 @@ def test_growth_is_counted_as_misses_and_idle_buffers_are_trimmed() -> None:
     with pool.buffer():
         pass
     assert pool.stats().misses == 4  # served from the kept idle buffers
+    del leases, views
+    gc.collect()
+    assert pool.stats().lost == 0  # the trimmed buffers were given back, then let go
 
 
 def test_stats_is_a_snapshot() -> None:
@@ -228,3 +235,75 @@ def test_32_threads_of_10000_acquisitions_lose_nothing() -> None:
     assert s.idle <= 8
     # Every buffer ever created is either idle now or was trimmed: none lost.
     assert s.misses + min(4, 8) == s.idle + s.trimmed
+    assert s.lost == 0
+
+
+# -- buffers lost: freed while still lent ----------------------------------------------------
+# in_use alone cannot show a buffer that was never given back: it stops counting as lent when
+# it is freed. ``lost`` counts those (the weak reference's callback), so a receive path that
+# forgets to return its buffer shows up as lost == 1 instead of passing unseen.
+
+
+def test_a_buffer_lent_and_dropped_is_counted_lost() -> None:
+    pool = BufferPool(size=64, preallocate=1)
+    lease = pool.buffer()
+    lease.acquire()
+    assert (pool.stats().in_use, pool.stats().lost) == (1, 0)
+    del lease  # never released: the buffer is freed while lent
+    gc.collect()
+    s = pool.stats()
+    assert (s.in_use, s.lost, s.idle, s.trimmed) == (0, 1, 0, 0)
+    slot = pool._acquire()  # the transport's own path: a slot taken and never returned
+    assert pool.stats().misses == 1
+    del slot
+    gc.collect()
+    assert pool.stats().lost == 2
+    assert "lost=2" in repr(pool)
+
+
+def test_buffers_given_back_trimmed_or_dropped_for_an_escape_are_not_lost(detection: str) -> None:
+    pool = BufferPool(size=64, preallocate=0, max_idle=0)
+    for _ in range(3):
+        with pool.buffer():
+            pass  # each one trimmed on its way back (max_idle=0) and freed
+    kept: list[memoryview] = []
+    with pytest.raises(BufferError), pool.buffer() as buf:
+        kept.append(buf[:4])  # escapes: the buffer is dropped, loudly
+    kept.clear()
+    gc.collect()
+    s = pool.stats()
+    assert (s.acquisitions, s.trimmed, s.in_use, s.idle, s.lost) == (4, 4, 0, 0, 0)
+    del pool
+    gc.collect()  # a pool freed with its idle buffers loses nothing either (no error raised)
+
+
+def test_the_transports_receive_paths_give_every_buffer_back(private_netns: None) -> None:
+    """receive, receive_with and receive_batch (the querier's path), with and without a
+    datagram: the one pooled buffer serves every call, and none is lost."""
+    pool = BufferPool(size=512, preallocate=1, max_idle=1)
+
+    def copy(view: memoryview, source: tuple[str, int], index: int) -> bytes:
+        return view.tobytes()
+
+    with UDPv4Transport(interfaces=["lo"], pool=pool) as t:
+        for _ in range(3):
+            t.send(b"plain")
+            got = t.receive(WAIT)
+            assert got is not None and got.data == b"plain"
+            t.send(b"lent")
+            assert t.receive_with(copy, WAIT) == b"lent"
+            for payload in (b"one", b"two", b"three"):
+                t.send(payload)
+            assert select.select([t.fileno()], [], [], WAIT)[0]
+            out: list[bytes] = []
+            t.receive_batch(copy, 10, out)
+            assert out == [b"one", b"two", b"three"]
+            # Empty socket: each path returns at once, and still gives its buffer back.
+            assert t.receive(0) is None
+            assert t.receive_with(copy, 0) is None
+            t.receive_batch(copy, 10, out)
+            assert len(out) == 3
+    gc.collect()
+    s = pool.stats()
+    assert (s.acquisitions, s.misses, s.in_use, s.idle, s.trimmed) == (18, 0, 0, 1, 0)
+    assert s.lost == 0
