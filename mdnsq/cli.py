@@ -806,6 +806,8 @@ def parse_arguments(parser: _Parser, argv: Sequence[str] | None) -> argparse.Nam
         # for a parser with sub-commands). Before the command there are only --help and
         # --version, which exit, so the command is the first word that is not an option.
         at = words.index(args.command)
+        if at:  # the command's options given before it: not taken there, as before
+            parser.error(f"unrecognized arguments: {' '.join(words[:at])}")
         args = parser.commands[args.command].parse_intermixed_args(words[at + 1 :])
         args.command = words[at]
     return args

@@ -28,7 +28,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from mdnsq.names import name_key, split_name
+from mdnsq.names import SURROGATE_ESCAPES, name_key, split_name
 
 if TYPE_CHECKING:
     from mdnsq import Message, Querier, Record, ServiceEvent, ServiceInfo
@@ -606,7 +606,13 @@ def service_json(info: ServiceInfo) -> dict[str, Any]:
 
 def txt_json(txt: Mapping[str, bytes | None]) -> dict[str, Any]:
     """TXT as {key: value}: value text, {"base64": ...}, or null for a key without '='."""
-    return {key: (None if value is None else bytes_json(value)) for key, value in txt.items()}
+    # A key is a JSON string: bytes of it that are not UTF-8 (surrogate escapes) as \DDD.
+    return {
+        (key if key.isascii() else key.translate(SURROGATE_ESCAPES)): (
+            None if value is None else bytes_json(value)
+        )
+        for key, value in txt.items()
+    }
 
 
 def message_json(message: Message, size: int) -> dict[str, Any]:

@@ -210,7 +210,7 @@ def _asked_name(name: str) -> str:
 _UNASKABLE = frozenset((0, 41, 249, 250, 251, 252, 253, 254))
 
 
-def _parse_type(rtype: int | str) -> RecordType:
+def _parse_type(rtype: int | str, asking: bool = True) -> RecordType:
     if isinstance(rtype, str):
         parsed = RecordType.parse(rtype)
     else:
@@ -221,7 +221,7 @@ def _parse_type(rtype: int | str) -> RecordType:
             raise TypeError(
                 f"a record type must be str or int, not {type(rtype).__name__}"
             ) from None
-    if parsed in _UNASKABLE:
+    if asking and parsed in _UNASKABLE:  # (cached() may read any type back)
         raise InvalidArgument(f"no question asks for type {parsed.name}")
     return parsed
 
@@ -324,6 +324,7 @@ class Querier:
         self._needle_counts: dict[bytes, int] = {}
         self._needles: tuple[bytes, ...] = ()
         self._sent_names: dict[str, float] = {}  # send_query() name -> until when it is wanted
+        self._followers = 0  # process() calls waiting for the receiver's news
         self._public_selector: selectors.BaseSelector | None = None
         if transports is None:
             self._transports = self._open(interfaces, ip_version, one_shot)
@@ -499,7 +500,11 @@ class Querier:
             self._check_open()
             if self._leader:
                 if timeout is None or timeout > 0:
-                    self._cond.wait(MAX_WAIT if timeout is None else min(timeout, MAX_WAIT))
+                    self._followers += 1  # so the receiver, ending, says so (_lead)
+                    try:
+                        self._cond.wait(MAX_WAIT if timeout is None else min(timeout, MAX_WAIT))
+                    finally:
+                        self._followers -= 1
                 return 0
             if self._orphans:
                 self._retire_orphans()
@@ -572,7 +577,7 @@ class Querier:
         """Like cached(), with reception details (interface, time, TTL); the entries are
         immutable snapshots, safe to keep while other threads use the Querier. Their times
         are on the Querier's clock: ``entry.remaining(q.now())`` is the TTL left."""
-        rt = _parse_type(rtype)
+        rt = _parse_type(rtype, asking=False)
         with self._lock:
             return self._cache.entries(normalize_name(name), rt, self._clock())
 
@@ -759,7 +764,8 @@ class Querier:
             for ask in task.asks.values():
                 self._unwant(ask.question.name)
             task.asks.clear()
-            task.keep_changes.clear()  # not applied yet: `kept` already counts them
+            if task.keep_changes:  # first: `kept` counts them, the cache not yet
+                self._apply_keep(task)
             for name, count in task.kept.items():
                 for _ in range(count):
                     self._unwant(name)
@@ -847,7 +853,7 @@ class Querier:
                 self._apply(batch)
             if self._peer_queries:
                 self._note_peer_queries(self._clock())
-            if self._tasks or self._closed:
+            if self._tasks or self._closed or self._followers:
                 self._cond.notify_all()
 
     def _receive(self, timeout: float | None) -> list[tuple[Message, int]]:

@@ -27,7 +27,7 @@ from operator import index, itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mdnsq.errors import InvalidArgument
-from mdnsq.names import SURROGATE_ESCAPES, name_key, normalize_name
+from mdnsq.names import name_key, normalize_name
 
 FLAG_QR = 0x8000
 FLAG_AA = 0x0400
@@ -471,10 +471,11 @@ def txt_properties(strings: Iterable[bytes]) -> dict[str, bytes | None]:
         if key.isascii():
             text = key.decode("ascii").lower()
         else:
-            # §6.4 asks for printable US-ASCII keys; devices send UTF-8 too. Read as names are
-            # (bytes that are not UTF-8 as \DDD, case folded in ASCII only): decoded as ASCII
-            # with "replace", "é" and "è" were one key, and the second was dropped.
-            text = name_key(key.decode("utf-8", "surrogateescape").translate(SURROGATE_ESCAPES))
+            # §6.4 asks for printable US-ASCII keys; devices send UTF-8 too. UTF-8, bytes that
+            # are not UTF-8 kept as surrogate escapes (as ServiceInfo.instance keeps them: no
+            # text stands for two keys), case folded in ASCII only. Decoded as ASCII with
+            # "replace", "é" and "è" were one key, and the second was dropped.
+            text = name_key(key.decode("utf-8", "surrogateescape"))
         if text not in props:
             props[text] = value if sep else None
     return props

@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
 from mdnsq.errors import InvalidArgument, NetworkError
 from mdnsq.interfaces import Interface, InterfaceSpec, list_interfaces, select_interfaces
+from mdnsq.locks import OwnedLock
 from mdnsq.pool import BufferPool, _let_go
 
 __all__ = [
@@ -251,7 +252,7 @@ class _UDPTransport:
         # then still finds it readable and returns. Closed under it, its number could be reused
         # by an unrelated descriptor before that poll() began, and a receive without a timeout
         # would block on a stranger's file for good.
-        self._wait_lock = threading.Lock()
+        self._wait_lock = OwnedLock()  # reentrant: close() from a signal handler on a waiter
         self._waiters = 0
         self._mcast_if: int | None = None
         try:
@@ -741,17 +742,21 @@ class _UDPTransport:
         counted = False
         try:
             with self._wait_lock:  # see __init__: close() must not close _wake_r under us
-                if self._closed:
-                    raise NetworkError("transport closed while waiting")
                 # One poll object per thread: poll objects refuse concurrent use, select()
                 # fails past fd 1023, and a new poll object per wait would cost allocations
                 # on every idle wait.
                 poller: select.poll | None = getattr(self._pollers, "poller", None)
-                if poller is None:
+                if poller is None and not self._closed:
                     poller = select.poll()
-                    poller.register(self._sock.fileno(), select.POLLIN)
-                    poller.register(self._wake_r.fileno(), select.POLLIN)
-                    self._pollers.poller = poller
+                    # (A signal handler's close() may land in here, on this very thread: the
+                    # lock is reentrant for it. The closed socket's number is then -1.)
+                    with contextlib.suppress(ValueError):
+                        poller.register(self._sock.fileno(), select.POLLIN)
+                        poller.register(self._wake_r.fileno(), select.POLLIN)
+                        self._pollers.poller = poller
+                # Checked last, after anything a handler may interrupt (before, the check).
+                if self._closed or poller is None:
+                    raise NetworkError("transport closed while waiting")
                 self._waiters += 1
                 counted = True
             events = poller.poll(ms)

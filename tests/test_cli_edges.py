@@ -291,3 +291,21 @@ def test_query_takes_other_mnemonics_and_refuses_meta_types(
         status, out = run_cli(monkeypatch, ["query", "h.local", rtype])
         assert status == cli.EXIT_USAGE and out == ""
     assert "no question asks for type" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv", [["--json", "decode", "f"], ["-v", "browse", "_a._tcp", "_b._tcp"]]
+)
+def test_a_command_option_before_the_command_is_still_refused(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The intermixed re-parse read only the words after the command, and dropped these:
+    `mdnsq --json decode F` printed text and exited 0."""
+    with pytest.raises(SystemExit) as exit:
+        cli.parse_arguments(cli.build_parser(), argv)
+    assert exit.value.code == cli.EXIT_USAGE
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_txt_keys_that_are_not_utf8_are_json_strings() -> None:
+    assert cli_output.txt_json({"k\udcff": b"1", "a": None}) == {"k\\255": "1", "a": None}

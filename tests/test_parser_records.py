@@ -171,8 +171,8 @@ def test_txt_keys_that_differ_stay_apart() -> None:
     assert record.properties == {
         "é": b"1",
         "è": b"2",
-        "k\\255": b"3",
-        "k\\254": b"4",
+        "k" + chr(0xDCFF): b"3",  # bytes that are not UTF-8 as surrogate escapes, as in names
+        "k" + chr(0xDCFE): b"4",
         "É": b"5",  # case folded in ASCII only, as in names (RFC 4343)
         "a": b"6",
     }
@@ -188,3 +188,10 @@ def test_unknown_record_refuses_a_type_with_its_own_class(rtype: int) -> None:
         record = UnknownRecord(name="h.local", ttl=120, type=99, rdata=b"\x00", rclass=rclass)
         again = parse_message(encode_message(Message(flags=0x8400, answers=[record])))
         assert again.answers == (record,)
+
+
+def test_a_txt_key_of_a_byte_and_one_spelling_its_escape_stay_apart() -> None:
+    """With undecodable bytes written as \\DDD, the ASCII key "\\128" and the byte 0x80
+    were one key, and the second was dropped."""
+    record = TXTRecord(name="x._http._tcp.local", ttl=1, strings=[b"\\128=1", b"\x80=2"])
+    assert record.properties == {"\\128": b"1", "\udc80": b"2"}

@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import mdnsq.instances
 import mdnsq.querier
 import mdnsq.tasks
 from mdnsq import (
@@ -38,6 +39,7 @@ from mdnsq import (
     RecordType,
     ServiceEvent,
     ServiceInfo,
+    UnknownRecord,
     build_queries,
     encode_message,
     parse_message,
@@ -1983,4 +1985,73 @@ def test_process_with_a_timeout_waits_while_another_thread_receives(net: FakeNet
     assert q.process(0) == 0 and waits == []  # a select loop's poll still returns at once
     assert q.process(1.0) == 0 and waits == [1.0]
     q._leader = 0
+    q.close()
+
+
+# -- found in the fourteenth session's review of its own changes ---------------------------
+
+
+def test_a_watch_interrupted_mid_update_gives_back_exactly_what_it_was_given(
+    net: FakeNet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retired watch unwanted its `kept` names, which counted changes the cache had not
+    been given yet: an interrupt inside update() took another call's want away."""
+    transport = net.transport()
+    q = Querier(transports=[transport], clock=net.clock, wait=net.wait)
+    one = service_records("One", HTTP, "one.local", 80, "192.0.2.1")
+    two = service_records("Two", HTTP, "two.local", 81, "192.0.2.2")
+    net.later(0.05, response(*one, *two), transport)
+    with q._lock:
+        q._want("one.local")  # another call's
+    before = dict(q._cache._wanted)
+    real = mdnsq.instances.build_service_info
+    calls = [0]
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 2:  # a Ctrl-C while the watch reads its second instance
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mdnsq.instances, "build_service_info", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        for _ in q.watch(HTTP, timeout=10):
+            pass
+    assert calls[0] >= 2
+    assert dict(q._cache._wanted) == before
+    q.close()
+
+
+def test_process_as_a_follower_returns_when_the_receiving_process_call_ends() -> None:
+    """With no call running, the receiver (another thread's process()) did not say it had
+    stopped: the follower slept its whole timeout (a day, with None)."""
+    transport = FakeTransport()
+    q = Querier(transports=[transport])
+    leader = threading.Thread(target=q.process, args=(0.3,))
+    leader.start()
+    assert poll_until(lambda: bool(q._leader), 5.0, 0.001)
+    start = time.monotonic()
+    assert q.process(30.0) == 0
+    assert time.monotonic() - start < 10.0  # it waited 30 s before
+    leader.join()
+    q.close()
+    transport.close()
+
+
+def test_cached_reads_back_any_type(net: FakeNet) -> None:
+    """cached() shared query()'s refusal of types no question asks for, though it asks
+    nothing: a record of type 0 or 250 in the cache could not be read back."""
+    transport = net.transport()
+    q = Querier(transports=[transport], clock=net.clock)
+    transport.inject(
+        response(
+            UnknownRecord(name="h.local", ttl=120, type=250, rdata=b"\x01"),
+            UnknownRecord(name="h.local", ttl=120, type=0, rdata=b"\x02"),
+        )
+    )
+    q.process(0)
+    assert [r.rdata for r in q.cached("h.local", 250)] == [b"\x01"]  # type: ignore[attr-defined]
+    assert [r.rdata for r in q.cached("h.local", "TYPE0")] == [b"\x02"]  # type: ignore[attr-defined]
+    with pytest.raises(InvalidArgument):
+        q.query("h.local", 250, timeout=0)
     q.close()

@@ -591,6 +591,41 @@ def test_close_while_threads_wait_frees_every_descriptor_once_they_leave(
     assert fds_opened_since(before) == set()
 
 
+class _ClosingPollers:
+    """The transport's per-thread pollers, but reading them runs close() first: a signal
+    handler's close() landing on the waiting thread itself, inside the wait's locked step."""
+
+    def __init__(self, transport: UDPv4Transport) -> None:
+        self._transport = transport
+
+    def __getattr__(self, name: str) -> Any:
+        self._transport.close()
+        raise AttributeError(name)
+
+
+def test_close_from_a_signal_handler_on_the_waiting_thread_does_not_deadlock(
+    private_netns: None,
+) -> None:
+    """close() takes the lock the wait holds while it checks and registers; a plain lock made
+    a handler's close() on that thread wait for itself forever."""
+    t = UDPv4Transport(interfaces=["lo"])
+    t._pollers = _ClosingPollers(t)  # type: ignore[assignment]
+    outcome: list[BaseException | object] = []
+
+    def receive() -> None:
+        try:
+            outcome.append(t.receive(1.0))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    receiver = threading.Thread(target=receive, daemon=True)  # a deadlock must not hang pytest
+    receiver.start()
+    receiver.join(WAIT)
+    assert not receiver.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], NetworkError)
+    assert t.closed
+
+
 def test_close_is_idempotent_and_leaves_no_fd(private_netns: None) -> None:
     before = open_fds()
     transports = [
