@@ -23,6 +23,7 @@ from tests.peers import peer_lab
 from tests.test_robust_flood import (
     CACHE_SIZE,
     FloodLab,
+    assert_every_buffer_came_back,
     assert_resolved_unless_the_responder_was_silent,
     flood_lab,
     flood_once,
@@ -51,6 +52,6 @@ def test_resolve_during_a_full_rate_flood(
     assert outcome.took < seconds + 2.0
     assert outcome.spoofed == []
     assert outcome.stats["cache_records"] <= CACHE_SIZE
-    assert outcome.pool_in_use == 0
+    assert_every_buffer_came_back(outcome.pool)
     if full:  # a 1 s resolve has no time for a retransmission if one answer is lost
         assert_resolved_unless_the_responder_was_silent(outcome)
