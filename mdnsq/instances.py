@@ -536,6 +536,10 @@ class WatchTask(BrowseTask):
             else:
                 self.kept_of.pop(key, None)
 
+    def kept_names(self) -> Iterator[str]:
+        for names in self.kept_of.values():
+            yield from names
+
     def _forget(self, key: str) -> None:
         self._depend(key, ())
         self.marks.pop(key, None)

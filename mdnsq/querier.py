@@ -324,7 +324,6 @@ class Querier:
         self._needle_counts: dict[bytes, int] = {}
         self._needles: tuple[bytes, ...] = ()
         self._sent_names: dict[str, float] = {}  # send_query() name -> until when it is wanted
-        self._followers = 0  # process() calls waiting for the receiver's news
         self._public_selector: selectors.BaseSelector | None = None
         if transports is None:
             self._transports = self._open(interfaces, ip_version, one_shot)
@@ -500,11 +499,7 @@ class Querier:
             self._check_open()
             if self._leader:
                 if timeout is None or timeout > 0:
-                    self._followers += 1  # so the receiver, ending, says so (_lead)
-                    try:
-                        self._cond.wait(MAX_WAIT if timeout is None else min(timeout, MAX_WAIT))
-                    finally:
-                        self._followers -= 1
+                    self._cond.wait(MAX_WAIT if timeout is None else min(timeout, MAX_WAIT))
                 return 0
             if self._orphans:
                 self._retire_orphans()
@@ -764,12 +759,10 @@ class Querier:
             for ask in task.asks.values():
                 self._unwant(ask.question.name)
             task.asks.clear()
-            if task.keep_changes:  # first: `kept` counts them, the cache not yet
+            if task.keep_changes:  # first: kept_names() counts them, the cache not yet
                 self._apply_keep(task)
-            for name, count in task.kept.items():
-                for _ in range(count):
-                    self._unwant(name)
-            task.kept.clear()
+            for name in task.kept_names():
+                self._unwant(name)
         if self._tasks:
             self._cond.notify_all()  # I may have been the leader: let another step up
 
@@ -853,8 +846,9 @@ class Querier:
                 self._apply(batch)
             if self._peer_queries:
                 self._note_peer_queries(self._clock())
-            if self._tasks or self._closed or self._followers:
-                self._cond.notify_all()
+            # Whoever waits for the news (a call, a process() call, close()); with nobody
+            # waiting this is a check of an empty list, once per pass.
+            self._cond.notify_all()
 
     def _receive(self, timeout: float | None) -> list[tuple[Message, int]]:
         """Without the lock (leader only): wait for readiness, then parse every queued packet."""

@@ -121,10 +121,9 @@ class Task:
         # Names whose records the cache must not evict while this task runs.
         self.protects = protects
         # Names it comes to read as it goes (a watch: its reported instances and their hosts),
-        # also spared by the cache: each +1 / -1, applied and emptied by the Querier after
-        # every update(), and `kept` (name -> count) taken back when the task retires.
+        # wanted as its protects are: each +1 / -1, applied and emptied by the Querier after
+        # every update(); what kept_names() lists is given back when the task retires.
         self.keep_changes: list[tuple[str, int]] = []
-        self.kept: dict[str, int] = {}
         self.asks: dict[tuple[str, int], Ask] = {}
         # Refresh questions waiting for the next round (REFRESH_GAP), and when it may go.
         self.held: dict[Question, float] = {}
@@ -139,15 +138,12 @@ class Task:
         """Look at the cache; set ``done`` and/or append to ``out``."""
 
     def _keep(self, names: Iterable[str], delta: int) -> None:
-        """Ask the cache to spare (+1) or no longer spare (-1) these names' records."""
-        kept = self.kept
-        for name in names:
-            count = kept.get(name, 0) + delta
-            if count:
-                kept[name] = count
-            else:
-                del kept[name]
-            self.keep_changes.append((name, delta))
+        """Want (+1) or no longer want (-1) these names (see keep_changes)."""
+        self.keep_changes.extend((name, delta) for name in names)
+
+    def kept_names(self) -> Iterable[str]:
+        """The names kept now, once per keeping (keep_changes applied or not)."""
+        return ()
 
     def changed(self, names: Iterable[str], keys: Mapping[Key, bool] | None = None) -> None:
         """Records of these names (name keys) were filed, removed, evicted or flushed; ``keys``
