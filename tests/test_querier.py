@@ -2030,9 +2030,16 @@ def test_process_as_a_follower_returns_when_the_receiving_process_call_ends() ->
     leader = threading.Thread(target=q.process, args=(0.3,))
     leader.start()
     assert poll_until(lambda: bool(q._leader), 5.0, 0.001)
-    start = time.monotonic()
-    assert q.process(30.0) == 0
-    assert time.monotonic() - start < 10.0  # it waited 30 s before
+    woken: list[bool] = []
+    real_wait = q._cond.wait
+
+    def wait(timeout: float | None = None) -> bool:
+        woken.append(real_wait(timeout))  # True: notified; False: its timeout ran out
+        return woken[-1]
+
+    q._cond.wait = wait  # type: ignore[method-assign]
+    assert q.process(600.0) == 0
+    assert woken == [True]  # told when the receiver stopped, not its 600 s out
     leader.join()
     q.close()
     transport.close()

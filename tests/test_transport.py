@@ -472,26 +472,24 @@ def blocked_in_poll(thread_id: int) -> bool:
 
 
 def test_close_wakes_a_receive_blocked_in_another_thread(private_netns: None) -> None:
-    import threading
+    outcome = _close_under_waiters(1)
+    assert len(outcome) == 1 and isinstance(outcome[0], NetworkError)
 
-    outcome: list[BaseException | object] = []
-    native_id: list[int] = []
-    t = UDPv4Transport(interfaces=["lo"])
 
-    def wait_forever() -> None:
-        native_id.append(threading.get_native_id())
+def _in_thread(receive: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    """Run ``receive`` in a daemon thread (a failure must not hang pytest); what it returned
+    or raised lands in the list."""
+    outcome: list[object] = []
+
+    def run() -> None:
         try:
-            outcome.append(t.receive(None))
+            outcome.append(receive())
         except BaseException as exc:
             outcome.append(exc)
 
-    waiter = threading.Thread(target=wait_forever, daemon=True)  # a failure must not hang pytest
-    waiter.start()
-    assert poll_until(lambda: bool(native_id) and blocked_in_poll(native_id[0]), WAIT, 0.001)
-    t.close()
-    waiter.join(WAIT)
-    assert not waiter.is_alive()
-    assert len(outcome) == 1 and isinstance(outcome[0], NetworkError)
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
 
 
 class _ClosingSocket:
@@ -527,19 +525,13 @@ def test_close_just_before_a_wait_whose_descriptors_are_reused_does_not_hang(
         for _ in range(3):  # the lowest free numbers: the socket's and the wake-up pair's
             reused.extend(socket.socketpair())
 
-    outcome: list[BaseException | object] = []
+    def receive() -> object:
+        if waited_before:  # this thread's poller then holds the descriptor numbers
+            assert t.receive(0.001) is None
+        t._sock = _ClosingSocket(t._sock, close_and_reuse)  # type: ignore[assignment]
+        return t.receive(None)
 
-    def receive() -> None:
-        try:
-            if waited_before:  # this thread's poller then holds the descriptor numbers
-                assert t.receive(0.001) is None
-            t._sock = _ClosingSocket(t._sock, close_and_reuse)  # type: ignore[assignment]
-            outcome.append(t.receive(None))
-        except BaseException as exc:
-            outcome.append(exc)
-
-    receiver = threading.Thread(target=receive, daemon=True)  # a failure must not hang pytest
-    receiver.start()
+    receiver, outcome = _in_thread(receive)
     receiver.join(WAIT)
     hung = receiver.is_alive()
     for sock in reused:
@@ -551,22 +543,17 @@ def test_close_just_before_a_wait_whose_descriptors_are_reused_does_not_hang(
     assert len(outcome) == 1 and isinstance(outcome[0], NetworkError)
 
 
-def _close_under_waiters(waiting: int) -> list[BaseException | object]:
+def _close_under_waiters(waiting: int) -> list[object]:
     """Close a transport while ``waiting`` threads are blocked in its poll(); what each got."""
     t = UDPv4Transport(interfaces=["lo"])
     native_ids: list[int] = []
-    outcome: list[BaseException | object] = []
 
-    def wait_forever() -> None:
+    def wait_forever() -> object:
         native_ids.append(threading.get_native_id())
-        try:
-            outcome.append(t.receive(None))
-        except BaseException as exc:
-            outcome.append(exc)
+        return t.receive(None)
 
-    waiters = [threading.Thread(target=wait_forever, daemon=True) for _ in range(waiting)]
-    for waiter in waiters:
-        waiter.start()
+    started = [_in_thread(wait_forever) for _ in range(waiting)]
+    waiters = [waiter for waiter, _ in started]
     assert poll_until(
         lambda: len(native_ids) == waiting and all(blocked_in_poll(i) for i in native_ids),
         WAIT,
@@ -576,7 +563,7 @@ def _close_under_waiters(waiting: int) -> list[BaseException | object]:
     for waiter in waiters:
         waiter.join(WAIT)
         assert not waiter.is_alive()
-    return outcome
+    return [got for _, outcome in started for got in outcome]
 
 
 def test_close_while_threads_wait_frees_every_descriptor_once_they_leave(
@@ -610,16 +597,7 @@ def test_close_from_a_signal_handler_on_the_waiting_thread_does_not_deadlock(
     a handler's close() on that thread wait for itself forever."""
     t = UDPv4Transport(interfaces=["lo"])
     t._pollers = _ClosingPollers(t)  # type: ignore[assignment]
-    outcome: list[BaseException | object] = []
-
-    def receive() -> None:
-        try:
-            outcome.append(t.receive(1.0))
-        except BaseException as exc:
-            outcome.append(exc)
-
-    receiver = threading.Thread(target=receive, daemon=True)  # a deadlock must not hang pytest
-    receiver.start()
+    receiver, outcome = _in_thread(lambda: t.receive(1.0))
     receiver.join(WAIT)
     assert not receiver.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], NetworkError)
