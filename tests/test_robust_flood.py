@@ -405,11 +405,15 @@ def test_both_services_resolve_right_after_the_flood(flood_outcome: FloodOutcome
 
 def test_drops_are_counted_by_reason(flood_outcome: FloodOutcome) -> None:
     stats = flood_outcome.stats
-    assert stats["dropped_malformed"] > 0  # garbage
+    # Garbage is counted as malformed when parsed; under pressure from the first pass it is
+    # shed unread and counted there (seen once in a fresh-clone run of the link flood: no
+    # garbage datagram came before the pressure did). Exact per-datagram accounting, garbage
+    # included, is tests/test_robust_pipeline.py's, on the fake network.
+    assert stats.get("dropped_malformed", 0) + stats.get("shed_under_pressure", 0) > 0
     assert stats["dropped_off_link"] > 0  # spoofed
     assert stats["ignored_queries"] > 0  # known-answer queries
     assert flood_outcome.transport["dropped_oversize"] > 0  # 9500-byte datagrams
-    assert stats["received"] >= stats["accepted"] + stats["dropped_malformed"]
+    assert stats["received"] >= stats["accepted"] + stats.get("dropped_malformed", 0)
 
 
 def test_memory_stays_flat(flood_outcome: FloodOutcome) -> None:
