@@ -7,6 +7,8 @@ python-zeroconf never gets a byte-identical repeat of a recent question.
 
 from __future__ import annotations
 
+import queue
+import select
 import socket
 import threading
 import time
@@ -17,6 +19,7 @@ import pytest
 from mdnsq import Querier, ServiceEvent
 from tests import netlab
 from tests.peers import AvahiPeer, Service, ZeroconfPeer
+from tests.waiting import wait_for
 
 BR = [netlab.BRIDGE]
 
@@ -114,6 +117,87 @@ def test_record_expires_by_ttl_when_the_peer_vanishes(
     assert removed.info.name == service.name
     assert killed_at, "removed while the peer was still alive and answering (refresh failed?)"
     assert log[-1][0] > killed_at[0]
+
+
+class SteppedClock:
+    """Real time plus what the test adds: the Querier's clock, so Avahi's 120 s TTL passes in
+    an instant while the packets stay real."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+
+@pytest.mark.parametrize("family", ["v4", "v6"])
+def test_avahi_record_expires_by_ttl_when_it_vanishes(
+    family: str, make_avahi_peer: Callable[..., AvahiPeer]
+) -> None:
+    """Avahi's own TTLs, which no option shortens: SRV and addresses 120 s, PTR and TXT 4500 s.
+    The instance must go when its SRV record expires, though its PTR record lives on: the
+    python-zeroconf test above gives every record one TTL and cannot tell the two apart."""
+    service = Service(f"Vänish {family}", f"_van{family}._tcp", 9, txt={"v": "1"})
+    peer = make_avahi_peer([service])
+    clock = SteppedClock()
+    sockets: list[int] = []
+
+    def wait(timeout: float | None) -> None:
+        # Real readiness, but never blind to a step of the clock for more than 50 ms.
+        select.select(sockets, [], [], 0.05 if timeout is None else min(timeout, 0.05))
+
+    events: queue.Queue[tuple[float, ServiceEvent]] = queue.Queue()
+    with Querier(BR, family, clock=clock, wait=wait) as q:
+        sockets.append(q.fileno())
+
+        def consume() -> None:
+            for event in q.watch(service.type):
+                events.put((q.now(), event))
+                if event.kind == "removed":
+                    return
+
+        consumer = threading.Thread(target=consume)
+        consumer.start()
+        try:
+            _, added = events.get(timeout=20)
+            assert (added.kind, added.info.name) == ("added", service.name)
+            (srv,) = q.cached_entries(service.name, "SRV")
+            (ptr,) = q.cached_entries(service.type + ".local", "PTR")
+            assert (srv.ttl, ptr.ttl) == (120, 4500)
+
+            def step_to(fraction: float, entry_received: float) -> None:
+                clock.offset += entry_received + fraction * srv.ttl - q.now()
+
+            # Alive: the refresh query at 80-82 % of the TTL is answered and the record lives on.
+            step_to(0.83, srv.received)
+            wait_for(
+                lambda: q.cached_entries(service.name, "SRV")[0].received > srv.received,
+                10.0,
+                "Avahi's answer to the refresh query did not renew the SRV record",
+            )
+            (srv,) = q.cached_entries(service.name, "SRV")
+            assert events.empty()
+
+            # Vanished: the refreshes at 85, 90 and 95 % go unanswered, then the SRV expires.
+            peer.vanish()
+            for fraction in (0.83, 0.88, 0.93, 0.98):
+                sent = q.stats()["questions_sent"]
+                step_to(fraction, srv.received)
+                wait_for(
+                    lambda sent=sent: q.stats()["questions_sent"] > sent,
+                    10.0,
+                    f"no refresh query at {fraction:.0%} of the TTL",
+                )
+            assert events.empty()
+            step_to(1.01, srv.received)
+            at, removed = events.get(timeout=10)
+        finally:
+            q.close()
+            consumer.join(10)
+    assert (removed.kind, removed.info.name) == ("removed", service.name)
+    assert at >= srv.expires  # by the SRV record's TTL, nothing sooner
+    assert not peer.running()
+    assert not consumer.is_alive()
 
 
 def test_zeroconf_on_loopback_v4() -> None:
