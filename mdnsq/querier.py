@@ -134,6 +134,13 @@ PRESSURE_HOLD = 0.5
 PASS_BUDGET = 0.005
 MAX_KNOWN_ANSWERS = 200  # per packet of questions: about five packets of known answers at most
 QUESTION_BUDGET = 1200  # bytes of questions per query packet; known answers fill the rest
+# RFC 6762 §17: a query packet is at most the link's MTU less the IP and UDP headers; sent in
+# fragments it may carry one record, and multicast fragments are often lost (a TC packet whose
+# first fragment is lost makes the responders answer all it would have suppressed). A transport
+# may say its own limit (`max_payload`); else a 1500-byte MTU less 28 bytes of IPv4 and UDP
+# headers, or 48 of IPv6 and UDP.
+PAYLOAD_V4 = 1472
+PAYLOAD_V6 = 1452
 _DROP = object()
 MAX_OWN_QUERIES = 32  # query packets we sent, kept to recognise them looped back (§7.3)
 # A name sent by send_query() stays one the shedder lets through (a needle) this long, for its
@@ -240,14 +247,15 @@ def _seconds(timeout: float | None, none_ok: bool = False) -> float | None:
     return seconds
 
 
-def _chunks(questions: list[Question]) -> Iterator[list[Question]]:
-    """Questions in groups that fit one packet (each group gets its own known answers)."""
+def _chunks(questions: list[Question], budget: int = QUESTION_BUDGET) -> Iterator[list[Question]]:
+    """Questions in groups that fit one packet of ``budget`` bytes (each group gets its own
+    known answers)."""
     chunk: list[Question] = []
     size = 12
     for question in questions:
         # Upper bound of the wire size: text length + 2 for the labels, + 4 for type and class.
         need = len(question.name.encode()) + 6
-        if chunk and size + need > QUESTION_BUDGET:
+        if chunk and size + need > budget:
             yield chunk
             chunk, size = [], 12
         chunk.append(question)
@@ -1201,9 +1209,7 @@ class Querier:
                 if ask.sent == 0 and self.unicast_response:
                     question = Question(question.name, question.type, unicast_response=True)
                 due.append(question)
-                ask.sent += 1
-                ask.next_at = now + ask.interval
-                ask.interval = min(ask.interval * 2, task.max_interval)
+                ask.count_sent(now, task.max_interval)
             next_at = min(next_at, ask.next_at)
         # Refreshes go in rounds REFRESH_GAP apart: a round also asks what comes due within
         # the gap; anything due before the next round may go waits in ``held`` (rare: only a
@@ -1222,14 +1228,20 @@ class Querier:
                 windows = {}
                 next_at = min(next_at, task.refresh_at)
         if due:
-            self._transmit(due, now, windows)
+            self._transmit(due, now, windows, task)
         return next_at
 
     def _transmit(
-        self, questions: list[Question], now: float, windows: dict[Question, float] | None = None
+        self,
+        questions: list[Question],
+        now: float,
+        windows: dict[Question, float] | None = None,
+        sender: Task | None = None,
     ) -> None:
         """Send questions, except those sent within their suppression window (SUPPRESS, or
-        the shorter one in ``windows`` for a refresh of a short-lived record)."""
+        the shorter one in ``windows`` for a refresh of a short-lived record). What goes out,
+        or counts as sent because a peer asked it, counts as sent for every running task but
+        ``sender`` (whose due questions these are: their schedule moved on already)."""
         if self._closed:
             return
         recent = self._recent
@@ -1237,6 +1249,7 @@ class Querier:
             for key in [k for k, t in recent.items() if now - t >= SUPPRESS]:
                 del recent[key]
         fresh: list[Question] = []
+        asked: list[tuple[str, int]] = []
         seen: set[tuple[tuple[str, int, int], bool]] = set()
         for question in questions:
             key = (question.key, question.unicast_response)
@@ -1247,6 +1260,7 @@ class Querier:
                 continue
             seen.add(key)
             recent[key] = now
+            asked.append((key[0][0], key[0][1]))
             if (
                 self._peer_asked
                 and not question.unicast_response
@@ -1255,6 +1269,19 @@ class Querier:
                 self._stats["questions_suppressed_by_peers"] += 1
                 continue
             fresh.append(question)
+        if asked and self._tasks:
+            # §5.2: the gaps between queries of one question on the link at least double. Each
+            # call keeps its own schedule; without this, two watches of one type started 1.5 s
+            # apart each doubled apart from the other and the link saw the question twice as
+            # often. Treated as sent: no earlier than a gap from now, and the gap doubles
+            # (never restarted; a new call's first query is only held back by SUPPRESS).
+            for task in self._tasks:
+                if task is sender or not task.asks:
+                    continue
+                for qkey in asked:
+                    ask = task.asks.get(qkey)
+                    if ask is not None:
+                        ask.count_sent(now, task.max_interval)
         if not fresh:
             return
         qid = 0
@@ -1263,48 +1290,78 @@ class Querier:
             self._ids[qid] = None
             if len(self._ids) > 64:
                 del self._ids[next(iter(self._ids))]
-        packets: list[bytes] = []
-        for chunk in _chunks(fresh):
-            known: list[Record] = []
-            if not self.one_shot:
-                entries: list[CacheEntry] = []
-                for question in chunk:
-                    if question.type != RecordType.ANY:
-                        entries.extend(self._cache.known_answers(question.name, question.type, now))
-                if len(entries) > MAX_KNOWN_ANSWERS:
-                    # Whatever the cache holds (an on-link host can plant thousands of records),
-                    # our queries stay a few packets: keep the longest-lived known answers.
+
+        def known_for(chunk: list[Question], count: bool) -> list[Record]:
+            if self.one_shot:
+                return []
+            entries: list[CacheEntry] = []
+            for question in chunk:
+                if question.type != RecordType.ANY:
+                    entries.extend(self._cache.known_answers(question.name, question.type, now))
+            if len(entries) > MAX_KNOWN_ANSWERS:
+                # Whatever the cache holds (an on-link host can plant thousands of records),
+                # our queries stay a few packets: keep the longest-lived known answers.
+                if count:
                     self._stats["known_answers_capped"] += len(entries) - MAX_KNOWN_ANSWERS
-                    entries.sort(key=lambda e: e.expires, reverse=True)
-                    del entries[MAX_KNOWN_ANSWERS:]
-                # Remaining TTL to the nearest second: truncated, a record of TTL 1 with 0.6 s
-                # left went out with TTL 0, and one of TTL 3 with 1.6 s left as 1, less than
-                # the half a responder wants to see before it stays silent (§7.1).
-                known = [e.record.with_ttl(int(e.expires - now + 0.5)) for e in entries]
-            try:
-                built = build_queries(chunk, known, id=qid)
-            except ValueError as exc:  # a name too long to ask about; skip, never crash a call
-                self._stats["unsendable_questions"] += len(chunk)
-                log.debug("cannot build a query for %s: %s", chunk, exc)
-                continue
-            # build_queries leaves out a known answer too big for any packet: count what went.
-            sent = sum(int.from_bytes(packet[6:8], "big") for packet in built)
-            if sent:
-                self._stats["known_answers_sent"] += sent
-            if sent < len(known):
-                self._stats["known_answers_too_big"] += len(known) - sent
-            self._stats["questions_sent"] += len(chunk)
-            packets.extend(built)
+                entries.sort(key=lambda e: e.expires, reverse=True)
+                del entries[MAX_KNOWN_ANSWERS:]
+            # Remaining TTL to the nearest second: truncated, a record of TTL 1 with 0.6 s
+            # left went out with TTL 0, and one of TTL 3 with 1.6 s left as 1, less than
+            # the half a responder wants to see before it stays silent (§7.1).
+            return [e.record.with_ttl(int(e.expires - now + 0.5)) for e in entries]
+
+        # Each transport gets packets no bigger than its cap (PAYLOAD_V4 / PAYLOAD_V6, or its
+        # own max_payload); transports with equal caps share them. The counters count each
+        # query once, as the smallest packets carried it (what every transport carried).
+        caps = [
+            int(
+                getattr(
+                    transport,
+                    "max_payload",
+                    PAYLOAD_V4 if transport.family == socket.AF_INET else PAYLOAD_V6,
+                )
+            )
+            for transport in self._transports
+        ]
+        by_cap: dict[int, list[bytes]] = {}
+        plans: dict[int, list[tuple[list[Question], list[Record]]]] = {}
+        for cap in sorted(set(caps)):
+            count = not by_cap
+            budget = min(QUESTION_BUDGET, cap)  # the questions alone always fit
+            plan = plans.get(budget)
+            if plan is None:
+                plan = [(chunk, known_for(chunk, count)) for chunk in _chunks(fresh, budget)]
+                plans[budget] = plan
+            packets = by_cap[cap] = []
+            for chunk, known in plan:
+                try:
+                    built = build_queries(chunk, known, id=qid, max_size=cap)
+                except ValueError as exc:  # a name too long to ask about; skip, never crash
+                    if count:
+                        self._stats["unsendable_questions"] += len(chunk)
+                        log.debug("cannot build a query for %s: %s", chunk, exc)
+                    continue
+                if count:
+                    # build_queries leaves out a known answer too big for any packet: count
+                    # what went.
+                    sent = sum(int.from_bytes(packet[6:8], "big") for packet in built)
+                    if sent:
+                        self._stats["known_answers_sent"] += sent
+                    if sent < len(known):
+                        self._stats["known_answers_too_big"] += len(known) - sent
+                    self._stats["questions_sent"] += len(chunk)
+                packets.extend(built)
         own = self._own_queries
-        for packet in packets:
-            own[packet] = None
+        for packets in by_cap.values():
+            for packet in packets:
+                own[packet] = None
         while len(own) > MAX_OWN_QUERIES:
             del own[next(iter(own))]
         # A transport whose sends fail (link down, no route) is still tried with every query:
         # the link may be back, and a skipped query is an answer missed until the next one,
         # up to an hour later for a watch.
-        for transport in self._transports:
-            for packet in packets:
+        for transport, cap in zip(self._transports, caps, strict=True):
+            for packet in by_cap[cap]:
                 try:
                     transport.send(packet)
                 except (NetworkError, OSError) as exc:

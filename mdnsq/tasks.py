@@ -109,6 +109,14 @@ class Ask:
         self.interval = FIRST_INTERVAL
         self.sent = 0
 
+    def count_sent(self, now: float, max_interval: float) -> None:
+        """The question went out now (or counts as out: another call sent it, or a peer asked
+        it, RFC 6762 §7.3): next no earlier than the current gap from now, which then doubles.
+        A next send already further off stays (§5.2: gaps on the link only grow)."""
+        self.sent += 1
+        self.next_at = max(self.next_at, now + self.interval)
+        self.interval = min(self.interval * 2, max_interval)
+
 
 class Task:
     """Base: a call's questions, completion test and output. Methods run under the lock."""

@@ -212,7 +212,7 @@ def build_queries(
     known_answers: Iterable[Record] = (),
     *,
     id: int = 0,
-    max_size: int = 1460,
+    max_size: int = 1452,
 ) -> list[bytes]:
     """Query packets of at most ``max_size`` bytes carrying all questions and known answers.
 
@@ -222,6 +222,9 @@ def build_queries(
     big for a packet of its own is left out: known answers only save the responder an answer,
     and one the peer cannot be told about it simply sends again.
     ValueError if the questions alone do not fit in ``max_size``.
+
+    The default, 1452, is what a 1500-byte MTU carries unfragmented under either family's IP
+    and UDP headers (RFC 6762 §17: 48 bytes over IPv6; IPv4's 28 would allow 1472).
     """
     max_size = min(max_size, MAX_PACKET)
     packets: list[bytes] = []

@@ -46,7 +46,7 @@ from mdnsq import (
 )
 from mdnsq.instances import WatchTask
 from mdnsq.interfaces import Interface
-from mdnsq.querier import MAX_BATCH, MAX_KNOWN_ANSWERS, PASS_BUDGET, PRESSURE_HOLD
+from mdnsq.querier import MAX_BATCH, MAX_KNOWN_ANSWERS, PASS_BUDGET, PAYLOAD_V4, PRESSURE_HOLD
 from mdnsq.records import Question
 from mdnsq.tasks import MAX_RESOLVING, RESOLVE_HOLD, Ask, Task
 from tests.fakes import (
@@ -377,7 +377,7 @@ def test_many_known_answers_are_split_over_packets_with_tc(net: FakeNet) -> None
     packets = [data for data, _ in net.transports[0].sent]
     messages = [parse_message(p) for p in packets]
     assert len(messages) > 1
-    assert all(len(p) <= 1460 for p in packets)
+    assert all(len(p) <= PAYLOAD_V4 for p in packets)
     assert [bool(m.flags & FLAG_TC) for m in messages] == [True] * (len(messages) - 1) + [False]
     assert messages[0].questions == (Question(HTTP, RecordType.PTR),)
     assert all(m.questions == () for m in messages[1:])

@@ -164,6 +164,16 @@ def test_build_queries_splits_known_answers_with_tc_on_all_but_the_last() -> Non
         dns.message.from_wire(packet)
 
 
+def test_build_queries_by_default_fits_a_1500_byte_link_under_ipv6() -> None:
+    """RFC 6762 §17: 1452 bytes of DNS is what IPv6 carries unfragmented over a 1500-byte MTU
+    (IPv4 would take 1472). The default was 1460: 57 known answers of 25 bytes made 1459."""
+    known = [PTRRecord(name=SERVICE, ttl=4500, target=f"i-{i:08d}.{SERVICE}") for i in range(120)]
+    packets = build_queries([Question(SERVICE, RecordType.PTR)], known)
+    sizes = [len(p) for p in packets]
+    assert max(sizes) <= 1452 and sizes[0] > 1452 - 25, sizes
+    assert [r for p in packets for r in parse_message(p).answers] == known
+
+
 def test_build_queries_without_known_answers_is_one_packet() -> None:
     packets = build_queries([Question("host.local", RecordType.A)])
     assert len(packets) == 1 and not parse_message(packets[0]).truncated
