@@ -382,10 +382,13 @@ def build_parser() -> _Parser:
 
 
 class Deadline:
-    """The command's single deadline; every library call gets what is left of it."""
+    """The command's single deadline; every library call gets what is left of it. It counts
+    from ``start`` (time.monotonic() seconds: when the process started, see _main), or now."""
 
-    def __init__(self, seconds: float | None) -> None:
-        self.end = None if seconds is None else time.monotonic() + seconds
+    def __init__(self, seconds: float | None, start: float | None = None) -> None:
+        if start is None:
+            start = time.monotonic()
+        self.end = None if seconds is None else start + seconds
 
     def remaining(self) -> float | None:
         """Seconds left; None when there is no deadline (watch without --timeout)."""
@@ -398,6 +401,23 @@ class Deadline:
         remaining = self.remaining()
         assert remaining is not None, "one-shot commands always have a deadline"
         return remaining
+
+
+def _process_age() -> float | None:
+    """Seconds since this process started, or None where that cannot be read: on Linux, its
+    start time in /proc/self/stat (field 22, clock ticks since boot) against CLOCK_BOOTTIME,
+    the clock the kernel counts it on. Python's start-up and the imports take 0.3-0.5 s on a
+    loaded machine, and --timeout promises a deadline for the whole command."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            stat = f.read()
+        # Field 2, the command name in parentheses, may hold spaces and ')': count after it.
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - started
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+    return max(0.0, age)
 
 
 @contextlib.contextmanager
@@ -799,7 +819,7 @@ def parse_arguments(parser: _Parser, argv: Sequence[str] | None) -> argparse.Nam
     """The command line, options and arguments in any order after the command: argparse alone
     refused `browse _http._tcp -t 2 _ipp._tcp` (a list of arguments that goes on after an
     option), which GNU tools and avahi-browse take."""
-    words = list(sys.argv[1:] if argv is None else argv)
+    words = _joined_timeouts(list(sys.argv[1:] if argv is None else argv))
     args, rest = parser.parse_known_args(words)
     if rest:
         # Only the command's own parser can take them intermixed (argparse refuses that
@@ -813,7 +833,36 @@ def parse_arguments(parser: _Parser, argv: Sequence[str] | None) -> argparse.Nam
     return args
 
 
+def _joined_timeouts(words: list[str]) -> list[str]:
+    """`-t -1` as `--timeout=-1`, so that the value's own check says what is wrong with it.
+    argparse takes a word that starts with '-' for an option (a negative number too, since -4
+    and -6 look like one), and said "-t/--timeout: expected one argument"."""
+    joined: list[str] = []
+    for at, word in enumerate(words):
+        if word == "--":
+            return joined + words[at:]
+        if joined and _is_timeout_option(joined[-1]) and word.startswith("-"):
+            try:
+                float(word)
+            except ValueError:
+                pass
+            else:
+                joined[-1] = f"--timeout={word}"
+                continue
+        joined.append(word)
+    return joined
+
+
+def _is_timeout_option(word: str) -> bool:
+    """-t, --timeout, or an abbreviation argparse takes for it (no other option starts --t)."""
+    return word == "-t" or (len(word) > 2 and "--timeout".startswith(word))
+
+
 def _main(argv: Sequence[str] | None, stream: IO[str]) -> int:
+    # Run as the program (the console script and `python -m mdnsq` pass no argv), the deadline
+    # counts from the process's start; called with its arguments, main may be inside a process
+    # that has run for hours, and counts from here, as it does where the start is unknown.
+    start = time.monotonic() - ((_process_age() or 0.0) if argv is None else 0.0)
     parser = build_parser()
     args = parse_arguments(parser, argv)
     _setup_logging(getattr(args, "verbose", 0))
@@ -836,7 +885,7 @@ def _main(argv: Sequence[str] | None, stream: IO[str]) -> int:
         if args.command == "decode":
             found = _cmd_decode(args, out)
         else:
-            deadline = Deadline(args.timeout)
+            deadline = Deadline(args.timeout, start)
             with _watchdog(deadline):
                 try:
                     found = _NETWORK_COMMANDS[args.command](args, out, deadline)

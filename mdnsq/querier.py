@@ -81,6 +81,7 @@ from mdnsq.service import (
     ServiceEvent,
     ServiceInfo,
     instance_name,
+    instance_with_domain,
     normalize_host,
     normalize_service_type,
 )
@@ -636,8 +637,9 @@ class Querier:
     ) -> ServiceInfo | None:
         """Resolve one instance: by full escaped name, or by raw ``instance`` label + ``type``.
 
-        Returns as soon as SRV, TXT and an address are known; at the deadline, what is known
-        if at least the SRV record arrived; otherwise None.
+        A full name that ends in a service type ('Office Printer._ipp._tcp') gets '.local',
+        as service types do. Returns as soon as SRV, TXT and an address are known; at the
+        deadline, what is known if at least the SRV record arrived; otherwise None.
         """
         if name is None:
             if instance is None or type is None:
@@ -646,7 +648,7 @@ class Querier:
         else:
             if instance is not None or type is not None:
                 raise TypeError("give either a name or instance= and type=, not both")
-            full = _asked_name(name)
+            full = instance_with_domain(_asked_name(name))
         task = ServiceTask(full)
         self._run(task, _seconds(timeout))
         return task.result

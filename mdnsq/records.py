@@ -60,6 +60,14 @@ class RecordType(IntEnum):
     SRV = 33
     OPT = 41
     NSEC = 47
+    # Types no question on a link asks for (the querier refuses them), named so that a refusal
+    # and a decoded packet say which: they were "unknown" to `query` and TYPE250 in `decode`.
+    TKEY = 249
+    TSIG = 250
+    IXFR = 251
+    AXFR = 252
+    MAILB = 253
+    MAILA = 254
     ANY = 255
 
     @classmethod

@@ -26,6 +26,7 @@ __all__ = [
     "build_service_info",
     "instance_key",
     "instance_name",
+    "instance_with_domain",
     "normalize_host",
     "normalize_service_type",
     "service_unavailable",
@@ -47,7 +48,8 @@ class ServiceInfo:
     ``resolve_service``); ``instance`` is that label as a person reads it. ``addresses`` holds
     IPv4 and IPv6 addresses; an IPv6 link-local address carries the interface index as its scope
     (``fe80::1%3``) because it is meaningless without it. ``ttl`` is the whole seconds left before
-    the first of the service's SRV/TXT/PTR records would expire.
+    the first of the service's SRV/TXT/PTR records would expire. Everything in it was heard on
+    ``interface`` (RFC 6762 §14): one name on two links is one info, from one of them.
     """
 
     name: str
@@ -168,6 +170,21 @@ def instance_name(instance: str, service_type: str) -> str:
     return join_name(escape_label(instance), base_type(normalize_service_type(service_type)))
 
 
+def instance_with_domain(name: str) -> str:
+    """A full instance name in text form, with '.local' added when it ends in a service type
+    ('Office Printer._ipp._tcp'), as service types get it: asked as given, such a name is
+    nobody's on a link and the call waited out its timeout. Other names are as given."""
+    labels = split_name(name)
+    if (
+        len(labels) >= 3
+        and name_key(labels[-1]) in ("_tcp", "_udp")
+        and len(labels[-2]) > 1
+        and labels[-2][0] == "_"
+    ):
+        return join_name(name, "local")
+    return name
+
+
 def split_instance_name(name: str) -> tuple[str, str]:
     """'Office\\.1._ipp._tcp.local' -> ('Office.1', '_ipp._tcp.local')."""
     labels = split_name(name)
@@ -187,8 +204,11 @@ def _scoped(entry: CacheEntry) -> Address:
     return record.address
 
 
-def addresses_for(cache: RecordCache, host: str, now: float) -> list[Address]:
-    """Every live address of a host, IPv4 first, in arrival order, without duplicates.
+def addresses_for(
+    cache: RecordCache, host: str, now: float, interface: int | None = None
+) -> list[Address]:
+    """Every live address of a host, IPv4 first, in arrival order, without duplicates; with
+    ``interface``, only those received on it (a ServiceInfo's: see build_service_info).
 
     An address that said goodbye is listed until the cache deletes it, one second later (RFC
     6762 §10.1: another responder may rescue it until then). The SRV and TXT records below are
@@ -196,7 +216,8 @@ def addresses_for(cache: RecordCache, host: str, now: float) -> list[Address]:
     seen: dict[Address, None] = {}
     for rtype in (RecordType.A, RecordType.AAAA):
         for entry in cache.entries(host, rtype, now):
-            seen.setdefault(_scoped(entry), None)
+            if interface is None or entry.interface == interface:
+                seen.setdefault(_scoped(entry), None)
     return list(seen)
 
 
@@ -205,26 +226,38 @@ def is_root(name: str) -> bool:
     return name in ("", ".")
 
 
-def _best_srv(entries: list[CacheEntry]) -> CacheEntry | None:
-    """The SRV record that names the instance's host: the lowest priority, then the highest
-    weight, then the newest (a new target replaces the old one at once, as a responder's
-    flush means it to). Goodbyes count, for their last second."""
+def _best_srv(entries: list[CacheEntry], ptr: CacheEntry | None = None) -> CacheEntry | None:
+    """The SRV record a ServiceInfo is built from. Records heard on one link say nothing about
+    another (RFC 6762 §14), so it comes from one interface: the one the instance's first PTR
+    record (``ptr``, as browse and watch pass it) came from if an SRV record came from there
+    too, else the one of the SRV record filed first (the cache lists them in order of first
+    reception). Both stay put while the link's records are refreshed, so a watch does not swap
+    two devices of one name on two links: the PTR record keeps its place when its device
+    changes its port or host (a new SRV record, filed after the other link's). On that
+    interface: the lowest priority, then the highest weight, then the newest (a new target
+    replaces the old one at once, as a responder's flush means it to). Goodbyes count, for
+    their last second, as everywhere: a rescue leaves the choice as it was."""
     live = [e for e in entries if isinstance(e.record, SRVRecord)]
     if not live:
         return None
+    if ptr is not None and any(e.interface == ptr.interface for e in live):
+        link = ptr.interface
+    else:
+        link = live[0].interface
 
     def rank(e: CacheEntry) -> tuple[int, int, float]:
         rec = e.record
         assert isinstance(rec, SRVRecord)
         return (rec.priority, -rec.weight, -e.received)
 
-    return min(live, key=rank)
+    return min((e for e in live if e.interface == link), key=rank)
 
 
 def srv_unavailable(entries: list[CacheEntry]) -> bool:
-    """Whether the best of an instance's SRV records (as build_service_info picks it) has the
-    root as its target: RFC 2782, "the service is decidedly not available at this domain".
-    Nothing more about such an instance is worth asking, and it has no ServiceInfo."""
+    """Whether the best of an instance's SRV records (as build_service_info picks it without a
+    PTR record) has the root as its target: RFC 2782, "the service is decidedly not available
+    at this domain". Nothing more about such an instance is worth asking, and it has no
+    ServiceInfo."""
     best = _best_srv(entries)
     if best is None:
         return False
@@ -242,8 +275,13 @@ def build_service_info(
     cache: RecordCache, name: str, now: float, ptr: CacheEntry | None = None
 ) -> ServiceInfo | None:
     """Assemble what the cache knows about an instance; None until its SRV record is known,
-    and None while that record's target is the root (service_unavailable)."""
-    srv_entry = _best_srv(cache.entries(name, RecordType.SRV, now))
+    and None while that record's target is the root (service_unavailable).
+
+    Read from one interface, the SRV record's (_best_srv, which ``ptr``, the instance's first
+    PTR entry, helps choose): its TXT record and its host's addresses only as received there.
+    Two devices of one name on two links used to make one info of both (the host and port of
+    one, the TXT of the other, the addresses of both)."""
+    srv_entry = _best_srv(cache.entries(name, RecordType.SRV, now), ptr)
     if srv_entry is None:
         return None
     srv = srv_entry.record
@@ -251,7 +289,8 @@ def build_service_info(
     if is_root(srv.target):
         log.debug("%s: not available (its SRV record's target is the root, RFC 2782)", name)
         return None
-    txt_entries = cache.entries(name, RecordType.TXT, now)
+    link = srv_entry.interface
+    txt_entries = [e for e in cache.entries(name, RecordType.TXT, now) if e.interface == link]
     txt: Mapping[str, bytes | None] = {}
     remaining = [srv_entry.expires - now]
     if txt_entries:
@@ -260,7 +299,7 @@ def build_service_info(
         assert isinstance(record, TXTRecord)
         txt = dict(record.properties)
         remaining.append(newest.expires - now)
-    if ptr is not None:
+    if ptr is not None and ptr.interface == link:
         remaining.append(ptr.expires - now)
     instance, stype = split_instance_name(srv.name)
     return ServiceInfo(
@@ -271,9 +310,9 @@ def build_service_info(
         port=srv.port,
         priority=srv.priority,
         weight=srv.weight,
-        addresses=tuple(addresses_for(cache, srv.target, now)),
+        addresses=tuple(addresses_for(cache, srv.target, now, link)),
         txt=txt,
-        interface=srv_entry.interface or None,
+        interface=link or None,
         ttl=max(0, int(min(remaining))),
         _has_txt=bool(txt_entries),
     )

@@ -1,0 +1,203 @@
+"""The command line, as the fifteenth session's review found it (findings 5 and 6): each test
+fails on the code before its fix, but those marked as guards. No network: a stand-in Querier,
+or one on tests/fakes.py's FakeNet."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mdnsq import Message, UnknownRecord, cli, encode_message
+from mdnsq.records import FLAG_QR
+from tests.test_cli_edges import run_cli
+
+# -- finding 5: --timeout counts from the start of the process -------------------------------
+
+
+class Recorder:
+    """A stand-in Querier that notes the timeout each call gets, and finds nothing."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[float] = []
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def query(self, name: str, rtype: Any, timeout: float) -> list[Any]:
+        self.timeouts.append(timeout)
+        return []
+
+    def resolve_host(self, name: str, timeout: float) -> list[Any]:
+        self.timeouts.append(timeout)
+        return []
+
+    def browse(self, service_type: str, timeout: float) -> Iterator[Any]:
+        self.timeouts.append(timeout)
+        return iter(())
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    """The CLI's clock stopped at 100.0 s, its calls going to a Recorder."""
+    found = Recorder()
+    monkeypatch.setattr(cli, "_querier", lambda args, out: found)
+    monkeypatch.setattr(cli, "time", types.SimpleNamespace(monotonic=lambda: 100.0))
+    return found
+
+
+def as_program(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    """main() as the console script calls it: the words in sys.argv."""
+    monkeypatch.setattr(sys, "argv", ["mdnsq", *argv])
+    return cli.main(None, io.StringIO())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("query", "h.local", "A", "-t", "2"),
+        ("resolve", "h.local", "--timeout", "2"),
+        ("browse", "_http._tcp", "-t", "2"),
+    ],
+)
+def test_the_deadline_counts_from_the_start_of_the_process(
+    monkeypatch: pytest.MonkeyPatch, recorder: Recorder, argv: tuple[str, ...]
+) -> None:
+    """It counted from after Python's start-up and the imports (0.3-0.5 s on a loaded
+    machine): `mdnsq types -t 2` took 2.45 s."""
+    monkeypatch.setattr(cli, "_process_age", lambda: 0.75, raising=False)
+    assert as_program(monkeypatch, *argv) == cli.EXIT_NOTHING
+    assert recorder.timeouts == [1.25]
+
+
+def test_a_start_up_longer_than_the_timeout_leaves_no_time(
+    monkeypatch: pytest.MonkeyPatch, recorder: Recorder
+) -> None:
+    monkeypatch.setattr(cli, "_process_age", lambda: 2.5, raising=False)
+    assert as_program(monkeypatch, "query", "h.local", "A", "-t", "2") == cli.EXIT_NOTHING
+    assert recorder.timeouts == [0.0]
+
+
+@pytest.mark.parametrize("age", [None, 3600.0])
+def test_main_called_with_its_arguments_or_without_a_known_start_counts_from_itself(
+    monkeypatch: pytest.MonkeyPatch, recorder: Recorder, age: float | None
+) -> None:
+    """Guard: a program that calls main(argv) may have run for an hour; where the start
+    cannot be read, main's own start is the best there is."""
+    monkeypatch.setattr(cli, "_process_age", lambda: age, raising=False)
+    argv = ["query", "h.local", "A", "-t", "2"]
+    assert cli.main(argv, io.StringIO()) == cli.EXIT_NOTHING
+    if age is None:
+        assert as_program(monkeypatch, *argv) == cli.EXIT_NOTHING
+        assert recorder.timeouts == [2.0, 2.0]
+    else:
+        assert recorder.timeouts == [2.0]
+
+
+def test_the_process_age_is_read_from_proc_self_stat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Field 22 (start time in clock ticks since boot) counted after the command name, which
+    may hold spaces and parentheses, against CLOCK_BOOTTIME; None when unreadable."""
+    ticks = cli.os.sysconf("SC_CLK_TCK")
+    name = b"(a) b (c)"  # a process may call itself anything
+    fields = [b"S"] + [b"0"] * 18 + [str(50 * ticks).encode()] + [b"0"] * 30  # 50 s after boot
+    stat = b"1234 (" + name + b") " + b" ".join(fields) + b"\n"
+
+    class Stat(io.BytesIO):
+        def __init__(self, path: str, mode: str) -> None:
+            assert (path, mode) == ("/proc/self/stat", "rb")
+            super().__init__(stat)
+
+    monkeypatch.setattr(cli, "open", Stat, raising=False)
+    monkeypatch.setattr(
+        cli,
+        "time",
+        types.SimpleNamespace(clock_gettime=lambda clock: 50.25, CLOCK_BOOTTIME=7),
+    )
+    assert cli._process_age() == pytest.approx(0.25)
+
+    def unreadable(path: str, mode: str) -> Any:
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(cli, "open", unreadable)
+    assert cli._process_age() is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
+def test_on_linux_the_process_age_is_known() -> None:
+    age = cli._process_age()
+    assert age is not None and age >= 0
+
+
+# -- finding 6: two misleading messages ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["browse", "_http._tcp", "-t", "-1"],
+        ["browse", "-t", "-0.5", "_http._tcp"],
+        ["resolve", "h.local", "--timeout", "-1"],
+        ["types", "--time", "-1e5"],
+        ["watch", "_http._tcp", "-t", "-inf"],
+        ["query", "h.local", "A", "-t", "-4"],
+    ],
+)
+def test_a_negative_timeout_is_refused_for_what_it_is(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse took '-1' for an option (the parser has -4 and -6, which look like negative
+    numbers) and said "-t/--timeout: expected one argument"; `--timeout=-1` said what is
+    wrong."""
+    with pytest.raises(SystemExit) as exit:
+        cli.parse_arguments(cli.build_parser(), argv)
+    assert exit.value.code == cli.EXIT_USAGE
+    assert "must be a positive number of seconds" in capsys.readouterr().err
+
+
+def test_options_after_a_timeout_are_still_options() -> None:
+    """Guard: only a number after -t is joined to it."""
+    args = cli.parse_arguments(cli.build_parser(), ["browse", "-t", "2", "-4", "_a._tcp"])
+    assert (args.timeout, args.ip_version, args.types) == (2.0, "v4", ["_a._tcp"])
+    args = cli.parse_arguments(cli.build_parser(), ["resolve", "-6", "h.local", "-t", "0.5"])
+    assert (args.timeout, args.ip_version, args.hosts) == (0.5, "v6", ["h.local"])
+    args = cli.parse_arguments(cli.build_parser(), ["query", "-t", "1", "--", "-t", "-1"])
+    assert (args.timeout, args.name, args.rtype) == (1.0, "-t", "-1")
+
+
+UNASKABLE = ["TKEY", "TSIG", "IXFR", "AXFR", "MAILB", "MAILA", "OPT"]
+
+
+@pytest.mark.parametrize("rtype", UNASKABLE)
+def test_query_says_no_question_asks_for_a_meta_type(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], rtype: str
+) -> None:
+    """AXFR, TSIG, IXFR and MAILA were "unknown record type", though README names them as
+    refused because no question asks for them (TYPE252 said so)."""
+    status, out = run_cli(monkeypatch, ["query", "x.local", rtype.lower()])
+    assert (status, out) == (cli.EXIT_USAGE, "")
+    assert f"no question asks for type {rtype}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("rtype", "value"), [("TSIG", 250), ("TKEY", 249), ("AXFR", 252)])
+def test_decode_names_meta_types_by_mnemonic(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str], rtype: str, value: int
+) -> None:
+    """A TSIG record was printed as TYPE250."""
+    record = UnknownRecord(name="key.local", ttl=0, type=value, rdata=b"\x00", rclass=255)
+    packet = tmp_path / "p.bin"
+    packet.write_bytes(encode_message(Message(flags=FLAG_QR, additionals=(record,))))
+    text = io.StringIO()
+    assert cli.main(["decode", str(packet)], text) == cli.EXIT_FOUND
+    assert f"key.local.  0  ANY  {rtype}  \\# 1 00\n" in text.getvalue()
+    lines = io.StringIO()
+    assert cli.main(["decode", "--json", str(packet)], lines) == cli.EXIT_FOUND
+    [record_json] = json.loads(lines.getvalue())["additionals"]
+    assert record_json["type"] == rtype
