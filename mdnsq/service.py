@@ -236,21 +236,36 @@ def _best_srv(entries: list[CacheEntry], ptr: CacheEntry | None = None) -> Cache
     changes its port or host (a new SRV record, filed after the other link's). On that
     interface: the lowest priority, then the highest weight, then the newest (a new target
     replaces the old one at once, as a responder's flush means it to). Goodbyes count, for
-    their last second, as everywhere: a rescue leaves the choice as it was."""
+    their last second, as everywhere: a rescue leaves the choice as it was. A link whose
+    best SRV record says "decidedly not available" (the root, RFC 2782) is passed over for
+    one whose device is there; with none, that record is the answer."""
     live = [e for e in entries if isinstance(e.record, SRVRecord)]
     if not live:
         return None
-    if ptr is not None and any(e.interface == ptr.interface for e in live):
-        link = ptr.interface
-    else:
-        link = live[0].interface
 
     def rank(e: CacheEntry) -> tuple[int, int, float]:
         rec = e.record
         assert isinstance(rec, SRVRecord)
         return (rec.priority, -rec.weight, -e.received)
 
-    return min((e for e in live if e.interface == link), key=rank)
+    best: dict[int, CacheEntry] = {}  # interface -> its best, in order of first reception
+    for e in live:
+        held = best.get(e.interface)
+        if held is None or rank(e) < rank(held):
+            best[e.interface] = e
+    there = []  # the links whose device is there
+    for e in best.values():
+        rec = e.record
+        assert isinstance(rec, SRVRecord)
+        if not is_root(rec.target):
+            there.append(e)
+    if not there:
+        return next(iter(best.values()))
+    if ptr is not None:
+        for e in there:
+            if e.interface == ptr.interface:
+                return e
+    return there[0]
 
 
 def srv_unavailable(entries: list[CacheEntry]) -> bool:

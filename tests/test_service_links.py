@@ -26,7 +26,7 @@ from mdnsq import Message, Querier, RecordType
 from mdnsq.cache import RecordCache
 from mdnsq.interfaces import Interface
 from mdnsq.records import Question
-from mdnsq.service import ServiceInfo, build_service_info
+from mdnsq.service import ServiceInfo, build_service_info, service_unavailable
 from tests.fakes import (
     IFINDEX,
     LAN,
@@ -177,6 +177,24 @@ def test_when_the_chosen_link_has_no_srv_record_left_the_other_link_answers() ->
     info = info_at(cache, T0 + 11)  # link A's SRV record expired; its PTR record lives on
     assert (info.interface, info.host, info.port) == (B_LINK, "zc-b.local", 9100)
     assert info.txt == {"where": b"link B"} and info.complete
+
+
+def test_a_link_whose_device_is_decidedly_not_available_gives_way_to_the_other() -> None:
+    """Link A's device says its service is gone (SRV target the root, RFC 2782) while link B's
+    is there: the info is link B's, with or without the PTR record (a watch passes it; the
+    checks for "not available" do not), so a watch never reports removed what another link
+    still offers. With neither link's device there, there is no info."""
+    cache = RecordCache()
+    device_a(cache, T0)
+    device_b(cache, T0 + 1)
+    file(cache, A_LINK, T0 + 2, srv(NAME, ".", 0))
+    for with_ptr in (True, False):
+        info = info_at(cache, T0 + 4, with_ptr)
+        assert (info.interface, info.host, info.port) == (B_LINK, "zc-b.local", 9100)
+    assert not service_unavailable(cache, NAME, T0 + 4)
+    file(cache, B_LINK, T0 + 5, srv(NAME, ".", 0))
+    assert build_service_info(cache, NAME, T0 + 7) is None
+    assert service_unavailable(cache, NAME, T0 + 7)
 
 
 def test_on_one_link_the_srv_record_is_chosen_as_before() -> None:
