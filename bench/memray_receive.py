@@ -210,7 +210,7 @@ def measure_all(
         sock = transport._sock
         ancsize = transport._ancsize
 
-        def parse(view: memoryview, source: tuple[str, int], index: int) -> object:
+        def parse(view: memoryview, source: tuple[str, int], index: int, to_group: bool) -> object:
             return parse_message(view)
 
         steps: dict[str, Callable[[], object]] = {
@@ -268,7 +268,7 @@ def profile(out_dir: Path, calls: int = 2000) -> Path:
             stale.unlink()
     with UDPv4Transport(interfaces=["lo"]) as transport, _sender() as sender:
 
-        def parse(view: memoryview, source: tuple[str, int], index: int) -> object:
+        def parse(view: memoryview, source: tuple[str, int], index: int, to_group: bool) -> object:
             return parse_message(view)
 
         with memray.Tracker(str(capture), trace_python_allocators=True):

@@ -9,7 +9,9 @@ sockaddr starts with a 16-bit family; the BSDs and macOS start with an 8-bit ``s
 Interface flags differ too (IFF_MULTICAST is 0x1000 on Linux, 0x8000 on the BSDs).
 
 Selection (``select_interfaces``): an explicit list picks interfaces by name, index or one of
-their addresses; the default is every interface that is up, multicast-capable, not
+their addresses (with a ``%scope``, only on the interface so named), and of those, per family,
+the ones usable for it (a named interface without IPv6 still carries IPv4 mDNS); the default
+is every interface that is up, multicast-capable, not
 point-to-point (VPN tunnels) and has an address of the wanted family (for IPv6 a link-local
 one: ff02::fb is link-scoped), with loopback used only when nothing else qualifies (so IPv4 still
 works on an isolated machine). Ports of a bridge or bond (Linux: interfaces with a master, read
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 import socket
 import struct
@@ -32,6 +35,8 @@ from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip
 from mdnsq.errors import NetworkError
 
 __all__ = ["Interface", "list_interfaces", "select_interfaces"]
+
+log = logging.getLogger(__name__)
 
 _IFF_UP = 0x1
 _IFF_LOOPBACK = 0x8
@@ -252,39 +257,99 @@ def _matches(interface: Interface, wanted: str | int) -> bool:
         return interface.index == wanted
     if interface.name == wanted:
         return True
+    text, _, scope = wanted.partition("%")
     try:
-        address = ip_address(wanted.split("%", 1)[0])
+        address = ip_address(text)
     except ValueError:
         return wanted.isdigit() and interface.index == int(wanted)
+    # Link-local addresses repeat from link to link (fe80::1 on every router): a scope
+    # names the one link meant.
+    if scope and scope != interface.name and scope != str(interface.index):
+        return False
     return any(a.ip == address for a in interface.addresses)
+
+
+def check_spec(wanted: object) -> tuple[str | int, ...] | None:
+    """The items of an interface selection, checked once (an iterator would be spent by the
+    first transport): None for the default, else names, indexes or addresses.
+
+    Raises TypeError for anything else: bytes would be read as a list of indexes, a bool as
+    index 0 or 1.
+    """
+    if wanted is None:
+        return None
+    if isinstance(wanted, str | int) and not isinstance(wanted, bool):
+        return (wanted,)
+    if isinstance(wanted, bytes | bytearray | memoryview):
+        raise TypeError(f"interfaces must be names as str, not {type(wanted).__name__}")
+    if isinstance(wanted, bool) or not isinstance(wanted, Iterable):
+        raise TypeError(
+            f"interfaces must be a name, an index, an address or an iterable of them, "
+            f"not {type(wanted).__name__}"
+        )
+    items = tuple(wanted)
+    for item in items:
+        if not isinstance(item, str | int) or isinstance(item, bool):
+            raise TypeError(
+                f"an interface is a name, an index or an address (str or int), "
+                f"not {type(item).__name__}: {item!r}"
+            )
+    return items
+
+
+def _choose(
+    wanted: tuple[str | int, ...], family: int, known: list[Interface], missing_ok: bool
+) -> tuple[list[Interface], list[Interface]]:
+    """(the named interfaces usable for ``family``, those named but not usable for it)."""
+    named: list[Interface] = []
+    for item in wanted:
+        found = [i for i in known if _matches(i, item)]
+        if not found and not missing_ok:
+            raise NetworkError(f"no interface matches {item!r}")
+        named.extend(i for i in found if i not in named)
+    chosen = [i for i in named if i.usable_for(family)]
+    return chosen, [i for i in named if i not in chosen]
 
 
 def select_interfaces(
     wanted: InterfaceSpec,
     family: int,
     available: list[Interface] | None = None,
+    *,
+    missing_ok: bool = False,
 ) -> list[Interface]:
     """The interfaces a transport of ``family`` should use (see the module comment).
 
-    Raises NetworkError when a named interface does not exist or nothing is usable.
+    Of an explicit list, those usable for ``family``; the others are left out, logged at
+    INFO. Raises NetworkError when nothing is usable or a named interface does not exist,
+    and TypeError for items that are not str or int. ``missing_ok``: the selection made
+    again later (an interface named may be gone for the moment; nothing is logged).
     """
-    if isinstance(wanted, (str, int)):
-        wanted = [wanted]
+    items = check_spec(wanted)
     known = list_interfaces() if available is None else available
     what = "IPv6 link-local" if family == socket.AF_INET6 else "IPv4"
-    if wanted is not None:
-        chosen: list[Interface] = []
-        for item in wanted:
-            found = [i for i in known if _matches(i, item)]
-            if not found:
-                raise NetworkError(f"no interface matches {item!r}")
-            for interface in found:
-                if not interface.usable_for(family):
-                    raise NetworkError(f"interface {interface.name} has no {what} address")
-                if interface not in chosen:
-                    chosen.append(interface)
-        if not chosen:
+    if items is not None:
+        if not items:
             raise NetworkError("an empty interface list selects nothing")
+        chosen, skipped = _choose(items, family, known, missing_ok)
+        if not chosen:
+            if not skipped:
+                raise NetworkError(f"no interface matches {', '.join(map(repr, items))} now")
+            names = ", ".join(i.name for i in skipped)
+            raise NetworkError(
+                f"interface {names} has no {what} address"
+                if len(skipped) == 1
+                else f"interfaces {names} have no {what} address"
+            )
+        if not missing_ok:  # made again (follow_interfaces): said once already
+            version = 6 if family == socket.AF_INET6 else 4
+            for interface in skipped:
+                log.info(
+                    "%s has no %s address: not used for mDNS over IPv%d",
+                    interface.name,
+                    what,
+                    version,
+                )
         return chosen
     usable = [i for i in known if i.up and i.multicast and i.usable_for(family)]
     chosen = [i for i in usable if not (i.loopback or i.point_to_point or i.enslaved)]

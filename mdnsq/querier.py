@@ -23,7 +23,9 @@
 #   queries, looped back by the kernel, are told apart by source address and exact bytes.
 # - Receive filters, each counted in stats(): queries ignored, malformed packets, opcode/rcode
 #   not 0, source port not 5353 (except replies to our one-shot query, which must echo our ID),
-#   sources off the link of the arrival interface (§11), packets from interfaces not selected.
+#   unicast from sources off the link of the arrival interface (§11), packets from interfaces
+#   not selected; and, counted by the transports and summed in stats(), datagrams too big
+#   for a buffer, unicast through an interface not selected, and socket errors waited through.
 # - Load shedding: a socket under pressure (a receive pass read MAX_BATCH datagrams without it
 #   running dry, or was still reading after PASS_BUDGET) carries a flood we cannot parse in
 #   full (~1 ms per 9000-byte packet), and the kernel then drops at random, our answers too.
@@ -35,10 +37,10 @@
 #   speed. Passive caching (§10) of unrelated records pauses while a flood lasts; without
 #   pressure every response is parsed as before.
 #
-# §11 caveat: the transport does not report a packet's destination address, so multicast and
-# unicast replies cannot be told apart. The on-link check is applied to every response; IPv6
-# link-local and IPv4 169.254/16 sources are on-link by definition, so the only responses lost
-# are multicast ones from a host whose address is outside every subnet of the arrival interface.
+# §11: a datagram sent to 224.0.0.251 / ff02::fb is from the local link by definition (the
+# transport reads its destination from PKTINFO); only unicast is checked against the subnets
+# of the arrival interface (IPv6 link-local and IPv4 169.254/16 sources always pass), so a host
+# outside every subnet of the link (a /32 address with an on-link route) is still heard.
 #
 # Time: `clock` and `wait` are injectable so tests drive TTLs and retransmission with a fake
 # clock and never sleep. The default clock counts time the machine spends suspended (see
@@ -71,7 +73,7 @@ from typing import Any, Literal
 from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.errors import InvalidArgument, MalformedPacket, MdnsqError, NetworkError
 from mdnsq.instances import BrowseTask, WatchTask
-from mdnsq.interfaces import Interface, InterfaceSpec, list_interfaces
+from mdnsq.interfaces import Interface, InterfaceSpec, check_spec, list_interfaces
 from mdnsq.locks import OwnedLock
 from mdnsq.names import name_key, name_to_wire_labels, normalize_name
 from mdnsq.parser import parse_message
@@ -388,6 +390,7 @@ class Querier:
         one_shot: bool,
     ) -> list[Transport]:
         want_v4, want_v6 = _parse_ip_version(ip_version)
+        spec = check_spec(interfaces)  # once: an iterator would be spent by the first socket
         port = 0 if one_shot else MDNS_PORT
         opened: list[Transport] = []
         errors: list[NetworkError] = []
@@ -398,10 +401,12 @@ class Querier:
             kinds.append(UDPv6Transport)
         for kind in kinds:
             try:
-                opened.append(kind(interfaces, port=port))
+                opened.append(kind(spec, port=port))
             except NetworkError as exc:
                 errors.append(exc)
-                log.debug("no %s transport: %s", kind.__name__, exc)
+                # Worth saying when the caller named the interfaces; routine by default.
+                level = logging.DEBUG if spec is None else logging.INFO
+                log.log(level, "no %s transport: %s", kind.__name__, exc)
         if not opened:
             raise errors[0]
         return opened
@@ -532,7 +537,8 @@ class Querier:
         the system): the sockets it opened join the group on interfaces that qualify now
         (with the selection given to the constructor) and leave those gone, and every
         interface's addresses are read again. An interface that is down but still there is
-        kept. It sends nothing itself; a family that had no socket when the Querier opened
+        kept; one named to the constructor that is gone is left, and joined again once it is
+        back. It sends nothing itself; a family that had no socket when the Querier opened
         still has none (open a new Querier for it).
         """
         with self._lock:
@@ -545,8 +551,8 @@ class Querier:
                         continue
                     try:
                         changed = transport.follow_interfaces(listed) or changed
-                    except NetworkError as exc:  # nothing qualifies now: keep what it has
-                        log.info("%r keeps its interfaces: %s", transport, exc)
+                    except NetworkError as exc:  # closed meanwhile (a signal handler's close())
+                        log.debug("%r not followed: %s", transport, exc)
             if self._learn_links(listed) or changed:
                 self._network_changed("the interfaces changed")
                 self._cond.notify_all()  # waiting calls ask again; wake the receiver too
@@ -598,8 +604,13 @@ class Querier:
     def stats(self) -> dict[str, int]:
         """Counters: packets received/accepted/dropped (by reason; "shed_under_pressure" were
         dropped unparsed during a flood), queries sent, questions suppressed (by our own recent
-        query, or "questions_suppressed_by_peers": another host's, §7.3), cache size. A counter
-        that never moved is absent. Safe in a signal handler, as close() is."""
+        query, or "questions_suppressed_by_peers": another host's, §7.3), cache size. Summed
+        over the sockets, what they drop before the Querier sees it ("dropped_oversize":
+        larger than a buffer; "dropped_interface": unicast through an interface not selected)
+        and the errors they read and wait through ("transient_receive_errors": ENOBUFS, an
+        ICMP report returned by a read; "drained_error_reports": ICMP reports read off the
+        error queue). A counter that never moved is absent. Safe in a signal handler, as
+        close() is."""
         if self._lock._is_owned():  # a handler that interrupted this thread inside the lock
             return self._counters()
         with self._lock:
@@ -610,6 +621,16 @@ class Querier:
         result["cache_records"] = len(self._cache)
         result["cache_evicted"] = self._cache.evicted
         result["cache_flushed"] = self._cache.flushed
+        for transport in self._transports:
+            counts = transport.stats()
+            for name, value in (
+                ("dropped_oversize", counts.dropped_oversize),
+                ("dropped_interface", counts.dropped_interface),
+                ("transient_receive_errors", counts.receive_errors),
+                ("drained_error_reports", counts.drained_errors),
+            ):
+                if value:
+                    result[name] = result.get(name, 0) + value
         return result
 
     # -- public calls ---------------------------------------------------------------------
@@ -928,7 +949,7 @@ class Querier:
 
     def _make_handler(
         self, transport: Transport
-    ) -> Callable[[memoryview, tuple[str, int], int], Any]:
+    ) -> Callable[[memoryview, tuple[str, int], int, bool], Any]:
         # Per packet, in order of cost: a packet that passes touches no counter here (the
         # receiver counts what it returns: "received" of the accepted ones per batch), the
         # on-link memo is read without a method call, Message fields by index.
@@ -942,7 +963,9 @@ class Querier:
         # Our own queries come back from one of self._own_addresses[transport], byte for byte
         # (another host's identical query, from its own address, is a peer's).
 
-        def handle(view: memoryview, source: tuple[str, int], interface: int) -> Any:
+        def handle(
+            view: memoryview, source: tuple[str, int], interface: int, to_group: bool
+        ) -> Any:
             if not pressure[transport] and clock() > self._pass_ends:
                 self._press(transport, self._pass_ends)  # over budget: shed the rest of it
             if source[1] != MDNS_PORT and not ephemeral:
@@ -953,11 +976,14 @@ class Querier:
                 stats["received"] += 1
                 stats["dropped_other_interface"] += 1
                 return _DROP
-            ok = onlink.get((source[0], interface))
-            if not ok and (ok is not None or not self._on_link(source[0], interface)):
-                stats["received"] += 1
-                stats["dropped_off_link"] += 1
-                return _DROP
+            # §11: sent to the group, it is from the link whatever its source (a host numbered
+            # outside the link's subnets, a /32 with an on-link route); unicast may be routed.
+            if not to_group:
+                ok = onlink.get((source[0], interface))
+                if not ok and (ok is not None or not self._on_link(source[0], interface)):
+                    stats["received"] += 1
+                    stats["dropped_off_link"] += 1
+                    return _DROP
             if (
                 len(view) > 2
                 and not view[2] & 0x80

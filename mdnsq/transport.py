@@ -4,8 +4,9 @@ Goals:
 - Run beside Avahi or mDNSResponder: port 5353 with SO_REUSEADDR + SO_REUSEPORT, the group
   (224.0.0.251 / ff02::fb) joined on every selected interface; or an ephemeral port for one-shot
   queries (RFC 6762 §5.1), which then hears only unicast replies.
-- Say where each datagram came from: source (address, port) and arrival interface index, from
-  IP_PKTINFO / IPV6_PKTINFO ancillary data read by ``recvmsg_into``.
+- Say where each datagram came from: source (address, port), arrival interface index and
+  whether it was sent to the mDNS group (RFC 6762 §11: then it is from the link, whatever its
+  source), from IP_PKTINFO / IPV6_PKTINFO ancillary data read by ``recvmsg_into``.
 - Never hand out half a packet: a datagram larger than the buffer (MSG_TRUNC) is dropped and
   counted.
 - Block with a deadline, without busy-waiting or threads: the socket stays non-blocking, a read
@@ -32,7 +33,7 @@ Goals:
   one pooled buffer, ``receive`` returns an owned copy.
 
 Costs per 306-byte datagram (CPython 3.11, bench/memray_receive.py, adr/001 and adr/002):
-``receive`` allocates 919 B in 11 allocations, of which 339 B is the copy it returns and 323 B
+``receive`` allocates 927 B in 11 allocations, of which 339 B is the copy it returns and 323 B
 in 8 allocations are ``recvmsg_into``'s own objects; ``receive_with`` adds one 184-byte view to
 what the handler allocates. Nothing buffer-sized. CPU: ~5.7 µs a packet for ``receive`` over
 lo, about half of it the system call.
@@ -55,7 +56,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
 from mdnsq.errors import InvalidArgument, NetworkError
-from mdnsq.interfaces import Interface, InterfaceSpec, list_interfaces, select_interfaces
+from mdnsq.interfaces import (
+    Interface,
+    InterfaceSpec,
+    check_spec,
+    list_interfaces,
+    select_interfaces,
+)
 from mdnsq.locks import OwnedLock
 from mdnsq.pool import BufferPool, _let_go
 
@@ -82,7 +89,8 @@ DEFAULT_RECEIVE_BUFFER = 1 << 20  # bytes asked for with SO_RCVBUF (see the modu
 _TTL = 255  # RFC 6762 §11: receivers may check it, so always send with the maximum
 
 T = TypeVar("T")
-Handler = Callable[[memoryview, tuple[str, int], int], T]
+# (view, source, interface index, sent to the mDNS group) -> what receive_with returns
+Handler = Callable[[memoryview, tuple[str, int], int, bool], T]
 
 _IP_PKTINFO: int = getattr(socket, "IP_PKTINFO", 8)
 _IPV6_RECVPKTINFO: int = getattr(socket, "IPV6_RECVPKTINFO", 49)
@@ -104,6 +112,9 @@ _RECVERRS = frozenset(o for o in (_IP_RECVERR, _IPV6_RECVERR) if o is not None) 
 _EE_ERRNO = struct.Struct("@I")  # struct sock_extended_err { __u32 ee_errno; ... }
 _IFINDEX_V4 = struct.Struct("@i")  # struct in_pktinfo { int ipi_ifindex; ... }
 _IFINDEX_V6 = struct.Struct("@16xI")  # struct in6_pktinfo { in6_addr; unsigned ipi6_ifindex; }
+# Where the header's destination sits in that data: in_pktinfo's ipi_addr follows the index
+# and ipi_spec_dst; in6_pktinfo's ipi6_addr comes first.
+_DEST_AT_V4, _DEST_AT_V6 = 8, 0
 _monotonic = time.monotonic
 # recvmsg errors that describe the network or an earlier send, not this socket (see _recv_into).
 _TRANSIENT_ERRORS = frozenset(
@@ -156,6 +167,9 @@ class Datagram(NamedTuple):
     data: bytes
     source: tuple[str, int]
     interface: int
+    # Sent to 224.0.0.251 / ff02::fb rather than to one of our addresses; False when the
+    # platform did not say.
+    to_group: bool = False
 
 
 class TransportStats(NamedTuple):
@@ -213,6 +227,8 @@ class _UDPTransport:
     _pktinfo_level: int = 0
     _pktinfo_type: int = 0
     _unpack_index: Callable[[bytes], tuple[int]] = _IFINDEX_V4.unpack_from
+    _dest_group: bytes = _GROUP_V4  # the group, packed, and its offset in the PKTINFO data
+    _dest_at: int = _DEST_AT_V4
     _scoped: bool = False  # IPv6: sources carry a "%scope" to strip
     # Group membership: the option level, and the options that join and leave (set per family).
     _group_level: int = 0
@@ -232,8 +248,9 @@ class _UDPTransport:
             raise InvalidArgument(f"port {port} is out of range")
         if receive_buffer is not None and receive_buffer <= 0:
             raise InvalidArgument(f"receive_buffer must be positive, not {receive_buffer}")
-        selected = select_interfaces(interfaces, self.family)
-        self._spec = interfaces  # the selection, made again by follow_interfaces()
+        spec = check_spec(interfaces)
+        selected = select_interfaces(spec, self.family)
+        self._spec = spec  # the selection, made again by follow_interfaces()
         self.port = port
         self._pool = pool if pool is not None else BufferPool()
         self._received_blocks = 0  # received = 256 * blocks + small, see BufferPool
@@ -255,6 +272,10 @@ class _UDPTransport:
         self._wait_lock = OwnedLock()  # reentrant: close() from a signal handler on a waiter
         self._waiters = 0
         self._mcast_if: int | None = None
+        # IP_MULTICAST_IF belongs to the socket: a send sets it and sends under this lock, or
+        # another thread's send could move it in between (a datagram out twice on one link and
+        # never on the other). Reentrant for a signal handler that sends.
+        self._send_lock = OwnedLock()
         try:
             self._sock = socket.socket(self.family, socket.SOCK_DGRAM)
             self._configure(self._sock)
@@ -372,30 +393,40 @@ class _UDPTransport:
 
         An interface that is still there but down (a link flap, Wi-Fi associating again) is
         kept, as the kernel keeps its membership: leaving it would leave the Querier deaf
-        there once it is up, until the next call. Safe while other threads receive and send:
-        the socket stays, and the interface list is replaced, never edited in place. Raises
-        NetworkError when nothing qualifies now, and then changes nothing. ``listed``: the
-        interfaces as just listed, when the caller has them (one listing for several sockets).
+        there once it is up, until the next call. One that is gone is dropped, also when it
+        was named: it is joined again once it is back. When nothing qualifies now, those
+        still there are kept as they are and only the gone ones dropped, perhaps all: the
+        transport then has no interface (a send raises NetworkError) until one qualifies.
+        Safe while other threads receive and send: the socket stays, and the interface list
+        is replaced, never edited in place. ``listed``: the interfaces as just listed, when
+        the caller has them (one listing for several sockets).
         """
         if self._closed:
             raise NetworkError("transport is closed")
         if listed is None:
             listed = list_interfaces()
-        selected = select_interfaces(self._spec, self.family, listed)
+        try:
+            selected: list[Interface] | None = select_interfaces(
+                self._spec, self.family, listed, missing_ok=True
+            )
+        except NetworkError as exc:
+            log.debug("%r: %s; keeping the interfaces still there", self, exc)
+            selected = None
         present = {i.index: i for i in listed}
-        fresh = {i.index: i for i in selected}
+        fresh = {i.index: i for i in selected or ()}
         before = {i.index for i in self.interfaces}
-        joined = [i for i in selected if i.index not in before]
+        joined = [i for i in selected or () if i.index not in before]
         if self.port:
             joined = self._join_all(joined)[0]
         kept = [
             fresh.get(i.index, i)  # with its current addresses; a held one as it was joined
             for i in self.interfaces
             if i.index in fresh
-            or (i.index in present and not present[i.index].up and not i.loopback)
+            or (
+                i.index in present
+                and (selected is None or (not present[i.index].up and not i.loopback))
+            )
         ] + joined
-        if not kept:
-            raise NetworkError("could not join the mDNS group on any interface that qualifies now")
         after = {i.index for i in kept}
         for interface in self.interfaces:
             if interface.index not in after and self.port:
@@ -411,7 +442,8 @@ class _UDPTransport:
         changed = seen != self._seen
         self._seen = seen
         if after != before:
-            log.info("%s on %s now", self.group, ", ".join(i.name for i in kept))
+            names = ", ".join(i.name for i in kept) or "no interface"
+            log.info("%s on %s now", self.group, names)
         return changed
 
     def fileno(self) -> int:
@@ -495,18 +527,21 @@ class _UDPTransport:
             return
         targets = self.interfaces
         if interface is not None:
-            targets = [i for i in self.interfaces if i.index == interface]
+            targets = [i for i in targets if i.index == interface]
             if not targets:
                 raise NetworkError(f"interface index {interface} is not selected")
+        if not targets:  # all gone for the moment (follow_interfaces)
+            raise NetworkError(errno.ENODEV, f"no interface to send to {self.group} on now")
         group = (self.group, MDNS_PORT)
         failures: list[str] = []
         last: OSError | None = None
         for target in targets:
             try:
-                if self._mcast_if != target.index:
-                    self._set_multicast_if(target)
-                    self._mcast_if = target.index
-                self._sendto(data, group)
+                with self._send_lock:
+                    if self._mcast_if != target.index:
+                        self._set_multicast_if(target)
+                        self._mcast_if = target.index
+                    self._sendto(data, group)
             except OSError as exc:
                 self._send_errors += 1
                 last = exc
@@ -550,15 +585,16 @@ class _UDPTransport:
             got = self._recv_into(slot.data, timeout)
             if got is None:
                 return None
-            nbytes, source, index, written = got
+            nbytes, source, index, to_group, written = got
             # tuple.__new__ directly: NamedTuple's own __new__ is a Python function.
-            return _new_tuple(Datagram, (slot.lend[:nbytes].tobytes(), source, index))
+            return _new_tuple(Datagram, (slot.lend[:nbytes].tobytes(), source, index, to_group))
         finally:
             if slot is not None:
                 pool._return(slot, written)
 
     def receive_with(self, handler: Handler[T], timeout: float | None) -> T | None:
-        """Call ``handler(view, source, interface)`` on the next datagram, in place.
+        """Call ``handler(view, source, interface, to_group)`` on the next datagram, in place
+        (``to_group``: it was sent to the mDNS group, not to one of our addresses).
 
         The view is valid only during the call: it is released afterwards, and a view derived
         from it that outlives the call makes this raise BufferError (the buffer is then wiped
@@ -576,9 +612,9 @@ class _UDPTransport:
             got = self._recv_into(slot.data, timeout)
             if got is None:
                 return None
-            nbytes, source, index, written = got
+            nbytes, source, index, to_group, written = got
             view = slot.lend_view(nbytes)
-            return handler(view, source, index)
+            return handler(view, source, index, to_group)
         except BaseException:
             failing = True
             raise
@@ -590,9 +626,9 @@ class _UDPTransport:
                     pool._return(slot, -1)
 
     def receive_batch(self, handler: Handler[T], limit: int, out: list[T]) -> None:
-        """Call ``handler(view, source, interface)`` on each datagram already queued, in place,
-        appending what it returns to ``out``; stop when the socket is empty or after ``limit``.
-        Never waits.
+        """Call ``handler(view, source, interface, to_group)`` on each datagram already queued,
+        in place, appending what it returns to ``out``; stop when the socket is empty or after
+        ``limit``. Never waits.
 
         One pooled buffer serves the whole batch: each view is released and checked for
         escape (as in ``receive_with``) before the next datagram is read into the buffer, which
@@ -620,11 +656,11 @@ class _UDPTransport:
                 got = self._recv_into(slot.data, 0)
                 if got is None:
                     break
-                nbytes, source, index, written = got
+                nbytes, source, index, to_group, written = got
                 if written > high:
                     high = written
                 view = slot.lend_view(nbytes)
-                out.append(handler(view, source, index))
+                out.append(handler(view, source, index, to_group))
                 lent, view = view, None
                 if _let_go(slot, lent):
                     escaped = True
@@ -646,8 +682,9 @@ class _UDPTransport:
 
     def _recv_into(
         self, buf: memoryview | bytearray, timeout: float | None
-    ) -> tuple[int, tuple[str, int], int, int] | None:
-        """(length, source, interface index, bytes of buf written) of the next datagram.
+    ) -> tuple[int, tuple[str, int], int, bool, int] | None:
+        """(length, source, interface index, sent to the group, bytes of buf written) of the
+        next datagram.
 
         The hot path is one recvmsg_into and a few comparisons; the clock is read only once
         the socket turns out to be empty or a datagram was dropped (the deadline then counts
@@ -693,10 +730,13 @@ class _UDPTransport:
                     log.debug("dropped a datagram larger than %d bytes from %s", len(buf), address)
                 else:
                     index = self._default_index
+                    to_group = False  # unknown: taken as unicast, which is checked more
                     if ancdata:
                         level, kind, data = ancdata[0]  # the one kind of ancillary data enabled
                         if kind == self._pktinfo_type and level == self._pktinfo_level:
                             index = self._unpack_index(data)[0]
+                            # The header's destination; a comparison in place, no new object.
+                            to_group = data.startswith(self._dest_group, self._dest_at)
                     if index == 0 or index in self._indexes:
                         self._received_small += 1
                         if self._received_small == 256:
@@ -704,7 +744,13 @@ class _UDPTransport:
                             self._received_small = 0
                         if self._scoped:
                             address = self._source(address)
-                        return nbytes, address, index, (written if written > nbytes else nbytes)
+                        return (
+                            nbytes,
+                            address,
+                            index,
+                            to_group,
+                            written if written > nbytes else nbytes,
+                        )
                     # Unicast to our port through an interface that was not selected.
                     self._dropped_interface += 1
                     if nbytes > written:
@@ -866,6 +912,8 @@ class UDPv6Transport(_UDPTransport):
     _pktinfo_level = socket.IPPROTO_IPV6
     _pktinfo_type = _IPV6_PKTINFO
     _unpack_index = _IFINDEX_V6.unpack_from
+    _dest_group = _GROUP_V6
+    _dest_at = _DEST_AT_V6
     _scoped = True
     _group_level = socket.IPPROTO_IPV6
     _join_option = socket.IPV6_JOIN_GROUP
@@ -898,7 +946,10 @@ class UDPv6Transport(_UDPTransport):
             return (host, port, 0, 0)  # the caller gave the scope in the text form
         scope = 0
         if host.lower().startswith(("fe8", "fe9", "fea", "feb")):  # fe80::/10
-            scope = interface if interface is not None else self.interfaces[0].index
+            interfaces = self.interfaces  # empty while all are gone (follow_interfaces)
+            if interface is None and interfaces:
+                interface = interfaces[0].index
+            scope = interface or 0
         return (host, port, 0, scope)
 
     def _source(self, address: tuple[str, int]) -> tuple[str, int]:

@@ -74,7 +74,7 @@ class FakeTransport:
         self.interfaces = list(interfaces)
         self.on_send = on_send
         self.sent: list[tuple[bytes, tuple[str, int] | None]] = []
-        self._queue: deque[tuple[bytes, tuple[str, int], int]] = deque()
+        self._queue: deque[tuple[bytes, tuple[str, int], int, bool]] = deque()
         self._lock = threading.Lock()
         self._r, self._w = os.pipe()
         os.set_blocking(self._r, False)
@@ -82,9 +82,17 @@ class FakeTransport:
         self.received = 0
 
     # test side
-    def inject(self, data: bytes, source: tuple[str, int] = PEER, interface: int = IFINDEX) -> None:
+    def inject(
+        self,
+        data: bytes,
+        source: tuple[str, int] = PEER,
+        interface: int = IFINDEX,
+        to_group: bool = False,
+    ) -> None:
+        """Queue a datagram; ``to_group``: sent to the mDNS group (by default it is taken as
+        unicast, as a real transport takes one whose destination it was not told)."""
         with self._lock:
-            self._queue.append((data, source, interface))
+            self._queue.append((data, source, interface, to_group))
             os.write(self._w, b"p")
 
     def sent_messages(self) -> list[Message]:
@@ -98,7 +106,7 @@ class FakeTransport:
         if self.on_send is not None:
             self.on_send(self, data, dest)
 
-    def _pop(self) -> tuple[bytes, tuple[str, int], int] | None:
+    def _pop(self) -> tuple[bytes, tuple[str, int], int, bool] | None:
         with self._lock:
             if not self._queue:
                 return None
@@ -111,23 +119,23 @@ class FakeTransport:
         return None if got is None else Datagram(*got)
 
     def receive_with(
-        self, handler: Callable[[memoryview, tuple[str, int], int], T], timeout: float | None
+        self, handler: Callable[[memoryview, tuple[str, int], int, bool], T], timeout: float | None
     ) -> T | None:
         got = self._pop()
         if got is None:
             return None
-        data, source, interface = got
+        data, source, interface, to_group = got
         buf = bytearray(data)  # like the pool: a mutable buffer the handler must not keep
         view = memoryview(buf)
         try:
-            return handler(view, source, interface)
+            return handler(view, source, interface, to_group)
         finally:
             view.release()
             buf[:] = b"\xff" * len(buf)
 
     def receive_batch(
         self,
-        handler: Callable[[memoryview, tuple[str, int], int], T],
+        handler: Callable[[memoryview, tuple[str, int], int, bool], T],
         limit: int,
         out: list[T],
     ) -> None:

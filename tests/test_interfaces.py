@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from ipaddress import IPv4Interface, IPv6Interface
+from typing import Any
 
 import pytest
 
@@ -154,3 +156,49 @@ def test_listing_marks_the_lab_bridge_ports_as_enslaved(lab: netlab.Lab) -> None
     assert listed["lan7"].enslaved and listed["lan7"].usable_for(socket.AF_INET6)
     assert not listed[netlab.BRIDGE].enslaved
     assert [i.name for i in select_interfaces(None, socket.AF_INET6)] == [netlab.BRIDGE]
+
+
+# -- fifteenth session's review (adr/001) -----------------------------------------------------
+
+
+def test_an_explicit_list_uses_per_family_the_named_interfaces_that_have_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Finding 1: one named interface without IPv6 took IPv6 away from all of them (and the
+    Querier silently had no IPv6 socket); one without IPv4 took IPv4 away."""
+    with caplog.at_level(logging.INFO, logger="mdnsq.interfaces"):
+        assert select_interfaces(["eth0", "wlan0"], socket.AF_INET, ALL) == [ETH]
+    assert "wlan0 has no IPv4 address" in caplog.text
+    assert select_interfaces(["eth0", "wlan0"], socket.AF_INET6, ALL) == [ETH, WLAN_V6_ONLY]
+    assert select_interfaces(["wlan0", "tun0"], socket.AF_INET6, ALL) == [WLAN_V6_ONLY]
+    assert select_interfaces(["wlan0", "tun0"], socket.AF_INET, ALL) == [TUN]
+    with pytest.raises(NetworkError, match="nope"):  # a name that matches nothing still is one
+        select_interfaces(["eth0", "nope"], socket.AF_INET, ALL)
+    # None of them usable for the family: that family has nothing (the Querier opens without it).
+    with pytest.raises(NetworkError, match="interfaces lo, tun0 have no IPv6 link-local address"):
+        select_interfaces(["lo", "tun0"], socket.AF_INET6, ALL)
+
+
+@pytest.mark.parametrize(
+    "wanted",
+    [[1.5], [None], [b"lo"], [True], [2, False], b"lo", bytearray(b"lo"), True, 1.5, object()],
+)
+def test_an_interface_is_named_by_str_or_int_and_nothing_else(wanted: Any) -> None:
+    """Finding 6: bytes were read as a list of indexes, True as index 1, a float or None as an
+    item raised AttributeError."""
+    with pytest.raises(TypeError, match="interface"):
+        select_interfaces(wanted, socket.AF_INET, ALL)
+
+
+def test_a_scoped_address_picks_only_the_interface_of_its_scope() -> None:
+    """Finding 7: the scope was dropped, and fe80::1 (every router's, say) matched every
+    interface that held it."""
+    first = Interface("eth0", 2, (IPv6Interface("fe80::1/64"),))
+    second = Interface("eth1", 3, (IPv6Interface("fe80::1/64"),))
+    both = [first, second]
+    assert select_interfaces("fe80::1%eth1", socket.AF_INET6, both) == [second]
+    assert select_interfaces("fe80::1%3", socket.AF_INET6, both) == [second]
+    assert select_interfaces("fe80::1%eth0", socket.AF_INET6, both) == [first]
+    assert select_interfaces("fe80::1", socket.AF_INET6, both) == both
+    with pytest.raises(NetworkError, match="no interface matches"):
+        select_interfaces("fe80::1%eth9", socket.AF_INET6, both)

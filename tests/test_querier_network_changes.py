@@ -7,6 +7,7 @@ USB adapter, Wi-Fi associating after the program started), a link goes down and 
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import socket
 import threading
 import time
@@ -55,7 +56,8 @@ def test_a_querier_hears_its_link_after_the_link_is_renumbered(
     lab: netlab.Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A laptop that wakes on another network: the same interface, a new subnet at both ends.
-    Responses from the new subnet were dropped as off-link for the Querier's lifetime."""
+    Responses from the new subnet were dropped as off-link for the Querier's lifetime. (Sent
+    unicast to us: multicast ones are from the link whatever their source, RFC 6762 §11.)"""
     listings = []
 
     def list_interfaces() -> list[Interface]:
@@ -79,8 +81,9 @@ def test_a_querier_hears_its_link_after_the_link_is_renumbered(
         with moved, spoofer:
             moved.bind(("198.51.100.21", 5353))
             spoofer.bind(("203.0.113.5", 5353))
-            spoofer.sendto(response(a("spoofed.local", "203.0.113.5")), GROUP)
-            moved.sendto(response(a("moved.local", "198.51.100.21")), GROUP)
+            ours = ("198.51.100.254", 5353)
+            spoofer.sendto(response(a("spoofed.local", "203.0.113.5")), ours)
+            moved.sendto(response(a("moved.local", "198.51.100.21")), ours)
             found = q.query("moved.local", "A", timeout=3.0)
         assert [str(r.address) for r in found] == ["198.51.100.21"]  # type: ignore[attr-defined]
         assert q.cached("spoofed.local", "A") == []
@@ -93,7 +96,7 @@ def test_a_querier_hears_its_link_after_the_link_is_renumbered(
 @pytest.mark.netns
 def test_a_querier_hears_its_link_after_its_ipv6_prefix_changes(lab: netlab.Lab) -> None:
     """The IPv6 twin (a provider handing out a new prefix): a response from a global address in
-    the new prefix. Link-local sources were never in question."""
+    the new prefix, unicast to ours. Link-local sources were never in question."""
     host = lab.add_host(27)
     old, new = "2001:db8:1::", "2001:db8:2::"
     netlab.ip("-6", "addr", "add", f"{old}fe/64", "dev", netlab.BRIDGE, "nodad")
@@ -108,7 +111,7 @@ def test_a_querier_hears_its_link_after_its_ipv6_prefix_changes(lab: netlab.Lab)
             moved.bind((f"{new}27", 5353))
             scope = netlab.ifindex("eth0", host)
             packet = response(a("moved6.local", "192.0.2.27"))
-            moved.sendto(packet, ("ff02::fb", 5353, 0, scope))
+            moved.sendto(packet, (f"{new}fe", 5353, 0, scope))
             found = q.query("moved6.local", "A", timeout=3.0)
         assert [str(r.address) for r in found] == ["192.0.2.27"]  # type: ignore[attr-defined]
         assert "dropped_off_link" not in q.stats()
@@ -211,6 +214,33 @@ def test_a_link_that_no_longer_qualifies_is_left(
         assert q.update_interfaces() is True
         assert LINK not in [i.name for i in transport.interfaces]
         assert not joined()  # the membership is dropped, not just forgotten
+
+
+@pytest.mark.netns
+def test_a_named_link_that_goes_away_is_left_and_joined_again_once_back(
+    second_link: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fifteenth session, finding 2: with the interfaces named, a link that went away made
+    every later update_interfaces() fail as a whole ("no interface matches"): the gone link
+    stayed, each query warned of a failed send on it, and changes to the other links were
+    not followed either."""
+    bring_up(second_link)
+    with Querier(interfaces=[netlab.BRIDGE, LINK], ip_version="v4") as q:
+        [transport] = q._transports
+        netlab.ip("link", "del", LINK)  # a USB adapter pulled out
+        assert q.update_interfaces() is True
+        assert [i.name for i in transport.interfaces] == [netlab.BRIDGE]
+        with caplog.at_level(logging.WARNING, logger="mdnsq"):
+            q.query("gone.local", "A", timeout=0.1)
+        assert caplog.records == []  # no "send to 224.0.0.251 on lan23 failed"
+        assert "send_errors" not in q.stats()
+        netlab.ip("link", "add", LINK, "type", "veth", "peer", "name", "eth0", "netns", HOST)
+        netlab.ip("addr", "add", "198.51.100.254/24", "dev", LINK)
+        netlab.ip("addr", "add", "198.51.100.9/24", "dev", "eth0", netns=HOST)
+        bring_up(second_link)  # plugged in again
+        assert q.update_interfaces() is True
+        assert [i.name for i in transport.interfaces] == [netlab.BRIDGE, LINK]
+        assert "224.0.0.251" in netlab.ip("maddr", "show", "dev", LINK)
 
 
 @pytest.mark.netns

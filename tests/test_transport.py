@@ -69,7 +69,7 @@ def test_send_and_receive_over_lo_reports_source_and_interface(lo4: UDPv4Transpo
         sender_port = sender.local_port
     assert sender_port not in (0, 5353)
     got = lo4.receive(WAIT)
-    assert got == Datagram(b"hello over lo", ("127.0.0.1", sender_port), lo_index())
+    assert got == Datagram(b"hello over lo", ("127.0.0.1", sender_port), lo_index(), to_group=True)
     assert isinstance(got.data, bytes)
     assert lo4.stats().received == 1
 
@@ -77,14 +77,16 @@ def test_send_and_receive_over_lo_reports_source_and_interface(lo4: UDPv4Transpo
 def test_timeout_returns_none_and_zero_timeout_polls(lo4: UDPv4Transport) -> None:
     assert lo4.receive(0) is None
     assert lo4.receive(0.05) is None
-    assert lo4.receive_with(lambda view, source, index: 1, 0.01) is None
+    assert lo4.receive_with(lambda view, source, index, to_group: 1, 0.01) is None
     lo4.send(b"queued")
     assert lo4.receive(WAIT) is not None  # our own multicast, looped back
     assert lo4.fileno() >= 0
     lo4.send(b"queued again")
     readable = select.select([lo4.fileno()], [], [], WAIT)[0]  # a caller's own select loop
     assert readable == [lo4.fileno()]
-    assert lo4.receive(0) == Datagram(b"queued again", ("127.0.0.1", 5353), lo_index())
+    assert lo4.receive(0) == Datagram(
+        b"queued again", ("127.0.0.1", 5353), lo_index(), to_group=True
+    )
 
 
 @pytest.mark.parametrize("timeout", [1e7, float("inf")])
@@ -106,7 +108,7 @@ def test_counters_stay_exact_past_the_small_int_range(private_netns: None) -> No
     with UDPv4Transport(interfaces=["lo"], pool=pool) as t:
         for i in range(600):
             t.send(b"n%d" % i)
-            got = t.receive(WAIT) if i % 2 else t.receive_with(lambda v, s, x: bytes(v), WAIT)
+            got = t.receive(WAIT) if i % 2 else t.receive_with(lambda v, s, x, g: bytes(v), WAIT)
             assert got is not None
         assert t.stats().received == 600
         assert t.stats().sent == 600
@@ -132,7 +134,7 @@ def test_two_threads_can_receive_on_one_transport(private_netns: None) -> None:
         def receive_all(use_view: bool) -> None:
             while True:
                 if use_view:
-                    data = t.receive_with(lambda view, source, index: view.tobytes(), 0.5)
+                    data = t.receive_with(lambda view, source, index, to_group: view.tobytes(), 0.5)
                 else:
                     d = t.receive(0.5)
                     data = None if d is None else d.data
@@ -169,7 +171,9 @@ def test_receive_with_lends_an_exact_view_and_releases_it(lo4: UDPv4Transport) -
     lo4.send(b"zero copy")
     kept: list[memoryview] = []
 
-    def handler(view: memoryview, source: tuple[str, int], index: int) -> tuple[bytes, int]:
+    def handler(
+        view: memoryview, source: tuple[str, int], index: int, to_group: bool
+    ) -> tuple[bytes, int]:
         kept.append(view)
         return view.tobytes(), index
 
@@ -193,11 +197,11 @@ def test_a_handler_keeping_a_slice_is_caught(
     t.send(b"keep me")
     kept: list[memoryview] = []
     with pytest.raises(BufferError):
-        t.receive_with(lambda view, source, index: kept.append(view[:4]), WAIT)
+        t.receive_with(lambda view, source, index, to_group: kept.append(view[:4]), WAIT)
     assert kept[0].tobytes() == bytes(4)  # wiped, and the buffer left the pool
     assert (pool.stats().trimmed, pool.stats().in_use) == (1, 0)
     t.send(b"next")
-    assert t.receive(WAIT) == Datagram(b"next", ("127.0.0.1", 5353), lo_index())
+    assert t.receive(WAIT) == Datagram(b"next", ("127.0.0.1", 5353), lo_index(), to_group=True)
     assert kept[0].tobytes() == bytes(4)
 
 
@@ -207,7 +211,7 @@ def test_handler_exception_propagates_and_buffer_returns(
     t, pool = lo_one_buffer
     t.send(b"boom")
 
-    def handler(view: memoryview, source: tuple[str, int], index: int) -> None:
+    def handler(view: memoryview, source: tuple[str, int], index: int, to_group: bool) -> None:
         raise RuntimeError("handler failed")
 
     with pytest.raises(RuntimeError):
@@ -217,7 +221,7 @@ def test_handler_exception_propagates_and_buffer_returns(
     t.send(b"ok")
     with pool.buffer() as buf:  # the packet bytes were wiped on the way back
         assert buf.tobytes() == bytes(512)
-    assert t.receive(WAIT) == Datagram(b"ok", ("127.0.0.1", 5353), lo_index())
+    assert t.receive(WAIT) == Datagram(b"ok", ("127.0.0.1", 5353), lo_index(), to_group=True)
 
 
 def _queue(t: UDPv4Transport, *payloads: bytes) -> None:
@@ -235,7 +239,7 @@ def test_receive_batch_handles_what_is_queued_in_order_up_to_its_limit(
     _queue(t, b"one", b"two" * 100, b"three", b"x" * 600, b"four", b"five")
     lengths: list[int] = []
 
-    def handler(view: memoryview, source: tuple[str, int], index: int) -> bytes:
+    def handler(view: memoryview, source: tuple[str, int], index: int, to_group: bool) -> bytes:
         lengths.append(len(view))
         assert source[1] == 5353 and index == lo_index()
         return view.tobytes()
@@ -265,7 +269,7 @@ def test_receive_batch_catches_a_kept_view_and_keeps_what_came_before(
     _queue(t, b"fine", b"keep me", b"after")
     kept: list[memoryview] = []
 
-    def handler(view: memoryview, source: tuple[str, int], index: int) -> bytes:
+    def handler(view: memoryview, source: tuple[str, int], index: int, to_group: bool) -> bytes:
         if view.tobytes() == b"keep me":
             kept.append(view[:4])
         return view.tobytes()
@@ -276,7 +280,7 @@ def test_receive_batch_catches_a_kept_view_and_keeps_what_came_before(
     assert out == [b"fine", b"keep me"]
     assert kept[0].tobytes() == bytes(4)  # wiped before "after" could be read into it
     assert (pool.stats().trimmed, pool.stats().in_use) == (1, 0)
-    assert t.receive(WAIT) == Datagram(b"after", ("127.0.0.1", 5353), lo_index())
+    assert t.receive(WAIT) == Datagram(b"after", ("127.0.0.1", 5353), lo_index(), to_group=True)
 
 
 def test_receive_batch_handler_exception_propagates_and_buffer_returns(
@@ -285,7 +289,7 @@ def test_receive_batch_handler_exception_propagates_and_buffer_returns(
     t, pool = lo_one_buffer
     _queue(t, b"fine", b"boom", b"after")
 
-    def handler(view: memoryview, source: tuple[str, int], index: int) -> bytes:
+    def handler(view: memoryview, source: tuple[str, int], index: int, to_group: bool) -> bytes:
         if view.tobytes() == b"boom":
             raise RuntimeError("handler failed")
         return view.tobytes()
@@ -298,7 +302,7 @@ def test_receive_batch_handler_exception_propagates_and_buffer_returns(
     assert (s.in_use, s.idle, s.trimmed) == (0, 1, 0)
     with pool.buffer() as buf:
         assert buf.tobytes() == bytes(512)
-    assert t.receive(WAIT) == Datagram(b"after", ("127.0.0.1", 5353), lo_index())
+    assert t.receive(WAIT) == Datagram(b"after", ("127.0.0.1", 5353), lo_index(), to_group=True)
 
 
 def test_oversize_datagram_is_counted_and_dropped(private_netns: None) -> None:
@@ -315,7 +319,7 @@ def test_oversize_datagram_is_counted_and_dropped(private_netns: None) -> None:
         assert t.stats().dropped_oversize == 2
         t.send(b"z" * 700)
         t.send(b"tiny")
-        assert t.receive_with(lambda view, source, index: view.tobytes(), WAIT) == b"tiny"
+        assert t.receive_with(lambda view, source, index, to_group: view.tobytes(), WAIT) == b"tiny"
         # The dropped datagram filled the whole buffer; none of it may reach the next holder.
         with pool.buffer() as buf:
             assert buf.tobytes() == bytes(512)
@@ -374,7 +378,7 @@ def test_a_dropped_datagram_does_not_make_timeout_zero_look_empty(private_netns:
         t.send(b"o" * 100)
         t.send(b"fits")
         select.select([t.fileno()], [], [], WAIT)
-        assert t.receive_with(lambda view, source, index: view.tobytes(), 0) == b"fits"
+        assert t.receive_with(lambda view, source, index, to_group: view.tobytes(), 0) == b"fits"
         assert t.stats().dropped_oversize == 1
 
 
@@ -399,7 +403,9 @@ def test_transient_receive_errors_are_counted_and_waited_through(lo4: UDPv4Trans
     lo4._sock = FlakySocket(real, failures)  # type: ignore[assignment]
     try:
         lo4.send(b"after the errors")
-        assert lo4.receive(WAIT) == Datagram(b"after the errors", ("127.0.0.1", 5353), lo_index())
+        assert lo4.receive(WAIT) == Datagram(
+            b"after the errors", ("127.0.0.1", 5353), lo_index(), to_group=True
+        )
         assert lo4.stats().receive_errors == 2
         lo4._sock.failures = [OSError(errno.ENOBUFS, "again")] * 100  # type: ignore[attr-defined]
         with pytest.raises(NetworkError):  # endless: give up rather than spin
@@ -700,7 +706,7 @@ def test_ipv4_over_the_bridge_both_ways(lab: netlab.Lab) -> None:
     with netlab.peer_v4(host, WAIT) as peer, UDPv4Transport(interfaces=[netlab.BRIDGE]) as t:
         peer.sendto(b"from h1", GROUP4)
         got = t.receive(WAIT)
-        assert got == Datagram(b"from h1", ("192.0.2.1", 5353), lab.bridge_index)
+        assert got == Datagram(b"from h1", ("192.0.2.1", 5353), lab.bridge_index, to_group=True)
         t.send(b"from the querier")
         data, source = peer.recvfrom(9000)
         assert (data, source) == (b"from the querier", ("192.0.2.254", 5353))
@@ -714,7 +720,7 @@ def test_ipv6_over_the_bridge_both_ways(lab: netlab.Lab) -> None:
         peer.sendto(b"from h1 over v6", (GROUP6, 5353))
         got = t.receive(WAIT)
         # Link-local source without scope: the interface index is the scope.
-        assert got == Datagram(b"from h1 over v6", (peer_ll, 5353), lab.bridge_index)
+        assert got == Datagram(b"from h1 over v6", (peer_ll, 5353), lab.bridge_index, to_group=True)
         t.send(b"v6 query")
         data, source = peer.recvfrom(9000)
         assert data == b"v6 query"
@@ -726,6 +732,37 @@ def test_ipv6_over_the_bridge_both_ways(lab: netlab.Lab) -> None:
         data, source = peer.recvfrom(9000)
         assert data == b"v6 unicast"
         assert source[1] == 5353
+
+
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6])
+def test_the_handler_is_told_whether_a_datagram_was_sent_to_the_group(
+    lab: netlab.Lab, family: int
+) -> None:
+    """Fifteenth session, finding 3: RFC 6762 §11 takes what was sent to 224.0.0.251 /
+    ff02::fb as from the link, whatever its source. The destination comes with the arrival
+    interface in the PKTINFO the transport already reads."""
+    host = lab.add_host(1)
+    if family == socket.AF_INET:
+        peer, kind = netlab.peer_v4(host, WAIT), UDPv4Transport
+        group: tuple[Any, ...] = GROUP4
+        ours: tuple[Any, ...] = (netlab.BRIDGE_V4, 5353)
+    else:
+        peer, kind = peer6(host), UDPv6Transport
+        scope = netlab.ifindex("eth0", host)
+        group = (GROUP6, 5353, 0, scope)
+        ours = (netlab.link_local(netlab.BRIDGE), 5353, 0, scope)
+    with peer, kind(interfaces=[netlab.BRIDGE]) as t:
+        peer.sendto(b"to the group", group)
+        peer.sendto(b"to us", ours)
+
+        def seen(view: memoryview, source: tuple[str, int], index: int, to_group: bool) -> Any:
+            return view.tobytes(), to_group
+
+        got = [t.receive_with(seen, WAIT), t.receive_with(seen, WAIT)]
+        assert got == [(b"to the group", True), (b"to us", False)]
+        peer.sendto(b"copied", group)
+        copy = t.receive(WAIT)
+        assert copy is not None and copy.to_group
 
 
 def test_ipv6_oversize_is_dropped(lab: netlab.Lab) -> None:
@@ -927,3 +964,27 @@ def test_a_querier_on_5353_takes_a_unicast_answer_from_its_link_and_drops_one_fr
         assert q.cached("far.local", "A") == []
         assert stats["dropped_off_link"] == 1
         assert stats["accepted"] == 1
+
+
+def test_a_querier_on_a_link_numbered_outside_its_subnets_hears_its_multicast_answers(
+    lab: netlab.Lab,
+) -> None:
+    """Fifteenth session, finding 3: an interface with a /32 address and the LAN behind an
+    on-link route (`ip addr add X/32; ip route add LAN dev eth`). Every IPv4 source was off
+    its subnets, so every answer was dropped; sent to the group, an answer is from the link
+    (§11). A unicast one from the same host is still checked, and dropped."""
+    host = lab.add_host(1)
+    netlab.ip("addr", "del", f"{netlab.BRIDGE_V4}/24", "dev", netlab.BRIDGE)
+    netlab.ip("addr", "add", f"{netlab.BRIDGE_V4}/32", "dev", netlab.BRIDGE)
+    netlab.ip("route", "add", "192.0.2.0/24", "dev", netlab.BRIDGE)
+    with (
+        netlab.peer_v4(host, WAIT) as responder,
+        Querier(interfaces=[netlab.BRIDGE], ip_version="v4") as q,
+    ):
+        responder.sendto(response(a("slash32.local", "192.0.2.1")), GROUP4)
+        found = q.query("slash32.local", "A", timeout=WAIT)
+        assert [str(r.address) for r in found] == ["192.0.2.1"]  # type: ignore[attr-defined]
+        assert "dropped_off_link" not in q.stats()
+        responder.sendto(response(a("unicast.local", "192.0.2.1")), (netlab.BRIDGE_V4, 5353))
+        wait_for(lambda: q.process(0.1) + q.stats().get("dropped_off_link", 0) > 0)
+        assert q.cached("unicast.local", "A") == []
