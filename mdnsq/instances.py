@@ -9,6 +9,7 @@
 # Their completion rules are with the others in tasks.py.
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from collections.abc import Iterable, Iterator, Mapping
@@ -424,6 +425,11 @@ def ask_refresh(entry: CacheEntry, point: int, until: float, wanted: dict[Questi
     return point
 
 
+def _handed_out(info: ServiceInfo) -> ServiceInfo:
+    """``info`` with a TXT dict of its own, for a caller to keep or change (once an event)."""
+    return dataclasses.replace(info, txt=dict(info.txt))
+
+
 # Stale items a heap of times may hold beyond twice its live ones, before it is rebuilt.
 HEAP_SLACK = 64
 
@@ -616,11 +622,13 @@ class WatchTask(BrowseTask):
                 overdue.add(key)
 
     def _report(self, key: str, info: ServiceInfo | None, now: float) -> None:
+        # The watch keeps the info it built, to compare with; the caller gets its own copy of
+        # the TXT dict: a caller editing info.txt made a false "updated", or hid a real one.
         old = self.reported.get(key)
         if old is not None:
             if info is not None and not info.same_content(old):
                 self.reported[key] = info
-                self.out.append(ServiceEvent("updated", info))
+                self.out.append(ServiceEvent("updated", _handed_out(info)))
             return
         deadline = self.pending.get(key)
         if deadline is None:
@@ -629,7 +637,7 @@ class WatchTask(BrowseTask):
         if info is not None and (info.complete or now >= deadline):
             self.pending.pop(key)
             self.reported[key] = info
-            self.out.append(ServiceEvent("added", info))
+            self.out.append(ServiceEvent("added", _handed_out(info)))
 
     def _unresolved(self, key: str, ptr: CacheEntry) -> bool:
         old = self.reported.get(key)

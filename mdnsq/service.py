@@ -71,14 +71,25 @@ class ServiceInfo:
 
     # Set by build_service_info; not part of equality (an empty TXT record is still a TXT record).
     _has_txt: bool = field(default=False, repr=False, compare=False)
+    # What equality compares instead: a TXT record is known, or txt shows one was (so an info
+    # written by hand with its txt equals the one read from the network). Infos that differ
+    # only in it are not equal: one is complete and the other not, and a watch reports that.
+    _txt_known: bool = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_txt_known", self._has_txt or bool(self.txt))
 
     def same_content(self, other: ServiceInfo) -> bool:
-        """Equal apart from the TTL countdown (what a watch calls 'updated')."""
+        """Equal apart from the TTL countdown (what a watch calls 'updated'). Whether a TXT
+        record is known counts too: the empty one (RFC 6763 §6.1) reads as the ``{}`` of none,
+        and a watch that reported an instance before its TXT record never reported it
+        complete."""
         return (
             (self.host == other.host or name_key(self.host) == name_key(other.host))
             and self.port == other.port
             and self.priority == other.priority
             and self.weight == other.weight
+            and self._has_txt == other._has_txt
             and set(self.addresses) == set(other.addresses)
             and dict(self.txt) == dict(other.txt)
         )
@@ -95,17 +106,54 @@ class ServiceEvent:
     info: ServiceInfo
 
 
+_PROTOCOLS = ("_tcp", "_udp")
+_TYPE_FORM = (
+    "a service type is '_name._tcp' or '_name._udp', optionally followed by '.local' and "
+    "preceded by '<subtype>._sub.' (e.g. '_http._tcp', '_printer._sub._http._tcp.local')"
+)
+
+
+def _is_type(labels: list[str]) -> bool:
+    """Whether ``labels`` (without the domain) are '_name', '_tcp' or '_udp' (RFC 6763 §7),
+    after '<subtype>', '_sub' for a subtype (§7.1: any label; most start with '_')."""
+    if len(labels) == 4 and name_key(labels[1]) == "_sub":
+        labels = labels[2:]
+    return (
+        len(labels) == 2
+        and len(labels[0]) > 1
+        and labels[0][0] == "_"
+        and name_key(labels[1]) in _PROTOCOLS
+    )
+
+
 def normalize_service_type(service_type: str) -> str:
-    """'_ipp._tcp' / '_ipp._tcp.local.' / '_printer._sub._http._tcp' -> '..._tcp.local'."""
+    """'_ipp._tcp' / '_ipp._tcp.local.' / '_printer._sub._http._tcp' -> '..._tcp.local'.
+
+    Anything else is refused (InvalidArgument) before anything is sent: accepted, a typo
+    ('_http._tpc'), an instance name or a unicast domain ('_http._tcp.example.com' became
+    '....example.com.local') was asked about, and the call waited out its timeout."""
     text = normalize_name(_stripped(service_type, "a service type"))
     if not text:
         raise InvalidArgument("empty service type")
     labels = split_name(text)
-    if name_key(labels[-1]) != "local":
+    body = labels[:-1] if name_key(labels[-1]) == "local" else labels
+    if not _is_type(body):
+        raise InvalidArgument(f"not a DNS-SD service type: {service_type!r}{_hint(body)}")
+    if body is labels:
         labels.append("local")
-    if len(labels) < 3:
-        raise InvalidArgument(f"not a DNS-SD service type: {service_type!r} (e.g. '_http._tcp')")
     return join_name(*(escape_label(label) for label in labels))
+
+
+def _hint(labels: list[str]) -> str:
+    """What normalize_service_type says about a name it refuses: the likely mistake first."""
+    keys = [name_key(label) for label in labels]
+    if keys == ["_services", "_dns-sd", "_udp"]:
+        return f"; service_types() (mdnsq types) lists the types (RFC 6763 §9), and {_TYPE_FORM}"
+    if any(key in _PROTOCOLS for key in keys[1:-1]):
+        return f"; mDNS answers for .local only, and {_TYPE_FORM}"
+    if len(keys) == 3 and keys[2] in _PROTOCOLS and keys[1][:1] == "_":
+        return f"; an instance's name goes to resolve_service (mdnsq lookup), and {_TYPE_FORM}"
+    return f"; {_TYPE_FORM}"
 
 
 def is_service_type(name: str) -> bool:
@@ -113,13 +161,7 @@ def is_service_type(name: str) -> bool:
     "_service._tcp.local" or "_service._udp.local". Anything else a peer lists there (a
     host name, an instance, a cut name) is no type to browse."""
     labels = split_name(name)
-    return (
-        len(labels) == 3
-        and len(labels[0]) > 1
-        and labels[0][0] == "_"
-        and name_key(labels[1]) in ("_tcp", "_udp")
-        and name_key(labels[2]) == "local"
-    )
+    return len(labels) == 3 and name_key(labels[2]) == "local" and _is_type(labels[:2])
 
 
 def base_type(service_type: str) -> str:

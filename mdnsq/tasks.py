@@ -283,19 +283,27 @@ def missing_questions(cache: RecordCache, name: str, now: float) -> list[Questio
     """What is still unknown about an instance: SRV, TXT, then the targets' addresses. A record
     that said goodbye is known until the cache deletes it (see the top of this module); an
     instance whose SRV record's target is the root needs nothing more, and the root's
-    addresses are never asked for."""
+    addresses are never asked for.
+
+    TXT and addresses count only on the interface of an SRV record, as build_service_info
+    reads them (RFC 6762 §14): asked only when no interface had them, an info whose link
+    lacked a TXT record the other link had stayed incomplete. Every link with an SRV record
+    is looked at, not only the one an info would be built from: browse and watch choose that
+    one with the instance's PTR record, which this does not get, and the question goes out
+    on every interface anyway."""
     wanted = []
     srvs = cache.entries(name, RecordType.SRV, now)
     if not srvs:
         wanted.append(Question(name, RecordType.SRV))
     elif srv_unavailable(srvs):
         return []
-    if not cache.entries(name, RecordType.TXT, now):
+    txt_links = {e.interface for e in cache.entries(name, RecordType.TXT, now)}
+    if (not srvs and not txt_links) or any(e.interface not in txt_links for e in srvs):
         wanted.append(Question(name, RecordType.TXT))
     for entry in srvs:
         srv = entry.record
         assert isinstance(srv, SRVRecord)
-        if not is_root(srv.target) and not addresses_for(cache, srv.target, now):
+        if not is_root(srv.target) and not addresses_for(cache, srv.target, now, entry.interface):
             wanted.append(Question(srv.target, RecordType.A))
             wanted.append(Question(srv.target, RecordType.AAAA))
     return wanted
