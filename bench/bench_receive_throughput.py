@@ -177,7 +177,9 @@ def test_receive_throughput(benchmark: Any, capsys: pytest.CaptureFixture[str]) 
     per_round = count // rounds
     runs: dict[str, list[tuple[int, float]]] = {}
 
-    def parse(view: memoryview, source: tuple[str, int], index: int, to_group: bool) -> object:
+    def parse(
+        view: memoryview, source: tuple[str, int], index: int, to_group: bool, arrived: float
+    ) -> object:
         return parse_message(view)
 
     def one_round() -> None:

@@ -210,7 +210,9 @@ def measure_all(
         sock = transport._sock
         ancsize = transport._ancsize
 
-        def parse(view: memoryview, source: tuple[str, int], index: int, to_group: bool) -> object:
+        def parse(
+            view: memoryview, source: tuple[str, int], index: int, to_group: bool, arrived: float
+        ) -> object:
             return parse_message(view)
 
         steps: dict[str, Callable[[], object]] = {
@@ -268,7 +270,9 @@ def profile(out_dir: Path, calls: int = 2000) -> Path:
             stale.unlink()
     with UDPv4Transport(interfaces=["lo"]) as transport, _sender() as sender:
 
-        def parse(view: memoryview, source: tuple[str, int], index: int, to_group: bool) -> object:
+        def parse(
+            view: memoryview, source: tuple[str, int], index: int, to_group: bool, arrived: float
+        ) -> object:
             return parse_message(view)
 
         with memray.Tracker(str(capture), trace_python_allocators=True):

@@ -144,7 +144,18 @@ QUESTION_BUDGET = 1200  # bytes of questions per query packet; known answers fil
 # headers, or 48 of IPv6 and UDP.
 PAYLOAD_V4 = 1472
 PAYLOAD_V6 = 1452
+# A datagram that waited in the socket longer than this (nobody received: between two calls,
+# or while a browse's consumer was busy) is filed as of its arrival, not as news: its TTL ran
+# meanwhile, a later flush in the same backlog flushes it (§10.2), a goodbye in it is already
+# over, and a peer's old query says nothing about now (§7.3). Fresher ones are filed together
+# as of the pass, the fast way.
+LATE_AFTER = 0.25
 _DROP = object()
+# What the receive handler hands on: (message, interface), with the arrival on our clock when
+# the datagram came late (LATE_AFTER).
+Received = tuple[Message, int] | tuple[Message, int, float]
+_arrival = operator.itemgetter(2)
+_wall = time.time  # the clock of the kernel's arrival times (a test may replace it)
 MAX_OWN_QUERIES = 32  # query packets we sent, kept to recognise them looped back (§7.3)
 # A name sent by send_query() stays one the shedder lets through (a needle) this long, for its
 # answers to reach the cache though no call waits for them (RFC 6762 §6: answers come within
@@ -324,7 +335,8 @@ class Querier:
         # receiver queues the queries it sees for the lock holder; our own sent packets (bytes),
         # to recognise them when the kernel loops them back.
         self._peer_asked: dict[tuple[tuple[str, int, int], Transport, int], float] = {}
-        self._peer_queries: list[tuple[Message, Transport, int]] = []
+        # A peer's query, where it came from, and when (on our clock)
+        self._peer_queries: list[tuple[Message, Transport, int, float]] = []
         self._own_queries: dict[bytes, None] = {}
         self._ids: dict[int, None] = {}  # one-shot query IDs still accepted (bounded, ordered)
         self._stats: Counter[str] = Counter()
@@ -355,6 +367,12 @@ class Querier:
         self._pressure = dict.fromkeys(self._transports, False)
         self._pressed = dict.fromkeys(self._transports, -math.inf)  # last full receive pass
         self._pass_ends = math.inf  # when the receive pass under way is over its budget
+        # Per receive pass: arrival times (time.time()) before this are late (LATE_AFTER), and
+        # what to add to one to put it on our clock.
+        self._late_before = 0.0
+        self._wall_to_clock = 0.0
+        self._late_seen = False
+        self._filed_at = -math.inf  # the latest time records were filed as of
         self._handlers = {t: self._make_handler(t) for t in self._transports}
         self._wait_hook = wait
         # close() writes a byte here to wake the receiver out of select(). A socket pair, not
@@ -720,6 +738,13 @@ class Querier:
             self._tasks.add(task)
             for name in task.protects:
                 self._want(name)
+            if not self._leader:
+                # Before the first look at the cache: file what queued while nobody received.
+                # A goodbye that came between two calls was answered over (a withdrawn address
+                # returned at once), and an old backlog read later was news to the next call.
+                waiting = True
+                self._lead(0, catch_up=True)
+                waiting = False
             while True:
                 now = self._clock()
                 removed = self._cache.expire(now)
@@ -855,16 +880,19 @@ class Querier:
             return
         self._lead(None if math.isinf(timeout) else timeout)
 
-    def _lead(self, timeout: float | None) -> None:
-        batch: list[tuple[Message, int]] = []
+    def _lead(self, timeout: float | None, catch_up: bool = False) -> None:
+        """Under the lock: receive (waiting up to ``timeout``), then file what came. With
+        ``catch_up``, only read what is already queued, without the wait hook or a count."""
+        batch: list[Received] = []
         lock = self._lock
         try:
             # Inside the try: an interrupt just after this left a leader that never received,
             # and every later call waited for its news until its deadline, hearing nothing.
             self._leader = threading.get_ident()
-            self._stats["receive_waits"] += 1
+            if not catch_up:
+                self._stats["receive_waits"] += 1
             lock.release()
-            batch = self._receive(timeout)
+            batch = self._receive(timeout, catch_up)
         finally:
             if not lock._is_owned():
                 try:
@@ -881,9 +909,11 @@ class Querier:
             # waiting this is a check of an empty list, once per pass.
             self._cond.notify_all()
 
-    def _receive(self, timeout: float | None) -> list[tuple[Message, int]]:
+    def _receive(self, timeout: float | None, catch_up: bool = False) -> list[Received]:
         """Without the lock (leader only): wait for readiness, then parse every queued packet."""
-        if self._wait_hook is not None:
+        if catch_up:
+            ready = self._transports  # what is queued already: read without waiting
+        elif self._wait_hook is not None:
             self._wait_hook(timeout)
             ready = [] if self._closed else self._transports
         elif timeout == 0:
@@ -898,8 +928,11 @@ class Querier:
                         self._wake_r.recv(512)
                 else:
                     ready.append(key.data)
-        batch: list[tuple[Message, int]] = []
+        batch: list[Received] = []
         pressure, pressed = self._pressure, self._pressed
+        wall = _wall()
+        self._wall_to_clock = self._clock() - wall
+        self._late_before = wall - LATE_AFTER
         for transport in ready:
             handler = self._handlers[transport]
             now = self._clock()
@@ -949,7 +982,7 @@ class Querier:
 
     def _make_handler(
         self, transport: Transport
-    ) -> Callable[[memoryview, tuple[str, int], int, bool], Any]:
+    ) -> Callable[[memoryview, tuple[str, int], int, bool, float], Any]:
         # Per packet, in order of cost: a packet that passes touches no counter here (the
         # receiver counts what it returns: "received" of the accepted ones per batch), the
         # on-link memo is read without a method call, Message fields by index.
@@ -964,7 +997,11 @@ class Querier:
         # (another host's identical query, from its own address, is a peer's).
 
         def handle(
-            view: memoryview, source: tuple[str, int], interface: int, to_group: bool
+            view: memoryview,
+            source: tuple[str, int],
+            interface: int,
+            to_group: bool,
+            arrived: float,
         ) -> Any:
             if not pressure[transport] and clock() > self._pass_ends:
                 self._press(transport, self._pass_ends)  # over budget: shed the rest of it
@@ -1024,7 +1061,8 @@ class Querier:
                         and view.tobytes() in self._own_queries
                     )
                 ):
-                    self._peer_queries.append((message, transport, interface))
+                    at = arrived + self._wall_to_clock if arrived else clock()
+                    self._peer_queries.append((message, transport, interface, at))
                 return _DROP
             if ephemeral and message.id not in self._ids:
                 stats["received"] += 1
@@ -1032,6 +1070,9 @@ class Querier:
                 return _DROP
             if message[6]:  # Message.skipped
                 stats["skipped_records"] += message[6]
+            if arrived and arrived < self._late_before:
+                self._late_seen = True
+                return (message, interface, arrived + self._wall_to_clock)
             return (message, interface)
 
         return handle
@@ -1142,7 +1183,9 @@ class Querier:
         if len(asked) > 1024:
             for key in [k for k, t in asked.items() if now - t >= SUPPRESS]:
                 del asked[key]
-        for message, transport, interface in queries:
+        for message, transport, interface, at in queries:
+            if now - at >= SUPPRESS:
+                continue  # asked long ago (it waited in the socket): it says nothing of now
             by_key: dict[tuple[str, int, int], list[Record]] | None = None
             for question in message.questions:
                 if question.unicast_response or question.type == RecordType.ANY:
@@ -1159,7 +1202,7 @@ class Querier:
                     ours = {e.record for e in self._cache.known_answers(*qkey[:2], now)}
                     if not all(r in ours for r in theirs):
                         continue
-                asked[(qkey, transport, interface)] = now
+                asked[(qkey, transport, interface)] = min(at, now)
                 self._stats["peer_questions_seen"] += 1
 
     def _asked_by_peers(self, qkey: tuple[str, int, int], now: float) -> bool:
@@ -1172,16 +1215,30 @@ class Querier:
                     return False
         return True
 
-    def _apply(self, batch: list[tuple[Message, int]]) -> None:
+    def _apply(self, batch: list[Received]) -> None:
         self._stats["accepted"] += len(batch)
         # The question section of a response is ignored; authority records are for probing.
         cache = self._cache
-        cache.add_received(batch, self._clock())
+        now = self._clock()
+        fresh: list[Any] = batch
+        if self._late_seen:
+            # Those that waited in the socket, one at a time as of their arrival, in order
+            # (several sockets' backlogs interleave), then the fresh ones as of now.
+            self._late_seen = False
+            late = sorted((item for item in batch if len(item) == 3), key=_arrival)
+            self._stats["filed_late"] += len(late)
+            for message, interface, at in late:
+                at = min(max(at, self._filed_at), now)
+                self._filed_at = at
+                cache.add_received(((message, interface),), at)
+            fresh = [item for item in batch if len(item) == 2]
+        self._filed_at = now
+        cache.add_received(fresh, now)
         self._changed(
             {
                 name_key(record.name)
-                for message, _ in batch
-                for record in message.answers + message.additionals
+                for item in batch
+                for record in item[0].answers + item[0].additionals
             }
             if any(task.follows_changes for task in self._tasks)
             else _NO_NAMES  # nothing allocated per batch when nobody follows

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import logging
 import math
 import select
@@ -89,8 +90,10 @@ DEFAULT_RECEIVE_BUFFER = 1 << 20  # bytes asked for with SO_RCVBUF (see the modu
 _TTL = 255  # RFC 6762 §11: receivers may check it, so always send with the maximum
 
 T = TypeVar("T")
-# (view, source, interface index, sent to the mDNS group) -> what receive_with returns
-Handler = Callable[[memoryview, tuple[str, int], int, bool], T]
+# (view, source, interface index, sent to the mDNS group, arrival time) -> what receive_with
+# returns. The arrival is the kernel's, in time.time() seconds (0.0 where the platform gives
+# none): a datagram may wait in the socket for as long as nobody receives.
+Handler = Callable[[memoryview, tuple[str, int], int, bool, float], T]
 
 _IP_PKTINFO: int = getattr(socket, "IP_PKTINFO", 8)
 _IPV6_RECVPKTINFO: int = getattr(socket, "IPV6_RECVPKTINFO", 49)
@@ -102,6 +105,15 @@ _IP_MULTICAST_ALL: int | None = 49 if _LINUX else None
 _IPV6_MULTICAST_ALL: int | None = 29 if _LINUX else None
 _IP_RECVERR: int | None = getattr(socket, "IP_RECVERR", 11) if _LINUX else None
 _IPV6_RECVERR: int | None = getattr(socket, "IPV6_RECVERR", 25) if _LINUX else None
+# Arrival times. Between two calls nobody reads the socket, and what queued meanwhile (an hour
+# of a link's traffic fits in the receive buffer) must be filed as of when it came, not as news
+# (ADR 001). SIOCGSTAMPNS (Linux) gives the kernel's arrival time of the datagram just read; it
+# is asked only while the socket may hold old datagrams (not read dry for STAMP_AFTER), so the
+# hot path of a socket read as datagrams come pays nothing (SO_TIMESTAMPNS would put a control
+# message on every one: +200 B and 4 allocations a datagram).
+_SIOCGSTAMPNS = 0x8907  # linux/sockios.h
+_TIMESPEC = struct.Struct("@ql")  # struct timespec { time_t tv_sec; long tv_nsec; }
+STAMP_AFTER = 0.1
 _MSG_ERRQUEUE = int(getattr(socket, "MSG_ERRQUEUE", 0x2000))
 _MAX_DRAIN = 64  # queued errors read per drain; a longer queue keeps POLLERR up for the next
 # struct sock_extended_err (16 bytes) + the offender's sockaddr_in6, plus the PKTINFO that
@@ -133,6 +145,8 @@ _MAX_TRANSIENT_IN_A_ROW = 64
 _MAX_LATE_READS = 64  # reads past a deadline while datagrams are queued (see _recv_into)
 _MAX_WAIT = 86_400.0  # seconds of one poll(), well under its 2^31 ms limit (see _wait)
 _new_tuple = tuple.__new__
+_unpack_timespec = _TIMESPEC.unpack_from
+_time = time.time
 _MSG_TRUNC = int(socket.MSG_TRUNC)  # a plain int: `flags & IntFlag` builds an enum per call
 
 
@@ -146,6 +160,20 @@ def _only_joined_groups(sock: socket.socket, level: int, option: int | None) -> 
         sock.setsockopt(level, option, 0)
     except OSError as exc:  # kernels before 4.20 lack the IPv6 one
         log.debug("cannot restrict multicast to joined groups: %s", exc)
+
+
+def _stamp_arrivals(sock: socket.socket) -> bool:
+    """Have the kernel note each datagram's arrival (the first SIOCGSTAMPNS turns that on, and
+    says ENOENT: nothing read yet); whether the platform gives arrival times."""
+    if not _LINUX:
+        return False
+    try:
+        fcntl.ioctl(sock.fileno(), _SIOCGSTAMPNS, bytes(_TIMESPEC.size))
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            log.debug("cannot read arrival times: %s", exc)
+            return False
+    return True
 
 
 def _report_errors(sock: socket.socket, level: int, option: int | None) -> bool:
@@ -170,6 +198,8 @@ class Datagram(NamedTuple):
     # Sent to 224.0.0.251 / ff02::fb rather than to one of our addresses; False when the
     # platform did not say.
     to_group: bool = False
+    # When the kernel received it, in time.time() seconds; 0.0 when the platform did not say.
+    arrived: float = 0.0
 
 
 class TransportStats(NamedTuple):
@@ -272,6 +302,12 @@ class _UDPTransport:
         self._wait_lock = OwnedLock()  # reentrant: close() from a signal handler on a waiter
         self._waiters = 0
         self._mcast_if: int | None = None
+        # Arrival times (see STAMP_AFTER): when the socket was last read dry, whether the
+        # datagrams being read may be old, and the buffer SIOCGSTAMPNS writes into.
+        self._stamps = False
+        self._read_dry = -math.inf
+        self._stamping = False
+        self._stamp_buf = bytearray(_TIMESPEC.size)
         # IP_MULTICAST_IF belongs to the socket: a send sets it and sends under this lock, or
         # another thread's send could move it in between (a datagram out twice on one link and
         # never on the other). Reentrant for a signal handler that sends.
@@ -279,6 +315,7 @@ class _UDPTransport:
         try:
             self._sock = socket.socket(self.family, socket.SOCK_DGRAM)
             self._configure(self._sock)
+            self._stamps = _stamp_arrivals(self._sock)
             if receive_buffer is not None:
                 self._grow_receive_buffer(receive_buffer)
             self._sock.bind(self._bind_address(port))
@@ -582,19 +619,22 @@ class _UDPTransport:
         written = -1
         try:
             slot = pool._acquire()
+            self._check_behind()
             got = self._recv_into(slot.data, timeout)
             if got is None:
                 return None
-            nbytes, source, index, to_group, written = got
+            nbytes, source, index, to_group, arrived, written = got
             # tuple.__new__ directly: NamedTuple's own __new__ is a Python function.
-            return _new_tuple(Datagram, (slot.lend[:nbytes].tobytes(), source, index, to_group))
+            data = slot.lend[:nbytes].tobytes()
+            return _new_tuple(Datagram, (data, source, index, to_group, arrived))
         finally:
             if slot is not None:
                 pool._return(slot, written)
 
     def receive_with(self, handler: Handler[T], timeout: float | None) -> T | None:
-        """Call ``handler(view, source, interface, to_group)`` on the next datagram, in place
-        (``to_group``: it was sent to the mDNS group, not to one of our addresses).
+        """Call ``handler(view, source, interface, to_group, arrived)`` on the next datagram,
+        in place (``to_group``: it was sent to the mDNS group, not to one of our addresses;
+        ``arrived``: when, in time.time() seconds, 0.0 if the platform does not say).
 
         The view is valid only during the call: it is released afterwards, and a view derived
         from it that outlives the call makes this raise BufferError (the buffer is then wiped
@@ -609,12 +649,13 @@ class _UDPTransport:
         failing = False
         try:
             slot = pool._acquire()
+            self._check_behind()
             got = self._recv_into(slot.data, timeout)
             if got is None:
                 return None
-            nbytes, source, index, to_group, written = got
+            nbytes, source, index, to_group, arrived, written = got
             view = slot.lend_view(nbytes)
-            return handler(view, source, index, to_group)
+            return handler(view, source, index, to_group, arrived)
         except BaseException:
             failing = True
             raise
@@ -626,9 +667,9 @@ class _UDPTransport:
                     pool._return(slot, -1)
 
     def receive_batch(self, handler: Handler[T], limit: int, out: list[T]) -> None:
-        """Call ``handler(view, source, interface, to_group)`` on each datagram already queued,
-        in place, appending what it returns to ``out``; stop when the socket is empty or after
-        ``limit``. Never waits.
+        """Call ``handler(view, source, interface, to_group, arrived)`` on each datagram already
+        queued, in place, appending what it returns to ``out``; stop when the socket is empty
+        or after ``limit``. Never waits.
 
         One pooled buffer serves the whole batch: each view is released and checked for
         escape (as in ``receive_with``) before the next datagram is read into the buffer, which
@@ -646,6 +687,7 @@ class _UDPTransport:
         failing = False
         try:
             slot = pool._acquire()
+            self._check_behind()
             while True:
                 if limit <= 0:
                     zero = high  # every read returned a datagram, so `high` is exact
@@ -656,11 +698,11 @@ class _UDPTransport:
                 got = self._recv_into(slot.data, 0)
                 if got is None:
                     break
-                nbytes, source, index, to_group, written = got
+                nbytes, source, index, to_group, arrived, written = got
                 if written > high:
                     high = written
                 view = slot.lend_view(nbytes)
-                out.append(handler(view, source, index, to_group))
+                out.append(handler(view, source, index, to_group, arrived))
                 lent, view = view, None
                 if _let_go(slot, lent):
                     escaped = True
@@ -680,11 +722,34 @@ class _UDPTransport:
 
     # -- receive loop ---------------------------------------------------------------------------
 
+    def _check_behind(self) -> None:
+        """Before a read: the socket was not read dry for STAMP_AFTER, so what is queued may
+        be old; its datagrams' arrival times are read until one is recent."""
+        if self._stamps and not self._stamping and _monotonic() - self._read_dry > STAMP_AFTER:
+            self._stamping = True
+
+    def _arrival(self) -> float:
+        """The kernel's arrival time (time.time() seconds) of the datagram just read. Once one
+        is recent, those queued behind it are newer still: reading times stops."""
+        buf = self._stamp_buf
+        try:
+            fcntl.ioctl(self._sock.fileno(), _SIOCGSTAMPNS, buf, True)
+        except OSError as exc:
+            log.debug("cannot read arrival times: %s", exc)
+            self._stamps = self._stamping = False
+            return 0.0
+        seconds, nanoseconds = _unpack_timespec(buf)
+        arrived: float = seconds + nanoseconds * 1e-9
+        if _time() - arrived <= STAMP_AFTER:
+            self._stamping = False
+            self._read_dry = _monotonic()  # caught up as of this datagram
+        return arrived
+
     def _recv_into(
         self, buf: memoryview | bytearray, timeout: float | None
-    ) -> tuple[int, tuple[str, int], int, bool, int] | None:
-        """(length, source, interface index, sent to the group, bytes of buf written) of the
-        next datagram.
+    ) -> tuple[int, tuple[str, int], int, bool, float, int] | None:
+        """(length, source, interface index, sent to the group, arrival, bytes of buf written)
+        of the next datagram.
 
         The hot path is one recvmsg_into and a few comparisons; the clock is read only once
         the socket turns out to be empty or a datagram was dropped (the deadline then counts
@@ -708,8 +773,11 @@ class _UDPTransport:
                 # Empty, no error pending: the errors so far were not "in a row". (With error
                 # reports on, a peer spoofing ICMP errors sets one between waits at will.)
                 errors = 0
+                now = _monotonic()
+                self._read_dry = now  # whatever comes next is news
+                self._stamping = False
                 if timeout is not None and deadline is None:
-                    deadline = _monotonic() + timeout
+                    deadline = now + timeout
                 if not self._wait(deadline):
                     return None
                 continue
@@ -737,6 +805,7 @@ class _UDPTransport:
                             index = self._unpack_index(data)[0]
                             # The header's destination; a comparison in place, no new object.
                             to_group = data.startswith(self._dest_group, self._dest_at)
+                    arrived = self._arrival() if self._stamping else 0.0
                     if index == 0 or index in self._indexes:
                         self._received_small += 1
                         if self._received_small == 256:
@@ -749,6 +818,7 @@ class _UDPTransport:
                             address,
                             index,
                             to_group,
+                            arrived,
                             written if written > nbytes else nbytes,
                         )
                     # Unicast to our port through an interface that was not selected.

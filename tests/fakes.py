@@ -88,11 +88,13 @@ class FakeTransport:
         source: tuple[str, int] = PEER,
         interface: int = IFINDEX,
         to_group: bool = False,
+        arrived: float = 0.0,
     ) -> None:
         """Queue a datagram; ``to_group``: sent to the mDNS group (by default it is taken as
-        unicast, as a real transport takes one whose destination it was not told)."""
+        unicast, as a real transport takes one whose destination it was not told); ``arrived``:
+        when the kernel had it, in time.time() seconds (0.0: unknown, taken as just now)."""
         with self._lock:
-            self._queue.append((data, source, interface, to_group))
+            self._queue.append((data, source, interface, to_group, arrived))
             os.write(self._w, b"p")
 
     def sent_messages(self) -> list[Message]:
@@ -106,7 +108,7 @@ class FakeTransport:
         if self.on_send is not None:
             self.on_send(self, data, dest)
 
-    def _pop(self) -> tuple[bytes, tuple[str, int], int, bool] | None:
+    def _pop(self) -> tuple[bytes, tuple[str, int], int, bool, float] | None:
         with self._lock:
             if not self._queue:
                 return None
@@ -119,23 +121,25 @@ class FakeTransport:
         return None if got is None else Datagram(*got)
 
     def receive_with(
-        self, handler: Callable[[memoryview, tuple[str, int], int, bool], T], timeout: float | None
+        self,
+        handler: Callable[[memoryview, tuple[str, int], int, bool, float], T],
+        timeout: float | None,
     ) -> T | None:
         got = self._pop()
         if got is None:
             return None
-        data, source, interface, to_group = got
+        data, source, interface, to_group, arrived = got
         buf = bytearray(data)  # like the pool: a mutable buffer the handler must not keep
         view = memoryview(buf)
         try:
-            return handler(view, source, interface, to_group)
+            return handler(view, source, interface, to_group, arrived)
         finally:
             view.release()
             buf[:] = b"\xff" * len(buf)
 
     def receive_batch(
         self,
-        handler: Callable[[memoryview, tuple[str, int], int, bool], T],
+        handler: Callable[[memoryview, tuple[str, int], int, bool, float], T],
         limit: int,
         out: list[T],
     ) -> None:

@@ -282,7 +282,9 @@ def test_the_transports_receive_paths_give_every_buffer_back(private_netns: None
     datagram: the one pooled buffer serves every call, and none is lost."""
     pool = BufferPool(size=512, preallocate=1, max_idle=1)
 
-    def copy(view: memoryview, source: tuple[str, int], index: int, to_group: bool) -> bytes:
+    def copy(
+        view: memoryview, source: tuple[str, int], index: int, to_group: bool, arrived: float
+    ) -> bytes:
         return view.tobytes()
 
     with UDPv4Transport(interfaces=["lo"], pool=pool) as t:

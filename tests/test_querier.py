@@ -329,7 +329,7 @@ def test_peer_queries_of_hundreds_of_questions_and_answers_cost_linear_work(net:
         message = Message(questions=questions, answers=known)
 
         def note() -> None:
-            q._peer_queries = [(message, net.transports[0], IFINDEX)]
+            q._peer_queries = [(message, net.transports[0], IFINDEX, now)]
             with q._lock:
                 q._note_peer_queries(now)
 

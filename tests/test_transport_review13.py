@@ -65,11 +65,13 @@ def test_interrupts_anywhere_in_a_receive_leave_no_buffer_in_use(
                 if method == "receive":
                     transport.receive(0)
                 elif method == "receive_with":
-                    transport.receive_with(lambda view, source, index, to_group: len(view), 0)
+                    transport.receive_with(
+                        lambda view, source, index, to_group, arrived: len(view), 0
+                    )
                 else:
                     out.clear()
                     transport.receive_batch(
-                        lambda view, source, index, to_group: len(view), 64, out
+                        lambda view, source, index, to_group, arrived: len(view), 64, out
                     )
                 interrupts[0] = False
             except KeyboardInterrupt:
