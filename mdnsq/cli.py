@@ -784,14 +784,27 @@ def _fail(message: str) -> None:
         print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
-def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None) -> int:
-    """Run one command; returns the exit status (the console script passes it to sys.exit)."""
+def console() -> int:
+    """The `mdnsq` console script and `python -m mdnsq`: main() on sys.argv, its deadline
+    counted from the start of the process (Python's start-up and the imports included)."""
+    return main(from_process_start=True)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    stdout: IO[str] | None = None,
+    *,
+    from_process_start: bool = False,
+) -> int:
+    """Run one command (``argv``: default sys.argv); returns the exit status. Its deadline
+    counts from this call: a program calling main may have run for hours (console() counts
+    from the process's start)."""
     stream = stdout if stdout is not None else sys.stdout
     if stream is None:  # started with stdout closed (`mdnsq ... >&-`): nowhere to answer
         _fail("standard output is closed: nowhere to write what is found")
         return EXIT_USAGE
     try:
-        return _main(argv, stream)
+        return _main(argv, stream, from_process_start)
     except KeyboardInterrupt:
         # Ctrl-C: the Querier's context manager has closed its sockets on the way out.
         return EXIT_INTERRUPTED
@@ -858,11 +871,9 @@ def _is_timeout_option(word: str) -> bool:
     return word == "-t" or (len(word) > 2 and "--timeout".startswith(word))
 
 
-def _main(argv: Sequence[str] | None, stream: IO[str]) -> int:
-    # Run as the program (the console script and `python -m mdnsq` pass no argv), the deadline
-    # counts from the process's start; called with its arguments, main may be inside a process
-    # that has run for hours, and counts from here, as it does where the start is unknown.
-    start = time.monotonic() - ((_process_age() or 0.0) if argv is None else 0.0)
+def _main(argv: Sequence[str] | None, stream: IO[str], from_process_start: bool) -> int:
+    # Where the process's start is unknown, from here: the best there is.
+    start = time.monotonic() - ((_process_age() or 0.0) if from_process_start else 0.0)
     parser = build_parser()
     args = parse_arguments(parser, argv)
     _setup_logging(getattr(args, "verbose", 0))

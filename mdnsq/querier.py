@@ -150,6 +150,7 @@ PAYLOAD_V6 = 1452
 # over, and a peer's old query says nothing about now (§7.3). Fresher ones are filed together
 # as of the pass, the fast way.
 LATE_AFTER = 0.25
+CATCH_UP_ROUNDS = 64  # batches a call's catch-up reads (4,096 datagrams: a full 1 MiB buffer)
 _DROP = object()
 # What the receive handler hands on: (message, interface), with the arrival on our clock when
 # the datagram came late (LATE_AFTER).
@@ -941,8 +942,18 @@ class Querier:
                 log.debug("%r is quiet again: parsing every packet", transport)
             before = len(batch)
             self._pass_ends = now + PASS_BUDGET
+            rounds = 1
             try:
                 transport.receive_batch(handler, MAX_BATCH, batch)
+                # A catch-up reads all that is queued, not one batch (up to CATCH_UP_ROUNDS of
+                # them): a goodbye behind the first MAX_BATCH datagrams was answered over.
+                while (
+                    catch_up
+                    and len(batch) - before == rounds * MAX_BATCH
+                    and rounds < CATCH_UP_ROUNDS
+                ):
+                    transport.receive_batch(handler, MAX_BATCH, batch)
+                    rounds += 1
             except OSError as exc:
                 if len(batch) > before:  # datagrams came before the error: not in a row
                     self._receive_errors.pop(transport, None)
@@ -951,8 +962,8 @@ class Querier:
             finally:
                 self._pass_ends = math.inf
             self._receive_errors.pop(transport, None)
-            if len(batch) - before == MAX_BATCH:
-                self._press(transport, now)  # MAX_BATCH datagrams and the socket not dry
+            if len(batch) - before == rounds * MAX_BATCH:
+                self._press(transport, now)  # every batch full: the socket is not dry
         if batch:
             batch = [item for item in batch if item is not _DROP]
             self._stats["received"] += len(batch)  # the dropped ones are counted as they drop
@@ -1232,7 +1243,10 @@ class Querier:
                 self._filed_at = at
                 cache.add_received(((message, interface),), at)
             fresh = [item for item in batch if len(item) == 2]
-        self._filed_at = now
+        if fresh:
+            # Not after late ones alone: the next pass may read more of the same backlog, and
+            # filed "no earlier than now" it would be news again.
+            self._filed_at = now
         cache.add_received(fresh, now)
         self._changed(
             {

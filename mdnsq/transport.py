@@ -33,7 +33,7 @@ Goals:
   one pooled buffer, ``receive`` returns an owned copy.
 
 Costs per 306-byte datagram (CPython 3.11, bench/memray_receive.py, adr/001 and adr/002):
-``receive`` allocates 927 B in 11 allocations, of which 339 B is the copy it returns and 323 B
+``receive`` allocates 935 B in 11 allocations, of which 339 B is the copy it returns and 323 B
 in 8 allocations are ``recvmsg_into``'s own objects; ``receive_with`` adds one 184-byte view to
 what the handler allocates. Nothing buffer-sized. CPU: ~5.7 µs a packet for ``receive`` over
 lo, about half of it the system call.
@@ -751,9 +751,11 @@ class _UDPTransport:
         """(length, source, interface index, sent to the group, arrival, bytes of buf written)
         of the next datagram.
 
-        The hot path is one recvmsg_into and a few comparisons; the clock is read only once
-        the socket turns out to be empty or a datagram was dropped (the deadline then counts
-        from that moment, a few microseconds late at most).
+        The hot path is one recvmsg_into and a few comparisons; the clock is read once per
+        receive call (_check_behind) and once the socket turns out to be empty or a datagram
+        was dropped (the deadline then counts from that moment, a few microseconds late at
+        most). Arrival times are right when one thread at a time receives on a transport, as
+        the Querier does: the kernel gives the time of the socket's last read, whoever made it.
         """
         if self._closed:
             raise NetworkError("transport is closed")

@@ -55,9 +55,10 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
 
 
 def as_program(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
-    """main() as the console script calls it: the words in sys.argv."""
+    """As the console script runs: console(), on the words in sys.argv."""
     monkeypatch.setattr(sys, "argv", ["mdnsq", *argv])
-    return cli.main(None, io.StringIO())
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    return cli.console()
 
 
 @pytest.mark.parametrize(
@@ -201,3 +202,15 @@ def test_decode_names_meta_types_by_mnemonic(
     assert cli.main(["decode", "--json", str(packet)], lines) == cli.EXIT_FOUND
     [record_json] = json.loads(lines.getvalue())["additionals"]
     assert record_json["type"] == rtype
+
+
+def test_main_on_sys_argv_inside_a_program_counts_from_its_call(
+    monkeypatch: pytest.MonkeyPatch, recorder: Recorder
+) -> None:
+    """main() without arguments, in a program that has run for an hour: it counted from the
+    process's start and gave up at once. Only console() (the `mdnsq` script, `python -m
+    mdnsq`) counts from there."""
+    monkeypatch.setattr(cli, "_process_age", lambda: 3600.0, raising=False)
+    monkeypatch.setattr(sys, "argv", ["mdnsq", "query", "h.local", "A", "-t", "2"])
+    assert cli.main(None, io.StringIO()) == cli.EXIT_NOTHING
+    assert recorder.timeouts == [2.0]
