@@ -150,6 +150,7 @@ PAYLOAD_V6 = 1452
 # over, and a peer's old query says nothing about now (§7.3). Fresher ones are filed together
 # as of the pass, the fast way.
 LATE_AFTER = 0.25
+LATE_GROUP = 0.05  # late datagrams this close in arrival are filed as of the first of them
 CATCH_UP_ROUNDS = 64  # batches a call's catch-up reads (4,096 datagrams: a full 1 MiB buffer)
 _DROP = object()
 # What the receive handler hands on: (message, interface), with the arrival on our clock when
@@ -1233,15 +1234,24 @@ class Querier:
         now = self._clock()
         fresh: list[Any] = batch
         if self._late_seen:
-            # Those that waited in the socket, one at a time as of their arrival, in order
-            # (several sockets' backlogs interleave), then the fresh ones as of now.
+            # Those that waited in the socket as of their arrival, in order (several sockets'
+            # backlogs interleave), those within LATE_GROUP of each other as of the first of
+            # them (one at a time, a receiver that fell behind in a flood fell further), then
+            # the fresh ones as of now.
             self._late_seen = False
             late = sorted((item for item in batch if len(item) == 3), key=_arrival)
             self._stats["filed_late"] += len(late)
+            group: list[tuple[Message, int]] = []
+            group_at = -math.inf
             for message, interface, at in late:
-                at = min(max(at, self._filed_at), now)
-                self._filed_at = at
-                cache.add_received(((message, interface),), at)
+                if at - group_at > LATE_GROUP:
+                    if group:
+                        cache.add_received(group, group_at)
+                        group = []
+                    group_at = self._filed_at = min(max(at, self._filed_at), now)
+                group.append((message, interface))
+            if group:
+                cache.add_received(group, group_at)
             fresh = [item for item in batch if len(item) == 2]
         if fresh:
             # Not after late ones alone: the next pass may read more of the same backlog, and

@@ -157,3 +157,24 @@ def test_a_socket_read_dry_moments_ago_reads_no_arrival_times(
         second = receiver.receive(0)
     assert first is not None and first.arrived > 0
     assert second is not None and second.data == b"second" and second.arrived == 0.0
+
+
+def test_a_burst_that_waited_is_filed_in_one_go(
+    net: FakeNet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Work, not time: late datagrams within LATE_GROUP of each other share one filing. One
+    filing each made a receiver that fell behind in a flood slower still."""
+    q = make(net)
+    filings: list[int] = []
+    add_received = q.cache.add_received
+
+    def counted(batch: object, now: float) -> int:
+        items = list(batch)  # type: ignore[call-overload]
+        filings.append(len(items))
+        return add_received(items, now)
+
+    monkeypatch.setattr(q.cache, "add_received", counted)
+    chatter(net, 200, WALL - 10, WALL - 10 + 0.01)
+    assert q.query("n0.local", "A", timeout=0.5)
+    assert q.stats()["filed_late"] == 200
+    assert [n for n in filings if n] == [200]  # the catch-up read them all: one filing
