@@ -21,6 +21,7 @@ __all__ = [
     "dead_end_from_each_label",
     "empty_nsec_records",
     "escaped_labels_before_pointers",
+    "escaped_suffixes_of_a_skipped_question",
     "full_nsec_bitmaps",
     "header",
     "honest_ptrs",
@@ -408,6 +409,46 @@ def escaped_labels_before_pointers() -> bytes:
     return _labels_before_pointers(b"\x01\xff")
 
 
+# Where the records of escaped_suffixes_of_a_skipped_question point: (question, first label,
+# last label), each stretch entered backward, as in the fuzzer's input.
+_SKIPPED_QUESTION_STRETCHES = ((0, 126, 1), (1, 126, 10), (0, 114, 8), (2, 27, 0), (3, 125, 0))
+
+
+def escaped_suffixes_of_a_skipped_question() -> bytes:
+    """The slowest input of a 9000-byte fuzz run (fifteenth session: `MDNSQ_FUZZ_MAX_LEN=9000`,
+    749,001 inputs; 7,423 bytes), rebuilt without its debris and filled to 9000 bytes: a
+    mutation of pointers_into_long_names_backward_escaped. Four questions of 127 labels that
+    are not UTF-8 (\\255), the second with a 128th label (a NUL byte): 257 bytes, so that
+    question is skipped while the names inside it stay valid. Then A records whose owners
+    point into the questions backward, stretch by stretch (the first question's entered a
+    second time): each owner one label longer than the one before, up to 634 characters, and
+    a new name at each offset not entered before (387 of 496). For the parser, each new name
+    costs its label and a string (the per-new-name floor, adr/004). For the writer, the skipped
+    question's suffixes reach it one label longer each time, never written whole: it used to
+    build and escape every suffix of every such name (10-21 ms to encode the fuzzer's input)."""
+    questions = [
+        b"\x01\xff" * 127,
+        b"\x01\xff" * 127 + b"\x01\x00",
+        b"\x01\xff" * 127,
+        b"\x01\xff" * 127,
+    ]
+    packet = bytearray(header())
+    starts = []
+    for labels in questions:
+        starts.append(len(packet))
+        packet += labels + b"\x00" + struct.pack("!HH", 12, 1)
+    count = 0
+    for question, first, last in _SKIPPED_QUESTION_STRETCHES:
+        for label in range(first, last - 1, -1):
+            if len(packet) + 16 > MAX_PACKET:
+                break
+            owner = starts[question] + 2 * label
+            packet += pointer(owner) + _RR.pack(1, 1, 120, 4) + bytes([192, 0, 2, count & 0xFF])
+            count += 1
+    packet[0:12] = header(qd=len(questions), an=count)
+    return bytes(packet)
+
+
 BUILDERS: dict[str, Callable[[], bytes]] = {
     "pointer_chain": pointer_chain,
     "label_chain": label_chain,
@@ -439,5 +480,6 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "owner_pointer_loops": owner_pointer_loops,
     "owner_label_loops": owner_label_loops,
     "ptr_label_loops": ptr_label_loops,
+    "escaped_suffixes_of_a_skipped_question": escaped_suffixes_of_a_skipped_question,
     "honest_ptrs": honest_ptrs,
 }

@@ -24,13 +24,14 @@ Goals, in order:
    labels is decoded with one str(view[a:b]) call (not one per label); records built with one
    tuple.__new__ each, without validation; TXT RDATA kept whole (checked, split on access).
 
-Costs on hostile packets are in adr/004 (fuzz/adversarial.py builds 20 shapes): each runs at
-most 2.1x the lines and 2.1x the instructions of an honest packet of the same size
-(tests/test_robust_parse.py asserts 3x the lines), 0.35-1.0 ms for 9000 bytes. Long runs of
-labels are remembered per packet, so a pointer into one decoded before is a slice of its text,
-not a second walk. Failures are cached as widely as the bytes allow (a pointer loop fails on its
-first lap back; a name that fails marks every label of its run that must fail too), so records
-entering a bad run at each label in turn cost a lookup each, not a walk.
+Costs on hostile packets are in adr/004 (fuzz/adversarial.py builds 31 shapes): each runs
+within 3x the lines of an honest packet of the same size (tests/test_robust_parse.py asserts
+it; 2.8x the most, a query of 1,123 new escaped names, where one string per name is the
+floor; most at 1-2x). Long runs of labels are remembered per packet, so a pointer into one
+decoded before is a slice of its text, not a second walk. Failures are cached as widely as the
+bytes allow (a pointer loop fails on its first lap back; a name that fails marks every label of
+its run that must fail too), so records entering a bad run at each label in turn cost a lookup
+each, not a walk.
 """
 
 from __future__ import annotations
@@ -484,6 +485,10 @@ def _label_text(label: memoryview) -> str:
     return text.translate(SURROGATE_ESCAPES)
 
 
+# The text of each one-byte label, as _label_text makes it.
+_ONE_BYTE_LABELS = [_label_text(memoryview(bytes([b]))) for b in range(256)]
+
+
 def _name_at(
     view: memoryview, pos: int, end: int, names: dict[int, str], runs: list[Run]
 ) -> tuple[str, int]:
@@ -534,11 +539,18 @@ def _label_then(
         if suffix is None and target in (pos, after):
             names[pos] = _BAD
             raise _Bad("compression pointer loop")  # back to its label, or at itself
+        if not suffix or suffix is _BAD:
+            return None
+        label = _label_text(view[pos + 1 : after])
     else:
         suffix = names.get(after)
-    if not suffix or suffix is _BAD:
-        return None
-    label = _label_text(view[pos + 1 : after])
+        if not suffix or suffix is _BAD:
+            return None
+        # A pointer into a run, one label before a cached name: one-byte labels are the most
+        # new names a packet holds (a fifth of their cost was decoding the one byte).
+        label = (
+            _ONE_BYTE_LABELS[view[after - 1]] if length == 1 else _label_text(view[pos + 1 : after])
+        )
     # The wire bound as in _read_name: the label's length + 1 bytes, then the suffix's.
     bound = length + len(suffix) + 3
     if bound > MAX_NAME_WIRE or (bound + 3 * len(suffix) > MAX_NAME_WIRE and not suffix.isascii()):

@@ -10,8 +10,10 @@ PTR/CNAME/SRV targets) and leave the NSEC next name uncompressed, as §18.14 adv
 Compression is exact-case: a pointer is only used for a suffix with the very same labels, so the
 receiver reads back exactly the names we were given.
 
-Plan: one ``_Writer`` with a bytearray and a suffix -> offset table. ``mark()``/``rollback()`` let
-``build_queries`` try a record and take it back if the packet would get too big.
+Plan: one ``_Writer`` with a bytearray and a suffix -> offset table. A name is read only up to
+its first suffix already written, so the work is the labels written out, not labels x names.
+``mark()``/``rollback()`` let ``build_queries`` try a record and take it back if the packet
+would get too big.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from collections.abc import Iterable, Sequence
 from struct import Struct
 
 from mdnsq.errors import InvalidArgument
-from mdnsq.names import escape_label_bytes, name_to_wire_labels
+from mdnsq.names import (
+    MAX_LABEL,
+    MAX_LABELS,
+    MAX_NAME_WIRE,
+    escape_label_bytes,
+    name_to_wire_labels,
+)
 from mdnsq.records import (
     FLAG_TC,
     AAAARecord,
@@ -52,7 +60,9 @@ _SRV_HEAD = Struct("!HHH")
 
 
 def _suffixes(name: str) -> list[tuple[str, bytes]]:
-    """(text of the suffix starting at label i, wire bytes of label i) for each label."""
+    """(key of the suffix starting at label i, wire bytes of label i) for every label, the
+    whole name validated first. The general path (and the NSEC next name's): _unwritten takes
+    the names it can vouch for without it."""
     if "\\" not in name:
         if not name:
             return []
@@ -75,18 +85,123 @@ def _suffixes(name: str) -> list[tuple[str, bytes]]:
             name_to_wire_labels(name)
         return out
     raw = name_to_wire_labels(name)
-    # Escaped names: key each suffix by the canonical text of its wire labels, built from the
-    # end so the cost is linear in the labels (keying by repr(raw[i:]) was quadratic: 20 ms to
-    # encode 75 long escaped names), and a plain tail ("_ipp._tcp.local") shares its pointer
-    # with the same tail of an unescaped name.
+    # Escaped names: each suffix is keyed by its canonical text, so a plain tail
+    # ("_ipp._tcp.local") shares its pointer with the same tail of an unescaped name. Sliced
+    # from one text: joining the keys label by label copied the tail again for each one.
+    texts = [escape_label_bytes(label) for label in raw]
+    canonical = ".".join(texts)
     out = []
-    key = ""
-    for label in reversed(raw):
-        text = escape_label_bytes(label)
-        key = f"{text}.{key}" if key else text
-        out.append((key, label))
-    out.reverse()
+    pos = 0
+    for text, label in zip(texts, raw, strict=True):
+        out.append((canonical[pos:], label))
+        pos += len(text) + 1
     return out
+
+
+# An escaped "\\" or "." inside a label, replaced by two characters no encodable name holds
+# (surrogates below U+DC80), so that every "." left separates labels, at the same offsets.
+_STAND_IN_BACKSLASH = "\ud800\ud800"
+_STAND_IN_DOT = "\ud801\ud801"
+
+
+def _unwritten(name: str, names: dict[str, int]) -> tuple[list[tuple[str, bytes]], int | None]:
+    """(key, wire bytes) of each label of ``name`` in front of its longest suffix already
+    written, and that suffix's offset (None: none is, the name ends at the root)."""
+    front = _front_labels(name, names)
+    if front is not None:
+        return front
+    out: list[tuple[str, bytes]] = []
+    for key, label in _suffixes(name):
+        offset = names.get(key)
+        if offset is not None:
+            return out, offset
+        out.append((key, label))
+    return out, None
+
+
+def _front_labels(
+    name: str, names: dict[str, int]
+) -> tuple[list[tuple[str, bytes]], int | None] | None:
+    """_unwritten's answer, reading only the labels in front of the first suffix written:
+    reading all of them cost labels x names, and their keys' characters labels x length (a
+    9000-byte packet whose owners are suffixes of a long escaped name, each one label longer
+    than the last: 21 ms to encode). The keys are then slices of ``name``, which are
+    _suffixes' keys when the name is canonical text, as records' constructors and the parser
+    make it: the labels read here are checked to be, and the rest is a key written already.
+    None for any other name, and for one breaking a limit (_suffixes has its error)."""
+    if not name:
+        return [], None
+    if "\\" in name:
+        return _escaped_front_labels(name, names)
+    if name[0] == "." or name[-1] == "." or ".." in name:
+        return None  # an empty label: _suffixes has the error (or the old trailing-dot reading)
+    get = names.get
+    out = []
+    offset = None
+    key = name
+    start = 0
+    while True:
+        end = name.find(".", start)
+        try:
+            label = (key if end < 0 else name[start:end]).encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return None
+        if len(label) > MAX_LABEL:
+            return None
+        out.append((key, label))
+        if end < 0:
+            break
+        start = end + 1
+        key = name[start:]
+        offset = get(key)
+        if offset is not None:
+            break
+    # The whole name's limits: the rest of it is a key written already, so valid.
+    size = len(name) if name.isascii() else len(name.encode("utf-8", "surrogateescape"))
+    if size + 2 > MAX_NAME_WIRE or name.count(".") >= MAX_LABELS:
+        return None
+    return out, offset
+
+
+def _escaped_front_labels(
+    name: str, names: dict[str, int]
+) -> tuple[list[tuple[str, bytes]], int | None] | None:
+    """_front_labels for a name holding escapes: the keys first (a slice and a lookup a
+    label), then the labels in front, unescaped in one split and checked canonical."""
+    if name.isascii():
+        size = len(name)
+    else:
+        try:
+            size = len(name.encode())
+        except UnicodeEncodeError:
+            return None  # a lone surrogate, which canonical text writes as \DDD
+    scan = name.replace("\\\\", _STAND_IN_BACKSLASH).replace("\\.", _STAND_IN_DOT)
+    if scan[0] == "." or scan[-1] == "." or ".." in scan:
+        return None
+    get = names.get
+    keys = [name]
+    offset = None
+    end = scan.find(".")
+    while end >= 0:
+        key = name[end + 1 :]
+        offset = get(key)
+        if offset is not None:
+            break
+        keys.append(key)
+        end = scan.find(".", end + 1)
+    front = name if end < 0 else name[:end]
+    try:
+        labels = name_to_wire_labels(front)
+    except InvalidArgument:
+        return None
+    if ".".join(map(escape_label_bytes, labels)) != front or len(labels) != len(keys):
+        return None  # another spelling: its suffixes' keys are not slices of it
+    # The whole name's limits, from its text: every label is canonical now (read above, or in
+    # a key written already), so each \DDD, \\ and \. is one byte and each dot a length byte.
+    size -= 3 * scan.count("\\") + (scan.count("\ud800") + scan.count("\ud801")) // 2
+    if size + 2 > MAX_NAME_WIRE or scan.count(".") >= MAX_LABELS:
+        return None
+    return list(zip(keys, labels, strict=True)), offset
 
 
 class _Writer:
@@ -107,26 +222,29 @@ class _Writer:
 
     def name(self, name: str, compress: bool = True) -> None:
         buf = self.buf
-        if compress:
-            # The whole name written before, spelled as its key (a name the parser produced
-            # always is): one lookup instead of splitting and unescaping every label again.
-            offset = self.names.get(name)
-            if offset is not None:
-                buf += (0xC000 | offset).to_bytes(2, "big")
-                return
-        for key, label in _suffixes(name):
-            if compress:
-                offset = self.names.get(key)
-                if offset is not None:
-                    buf += (0xC000 | offset).to_bytes(2, "big")
-                    return
+        if not compress:
+            for _key, label in _suffixes(name):
+                buf.append(len(label))
+                buf += label
+            buf.append(0)
+            return
+        names = self.names
+        # The whole name written before, spelled as its key (a name the parser produced
+        # always is): one lookup instead of reading its labels again.
+        offset = names.get(name)
+        if offset is None:
+            labels, offset = _unwritten(name, names)
+            for key, label in labels:
                 here = len(buf)
                 if here <= _POINTER_LIMIT:
-                    self.names[key] = here
+                    names[key] = here
                     self._added.append(key)
-            buf.append(len(label))
-            buf += label
-        buf.append(0)
+                buf.append(len(label))
+                buf += label
+            if offset is None:
+                buf.append(0)
+                return
+        buf += (0xC000 | offset).to_bytes(2, "big")
 
     def question(self, question: Question) -> None:
         self.name(question.name)

@@ -96,11 +96,13 @@ def test_a_name_written_before_is_one_lookup_not_a_second_split(
     owners = [long_name.split(".", i)[-1] for i in range(1, 75)]
     records = [ARecord(name=o, ttl=120, address=bytes([192, 0, 2, 1])) for o in owners]
     message = Message(flags=FLAG_QR, questions=[Question(long_name, RecordType.A)], answers=records)
-    calls: list[str] = []
-    real = writer._suffixes
-    monkeypatch.setattr(writer, "_suffixes", lambda name: calls.append(name) or real(name))
+    reads: list[str] = []
+    escape, split = writer.escape_label_bytes, writer.name_to_wire_labels
+    monkeypatch.setattr(writer, "escape_label_bytes", lambda b: reads.append("escape") or escape(b))
+    monkeypatch.setattr(writer, "name_to_wire_labels", lambda n: reads.append(n) or split(n))
     wire = encode_message(message)
-    assert calls == [long_name]  # every owner was a lookup
+    # The question's 101 labels split once and escaped once; every owner was a lookup.
+    assert reads == [long_name] + ["escape"] * 101
     assert parse_message(wire).answers == tuple(records)
     assert len(wire) == 12 + (100 * 2 + 7) + 4 + len(records) * (2 + 10 + 4)
 
