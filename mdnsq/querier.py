@@ -149,7 +149,7 @@ PAYLOAD_V6 = 1452
 # meanwhile, a later flush in the same backlog flushes it (§10.2), a goodbye in it is already
 # over, and a peer's old query says nothing about now (§7.3). Fresher ones are filed together
 # as of the pass, the fast way.
-LATE_AFTER = 0.25
+LATE_AFTER = 1.0
 LATE_GROUP = 0.05  # late datagrams this close in arrival are filed as of the first of them
 CATCH_UP_ROUNDS = 64  # batches a call's catch-up reads (4,096 datagrams: a full 1 MiB buffer)
 _DROP = object()
