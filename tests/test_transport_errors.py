@@ -191,7 +191,7 @@ def test_running_out_of_descriptors_anywhere_is_a_clear_network_error(
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     fds_before = open_fds()
     failures: list[NetworkError] = []
-    for allowed in range(16):
+    for allowed in range(64):
         q: Querier | None = None
         resource.setrlimit(resource.RLIMIT_NOFILE, (spare + allowed, hard))
         try:
@@ -204,7 +204,7 @@ def test_running_out_of_descriptors_anywhere_is_a_clear_network_error(
             q.close()
             break
         assert fds_opened_since(fds_before) == set(), f"left open with {allowed} to spare"
-    assert 3 <= len(failures) < 16  # it failed at several steps, then opened
+    assert 3 <= len(failures) < 64  # it failed at several steps, then opened
     assert all(exc.errno == errno.EMFILE for exc in failures)
     assert len({str(exc) for exc in failures}) >= 2
     assert fds_opened_since(fds_before) == set()
