@@ -789,8 +789,12 @@ class _UDPTransport:
                 # about the next datagram: count them and keep waiting, unless they repeat
                 # without end. Anything else is the socket itself failing.
                 errors += 1
-                if exc.errno not in _TRANSIENT_ERRORS or errors > _MAX_TRANSIENT_IN_A_ROW:
+                if exc.errno not in _TRANSIENT_ERRORS or (
+                    errors > _MAX_TRANSIENT_IN_A_ROW and not self._reported()
+                ):
                     raise NetworkError(exc.errno, f"receive failed: {exc.strerror}") from exc
+                if errors > _MAX_TRANSIENT_IN_A_ROW:
+                    errors = 0  # a flood of reports, each behind its own error: read on
                 self._receive_errors += 1
                 log.debug("transient receive error: %s", exc)
             else:
@@ -893,6 +897,13 @@ class _UDPTransport:
                     self._drain_errors()
                     break
         return bool(events) or deadline is None or _monotonic() < deadline
+
+    def _reported(self) -> bool:
+        """Errors in a row: did reports stand behind them? Each report is read once, so many
+        in a row with reports queued are a flood of them (anyone on the link can send ICMP
+        errors; 64 of them in a row failed a call, now and then); without reports, the socket
+        fails the same way without end."""
+        return self._recverr and self._drain_errors() > 0
 
     def _drain_errors(self) -> int:
         """Read and discard what is queued on the socket's error queue; how many were read.
