@@ -52,6 +52,9 @@ def lab(private_netns: None) -> Iterator[netlab.Lab]:
         the_lab.close()
 
 
+# The fake network the Querier tests run on; see tests/fakes.py.
+from tests.fakes import net, no_first_delay  # noqa: E402
+
 # Interop peers (python-zeroconf, Avahi) in lab hosts; see tests/peers.py.
 from tests.peers import (  # noqa: E402
     avahi_browser,
@@ -67,6 +70,8 @@ __all__ = [
     "avahi_peer",
     "make_avahi_peer",
     "make_zeroconf_peer",
+    "net",
+    "no_first_delay",
     "peer_lab",
     "zeroconf_peer",
 ]

@@ -18,11 +18,15 @@ import os
 import socket
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from types import TracebackType
 from typing import Any, TypeVar
 
+import pytest
+
+import mdnsq.querier
+from mdnsq import Querier
 from mdnsq.interfaces import Interface
 from mdnsq.parser import parse_message
 from mdnsq.records import (
@@ -236,6 +240,29 @@ class FakeNet:
         if end == float("inf"):
             raise AssertionError("the Querier would wait forever: nothing is scheduled")
         self.clock.now = end
+
+
+def fake_querier(net: FakeNet, **kwargs: Any) -> Querier:
+    """A Querier on ``net``: its first transport (made if it has none), clock and wait."""
+    transport = net.transports[0] if net.transports else net.transport()
+    return Querier(transports=[transport], clock=net.clock, wait=net.wait, **kwargs)
+
+
+@pytest.fixture
+def net() -> Iterator[FakeNet]:
+    """A FakeNet whose transports are closed after the test (conftest.py shares it)."""
+    the_net = FakeNet()
+    yield the_net
+    for transport in the_net.transports:
+        transport.close()
+
+
+@pytest.fixture
+def no_first_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A series' first query at once, without its random 20-120 ms start (RFC 6762 §5.2), so
+    times count from it exactly; a test of the delay puts it back. Opt in per module with
+    ``pytestmark = pytest.mark.usefixtures("no_first_delay")``."""
+    monkeypatch.setattr(mdnsq.querier, "FIRST_DELAY", (0.0, 0.0))
 
 
 # -- building packets ------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import select
 import time
-from collections.abc import Iterator
 from ipaddress import IPv4Address
 
 import pytest
@@ -25,10 +24,10 @@ import pytest
 import mdnsq.querier
 import mdnsq.tasks
 import mdnsq.transport
-from mdnsq import Message, Querier, RecordType, UDPv4Transport
+from mdnsq import Message, RecordType, UDPv4Transport
 from mdnsq.records import Question
 from mdnsq.writer import encode_message
-from tests.fakes import FakeNet, a, response
+from tests.fakes import FakeNet, a, fake_querier, response
 
 WALL = 1_700_000_000.0  # time.time() as the Querier reads it in these tests
 LO = ["lo"]
@@ -37,19 +36,6 @@ LO = ["lo"]
 @pytest.fixture(autouse=True)
 def still_wall(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mdnsq.querier, "_wall", lambda: WALL)
-
-
-@pytest.fixture
-def net() -> Iterator[FakeNet]:
-    the_net = FakeNet()
-    yield the_net
-    for transport in the_net.transports:
-        transport.close()
-
-
-def make(net: FakeNet) -> Querier:
-    transport = net.transports[0] if net.transports else net.transport()
-    return Querier(transports=[transport], clock=net.clock, wait=net.wait)
 
 
 # Other hosts' traffic queued with what a test looks at: more than a receive batch (64), so
@@ -67,7 +53,7 @@ def chatter(net: FakeNet, count: int, start: float, end: float) -> None:
 
 @pytest.mark.parametrize("behind", BEHIND)
 def test_a_record_whose_ttl_ran_out_in_the_socket_is_no_answer(net: FakeNet, behind: int) -> None:
-    q = make(net)
+    q = fake_querier(net)
     chatter(net, behind, WALL - 20, WALL - 7)
     net.transports[0].inject(response(a("gone.local", "192.0.2.50", ttl=2)), arrived=WALL - 6)
     chatter(net, behind, WALL - 5.5, WALL - 3)
@@ -77,7 +63,7 @@ def test_a_record_whose_ttl_ran_out_in_the_socket_is_no_answer(net: FakeNet, beh
 
 def test_a_fresh_datagram_is_filed_as_news(net: FakeNet) -> None:
     """The guard: within LATE_AFTER a datagram is filed with the pass, the fast way."""
-    q = make(net)
+    q = fake_querier(net)
     net.transports[0].inject(response(a("here.local", "192.0.2.51", ttl=2)), arrived=WALL - 0.1)
     assert q.resolve_host("here.local", timeout=0.5) == [IPv4Address("192.0.2.51")]
     assert "filed_late" not in q.stats()
@@ -90,7 +76,7 @@ def test_a_renumbered_hosts_old_address_is_flushed_by_the_new_one_queued_after_i
     """Both announcements carry the cache-flush bit, three seconds apart (RFC 6762 §10.2):
     filed at one instant, the old address was "received within the last second" and stayed
     for its whole TTL, listed first."""
-    q = make(net)
+    q = fake_querier(net)
     transport = net.transports[0]
     transport.inject(response(a("moved.local", "192.0.2.60")), arrived=WALL - 8)
     chatter(net, behind, WALL - 7.5, WALL - 5.5)
@@ -104,7 +90,7 @@ def test_a_renumbered_hosts_old_address_is_flushed_by_the_new_one_queued_after_i
 def test_a_goodbye_queued_between_two_calls_is_read_before_the_cache_answers(
     net: FakeNet, behind: int
 ) -> None:
-    q = make(net)
+    q = fake_querier(net)
     transport = net.transports[0]
     transport.inject(response(a("printer.local", "192.0.2.1")))
     assert q.resolve_host("printer.local", timeout=0.5) == [IPv4Address("192.0.2.1")]
@@ -114,14 +100,11 @@ def test_a_goodbye_queued_between_two_calls_is_read_before_the_cache_answers(
     assert q.resolve_host("printer.local", timeout=0.5) == []
 
 
-def test_a_peer_query_that_waited_in_the_socket_does_not_silence_ours(
-    net: FakeNet, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_peer_query_that_waited_in_the_socket_does_not_silence_ours(net: FakeNet) -> None:
     """A browse's first query waits 20-120 ms (RFC 6762 §5.2); a peer's query of the same
     question read meanwhile counts as ours (§7.3). One that came five seconds before the call
     says nothing of now."""
-    monkeypatch.setattr(mdnsq.querier, "FIRST_DELAY", mdnsq.tasks.FIRST_DELAY)
-    q = make(net)
+    q = fake_querier(net)
     asked = Question("_http._tcp.local", RecordType.PTR)
     query = encode_message(Message(questions=(asked,)))
     net.transports[0].inject(query, source=("192.0.2.9", 5353), arrived=WALL - 5)
@@ -164,7 +147,7 @@ def test_a_burst_that_waited_is_filed_in_one_go(
 ) -> None:
     """Work, not time: late datagrams within LATE_GROUP of each other share one filing. One
     filing each made a receiver that fell behind in a flood slower still."""
-    q = make(net)
+    q = fake_querier(net)
     filings: list[int] = []
     add_received = q.cache.add_received
 

@@ -16,12 +16,11 @@ time below is exact.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from ipaddress import IPv4Address
 
 import pytest
 
-import mdnsq.querier
 from mdnsq import Message, Querier, RecordType, service
 from mdnsq.cache import RecordCache
 from mdnsq.records import Record, SRVRecord
@@ -31,6 +30,7 @@ from tests.fakes import (
     FakeNet,
     FakeTransport,
     a,
+    fake_querier,
     ptr,
     questions_of,
     response,
@@ -45,24 +45,7 @@ HOST = "office.local"
 ADDR = "192.0.2.8"
 ROOT_NAMES = ("", ".")
 
-
-@pytest.fixture(autouse=True)
-def no_first_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Times below count from a series' first query, without its random 20-120 ms start."""
-    monkeypatch.setattr(mdnsq.querier, "FIRST_DELAY", (0.0, 0.0))
-
-
-@pytest.fixture
-def net() -> Iterator[FakeNet]:
-    the_net = FakeNet()
-    yield the_net
-    for transport in the_net.transports:
-        transport.close()
-
-
-def make(net: FakeNet) -> Querier:
-    transport = net.transports[0] if net.transports else net.transport()
-    return Querier(transports=[transport], clock=net.clock, wait=net.wait)
+pytestmark = pytest.mark.usefixtures("no_first_delay")
 
 
 Asked = list[tuple[float, str, int]]
@@ -144,7 +127,7 @@ ADDED: Event = ("added", 0.05, HOST, [ADDR], {"path": b"/"})
 def test_watch_reports_nothing_for_an_address_goodbye_rescued_within_the_second(
     net: FakeNet,
 ) -> None:
-    q = make(net)
+    q = fake_querier(net)
     answer_first_query(net, *service_records("Office", HTTP, HOST, 8080, ADDR))
     asked = log_questions(net, net.clock())
     transport = net.transports[0]
@@ -162,7 +145,7 @@ def test_watch_reports_nothing_for_an_address_goodbye_rescued_within_the_second(
 def test_watch_reports_an_address_goodbye_nobody_rescued_once_when_the_second_is_over(
     net: FakeNet,
 ) -> None:
-    q = make(net)
+    q = fake_querier(net)
     answer_first_query(net, *service_records("Office", HTTP, HOST, 8080, ADDR))
     asked = log_questions(net, net.clock())
     transport = net.transports[0]
@@ -182,7 +165,7 @@ def test_watch_reports_an_address_goodbye_nobody_rescued_once_when_the_second_is
 def test_watch_asks_no_refresh_for_an_address_that_said_goodbye(net: FakeNet) -> None:
     """The A record's first refresh point (80 % of TTL 10, plus up to 2 % jitter) falls in
     its last second after a goodbye: no refresh query for a record that is going away."""
-    q = make(net)
+    q = fake_querier(net)
     p, s, t, _ = service_records("Office", HTTP, HOST, 8080, ADDR)
     answer_first_query(net, p, s, t, a(HOST, ADDR, ttl=10))  # refresh from 8.05 to 8.25
     asked = log_questions(net, net.clock())
@@ -201,7 +184,7 @@ def test_watch_asks_no_refresh_for_an_address_that_said_goodbye(net: FakeNet) ->
 
 def test_watch_refreshes_a_rescued_address_from_its_new_reception(net: FakeNet) -> None:
     """A rescue is a fresh reception: its refresh points count from it."""
-    q = make(net)
+    q = fake_querier(net)
     p, s, t, _ = service_records("Office", HTTP, HOST, 8080, ADDR)
     answer_first_query(net, p, s, t, a(HOST, ADDR, ttl=10))
     asked = log_questions(net, net.clock())
@@ -219,7 +202,7 @@ def test_watch_refreshes_a_rescued_address_from_its_new_reception(net: FakeNet) 
 
 
 def test_watch_reports_nothing_for_a_txt_goodbye_rescued_within_the_second(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     answer_first_query(net, *service_records("Office", HTTP, HOST, 8080, ADDR))
     asked = log_questions(net, net.clock())
     transport = net.transports[0]
@@ -235,7 +218,7 @@ def test_watch_reports_nothing_for_a_txt_goodbye_rescued_within_the_second(net: 
 def test_watch_reports_a_txt_goodbye_nobody_rescued_once_when_the_second_is_over(
     net: FakeNet,
 ) -> None:
-    q = make(net)
+    q = fake_querier(net)
     answer_first_query(net, *service_records("Office", HTTP, HOST, 8080, ADDR))
     transport = net.transports[0]
 
@@ -247,7 +230,7 @@ def test_watch_reports_a_txt_goodbye_nobody_rescued_once_when_the_second_is_over
 
 
 def test_watch_reports_nothing_for_an_srv_goodbye_rescued_within_the_second(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     answer_first_query(net, *service_records("Office", HTTP, HOST, 8080, ADDR))
     asked = log_questions(net, net.clock())
     transport = net.transports[0]
@@ -261,7 +244,7 @@ def test_watch_reports_nothing_for_an_srv_goodbye_rescued_within_the_second(net:
 
 
 def test_resolve_host_during_the_goodbye_second_still_returns_the_address(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     prime(net, q, response(a(HOST, ADDR)), response(a(HOST, ADDR, ttl=0)))
     net.clock.advance(0.5)
     start = net.clock()
@@ -273,7 +256,7 @@ def test_resolve_host_during_the_goodbye_second_still_returns_the_address(net: F
 
 
 def test_query_during_the_goodbye_second_still_returns_the_record(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     prime(net, q, response(a(HOST, ADDR)), response(a(HOST, ADDR, ttl=0)))
     net.clock.advance(0.5)
     [record] = q.query(HOST, "A", timeout=1)
@@ -284,7 +267,7 @@ def test_query_during_the_goodbye_second_still_returns_the_record(net: FakeNet) 
 def test_resolve_service_during_an_srv_goodbye_second_still_returns_the_service(
     net: FakeNet,
 ) -> None:
-    q = make(net)
+    q = fake_querier(net)
     records = service_records("Office", HTTP, HOST, 8080, ADDR)
     prime(net, q, response(*records), response(srv(NAME, HOST, 8080, ttl=0)))
     net.clock.advance(0.5)
@@ -300,7 +283,7 @@ def test_resolve_service_during_an_srv_goodbye_second_still_returns_the_service(
 
 
 def test_resolve_service_during_a_txt_goodbye_second_still_returns_the_txt(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     records = service_records("Office", HTTP, HOST, 8080, ADDR)
     prime(net, q, response(*records), response(txt(NAME, b"path=/", ttl=0)))
     net.clock.advance(0.5)
@@ -311,7 +294,7 @@ def test_resolve_service_during_a_txt_goodbye_second_still_returns_the_txt(net: 
 
 
 def test_resolve_service_during_an_address_goodbye_second_asks_nothing(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     records = service_records("Office", HTTP, HOST, 8080, ADDR)
     prime(net, q, response(*records), response(a(HOST, ADDR, ttl=0)))
     net.clock.advance(0.5)
@@ -321,7 +304,7 @@ def test_resolve_service_during_an_address_goodbye_second_asks_nothing(net: Fake
 
 
 def test_browse_during_an_address_goodbye_second_yields_the_address(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     records = service_records("Office", HTTP, HOST, 8080, ADDR)
     prime(net, q, response(*records), response(a(HOST, ADDR, ttl=0)))
     net.clock.advance(0.5)
@@ -349,7 +332,7 @@ def answer_srv_txt(net: FakeNet, *records: Record) -> None:
 def test_resolve_service_of_a_root_target_returns_none_at_once(
     net: FakeNet, root: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    q = make(net)
+    q = fake_querier(net)
     answer_srv_txt(net, srv(GONE, root, 0), txt(GONE, b"path=/"))
     asked = log_questions(net, net.clock())
     start = net.clock()
@@ -361,7 +344,7 @@ def test_resolve_service_of_a_root_target_returns_none_at_once(
 
 
 def test_resolve_service_of_a_root_target_needs_no_txt(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     answer_srv_txt(net, srv(GONE, ".", 0))  # the TXT record never comes
     asked = log_questions(net, net.clock())
     start = net.clock()
@@ -374,7 +357,7 @@ def test_resolve_service_of_a_root_target_needs_no_txt(net: FakeNet) -> None:
 def test_resolve_service_of_a_cached_root_target_returns_none_without_asking(
     net: FakeNet,
 ) -> None:
-    q = make(net)
+    q = fake_querier(net)
     prime(net, q, response(srv(GONE, ".", 0), txt(GONE, b"path=/")))
     start = net.clock()
     assert q.resolve_service(GONE, timeout=3) is None
@@ -385,7 +368,7 @@ def test_resolve_service_of_a_cached_root_target_returns_none_without_asking(
 def test_browse_leaves_out_an_instance_at_the_root_target(
     net: FakeNet, caplog: pytest.LogCaptureFixture
 ) -> None:
-    q = make(net)
+    q = fake_querier(net)
     good = service_records("Office", HTTP, HOST, 8080, ADDR)
     answer_first_query(
         net, good[0], ptr(HTTP, GONE), *good[1:], srv(GONE, ".", 0), txt(GONE, b"path=/")
@@ -400,7 +383,7 @@ def test_browse_leaves_out_an_instance_at_the_root_target(
 
 
 def test_watch_never_adds_an_instance_at_the_root_target(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     good = service_records("Office", HTTP, HOST, 8080, ADDR)
     answer_first_query(
         net, good[0], ptr(HTTP, GONE), *good[1:], srv(GONE, ".", 0), txt(GONE, b"path=/")
@@ -412,7 +395,7 @@ def test_watch_never_adds_an_instance_at_the_root_target(net: FakeNet) -> None:
 
 
 def test_watch_adds_an_instance_once_its_srv_leaves_the_root_target(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     answer_first_query(net, ptr(HTTP, GONE), srv(GONE, ".", 0), txt(GONE, b"path=/"))
     net.later(3.05, response(srv(GONE, HOST, 8080), a(HOST, ADDR)))
     asked = log_questions(net, net.clock())
@@ -423,7 +406,7 @@ def test_watch_adds_an_instance_once_its_srv_leaves_the_root_target(net: FakeNet
 
 def _move_to_root() -> tuple[FakeNet, Querier, Callable[[], None]]:
     net = FakeNet()
-    q = make(net)
+    q = fake_querier(net)
     answer_first_query(net, *service_records("Office", HTTP, HOST, 8080, ADDR))
 
     def to_root() -> None:  # the responder says the service is no longer available

@@ -14,7 +14,6 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import Any
 
@@ -57,6 +56,7 @@ from tests.fakes import (
     FakeTransport,
     a,
     aaaa,
+    fake_querier,
     ptr,
     questions_of,
     response,
@@ -68,25 +68,7 @@ from tests.waiting import poll_until, wait_for
 
 HTTP = "_http._tcp.local"
 
-
-@pytest.fixture(autouse=True)
-def no_first_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The times below count from a series' first query; its random 20-120 ms start (§5.2)
-    has its own test, which puts the delay back."""
-    monkeypatch.setattr(mdnsq.querier, "FIRST_DELAY", (0.0, 0.0))
-
-
-@pytest.fixture
-def net() -> Iterator[FakeNet]:
-    the_net = FakeNet()
-    yield the_net
-    for transport in the_net.transports:
-        transport.close()
-
-
-def make(net: FakeNet, **kwargs: object) -> Querier:
-    transport = net.transports[0] if net.transports else net.transport()
-    return Querier(transports=[transport], clock=net.clock, wait=net.wait, **kwargs)  # type: ignore[arg-type]
+pytestmark = pytest.mark.usefixtures("no_first_delay")
 
 
 def sent(net: FakeNet) -> list[Message]:
@@ -107,7 +89,7 @@ def answer_with(
 
 
 def test_query_has_id_0_no_flags_and_qm_questions(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     q.query("printer.local", "AAAA", timeout=0.5)
     [message] = sent(net)
     assert message.id == 0
@@ -118,14 +100,14 @@ def test_query_has_id_0_no_flags_and_qm_questions(net: FakeNet) -> None:
 
 
 def test_unicast_response_sets_qu_on_the_first_query_only(net: FakeNet) -> None:
-    q = make(net, unicast_response=True)
+    q = fake_querier(net, unicast_response=True)
     q.query("printer.local", "A", timeout=2.5)
     flags = [m.questions[0].unicast_response for m in sent(net)]
     assert flags == [True, False]
 
 
 def test_one_shot_uses_random_nonzero_ids_and_accepts_only_replies_with_them(net: FakeNet) -> None:
-    q = make(net, one_shot=True)
+    q = fake_querier(net, one_shot=True)
     transport = net.transports[0]
 
     def reply(message: Message, net: FakeNet, t: FakeTransport) -> None:
@@ -145,7 +127,7 @@ def test_one_shot_uses_random_nonzero_ids_and_accepts_only_replies_with_them(net
 
 
 def test_one_shot_sends_no_known_answers(net: FakeNet) -> None:
-    q = make(net, one_shot=True)
+    q = fake_querier(net, one_shot=True)
     q.cache.add(ptr(HTTP, f"x.{HTTP}"), IFINDEX, net.clock())
     q.query(HTTP, "PTR", timeout=0.5)
     assert sent(net)[0].answers == ()
@@ -155,7 +137,7 @@ def test_one_shot_sends_no_known_answers(net: FakeNet) -> None:
 
 
 def test_retransmits_1s_after_first_query_then_doubling_until_deadline(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     start = net.clock()
     times: list[float] = []
     net.responders.append(lambda m, n, t: times.append(n.clock() - start))
@@ -165,7 +147,7 @@ def test_retransmits_1s_after_first_query_then_doubling_until_deadline(net: Fake
 
 
 def test_watch_keeps_querying_doubling_up_to_an_hour(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     start = net.clock()
     times: list[float] = []
 
@@ -184,7 +166,7 @@ def test_a_series_starts_20_to_120_ms_late_and_a_resolve_at_once(
     net: FakeNet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(mdnsq.querier, "FIRST_DELAY", mdnsq.tasks.FIRST_DELAY)
-    q = make(net)
+    q = fake_querier(net)
     sent_at: list[float] = []
     net.responders.append(lambda m, n, t: sent_at.append(n.clock()))
     starts = []
@@ -209,7 +191,7 @@ def test_a_series_starts_20_to_120_ms_late_and_a_resolve_at_once(
 
 
 def test_two_callers_asking_the_same_question_share_one_query(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     q.query("nobody.local", "A", timeout=0.5)
     net.clock.advance(0.2)  # the first query went out 0.7 s ago
     q.query("nobody.local", "A", timeout=0.1)
@@ -242,7 +224,7 @@ def send_times(net: FakeNet, q: Querier, name: str, timeout: float = 4) -> list[
 def test_a_peer_asking_the_same_qm_question_counts_as_our_retransmission(net: FakeNet) -> None:
     """Another host asked 0.2 s before our retransmission was due: its answers are multicast,
     so ours is skipped (treated as sent: the schedule goes on doubling)."""
-    q = make(net)
+    q = fake_querier(net)
     net.later(0.8, peer_query("nobody.local", RecordType.A))
     assert send_times(net, q, "nobody.local", timeout=8) == [0, 3, 7]
     assert q.stats()["questions_suppressed_by_peers"] == 1
@@ -250,14 +232,14 @@ def test_a_peer_asking_the_same_qm_question_counts_as_our_retransmission(net: Fa
 
 
 def test_a_peer_question_asked_too_long_ago_suppresses_nothing(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     net.later(2.0, peer_query("nobody.local", RecordType.A))  # 1 s before our send at 3
     assert send_times(net, q, "nobody.local") == [0, 1, 3]
     assert q.stats().get("questions_suppressed_by_peers", 0) == 0
 
 
 def test_a_peer_known_answer_we_hold_too_still_suppresses(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     held = a("shared.local", "192.0.2.50", flush=False)  # shared: the query keeps asking
     q.cache.add(held, IFINDEX, net.clock())
     net.later(0.8, peer_query("shared.local", RecordType.A, held.with_ttl(119)))
@@ -266,7 +248,7 @@ def test_a_peer_known_answer_we_hold_too_still_suppresses(net: FakeNet) -> None:
 
 def test_a_peer_known_answer_we_lack_means_we_still_ask(net: FakeNet) -> None:
     """The responder may stay silent about what the peer already knows, so we must ask."""
-    q = make(net)
+    q = fake_querier(net)
     theirs = a("nobody.local", "192.0.2.51", flush=False)
     net.later(0.8, peer_query("nobody.local", RecordType.A, theirs))
     assert send_times(net, q, "nobody.local") == [0, 1, 3]
@@ -275,13 +257,13 @@ def test_a_peer_known_answer_we_lack_means_we_still_ask(net: FakeNet) -> None:
 
 def test_a_peer_qu_question_does_not_suppress_ours(net: FakeNet) -> None:
     """Its answer may go to that host alone (unicast)."""
-    q = make(net)
+    q = fake_querier(net)
     net.later(0.8, peer_query("nobody.local", RecordType.A, qu=True))
     assert send_times(net, q, "nobody.local") == [0, 1, 3]
 
 
 def test_our_own_query_looped_back_does_not_suppress_our_retransmission(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     transport = net.transports[0]
 
     def loop_back(message: Message, n: FakeNet, t: FakeTransport) -> None:
@@ -297,7 +279,7 @@ def test_a_peer_question_on_one_of_two_interfaces_does_not_suppress(net: FakeNet
     """Its answers reach only the link it was asked on; we send on both."""
     other = Interface(name="fake1", index=7, addresses=(IPv4Interface("198.51.100.1/24"),))
     transport = net.transport(interfaces=[LAN, other])
-    q = make(net)
+    q = fake_querier(net)
     assert net.transports[0] is transport
     net.later(0.8, peer_query("nobody.local", RecordType.A), interface=IFINDEX)
     assert send_times(net, q, "nobody.local") == [0, 1, 3]
@@ -315,7 +297,7 @@ def test_peer_queries_of_hundreds_of_questions_and_answers_cost_linear_work(net:
     questions some call asks are looked at. Counted in executed lines, not timed."""
     from tests.test_robust_parse import count_work
 
-    q = make(net)
+    q = fake_querier(net)
     task = Task()
     now = net.clock()
     q._tasks.add(task)
@@ -346,7 +328,7 @@ def test_peer_queries_of_hundreds_of_questions_and_answers_cost_linear_work(net:
 def _known_answer_ttls(net: FakeNet, *cached: tuple[str, int, float]) -> dict[str, int]:
     """Cache PTR records (instance label, TTL, seconds since received) and ask about the
     type: the TTLs the known answers of the query went out with."""
-    q = make(net)
+    q = fake_querier(net)
     now = net.clock()
     for label, ttl, age in cached:
         q.cache.add(ptr(HTTP, f"{label}.{HTTP}", ttl=ttl), IFINDEX, now - age)
@@ -369,7 +351,7 @@ def test_known_answers_of_short_ttls_carry_at_least_half_of_it(net: FakeNet) -> 
 
 
 def test_many_known_answers_are_split_over_packets_with_tc(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     now = net.clock()
     for i in range(200):
         q.cache.add(ptr(HTTP, f"instance number {i:03}.{HTTP}"), IFINDEX, now)
@@ -387,7 +369,7 @@ def test_many_known_answers_are_split_over_packets_with_tc(net: FakeNet) -> None
 def test_known_answers_go_out_without_the_cache_flush_bit(net: FakeNet) -> None:
     """RFC 6762 §10.2: the bit "MUST NOT be set in any resource records in the Known-Answer
     list". The cached copy kept it (it was received with it) and the query repeated it."""
-    q = make(net)
+    q = fake_querier(net)
     # One shared record beside the unique one: the cache alone does not answer, so we ask.
     q.cache.add(a("printer.local", "192.0.2.7", flush=True), IFINDEX, net.clock())
     q.cache.add(a("printer.local", "192.0.2.8", flush=False), IFINDEX, net.clock())
@@ -400,7 +382,7 @@ def test_known_answers_go_out_without_the_cache_flush_bit(net: FakeNet) -> None:
 def test_a_known_answer_too_big_for_a_packet_does_not_stop_the_question(net: FakeNet) -> None:
     """A cached TXT record of 1,500 bytes fits no query packet. build_queries refused the
     whole chunk, so the question was never sent, yet counted as sent."""
-    q = make(net)
+    q = fake_querier(net)
     big = txt(f"big.{HTTP}", *([b"k=" + b"v" * 240] * 6), ttl=4500, flush=False)
     q.cache.add(big, IFINDEX, net.clock())
     q.query(f"big.{HTTP}", "TXT", timeout=0.5)
@@ -417,7 +399,7 @@ def test_a_known_answer_too_big_for_a_packet_does_not_stop_the_question(net: Fak
 
 
 def test_resolve_host_returns_after_the_settle_window_not_the_timeout(net: FakeNet) -> None:
-    q = make(net, settle=0.2)
+    q = fake_querier(net, settle=0.2)
     answer_with(net, RecordType.A, "printer.local", response(a("printer.local", "192.0.2.7")))
     start = net.clock()
     assert q.resolve_host("printer.local", timeout=5) == [IPv4Address("192.0.2.7")]
@@ -427,7 +409,7 @@ def test_resolve_host_returns_after_the_settle_window_not_the_timeout(net: FakeN
 def test_resolve_host_returns_at_once_when_nsec_denies_the_other_address_type(
     net: FakeNet,
 ) -> None:
-    q = make(net, settle=0.2)
+    q = fake_querier(net, settle=0.2)
     nsec = NSECRecord(
         name="printer.local",
         ttl=120,
@@ -444,7 +426,7 @@ def test_resolve_host_returns_at_once_when_nsec_denies_the_other_address_type(
 def test_resolve_host_returns_at_once_when_both_address_types_are_unique_rrsets(
     net: FakeNet,
 ) -> None:
-    q = make(net, settle=0.2)
+    q = fake_querier(net, settle=0.2)
     both = response(a("h.local", "192.0.2.7"), additionals=[aaaa("h.local", "2001:db8::7")])
     answer_with(net, RecordType.A, "h.local", both)
     start = net.clock()
@@ -453,7 +435,7 @@ def test_resolve_host_returns_at_once_when_both_address_types_are_unique_rrsets(
 
 
 def test_resolve_host_waits_the_settle_window_for_shared_address_records(net: FakeNet) -> None:
-    q = make(net, settle=0.2)
+    q = fake_querier(net, settle=0.2)
     shared = response(
         a("h.local", "192.0.2.7", flush=False), aaaa("h.local", "2001:db8::7", flush=False)
     )
@@ -464,7 +446,7 @@ def test_resolve_host_waits_the_settle_window_for_shared_address_records(net: Fa
 
 
 def test_resolve_host_collects_addresses_arriving_within_the_settle_window(net: FakeNet) -> None:
-    q = make(net, settle=0.2)
+    q = fake_querier(net, settle=0.2)
     answer_with(net, RecordType.A, "h.local", response(a("h.local", "192.0.2.7")), delay=0.05)
     answer_with(
         net, RecordType.AAAA, "h.local", response(aaaa("h.local", "2001:db8::7")), delay=0.15
@@ -473,7 +455,7 @@ def test_resolve_host_collects_addresses_arriving_within_the_settle_window(net: 
 
 
 def test_resolve_service_returns_as_soon_as_srv_txt_and_address_are_known(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     name = f"Office.{HTTP}"
     _, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
     answer_with(net, RecordType.SRV, name, response(s, t, additionals=[addr]), delay=0.03)
@@ -494,7 +476,7 @@ def test_resolve_service_returns_as_soon_as_srv_txt_and_address_are_known(net: F
 
 
 def test_resolve_service_after_browse_is_answered_from_the_cache(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     p, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
     answer_with(net, RecordType.PTR, HTTP, response(p, additionals=[s, t, addr]))
     [found] = list(q.browse("_http._tcp", timeout=1.5))
@@ -506,7 +488,7 @@ def test_resolve_service_after_browse_is_answered_from_the_cache(net: FakeNet) -
 
 
 def test_resolve_service_at_deadline_returns_what_is_known_or_none(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     name = f"Half.{HTTP}"
     answer_with(net, RecordType.SRV, name, response(srv(name, "half.local", 81)))
     info = q.resolve_service(name, timeout=2)
@@ -518,7 +500,7 @@ def test_resolve_service_at_deadline_returns_what_is_known_or_none(net: FakeNet)
 
 
 def test_browse_sends_no_extra_questions_when_additionals_carry_everything(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     p, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
     answer_with(net, RecordType.PTR, HTTP, response(p, additionals=[s, t, addr]))
     assert [i.name for i in q.browse("_http._tcp", timeout=0.9)] == [f"Office.{HTTP}"]
@@ -526,7 +508,7 @@ def test_browse_sends_no_extra_questions_when_additionals_carry_everything(net: 
 
 
 def test_browse_asks_only_for_the_missing_txt_and_address(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     name = f"Office.{HTTP}"
     p, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
     answer_with(net, RecordType.PTR, HTTP, response(p, additionals=[s]))
@@ -557,7 +539,7 @@ def _host_nsec(host: str) -> NSECRecord:
 def test_browse_yields_each_instance_as_soon_as_it_is_resolved(net: FakeNet) -> None:
     # Each instance's host has an A record and an NSEC denying AAAA: its addresses are
     # settled, so it is yielded on arrival.
-    q = make(net, settle=0.2)
+    q = fake_querier(net, settle=0.2)
     first = service_records("One", HTTP, "one.local", 1, "192.0.2.1")
     second = service_records("Two", HTTP, "two.local", 2, "192.0.2.2")
     for records, nsec, delay in (
@@ -576,7 +558,7 @@ def test_browse_waits_the_settle_window_for_the_other_address_type(net: FakeNet)
     # Avahi answers the query sent over IPv6 with the AAAA alone and the one sent over IPv4
     # with both: an instance yielded on the first answer lacked its IPv4 address (a flaky
     # interop test, tests/test_cli.py::test_parsable_matches_avahi_browse, showed it).
-    q = make(net, settle=0.2)
+    q = fake_querier(net, settle=0.2)
     ptr_, srv_, txt_, a_ = service_records("One", HTTP, "one.local", 1, "192.0.2.1")
     first = response(ptr_, additionals=[srv_, txt_, aaaa("one.local", "2001:db8::1")])
     answer_with(net, RecordType.PTR, HTTP, first, delay=0.1)
@@ -596,7 +578,7 @@ def test_browse_waits_the_settle_window_for_the_other_address_type(net: FakeNet)
 def test_browse_yields_after_the_settle_window_when_the_other_type_never_comes(
     net: FakeNet,
 ) -> None:
-    q = make(net, settle=0.2)
+    q = fake_querier(net, settle=0.2)
     records = service_records("One", HTTP, "one.local", 1, "192.0.2.1")
     answer_with(net, RecordType.PTR, HTTP, response(records[0], additionals=records[1:]), delay=0.1)
     start = net.clock()
@@ -605,7 +587,7 @@ def test_browse_yields_after_the_settle_window_when_the_other_type_never_comes(
 
 
 def test_browse_at_deadline_adds_partially_resolved_instances(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     name = f"Partial.{HTTP}"
     answer_with(
         net, RecordType.PTR, HTTP, response(ptr(HTTP, name), additionals=[srv(name, "p.local", 9)])
@@ -616,7 +598,7 @@ def test_browse_at_deadline_adds_partially_resolved_instances(net: FakeNet) -> N
 
 
 def test_subtype_browse_asks_for_the_subtype_and_reports_base_type(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     sub = f"_printer._sub.{HTTP}"
     _, s, t, addr = service_records("P", HTTP, "p.local", 80, "192.0.2.3")
     answer_with(net, RecordType.PTR, sub, response(ptr(sub, f"P.{HTTP}"), additionals=[s, t, addr]))
@@ -633,7 +615,7 @@ def test_browse_and_watch_list_only_ptr_targets_one_label_under_the_type(
     that points elsewhere names no instance of it, however well its target resolves (found
     by tests/test_robust_pipeline.py: "Office Printer" alone, from a packet cut before its
     pointer, was reported with an empty type)."""
-    q = make(net)
+    q = fake_querier(net)
     asked = f"_printer._sub.{HTTP}" if subtype else HTTP
     # In text form: "\." is a dot inside a label, "\\" a backslash.
     good = [f"Good\\. One.{HTTP}", f"x\\\\.{HTTP}"]  # labels "Good. One" and "x\"
@@ -654,7 +636,7 @@ def test_browse_and_watch_list_only_ptr_targets_one_label_under_the_type(
 
 
 def test_service_types(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     meta = "_services._dns-sd._udp.local"
     answer_with(net, RecordType.PTR, meta, response(ptr(meta, "_ipp._tcp.local"), ptr(meta, HTTP)))
     answer_with(net, RecordType.PTR, meta, response(ptr(meta, HTTP)), delay=0.3)
@@ -664,7 +646,7 @@ def test_service_types(net: FakeNet) -> None:
 def test_service_types_lists_only_service_types(net: FakeNet) -> None:
     """What a type enumeration lists must be something browse() takes (RFC 6763 §7): not a
     host, an instance, a name cut short, or a type of another protocol or domain."""
-    q = make(net)
+    q = fake_querier(net)
     meta = "_services._dns-sd._udp.local"
     listed = ["_IPP._TCP.local", "_a._udp.local", f"Office.{HTTP}", "printer.local", "_http"]
     listed += ["_x._sctp.local", "_x._tcp.example", "_._tcp.local", "x._tcp.local"]
@@ -673,7 +655,7 @@ def test_service_types_lists_only_service_types(net: FakeNet) -> None:
 
 
 def test_watch_reports_added_updated_and_removed_after_goodbye(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     name = f"Office.{HTTP}"
     p, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
     new_txt = txt(name, b"path=/new")
@@ -706,7 +688,7 @@ def test_watch_sees_a_flush_that_the_cache_applied_later_when_it_is_due(net: Fak
     """A flush record within FLUSH_GAP of its rrset's last walk is applied by the next walk,
     as of its own time. The watch must hear of it then, and wake for it: it had read the
     records before the flush lowered their expiry."""
-    q = make(net)
+    q = fake_querier(net)
     host = "f.local"
     recs = service_records("F", HTTP, host, 80, "192.0.2.5")
     start = net.clock()
@@ -741,7 +723,7 @@ def test_watch_patches_its_listing_from_the_ptr_records_that_changed(net: FakeNe
     """Once the watch has read the service type's PTR records, a new instance and a goodbye
     reach it as the keys of the PTR records that changed: it reports both without reading
     the PTR records again (13.5 ms a wake-up with 4,000 instances when it did)."""
-    q = make(net)
+    q = fake_querier(net)
     instances = [service_records(f"I{i}", HTTP, f"i{i}.local", 80, "192.0.2.1") for i in range(30)]
     fresh = service_records("New", HTTP, "new.local", 80, "192.0.2.2")
     start = net.clock()
@@ -772,7 +754,7 @@ def test_watch_patches_its_listing_from_the_ptr_records_that_changed(net: FakeNe
 
 
 def test_watch_reports_removal_when_records_expire_silently(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     name = f"Gone.{HTTP}"
     answered = []
 
@@ -835,7 +817,7 @@ def test_a_watch_woken_from_suspend_reports_what_expired_and_asks_once(net: Fake
 def _srv_query_times(net: FakeNet, ttl: int, timeout: float) -> list[float]:
     """Watch an instance answered once (at 0.05 s, records of ``ttl``) and return when the
     watch asked for its SRV record again: nothing else refreshes the records."""
-    q = make(net)
+    q = fake_querier(net)
     name = f"R.{HTTP}"
     recs = service_records("R", HTTP, "r.local", 1, "192.0.2.5", ttl=ttl)
     srv_times: list[float] = []
@@ -875,7 +857,7 @@ def test_watch_reports_no_false_removal_when_a_short_ttl_refresh_answer_is_lost(
 ) -> None:
     # The python-zeroconf interop case: TTL 2, the answer to the 80 % query is lost; the
     # 85 % query must go out and its answer keep the service, with no "removed" / "added".
-    q = make(net)
+    q = fake_querier(net)
     name = f"Z.{HTTP}"
     recs = service_records("Z", HTTP, "z.local", 1, "192.0.2.5", ttl=2)
     packet = response(recs[0].with_ttl(2), additionals=recs[1:])
@@ -898,7 +880,7 @@ def test_watch_reports_no_false_removal_when_a_short_ttl_refresh_answer_is_lost(
 
 
 def test_goodbye_is_honoured_only_after_one_second(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     transport = net.transports[0]
     transport.inject(response(a("h.local", "192.0.2.7")))
     q.process()
@@ -910,7 +892,7 @@ def test_goodbye_is_honoured_only_after_one_second(net: FakeNet) -> None:
 
 
 def test_cache_flush_through_the_querier(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     transport = net.transports[0]
     transport.inject(response(a("h.local", "192.0.2.1")))
     q.process()
@@ -926,7 +908,7 @@ def test_a_held_back_cache_flush_reaches_a_caller_that_only_processes_and_reads(
 ) -> None:
     """The second flush record, 0.1 s after the first, is held back (FLUSH_GAP) and flushes
     .3; nothing but process() and cached() runs afterwards, and .3 stayed for ever."""
-    q = make(net)
+    q = fake_querier(net)
     transport = net.transports[0]
     for address, flush, step in (("192.0.2.3", False, 0.0), ("192.0.2.2", True, 0.95)):
         net.clock.advance(step)
@@ -941,7 +923,7 @@ def test_a_held_back_cache_flush_reaches_a_caller_that_only_processes_and_reads(
 
 
 def test_cache_size_bound_holds_under_a_flood(net: FakeNet) -> None:
-    q = make(net, cache_size=50)
+    q = fake_querier(net, cache_size=50)
     transport = net.transports[0]
     for i in range(40):
         transport.inject(response(*(a(f"h{i}-{j}.local", "192.0.2.1") for j in range(5))))
@@ -955,7 +937,7 @@ def test_cache_size_bound_holds_under_a_flood(net: FakeNet) -> None:
 def test_evictions_tell_the_tasks_which_names_went(net: FakeNet) -> None:
     """A cache under a flood evicts on every batch. Telling a watch "anything may have
     changed" then made it read every instance again on every wake-up; it is told the names."""
-    q = make(net, cache_size=32)
+    q = fake_querier(net, cache_size=32)
     seen: list[set[str] | None] = []
 
     class Follower(Task):
@@ -989,28 +971,28 @@ def _deliver(net: FakeNet, q: Querier, data: bytes, **kwargs: object) -> None:
 
 
 def test_responses_from_a_port_other_than_5353_are_dropped(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     _deliver(net, q, response(a("h.local", "192.0.2.7")), source=("192.0.2.1", 40000))
     assert q.cached("h.local", "A") == []
     assert q.stats()["dropped_source_port"] == 1
 
 
 def test_responses_from_off_link_sources_are_dropped(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     _deliver(net, q, response(a("h.local", "198.51.100.7")), source=("198.51.100.7", 5353))
     assert q.cached("h.local", "A") == []
     assert q.stats()["dropped_off_link"] == 1
 
 
 def test_link_local_sources_are_always_on_link(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     _deliver(net, q, response(a("v4ll.local", "169.254.3.3")), source=("169.254.3.3", 5353))
     _deliver(net, q, response(aaaa("v6.local", "fe80::99")), source=("fe80::99", 5353))
     assert q.cached("v4ll.local", "A") and q.cached("v6.local", "AAAA")
 
 
 def test_packets_from_interfaces_not_selected_are_dropped(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     _deliver(net, q, response(a("h.local", "192.0.2.7")), interface=IFINDEX + 5)
     assert q.stats()["dropped_other_interface"] == 1
 
@@ -1021,14 +1003,14 @@ def test_packets_from_interfaces_not_selected_are_dropped(net: FakeNet) -> None:
 def test_responses_with_nonzero_opcode_or_rcode_are_dropped(
     net: FakeNet, flags: int, reason: str
 ) -> None:
-    q = make(net)
+    q = fake_querier(net)
     _deliver(net, q, response(a("h.local", "192.0.2.7"), flags=flags))
     assert q.cached("h.local", "A") == []
     assert q.stats()["dropped_opcode_rcode"] == 1
 
 
 def test_queries_and_malformed_packets_are_counted_not_cached(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     _deliver(net, q, response(a("h.local", "192.0.2.7"), flags=0))
     _deliver(net, q, b"\x00\x00\x84\x00\x00\x00\x00\x05")
     stats = q.stats()
@@ -1039,7 +1021,7 @@ def test_queries_and_malformed_packets_are_counted_not_cached(net: FakeNet) -> N
 def test_question_section_of_a_response_is_ignored(net: FakeNet) -> None:
     from mdnsq import encode_message
 
-    q = make(net)
+    q = fake_querier(net)
     data = encode_message(
         Message(
             flags=FLAG_QR | FLAG_AA,
@@ -1052,7 +1034,7 @@ def test_question_section_of_a_response_is_ignored(net: FakeNet) -> None:
 
 
 def test_answers_match_by_name_and_type_not_type_alone(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     answer_with(
         net,
         RecordType.TXT,
@@ -1064,7 +1046,7 @@ def test_answers_match_by_name_and_type_not_type_alone(net: FakeNet) -> None:
 
 
 def test_ipv6_link_local_addresses_carry_their_scope(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     answer_with(net, RecordType.A, "h.local", response(aaaa("h.local", "fe80::1")))
     [address] = q.resolve_host("h.local", timeout=1)
     assert address == IPv6Address(f"fe80::1%{IFINDEX}")
@@ -1075,7 +1057,7 @@ def test_ipv6_link_local_addresses_carry_their_scope(net: FakeNet) -> None:
 
 
 def test_resolve_service_by_raw_instance_label_escapes_it(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     q.resolve_service(instance="Dr. Who's Printer", type="_ipp._tcp.local.", timeout=0.5)
     assert questions_of(sent(net)) == [
         ("Dr\\. Who's Printer._ipp._tcp.local", RecordType.SRV),
@@ -1084,7 +1066,7 @@ def test_resolve_service_by_raw_instance_label_escapes_it(net: FakeNet) -> None:
 
 
 def test_utf8_instance_round_trips(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     name = f"Büro Drucker 😀.{HTTP}"
     p, s, t, addr = service_records("Büro Drucker 😀", HTTP, "b.local", 631, "192.0.2.4")
     answer_with(net, RecordType.PTR, HTTP, response(p, additionals=[s, t, addr]))
@@ -1094,13 +1076,13 @@ def test_utf8_instance_round_trips(net: FakeNet) -> None:
 
 @pytest.mark.parametrize("bad", ["", "_http", "."])
 def test_bad_service_types_are_value_errors(net: FakeNet, bad: str) -> None:
-    q = make(net)
+    q = fake_querier(net)
     with pytest.raises(ValueError):
         list(q.browse(bad, timeout=0.1))
 
 
 def test_resolve_service_needs_name_or_instance_and_type(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     with pytest.raises(TypeError):
         q.resolve_service(instance="x")
     with pytest.raises(TypeError):
@@ -1111,7 +1093,7 @@ def test_resolve_service_needs_name_or_instance_and_type(net: FakeNet) -> None:
 
 
 def test_calls_after_close_raise_and_close_is_idempotent(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     q.close()
     q.close()
     with pytest.raises(MdnsqError):
@@ -1119,7 +1101,7 @@ def test_calls_after_close_raise_and_close_is_idempotent(net: FakeNet) -> None:
 
 
 def test_closing_inside_a_browse_loop_ends_it(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     first = service_records("One", HTTP, "one.local", 1, "192.0.2.1")
     answer_with(net, RecordType.PTR, HTTP, response(first[0], additionals=first[1:]))
     got = []
@@ -1296,7 +1278,7 @@ def test_questions_that_do_not_fit_one_packet_are_split(net: FakeNet) -> None:
 
 
 def test_browse_asks_about_a_bounded_number_of_unresolved_instances(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     pointers = [ptr(HTTP, f"printer {i:03d}.{HTTP}") for i in range(100)]
     answer_with(net, RecordType.PTR, HTTP, response(*pointers))
     assert list(q.browse(HTTP, timeout=0.5)) == []
@@ -1306,7 +1288,7 @@ def test_browse_asks_about_a_bounded_number_of_unresolved_instances(net: FakeNet
 
 
 def test_records_a_call_waits_for_survive_a_flood_of_junk(net: FakeNet) -> None:
-    q = make(net, cache_size=100)
+    q = fake_querier(net, cache_size=100)
     name = f"Web.{HTTP}"
     _, s, t, addr = service_records("Web", HTTP, "web.local", 80, "192.0.2.9")
     junk = [
@@ -1328,7 +1310,7 @@ def test_records_a_call_waits_for_survive_a_flood_of_junk(net: FakeNet) -> None:
 
 
 def test_watch_of_an_instance_that_never_resolves_does_not_spin(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     answer_with(net, RecordType.PTR, HTTP, response(ptr(HTTP, f"Ghost.{HTTP}")))
     assert list(q.watch(HTTP, timeout=30)) == []
     # Waits: retransmissions, the partial-report timer and arrivals; not thousands of spins.
@@ -1378,7 +1360,7 @@ def test_receives_that_keep_failing_raise_a_network_error() -> None:
 
 
 def test_known_answers_are_capped_so_planted_records_cannot_make_us_flood(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     now = net.clock()
     for i in range(1000):
         q.cache.add(ptr(HTTP, f"planted {i}.{HTTP}", ttl=4500 - i), IFINDEX, now)
@@ -1411,7 +1393,7 @@ def _junk(count: int, first: int = 0) -> list[bytes]:
 def test_a_burst_is_shed_unparsed_but_the_awaited_answer_gets_through(
     net: FakeNet, parses: list[int]
 ) -> None:
-    q = make(net)
+    q = fake_querier(net)
     name = f"Office.{HTTP}"
     # The answer spells the instance in another case: matching is ASCII case-insensitive.
     _, s, t, addr = service_records("OFFICE", HTTP, "office.local", 8080, "192.0.2.8")
@@ -1449,7 +1431,7 @@ def test_a_receive_pass_over_its_budget_sheds_the_rest_of_it(
         return parse_message(data)
 
     monkeypatch.setattr(mdnsq.querier, "parse_message", slow)
-    q = make(net)
+    q = fake_querier(net)
     name = f"Office.{HTTP}"
     _, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
 
@@ -1473,7 +1455,7 @@ def test_without_pressure_every_response_is_parsed_and_cached(
     net: FakeNet, parses: list[int]
 ) -> None:
     """The same 300 packets arriving in small groups: no pass fills up, nothing is shed."""
-    q = make(net)
+    q = fake_querier(net)
     name = f"Office.{HTTP}"
     _, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
     junk = _junk(300)
@@ -1494,7 +1476,7 @@ def test_without_pressure_every_response_is_parsed_and_cached(
 
 
 def test_with_no_call_waiting_a_burst_is_shed_until_the_socket_stays_calm(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     transport = net.transports[0]
     for packet in _junk(100):
         transport.inject(packet)
@@ -1519,7 +1501,7 @@ def test_queries_are_not_parsed_while_no_call_could_use_them(
 ) -> None:
     """Peers' questions matter only to a call about to ask the same (§7.3): with none running,
     a query is counted and dropped unparsed; during a call it is read."""
-    q = make(net)
+    q = fake_querier(net)
     query = encode_message(Message(questions=(Question("h.local", RecordType.A),)))
     net.transports[0].inject(query)
     q.process()
@@ -1621,7 +1603,7 @@ def test_a_watch_reports_an_instance_whose_srv_expired_and_finds_it_again(net: F
     """Real responders give PTR and TXT 4500 s, SRV and A 120 s. With the link down from 90
     to 200 s the SRV and A records expire unrefreshed: the watch said nothing, kept the old
     host and port, and never asked again (the PTR, a known answer, kept the responder quiet)."""
-    q = make(net)
+    q = fake_querier(net)
     recs = service_records("Box", HTTP, "box.local", 8080, "192.0.2.5", ttl=120)
     asked: list[tuple[float, str, RecordType]] = []
     start = net.clock()
@@ -1660,7 +1642,7 @@ def test_instances_that_never_resolve_do_not_starve_the_others(net: FakeNet, cal
     """MAX_RESOLVING instances listed first that nobody answers for (their hosts vanished:
     PTR records outlive SRV records) held every slot: a live instance after them was never
     asked about. Now a slot held RESOLVE_HOLD goes to an instance that waits."""
-    q = make(net)
+    q = fake_querier(net)
     transport = net.transports[0]
     dead = [ptr(HTTP, f"Dead{i}.{HTTP}") for i in range(MAX_RESOLVING)]
     transport.inject(response(*dead))
@@ -1704,7 +1686,7 @@ def test_instances_that_never_resolve_do_not_starve_the_others(net: FakeNet, cal
 def test_a_one_shot_query_returns_once_its_answer_settled(net: FakeNet) -> None:
     """Legacy unicast replies carry no cache-flush bit (RFC 6762 §6.7), so a one-shot query()
     never saw a unique answer and always ran to its deadline."""
-    q = make(net, one_shot=True)
+    q = fake_querier(net, one_shot=True)
 
     def legacy(message: Message, n: FakeNet, t: FakeTransport) -> None:
         for question in message.questions:
@@ -1739,7 +1721,7 @@ def test_a_record_heard_on_two_interfaces_is_one_known_answer(net: FakeNet) -> N
 @pytest.mark.parametrize("name", ["", "."])
 def test_no_question_about_the_root(net: FakeNet, name: str) -> None:
     """query("") asked ". A?" and resolve_service("") ". SRV?" and ". TXT?" on the link."""
-    q = make(net)
+    q = fake_querier(net)
     with pytest.raises(InvalidArgument):
         q.query(name, "A", timeout=1)
     with pytest.raises(InvalidArgument):
@@ -1754,7 +1736,7 @@ def test_a_goodbye_with_the_flush_bit_withdraws_only_its_own_address(net: FakeNe
     """Avahi sends the goodbyes of unique records with the cache-flush bit. Read as a flush,
     one IPv6 address withdrawn took the host's other one along a second later: resolve_host
     found nothing, and a watch reported the host without IPv6 and never asked again."""
-    q = make(net)
+    q = fake_querier(net)
     p, s, tx, ad = service_records("Office", HTTP, "office.local", 80, "192.0.2.8")
     one, two = aaaa("office.local", "2001:db8::1"), aaaa("office.local", "2001:db8::2")
     transport = net.transports[0]
@@ -1777,7 +1759,7 @@ def test_a_watch_does_not_report_a_live_instance_removed_when_traffic_fills_the_
     """Only the type was spared from eviction: once reported, an instance's SRV record was
     among the oldest in the cache, and other hosts' announcements evicted it. The watch then
     read "no SRV" and reported a live instance removed (then added again once it answered)."""
-    q = make(net, cache_size=64)
+    q = fake_querier(net, cache_size=64)
     transport = net.transports[0]
     recs = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
     net.later(0.05, response(*recs), transport)
@@ -1797,7 +1779,7 @@ def test_a_watch_does_not_report_a_live_instance_removed_when_traffic_fills_the_
 def test_a_host_name_spelled_in_another_case_is_no_update(net: FakeNet) -> None:
     """Names compare without case (RFC 1035 §2.3.3): an SRV refresh spelling its target
     "OFFICE.local" was reported as an update of a host that had not changed."""
-    q = make(net)
+    q = fake_querier(net)
     transport = net.transports[0]
     p, s, tx, ad = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
     net.later(0.01, response(p, s, tx, ad), transport)
@@ -1809,7 +1791,7 @@ def test_a_host_name_spelled_in_another_case_is_no_update(net: FakeNet) -> None:
 def test_service_types_lists_a_type_in_the_second_after_its_goodbye(net: FakeNet) -> None:
     """Every call sees a record for the second after its goodbye, when another host offering
     the same type may rescue it (README); service_types alone left it out."""
-    q = make(net)
+    q = fake_querier(net)
     transport = net.transports[0]
     meta = "_services._dns-sd._udp.local"
     net.later(0.05, response(ptr(meta, HTTP), ptr(meta, "_ipp._tcp.local")), transport)
@@ -1835,7 +1817,7 @@ def test_service_types_lists_a_type_in_the_second_after_its_goodbye(net: FakeNet
 def test_arguments_of_the_wrong_kind_are_a_type_error(net: FakeNet, call: Any) -> None:
     """As the README says. Service types and host names raised AttributeError (no .strip()),
     and a record type of 1.5 asked about A records (int() truncated it)."""
-    q = make(net)
+    q = fake_querier(net)
     with pytest.raises(TypeError):
         call(q)
     assert sent(net) == []
@@ -1848,7 +1830,7 @@ def test_a_timeout_that_is_no_number_of_seconds_is_refused(
     net: FakeNet, timeout: Any, error: type[Exception]
 ) -> None:
     """NaN read as 0: a computed timeout gone wrong looked like a network with nobody on it."""
-    q = make(net)
+    q = fake_querier(net)
     for call in (
         lambda: q.query("h.local", "A", timeout=timeout),
         lambda: q.resolve_host("h.local", timeout=timeout),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import math
 import socket
-from collections.abc import Iterator
 from ipaddress import IPv4Address
 
 import pytest
@@ -30,19 +29,7 @@ HTTP = "_http._tcp.local"
 PAYLOAD_V4, PAYLOAD_V6 = 1472, 1452
 CAPS = {socket.AF_INET: PAYLOAD_V4, socket.AF_INET6: PAYLOAD_V6}
 
-
-@pytest.fixture(autouse=True)
-def no_first_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Series start at once, so the times below are exact (§5.2's delay has its own test)."""
-    monkeypatch.setattr(mdnsq.querier, "FIRST_DELAY", (0.0, 0.0))
-
-
-@pytest.fixture
-def net() -> Iterator[FakeNet]:
-    the_net = FakeNet()
-    yield the_net
-    for transport in the_net.transports:
-        transport.close()
+pytestmark = pytest.mark.usefixtures("no_first_delay")
 
 
 def querier(net: FakeNet, *transports: FakeTransport) -> Querier:

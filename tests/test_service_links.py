@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import ipaddress
 import subprocess
-from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 
 import pytest
 
-import mdnsq.querier
 from mdnsq import Message, Querier, RecordType
 from mdnsq.cache import RecordCache
 from mdnsq.interfaces import Interface
@@ -45,6 +43,8 @@ IPP = "_ipp._tcp.local"
 NAME = f"Shared Printer.{IPP}"
 A_LINK, B_LINK = 2, 3
 T0 = 1000.0
+
+pytestmark = pytest.mark.usefixtures("no_first_delay")
 
 
 def file(cache: RecordCache, interface: int, now: float, *records: object) -> None:
@@ -212,19 +212,6 @@ def test_on_one_link_the_srv_record_is_chosen_as_before() -> None:
 
 OTHER = Interface(name="fake1", index=B_LINK, addresses=(IPv4Interface("198.51.100.254/24"),))
 PEER_B = ("198.51.100.1", 5353)
-
-
-@pytest.fixture(autouse=True)
-def no_first_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mdnsq.querier, "FIRST_DELAY", (0.0, 0.0))
-
-
-@pytest.fixture
-def net() -> Iterator[FakeNet]:
-    the_net = FakeNet()
-    yield the_net
-    for transport in the_net.transports:
-        transport.close()
 
 
 def two_links(net: FakeNet) -> tuple[Querier, FakeTransport]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Any
 
@@ -28,6 +27,7 @@ from tests.fakes import (
     FakeNet,
     FakeTransport,
     a,
+    fake_querier,
     ptr,
     response,
     service_records,
@@ -40,22 +40,7 @@ SSH = "_ssh._tcp.local"
 HTTP = "_http._tcp.local"
 T0 = 1000.0
 
-
-@pytest.fixture(autouse=True)
-def no_first_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mdnsq.querier, "FIRST_DELAY", (0.0, 0.0))
-
-
-@pytest.fixture
-def net() -> Iterator[FakeNet]:
-    the_net = FakeNet()
-    yield the_net
-    for transport in the_net.transports:
-        transport.close()
-
-
-def make(net: FakeNet) -> Querier:
-    return Querier(transports=[net.transport()], clock=net.clock, wait=net.wait)
+pytestmark = pytest.mark.usefixtures("no_first_delay")
 
 
 # -- finding 1: an empty TXT record after a partial report -----------------------------------
@@ -68,7 +53,7 @@ def test_a_watch_reports_an_empty_txt_record_that_comes_after_the_instance(
     """RFC 6763 §6.1's empty TXT record (one zero byte; `_ssh._tcp`, `_smb._tcp`, Avahi's
     services without TXT data) reads as `{}`, as no TXT record does: the watch reported the
     instance incomplete after 2 s and never said it became complete."""
-    q = make(net)
+    q = fake_querier(net)
     name, host = f"box.{SSH}", "box.local"
     net.later(0.05, response(ptr(SSH, name), srv(name, host, 22), a(host, "192.0.2.5")))
     net.later(3.0, response(txt(name, *strings)))
@@ -101,7 +86,7 @@ def test_knowing_a_txt_record_is_content() -> None:
 
 
 def test_guard_a_refresh_of_an_empty_txt_record_is_no_update(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     name, host = f"box.{SSH}", "box.local"
     records = response(ptr(SSH, name), srv(name, host, 22), txt(name, b""), a(host, "192.0.2.5"))
     for at in (0.05, 3.0, 6.0):
@@ -116,7 +101,7 @@ def test_guard_a_refresh_of_an_empty_txt_record_is_no_update(net: FakeNet) -> No
 def test_a_caller_editing_info_txt_makes_no_false_update(net: FakeNet) -> None:
     """The peer announces the same records again at 5 s: nothing changed, nothing to report.
     The watch compared with the very dict it had handed the caller, and reported 'updated'."""
-    q = make(net)
+    q = fake_querier(net)
     records = response(*service_records("web", HTTP, "web.local", 80, "192.0.2.7"))
     net.later(0.05, records)
     net.later(5.0, records)
@@ -131,7 +116,7 @@ def test_a_caller_editing_info_txt_makes_no_false_update(net: FakeNet) -> None:
 
 def test_a_caller_editing_info_txt_does_not_hide_a_real_update(net: FakeNet) -> None:
     """The caller's dict made equal to what the peer sends next: the watch missed the change."""
-    q = make(net)
+    q = fake_querier(net)
     name = f"web.{HTTP}"
     net.later(0.05, response(*service_records("web", HTTP, "web.local", 80, "192.0.2.7")))
     net.later(5.0, response(txt(name, b"path=/new")))
@@ -152,7 +137,7 @@ def test_a_caller_editing_info_txt_does_not_hide_a_real_update(net: FakeNet) -> 
 
 
 def test_guard_info_txt_stays_a_plain_dict_that_json_writes(net: FakeNet) -> None:
-    q = make(net)
+    q = fake_querier(net)
     p, s, _, addr = service_records("web", HTTP, "web.local", 80, "192.0.2.7")
     net.later(0.05, response(p, s, txt(f"web.{HTTP}", b"v=1", b"flag"), addr))
     [event] = list(q.watch("_http._tcp", timeout=1))
@@ -244,7 +229,7 @@ def test_guard_service_types_as_people_type_them(typed: str, normal: str) -> Non
 def test_guard_service_types_still_asks_the_type_enumeration(net: FakeNet) -> None:
     """service_types() asks '_services._dns-sd._udp.local' itself, and what it lists browse
     takes as it is (so `mdnsq browse --all` passes it on)."""
-    q = make(net)
+    q = fake_querier(net)
     meta = "_services._dns-sd._udp.local"
     listed = ["_ipp._tcp.local", HTTP, "_IPP._UDP.local", "_http._tcp.example", f"x.{HTTP}"]
     net.later(0.05, response(*(ptr(meta, t) for t in listed)))
