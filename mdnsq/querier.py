@@ -1340,6 +1340,25 @@ class Querier:
             self._transmit(due, now, windows, task)
         return next_at
 
+    def _known_answers(self, chunk: list[Question], now: float) -> list[Record]:
+        """What the cache holds for a packet's questions (§7.1), at most MAX_KNOWN_ANSWERS."""
+        if self.one_shot:
+            return []
+        entries: list[CacheEntry] = []
+        for question in chunk:
+            if question.type != RecordType.ANY:
+                entries.extend(self._cache.known_answers(question.name, question.type, now))
+        if len(entries) > MAX_KNOWN_ANSWERS:
+            # Whatever the cache holds (an on-link host can plant thousands of records), our
+            # queries stay a few packets: keep the longest-lived known answers.
+            self._stats["known_answers_capped"] += len(entries) - MAX_KNOWN_ANSWERS
+            entries.sort(key=lambda e: e.expires, reverse=True)
+            del entries[MAX_KNOWN_ANSWERS:]
+        # Remaining TTL to the nearest second: truncated, a record of TTL 1 with 0.6 s left
+        # went out with TTL 0, and one of TTL 3 with 1.6 s left as 1, less than the half a
+        # responder wants to see before it stays silent (§7.1).
+        return [e.record.with_ttl(int(e.expires - now + 0.5)) for e in entries]
+
     def _transmit(
         self,
         questions: list[Question],
@@ -1400,28 +1419,10 @@ class Querier:
             if len(self._ids) > 64:
                 del self._ids[next(iter(self._ids))]
 
-        def known_for(chunk: list[Question], count: bool) -> list[Record]:
-            if self.one_shot:
-                return []
-            entries: list[CacheEntry] = []
-            for question in chunk:
-                if question.type != RecordType.ANY:
-                    entries.extend(self._cache.known_answers(question.name, question.type, now))
-            if len(entries) > MAX_KNOWN_ANSWERS:
-                # Whatever the cache holds (an on-link host can plant thousands of records),
-                # our queries stay a few packets: keep the longest-lived known answers.
-                if count:
-                    self._stats["known_answers_capped"] += len(entries) - MAX_KNOWN_ANSWERS
-                entries.sort(key=lambda e: e.expires, reverse=True)
-                del entries[MAX_KNOWN_ANSWERS:]
-            # Remaining TTL to the nearest second: truncated, a record of TTL 1 with 0.6 s
-            # left went out with TTL 0, and one of TTL 3 with 1.6 s left as 1, less than
-            # the half a responder wants to see before it stays silent (§7.1).
-            return [e.record.with_ttl(int(e.expires - now + 0.5)) for e in entries]
-
-        # Each transport gets packets no bigger than its cap (PAYLOAD_V4 / PAYLOAD_V6, or its
-        # own max_payload); transports with equal caps share them. The counters count each
-        # query once, as the smallest packets carried it (what every transport carried).
+        # The questions' groups and their known answers, once: every transport's packets
+        # carry the same, each built no bigger than that transport's cap (PAYLOAD_V4 /
+        # PAYLOAD_V6, or its own max_payload); transports with equal caps share them, and the
+        # counters count each query once, as the smallest packets carried it.
         caps = [
             int(
                 getattr(
@@ -1432,15 +1433,13 @@ class Querier:
             )
             for transport in self._transports
         ]
+        plan = [
+            (chunk, self._known_answers(chunk, now))
+            for chunk in _chunks(fresh, min(QUESTION_BUDGET, *caps))  # questions always fit
+        ]
         by_cap: dict[int, list[bytes]] = {}
-        plans: dict[int, list[tuple[list[Question], list[Record]]]] = {}
         for cap in sorted(set(caps)):
             count = not by_cap
-            budget = min(QUESTION_BUDGET, cap)  # the questions alone always fit
-            plan = plans.get(budget)
-            if plan is None:
-                plan = [(chunk, known_for(chunk, count)) for chunk in _chunks(fresh, budget)]
-                plans[budget] = plan
             packets = by_cap[cap] = []
             for chunk, known in plan:
                 try:

@@ -217,12 +217,7 @@ def instance_with_domain(name: str) -> str:
     ('Office Printer._ipp._tcp'), as service types get it: asked as given, such a name is
     nobody's on a link and the call waited out its timeout. Other names are as given."""
     labels = split_name(name)
-    if (
-        len(labels) >= 3
-        and name_key(labels[-1]) in ("_tcp", "_udp")
-        and len(labels[-2]) > 1
-        and labels[-2][0] == "_"
-    ):
+    if len(labels) >= 3 and _is_type(labels[-2:]):
         return join_name(name, "local")
     return name
 
