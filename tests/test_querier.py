@@ -1431,6 +1431,7 @@ def test_a_receive_pass_over_its_budget_sheds_the_rest_of_it(
         return parse_message(data)
 
     monkeypatch.setattr(mdnsq.querier, "parse_message", slow)
+    monkeypatch.setattr(mdnsq.querier, "_cpu", net.clock)  # the parses spend CPU time
     q = fake_querier(net)
     name = f"Office.{HTTP}"
     _, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
@@ -1449,6 +1450,40 @@ def test_a_receive_pass_over_its_budget_sheds_the_rest_of_it(
     assert len(parsed) == budget + 2  # the junk within the budget, one past it, the answer
     assert stats["shed_under_pressure"] == 30 - budget - 1
     assert q.cached(f"junk-{budget}.local", "A") and not q.cached("junk-29.local", "A")
+
+
+def test_a_receive_pass_stopped_by_the_scheduler_sheds_nothing(
+    net: FakeNet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the throughput benchmark on a busy two-core machine: a pass of honest packets
+    that the scheduler stopped for a few ms looked over budget on the clock and shed the next
+    0.5 s of traffic. Here the clock runs 1 ms per packet while the thread's CPU time stands
+    still: the pass is not over its budget, and all of it is parsed and cached."""
+    seen: list[int] = []
+
+    def preempted(data: memoryview) -> Message:
+        seen.append(1)
+        net.clock.advance(0.001)  # elsewhere while the clock ran
+        return parse_message(data)
+
+    monkeypatch.setattr(mdnsq.querier, "parse_message", preempted)
+    monkeypatch.setattr(mdnsq.querier, "_cpu", lambda: 7.0)
+    q = fake_querier(net)
+    name = f"Office.{HTTP}"
+    _, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
+
+    def responder(message: Message, n: FakeNet, tr: FakeTransport) -> None:
+        if any(qq.name == name for qq in message.questions):
+            for packet in [*_junk(30), response(s, t, additionals=[addr])]:  # one pass
+                n.later(0.05, packet)
+
+    net.responders.append(responder)
+    info = q.resolve_service(name, timeout=3)
+    assert info is not None and info.complete
+    stats = q.stats()
+    assert "shed_under_pressure" not in stats and "pressure_episodes" not in stats
+    assert len(seen) == 31
+    assert all(q.cached(f"junk-{i}.local", "A") for i in range(30))
 
 
 def test_without_pressure_every_response_is_parsed_and_cached(
