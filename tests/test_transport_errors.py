@@ -177,23 +177,31 @@ def test_a_join_refused_with_enobufs_is_a_clear_network_error(private_netns: Non
         assert t.stats().join_errors == 0
 
 
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
 def test_running_out_of_descriptors_anywhere_is_a_clear_network_error(
     private_netns: None,
 ) -> None:
     """EMFILE at each step of opening (the interface list, the socket, its wake-up pair, the
     Querier's own): a NetworkError like any socket that cannot be opened, and nothing left
     open, until the limit allows the whole Querier."""
-    # Earlier tests' garbage (a Querier or transport not yet collected) holds descriptors
-    # above the lowest free one, which the limits below assume free.
-    gc.collect()
-    spare = os.dup(0)
-    os.close(spare)  # the lowest free descriptor; every other one above it is free too
+    gc.collect()  # earlier tests' garbage (a Querier not yet collected) would close meanwhile
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     fds_before = open_fds()
+    # A limit below the n-th free descriptor leaves exactly n to open, holes included: earlier
+    # tests may hold descriptors above the lowest free one.
+    held = {int(fd) for fd in fds_before if _is_open(int(fd))}  # not the listing's own
+    free = [fd for fd in range(len(held) + 64) if fd not in held]
     failures: list[NetworkError] = []
     for allowed in range(64):
         q: Querier | None = None
-        resource.setrlimit(resource.RLIMIT_NOFILE, (spare + allowed, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (free[allowed], hard))
         try:
             q = Querier(interfaces=["lo"], ip_version="v4")
         except NetworkError as exc:
