@@ -27,7 +27,7 @@
 #   not selected; and, counted by the transports and summed in stats(), datagrams too big
 #   for a buffer, unicast through an interface not selected, and socket errors waited through.
 # - Load shedding: a socket under pressure (a receive pass read MAX_BATCH datagrams without it
-#   running dry, or was still reading after PASS_BUDGET) carries a flood we cannot parse in
+#   running dry, or spent PASS_BUDGET of CPU time reading) carries a flood we cannot parse in
 #   full (~1 ms per 9000-byte packet), and the kernel then drops at random, our answers too.
 #   Until no pass has found it full for PRESSURE_HOLD seconds, a datagram is parsed only if it
 #   holds, in wire form and ASCII case-insensitively, the first label of a name some call
