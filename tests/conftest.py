@@ -6,6 +6,7 @@ skips, when the run is not inside tests/netns-run's private namespace.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,13 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile("ci")
+
+# A run started in the background by a non-interactive shell (`nohup make test &`, some CI
+# runners) ignores SIGINT, and every child would inherit that: a CLI or peer under test would
+# never see the Ctrl-C the tests send it, and three tests failed so. A handler here (not an
+# ignore) is reset to the default in each child at exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
