@@ -14,6 +14,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import Any
 
@@ -1416,13 +1417,12 @@ def test_a_burst_is_shed_unparsed_but_the_awaited_answer_gets_through(
     assert q.cached(f"junk-{MAX_BATCH}.local", "A") == []
 
 
-def test_a_receive_pass_over_its_budget_sheds_the_rest_of_it(
-    net: FakeNet, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Found in a full `make test`: an IPv6 flood aimed at the querier lost the answer that
-    came while the first pass (64 datagrams of ~1 ms packets, ~30 ms) was still parsing, as
-    the socket's buffer overflowed in a few ms. Each parse here takes 1 ms of the fake clock:
-    once a pass has spent PASS_BUDGET, the rest of it is shed, fewer than MAX_BATCH in all."""
+def _one_slow_pass(
+    net: FakeNet, monkeypatch: pytest.MonkeyPatch, cpu: Callable[[], float]
+) -> tuple[Querier, list[float]]:
+    """Resolve a service whose answer comes in one receive pass behind 30 junk responses,
+    each parse taking 1 ms of the fake clock, and ``cpu`` as the thread's CPU clock. Returns
+    the Querier and the clock time of each parse."""
     parsed: list[float] = []
 
     def slow(data: memoryview) -> Message:
@@ -1431,7 +1431,7 @@ def test_a_receive_pass_over_its_budget_sheds_the_rest_of_it(
         return parse_message(data)
 
     monkeypatch.setattr(mdnsq.querier, "parse_message", slow)
-    monkeypatch.setattr(mdnsq.querier, "_cpu", net.clock)  # the parses spend CPU time
+    monkeypatch.setattr(mdnsq.querier, "_cpu", cpu)
     q = fake_querier(net)
     name = f"Office.{HTTP}"
     _, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
@@ -1444,6 +1444,18 @@ def test_a_receive_pass_over_its_budget_sheds_the_rest_of_it(
     net.responders.append(responder)
     info = q.resolve_service(name, timeout=3)
     assert info is not None and info.complete
+    return q, parsed
+
+
+def test_a_receive_pass_over_its_budget_sheds_the_rest_of_it(
+    net: FakeNet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in a full `make test`: an IPv6 flood aimed at the querier lost the answer that
+    came while the first pass (64 datagrams of ~1 ms packets, ~30 ms) was still parsing, as
+    the socket's buffer overflowed in a few ms. Each parse here spends 1 ms of the clock and
+    of the CPU: once a pass has spent PASS_BUDGET, the rest of it is shed, fewer than
+    MAX_BATCH in all."""
+    q, parsed = _one_slow_pass(net, monkeypatch, cpu=net.clock)
     stats = q.stats()
     assert stats["pressure_episodes"] == 1
     budget = round(PASS_BUDGET / 0.001)
@@ -1459,30 +1471,10 @@ def test_a_receive_pass_stopped_by_the_scheduler_sheds_nothing(
     that the scheduler stopped for a few ms looked over budget on the clock and shed the next
     0.5 s of traffic. Here the clock runs 1 ms per packet while the thread's CPU time stands
     still: the pass is not over its budget, and all of it is parsed and cached."""
-    seen: list[int] = []
-
-    def preempted(data: memoryview) -> Message:
-        seen.append(1)
-        net.clock.advance(0.001)  # elsewhere while the clock ran
-        return parse_message(data)
-
-    monkeypatch.setattr(mdnsq.querier, "parse_message", preempted)
-    monkeypatch.setattr(mdnsq.querier, "_cpu", lambda: 7.0)
-    q = fake_querier(net)
-    name = f"Office.{HTTP}"
-    _, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
-
-    def responder(message: Message, n: FakeNet, tr: FakeTransport) -> None:
-        if any(qq.name == name for qq in message.questions):
-            for packet in [*_junk(30), response(s, t, additionals=[addr])]:  # one pass
-                n.later(0.05, packet)
-
-    net.responders.append(responder)
-    info = q.resolve_service(name, timeout=3)
-    assert info is not None and info.complete
+    q, parsed = _one_slow_pass(net, monkeypatch, cpu=lambda: 7.0)
     stats = q.stats()
     assert "shed_under_pressure" not in stats and "pressure_episodes" not in stats
-    assert len(seen) == 31
+    assert len(parsed) == 31
     assert all(q.cached(f"junk-{i}.local", "A") for i in range(30))
 
 
