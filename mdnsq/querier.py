@@ -100,7 +100,7 @@ from mdnsq.tasks import (
     Task,
     TypesTask,
 )
-from mdnsq.transport import MDNS_PORT, Transport, UDPv4Transport, UDPv6Transport
+from mdnsq.transport import MDNS_PORT, Handler, Transport, UDPv4Transport, UDPv6Transport
 from mdnsq.writer import build_queries
 
 __all__ = ["IPVersion", "Querier"]
@@ -999,9 +999,7 @@ class Querier:
                 exc.errno, f"receiving keeps failing: {exc.strerror or exc}"
             ) from exc
 
-    def _make_handler(
-        self, transport: Transport
-    ) -> Callable[[memoryview, tuple[str, int], int, bool, float], Any]:
+    def _make_handler(self, transport: Transport) -> Handler[Any]:
         # Per packet, in order of cost: a packet that passes touches no counter here (the
         # receiver counts what it returns: "received" of the accepted ones per batch), the
         # on-link memo is read without a method call, Message fields by index.

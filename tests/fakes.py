@@ -41,7 +41,7 @@ from mdnsq.records import (
     SRVRecord,
     TXTRecord,
 )
-from mdnsq.transport import Datagram, TransportStats
+from mdnsq.transport import Datagram, Handler, TransportStats
 from mdnsq.writer import encode_message
 
 T = TypeVar("T")
@@ -136,7 +136,7 @@ class FakeTransport:
 
     def receive_with(
         self,
-        handler: Callable[[memoryview, tuple[str, int], int, bool, float], T],
+        handler: Handler[T],
         timeout: float | None,
     ) -> T | None:
         got = self._pop()
@@ -153,7 +153,7 @@ class FakeTransport:
 
     def receive_batch(
         self,
-        handler: Callable[[memoryview, tuple[str, int], int, bool, float], T],
+        handler: Handler[T],
         limit: int,
         out: list[T],
     ) -> None:
