@@ -95,12 +95,14 @@ def label_chain() -> bytes:
     return _chain_packet(with_labels=True)
 
 
-def honest_ptrs() -> bytes:
-    """The baseline: same layout and record count as pointer_chain, every target one hop away."""
+def honest_ptrs(size: int = MAX_PACKET) -> bytes:
+    """The baseline: same layout and record count as pointer_chain, every target one hop away.
+    ``size`` bounds the packet: the writer refuses more than 8952 bytes, so a baseline for a
+    round trip (parse, encode, parse) must be that small."""
     body = b"".join(pointer(12) for _ in range(125))
     records = bytearray(b"\x01a\x00" + _RR.pack(99, 1, 120, len(body)) + body)
     count = 1
-    while 12 + len(records) + 14 <= MAX_PACKET:
+    while 12 + len(records) + 14 <= size:
         records += pointer(12) + _RR.pack(12, 1, 120, 2) + pointer(12)
         count += 1
     return header(an=count) + bytes(records)
