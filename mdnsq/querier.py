@@ -1045,12 +1045,13 @@ class Querier:
             if (
                 len(view) > 2
                 and not view[2] & 0x80
-                and (not self._tasks or ephemeral or pressure[transport])
+                and (not to_group or not self._tasks or ephemeral or pressure[transport])
             ):
-                # A query (QR clear) matters only to a call about to ask (§7.3, below). With
-                # none running (read without the lock, as below), on a one-shot querier, or
-                # under pressure, it is dropped unparsed: a query of 1,123 questions costs
-                # ~1.7 ms to parse.
+                # A query (QR clear) matters only to a call about to ask (§7.3, below), and
+                # only if it went to the group: one sent to us alone may be answered to its
+                # sender alone (§5.5), as a QU question may. With no call running (read
+                # without the lock, as below), on a one-shot querier, or under pressure, it
+                # is dropped unparsed too: a query of 1,123 questions costs ~1.7 ms to parse.
                 stats["received"] += 1
                 stats["ignored_queries"] += 1
                 return _DROP

@@ -226,15 +226,17 @@ class FakeNet:
         transport: FakeTransport | None = None,
         source: tuple[str, int] = PEER,
         interface: int = IFINDEX,
+        to_group: bool = False,
     ) -> None:
         target = transport or self.transports[0]
         when = self.clock.now + delay
-        heapq.heappush(self._schedule, (when, next(self._seq), target, data, source, interface))
+        item = (when, next(self._seq), target, data, source, interface, to_group)
+        heapq.heappush(self._schedule, item)
 
     def _deliver_due(self) -> None:
         while self._schedule and self._schedule[0][0] <= self.clock.now:
-            _, _, transport, data, source, interface = heapq.heappop(self._schedule)
-            transport.inject(data, source, interface)
+            _, _, transport, data, source, interface, to_group = heapq.heappop(self._schedule)
+            transport.inject(data, source, interface, to_group=to_group)
 
     def wait(self, timeout: float | None) -> None:
         self.waits.append(timeout)

@@ -107,7 +107,7 @@ def test_a_peer_query_that_waited_in_the_socket_does_not_silence_ours(net: FakeN
     q = fake_querier(net)
     asked = Question("_http._tcp.local", RecordType.PTR)
     query = encode_message(Message(questions=(asked,)))
-    net.transports[0].inject(query, source=("192.0.2.9", 5353), arrived=WALL - 5)
+    net.transports[0].inject(query, source=("192.0.2.9", 5353), to_group=True, arrived=WALL - 5)
     assert list(q.browse("_http._tcp", timeout=0.5)) == []
     assert any(asked in m.questions for m in net.transports[0].sent_messages())
 

@@ -226,15 +226,29 @@ def test_a_peer_asking_the_same_qm_question_counts_as_our_retransmission(net: Fa
     """Another host asked 0.2 s before our retransmission was due: its answers are multicast,
     so ours is skipped (treated as sent: the schedule goes on doubling)."""
     q = fake_querier(net)
-    net.later(0.8, peer_query("nobody.local", RecordType.A))
+    net.later(0.8, peer_query("nobody.local", RecordType.A), to_group=True)
     assert send_times(net, q, "nobody.local", timeout=8) == [0, 3, 7]
     assert q.stats()["questions_suppressed_by_peers"] == 1
     assert q.stats()["peer_questions_seen"] == 1
 
 
+def test_a_peer_question_sent_to_us_alone_does_not_suppress_ours(net: FakeNet) -> None:
+    """A query sent by unicast to our port 5353 may be answered by unicast to its sender alone
+    (RFC 6762 §5.5), as a QU question may: we never see those answers, so we still ask. It was
+    read as if multicast, and our query at 1 s was skipped."""
+    q = fake_querier(net)
+    net.later(0.8, peer_query("nobody.local", RecordType.A), to_group=False)
+    assert send_times(net, q, "nobody.local", timeout=8) == [0, 1, 3, 7]
+    assert q.stats().get("questions_suppressed_by_peers", 0) == 0
+    assert q.stats().get("peer_questions_seen", 0) == 0
+    assert q.stats()["ignored_queries"] == 1
+
+
 def test_a_peer_question_asked_too_long_ago_suppresses_nothing(net: FakeNet) -> None:
     q = fake_querier(net)
-    net.later(2.0, peer_query("nobody.local", RecordType.A))  # 1 s before our send at 3
+    net.later(
+        2.0, peer_query("nobody.local", RecordType.A), to_group=True
+    )  # 1 s before our send at 3
     assert send_times(net, q, "nobody.local") == [0, 1, 3]
     assert q.stats().get("questions_suppressed_by_peers", 0) == 0
 
@@ -243,7 +257,7 @@ def test_a_peer_known_answer_we_hold_too_still_suppresses(net: FakeNet) -> None:
     q = fake_querier(net)
     held = a("shared.local", "192.0.2.50", flush=False)  # shared: the query keeps asking
     q.cache.add(held, IFINDEX, net.clock())
-    net.later(0.8, peer_query("shared.local", RecordType.A, held.with_ttl(119)))
+    net.later(0.8, peer_query("shared.local", RecordType.A, held.with_ttl(119)), to_group=True)
     assert send_times(net, q, "shared.local") == [0, 3]
 
 
@@ -251,7 +265,7 @@ def test_a_peer_known_answer_we_lack_means_we_still_ask(net: FakeNet) -> None:
     """The responder may stay silent about what the peer already knows, so we must ask."""
     q = fake_querier(net)
     theirs = a("nobody.local", "192.0.2.51", flush=False)
-    net.later(0.8, peer_query("nobody.local", RecordType.A, theirs))
+    net.later(0.8, peer_query("nobody.local", RecordType.A, theirs), to_group=True)
     assert send_times(net, q, "nobody.local") == [0, 1, 3]
     assert q.stats().get("peer_questions_seen", 0) == 0
 
@@ -259,7 +273,7 @@ def test_a_peer_known_answer_we_lack_means_we_still_ask(net: FakeNet) -> None:
 def test_a_peer_qu_question_does_not_suppress_ours(net: FakeNet) -> None:
     """Its answer may go to that host alone (unicast)."""
     q = fake_querier(net)
-    net.later(0.8, peer_query("nobody.local", RecordType.A, qu=True))
+    net.later(0.8, peer_query("nobody.local", RecordType.A, qu=True), to_group=True)
     assert send_times(net, q, "nobody.local") == [0, 1, 3]
 
 
@@ -282,11 +296,15 @@ def test_a_peer_question_on_one_of_two_interfaces_does_not_suppress(net: FakeNet
     transport = net.transport(interfaces=[LAN, other])
     q = fake_querier(net)
     assert net.transports[0] is transport
-    net.later(0.8, peer_query("nobody.local", RecordType.A), interface=IFINDEX)
+    net.later(0.8, peer_query("nobody.local", RecordType.A), interface=IFINDEX, to_group=True)
     assert send_times(net, q, "nobody.local") == [0, 1, 3]
-    net.later(0.8, peer_query("other.local", RecordType.A), interface=IFINDEX)
+    net.later(0.8, peer_query("other.local", RecordType.A), interface=IFINDEX, to_group=True)
     net.later(
-        0.8, peer_query("other.local", RecordType.A), source=("198.51.100.2", 5353), interface=7
+        0.8,
+        peer_query("other.local", RecordType.A),
+        source=("198.51.100.2", 5353),
+        interface=7,
+        to_group=True,
     )
     assert send_times(net, q, "other.local") == [0, 3]
 
@@ -1530,13 +1548,13 @@ def test_queries_are_not_parsed_while_no_call_could_use_them(
     a query is counted and dropped unparsed; during a call it is read."""
     q = fake_querier(net)
     query = encode_message(Message(questions=(Question("h.local", RecordType.A),)))
-    net.transports[0].inject(query)
+    net.transports[0].inject(query, to_group=True)
     q.process()
     assert parses[0] == 0 and q.stats()["ignored_queries"] == 1
 
     def responder(message: Message, n: FakeNet, tr: FakeTransport) -> None:
         if any(question.name == "h.local" for question in message.questions):
-            n.later(0.05, query)  # another host asks too, while our call runs
+            n.later(0.05, query, to_group=True)  # another host asks too, while our call runs
             n.later(0.1, response(a("h.local", "192.0.2.7")))
 
     net.responders.append(responder)
