@@ -262,7 +262,10 @@ def _seconds(timeout: float | None, none_ok: bool = False) -> float | None:
         return None
     if not isinstance(timeout, numbers.Real) or isinstance(timeout, bool):
         raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
-    seconds = float(timeout)
+    try:
+        seconds = float(timeout)
+    except OverflowError:  # an int or Fraction past float's range: as good as infinite
+        seconds = math.inf if timeout > 0 else -math.inf
     if seconds != seconds:
         raise InvalidArgument("timeout is NaN")
     return seconds
@@ -535,11 +538,15 @@ class Querier:
         up to ``timeout`` for that thread's news (at once it was: `while True: q.process(1.0)`
         in a thread of its own spun a core while a call on another thread received).
         """
+        seconds = _seconds(timeout, none_ok=True)
+        if seconds is not None:
+            # _receive reads infinity as "until something arrives"; -inf was that too.
+            timeout = min(max(seconds, 0.0), MAX_WAIT)
         with self._cond:
             self._check_open()
             if self._leader:
                 if timeout is None or timeout > 0:
-                    self._cond.wait(MAX_WAIT if timeout is None else min(timeout, MAX_WAIT))
+                    self._cond.wait(MAX_WAIT if timeout is None else timeout)
                 return 0
             if self._orphans:
                 self._retire_orphans()

@@ -1592,6 +1592,31 @@ def test_a_bad_argument_is_an_invalid_argument_before_anything_is_sent(case: str
         assert not q._tasks  # nothing left registered by the call that failed
 
 
+def test_process_takes_any_timeout_as_the_calls_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    """process() read -inf as "until something arrives" (as inf was: past "at most a day"),
+    and let NaN reach the selector as a bare ValueError. Now, as every call: at most 0 is now,
+    more than a day is a day, NaN is InvalidArgument; an int past float's range is infinite
+    (it raised OverflowError in every call)."""
+    with FakeTransport() as transport, Querier(transports=[transport]) as q:
+        waits: list[float | None] = []
+
+        def select(timeout: float | None = None) -> list[Any]:
+            waits.append(timeout)
+            return []
+
+        monkeypatch.setattr(q._selector, "select", select)
+        for now in (float("-inf"), -1e300, -1, -(10**400), 0):
+            assert q.process(now) == 0
+        assert waits == []  # each socket tried, nobody waited
+        for long in (float("inf"), 1e300, 10**400):
+            assert q.process(long) == 0
+        assert waits == [mdnsq.querier.MAX_WAIT] * 3
+        with pytest.raises(mdnsq.InvalidArgument):
+            q.process(float("nan"))
+        assert q.resolve_host("h.local", timeout=-(10**400)) == []
+        assert q.query("h.local", "A", timeout=10**400 - 10**400) == []
+
+
 _NAME_PIECES = st.sampled_from(
     [*"ab._-\\09 é\x00\udcff\u2028", "\\046", "\\", "..", "_tcp", "_udp", "_sub", "local"]
 )
