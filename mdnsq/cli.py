@@ -56,6 +56,11 @@ WATCHDOG_GRACE = 0.5
 # An interval timer holds about 9.2e9 s (int64 nanoseconds); setitimer() raises OverflowError
 # past it (--timeout 1e12). A deadline decades away needs no watchdog in this run.
 WATCHDOG_MAX = 1e9
+# Start-up counted against --timeout beyond the CPU time the process has used: Python's
+# start-up is mostly CPU, and what is not (waiting for a core, reading files) is counted up
+# to this. A process that waited before it exec'd mdnsq (`sh -c 'sleep 4; exec mdnsq ...'`,
+# bash running the last command of `bash -c` in place) keeps the rest of its timeout.
+START_WAIT = 0.5
 
 PROG = "mdnsq"
 
@@ -404,20 +409,26 @@ class Deadline:
 
 
 def _process_age() -> float | None:
-    """Seconds since this process started, or None where that cannot be read: on Linux, its
-    start time in /proc/self/stat (field 22, clock ticks since boot) against CLOCK_BOOTTIME,
-    the clock the kernel counts it on. Python's start-up and the imports take 0.3-0.5 s on a
-    loaded machine, and --timeout promises a deadline for the whole command."""
+    """Seconds of start-up to count against --timeout, or None where that cannot be read.
+
+    On Linux: the time since the process started, from its start time in /proc/self/stat
+    (field 22, clock ticks since boot) against CLOCK_BOOTTIME, the clock the kernel counts it
+    on; Python's start-up and the imports take 0.3-0.5 s on a loaded machine, and --timeout
+    promises a deadline for the whole command. But that start is the fork, which exec keeps:
+    a shell that slept 4 s before exec'ing mdnsq -t 3 left it nothing. So at most the CPU time
+    the process has used (fields 14 and 15) plus START_WAIT."""
     try:
         with open("/proc/self/stat", "rb") as f:
             stat = f.read()
         # Field 2, the command name in parentheses, may hold spaces and ')': count after it.
         fields = stat[stat.rindex(b")") + 2 :].split()
-        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        tick = os.sysconf("SC_CLK_TCK")
+        started = int(fields[19]) / tick
+        cpu = (int(fields[11]) + int(fields[12])) / tick
         age = time.clock_gettime(time.CLOCK_BOOTTIME) - started
     except (OSError, ValueError, IndexError, AttributeError):
         return None
-    return max(0.0, age)
+    return max(0.0, min(age, cpu + START_WAIT))
 
 
 @contextlib.contextmanager

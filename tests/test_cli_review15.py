@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import sys
 import types
 from collections.abc import Iterator
@@ -123,6 +124,15 @@ def test_the_process_age_is_read_from_proc_self_stat(monkeypatch: pytest.MonkeyP
         types.SimpleNamespace(clock_gettime=lambda clock: 50.25, CLOCK_BOOTTIME=7),
     )
     assert cli._process_age() == pytest.approx(0.25)
+    # Exec keeps the fork's start: 4.25 s, of which 0.25 s of CPU. At most START_WAIT more.
+    fields[11], fields[12] = str(ticks // 5).encode(), str(ticks // 20).encode()
+    stat = b"1234 (" + name + b") " + b" ".join(fields) + b"\n"
+    monkeypatch.setattr(
+        cli,
+        "time",
+        types.SimpleNamespace(clock_gettime=lambda clock: 54.25, CLOCK_BOOTTIME=7),
+    )
+    assert cli._process_age() == pytest.approx(0.25 + cli.START_WAIT)
 
     def unreadable(path: str, mode: str) -> Any:
         raise FileNotFoundError(path)
@@ -135,6 +145,22 @@ def test_the_process_age_is_read_from_proc_self_stat(monkeypatch: pytest.MonkeyP
 def test_on_linux_the_process_age_is_known() -> None:
     age = cli._process_age()
     assert age is not None and age >= 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
+def test_time_a_process_waited_before_it_exec_d_mdnsq_is_not_start_up() -> None:
+    """`bash -c 'sleep 4; mdnsq browse ... -t 3'` (bash execs the last command in place), or
+    a wrapper ending in exec: the fork's start, which exec keeps, was 4 s before mdnsq's, and
+    the command gave up at once with nothing found. Here the wait is the scenario itself, a
+    process idle 3 s before its exec, not a synchronisation."""
+    python = sys.executable
+    show = "from mdnsq import cli; print(cli._process_age())"
+    wrapper = f"import os, time; time.sleep(3); os.execv({python!r}, [{python!r}, '-c', {show!r}])"
+    out = subprocess.run(
+        [python, "-c", wrapper], capture_output=True, text=True, timeout=60, check=True
+    )
+    age = float(out.stdout)
+    assert 0 < age < 2.5, age  # Python's start-up CPU (~0.3 s) + START_WAIT; it was > 3
 
 
 # -- finding 6: two misleading messages ------------------------------------------------------
