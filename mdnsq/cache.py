@@ -612,6 +612,30 @@ class RecordCache:
                     self._remove(key)
         return removed
 
+    def reconfirm(self, now: float, within: float) -> int:
+        """Every record must be heard again within ``within`` seconds or it goes: the network
+        may be another one (RFC 6762 §10.3: after a change of topology, adjust the remaining
+        TTL of the records to a few seconds). A record heard again gets its TTL back, as any
+        refresh does. Returns how many expiries came down; their names are reported as
+        changed, as a flush's are."""
+        limit = now + within
+        entries = self._entries
+        changed = self._changed_names
+        follow = self._follow
+        shortened = 0
+        for key, s in list(entries.items()):
+            if s[_EXPIRES] <= limit:
+                continue
+            if follow and key[0] in follow:
+                self._changed_keys.setdefault(key, False)
+            if changed is not None:
+                changed.add(key[0][2:])
+            s = entries[key]  # as a rebuild of the expiry groups by an earlier _file left it
+            filed = self._file(limit, key)
+            entries[key] = (*s[:_EXPIRES], limit, s[_TTL], s[_GOODBYE], s[_NAME], filed)
+            shortened += 1
+        return shortened
+
     def clear(self) -> None:
         for bucket in self._follow:
             members = self._buckets.get(bucket)

@@ -49,7 +49,8 @@
 # A Querier may outlive its network (ADR 005 §9-§13): after a sleep (the boot clock ran ahead of
 # time.monotonic), a renumbered link (a source off every known subnet makes it list the
 # interfaces again) or update_interfaces(), every call starts its series of queries again;
-# a failing transport is tried with every query, so a link that comes back is used at once.
+# after a sleep, what was cached must also be heard again within WAKE_RECONFIRM (§10.3). A
+# failing transport is tried with every query, so a link that comes back is used at once.
 from __future__ import annotations
 
 import contextlib
@@ -123,6 +124,10 @@ RELINK_GAP = 5.0
 # The boot clock ran ahead of time.monotonic by more than this: the machine slept, and may have
 # woken on another network.
 SLEPT = 1.0
+# After a sleep, every cached record must be heard again within this or it goes (RFC 6762
+# §10.3): the calls ask again at once and double from 1 s, so a link that takes up to half of
+# this to come back after the wake (Wi-Fi associating, DHCP) loses nothing.
+WAKE_RECONFIRM = 60.0
 CLOSE_WAIT = 5.0  # seconds close() waits for the receiver to leave select() (it wakes it)
 MAX_RECEIVE_ERRORS = 5  # receive failures in a row on one transport before a call gives up
 MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn)
@@ -622,7 +627,10 @@ class Querier:
         are on the Querier's clock: ``entry.remaining(q.now())`` is the TTL left."""
         rt = _parse_type(rtype, asking=False)
         with self._lock:
-            return self._cache.entries(normalize_name(name), rt, self._clock())
+            now = self._clock()
+            if self._sleep_visible:
+                self._notice_sleep(now)
+            return self._cache.entries(normalize_name(name), rt, now)
 
     def now(self) -> float:
         """The Querier's clock, in seconds (boot_clock() unless one was given): the time base
@@ -762,6 +770,8 @@ class Querier:
                 waiting = False
             while True:
                 now = self._clock()
+                if self._sleep_visible:
+                    self._notice_sleep(now)
                 removed = self._cache.expire(now)
                 self._changed({name_key(e.record.name) for e in removed})
                 task.update(self._cache, now)
@@ -916,6 +926,8 @@ class Querier:
                     self._leader = 0  # interrupted while waiting: another thread may receive
                     raise
             self._leader = 0
+            if self._sleep_visible:
+                self._notice_sleep(self._clock())  # before filing what came after the wake
             if batch:
                 self._apply(batch)
             if self._peer_queries:
@@ -1129,11 +1141,16 @@ class Querier:
 
     def _notice_sleep(self, now: float) -> None:
         """Under the lock: the boot clock ran ahead of time.monotonic, so the machine slept
-        and may have woken on another network."""
+        and may have woken on another network. Looked at as each call starts and wakes, and
+        after each receive pass: a resolve answered from the cache sends nothing to notice it
+        by. What was cached before must be heard again within WAKE_RECONFIRM; the other
+        calls wake to ask again and to read their records' new expiries."""
         asleep = now - time.monotonic()
         if asleep > self._asleep_before + SLEPT:
             self._network_changed(f"the machine slept {asleep - self._asleep_before:.0f} s")
             self._asleep_before = asleep
+            self._stats["reconfirmed_after_sleep"] += self._cache.reconfirm(now, WAKE_RECONFIRM)
+            self._cond.notify_all()
 
     def _network_changed(self, why: str) -> None:
         """Every call asks again soon (see _send). Under the lock, or on the receiving thread,
@@ -1304,8 +1321,6 @@ class Querier:
     def _send(self, task: Task, now: float, deadline: float) -> float:
         """Send what the task needs now; returns when its next retransmission is due."""
         asks = task.asks
-        if self._sleep_visible:
-            self._notice_sleep(now)
         if task.epoch != self._epoch:
             # The network may be another one: ask again as a series starts and double from
             # there, instead of at the next doubling, up to an hour away.

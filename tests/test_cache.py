@@ -651,3 +651,52 @@ def test_edns0_opt_records_are_never_cached() -> None:
     assert len(cache) == 1
     assert cache.entries_for_name("", T0) == []
     assert names(cache, "host.local", RecordType.A, T0) == ["192.0.2.7"]
+
+
+def test_reconfirm_gives_every_longer_lived_record_the_window_and_a_refresh_its_ttl_back() -> None:
+    """After a sleep (RFC 6762 §10.3): records must be heard again within the window. One
+    that expires sooner anyway, or is a goodbye, keeps its time; one heard again gets its TTL
+    back; the rest expire at the window's end, not before, and every change is reported as a
+    flush's is. 600 records, so the expiry groups are rebuilt along the way."""
+    cache = RecordCache(report_changes=True)
+    stype = "_http._tcp.local"
+    cache.want(stype)
+    for i in range(300):
+        cache.add(a(f"h{i}.local", "192.0.2.1", ttl=100 + i), 2, T0)
+        cache.add(ptr(stype, f"s{i}.{stype}"), 2, T0)
+    cache.add(a("h0.local", "192.0.2.1", ttl=0), 2, T0 + 50)  # a goodbye: gone at T0 + 51
+    cache.take_changed()
+    cache.take_changed_keys()
+    now = T0 + 60
+    # Expiries after now + 60 = T0 + 120: the 279 A records of TTL 121-399, the 300 PTRs.
+    assert cache.reconfirm(now, 60.0) == 279 + 300
+    assert cache.take_changed() == {stype} | {f"h{i}.local" for i in range(21, 300)}
+    assert len(cache.take_changed_keys()) == 300
+    refreshed = ptr(stype, f"s7.{stype}")
+    cache.add(refreshed, 2, now + 1)
+    [sooner] = cache.entries("h10.local", RecordType.A, now + 1)
+    assert sooner.remaining(now + 1) == pytest.approx(49.0)  # 110 - 61: as it was
+    assert {e.record.name for e in cache.expire(T0 + 51)} == {"h0.local"}
+    assert len(cache.expire(now + 59.99)) == 19  # TTL 101-119: their own time, h0 gone
+    gone = cache.expire(now + 60)
+    assert len(gone) == 1 + 279 + 299  # h20 (TTL 120), the rest but the PTR heard again
+    assert [e.record.target for e in cache.entries(stype, RecordType.PTR, now + 60)] == [
+        refreshed.target
+    ]
+    assert len(cache) == 1
+
+
+def test_reconfirm_again_and_again_keeps_every_expiry() -> None:
+    """Each reconfirmation files every entry again; the stale filings it leaves make the
+    expiry groups be rebuilt on the way (as a flush's do). Nothing may be lost or kept."""
+    cache = RecordCache()
+    for i in range(100):
+        cache.add(a(f"h{i}.local", "192.0.2.1", ttl=1000 + i), 2, T0)
+    for window in range(100, 0, -10):
+        assert cache.reconfirm(T0, float(window)) == 100
+    assert cache._stale < len(cache) + 64  # rebuilt at least once: 1,000 filings
+    assert cache.expire(T0 + 9.99) == []
+    assert len(cache.expire(T0 + 10)) == 100
+    assert len(cache) == 0
+    assert cache.expire(T0 + 10_000) == []  # the stale filings in later groups go too
+    assert cache._stale == 0 and not cache._heap and not cache._due

@@ -1199,6 +1199,62 @@ def test_a_watch_asks_again_at_once_when_the_machine_wakes(monkeypatch: pytest.M
     assert [qq.type for qq in parse_message(transport.sent[1][0]).questions] == [RecordType.PTR]
 
 
+@needs_boottime
+def test_after_a_wake_what_was_cached_must_be_heard_again_within_a_minute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RFC 6762 §10.3. A sleep shorter than the TTLs (half an hour, against 75 minutes for a
+    PTR record) left every record to its TTL, and nothing noticed the sleep until a call sent:
+    a browse on the next network listed the last one's services for most of an hour."""
+    asleep = suspend(monkeypatch)
+    records = service_records("Printer", HTTP, "p.local", 80, "192.0.2.7", ttl=4500)
+    soon = a("soon.local", "192.0.2.8", ttl=1830)  # 30 s left after the sleep: kept as it is
+    with FakeTransport() as transport, Querier(transports=[transport]) as q:
+        transport.inject(response(*records, soon))
+        assert q.process() == 1
+        [before] = q.cached_entries(HTTP, "PTR")
+        assert before.remaining(q.now()) > 4000
+        asleep[0] = 1800.0
+        [entry] = q.cached_entries(HTTP, "PTR")  # a read notices the sleep too
+        assert 59 < entry.remaining(q.now()) <= mdnsq.querier.WAKE_RECONFIRM
+        [kept] = q.cached_entries("soon.local", "A")
+        assert 29 < kept.remaining(q.now()) <= 30
+        assert q.stats()["reconfirmed_after_sleep"] == 4  # PTR, SRV, TXT and A of the printer
+        transport.inject(response(*records))
+        assert q.process() == 1
+        [again] = q.cached_entries(HTTP, "PTR")  # heard again: its TTL back
+        assert again.remaining(q.now()) > 4000
+
+
+@needs_boottime
+@pytest.mark.parametrize("heard_again", [False, True])
+def test_a_watch_woken_on_another_network_reports_the_last_one_s_services_gone(
+    monkeypatch: pytest.MonkeyPatch, heard_again: bool
+) -> None:
+    """A watch of an instance whose records have TTLs of 75 minutes, and a sleep of 10 s (the
+    watch's deadline is on the boot clock: it counts the sleep): the instance is reported
+    removed once the reconfirmation window is over (here 0.3 s), unless it answers the
+    queries the watch sends on waking (the guard: no event then)."""
+    monkeypatch.setattr(mdnsq.querier, "WAKE_RECONFIRM", 0.3)
+    asleep = suspend(monkeypatch)
+    records = service_records("Printer", HTTP, "p.local", 80, "192.0.2.7", ttl=4500)
+    with FakeTransport() as transport, Querier(transports=[transport]) as q:
+        transport.inject(response(*records))
+        assert q.process() == 1
+        if heard_again:
+            transport.on_send = lambda t, data, dest: t.inject(response(*records))
+        kinds = []
+        for event in q.watch(HTTP, timeout=12 if heard_again else 20):
+            kinds.append(event.kind)
+            if event.kind == "added":
+                asleep[0] = 10.0
+                transport.inject(response(a("other.local", "192.0.2.9")))  # wakes the receiver
+            elif event.kind == "removed":
+                break
+    assert kinds == (["added"] if heard_again else ["added", "removed"])
+    assert q.stats()["reconfirmed_after_sleep"] == 4
+
+
 def test_fileno_of_several_transports_is_readable_when_any_has_a_packet() -> None:
     v6 = FakeTransport(family=socket.AF_INET6)
     with FakeTransport() as v4, v6, Querier(transports=[v4, v6]) as q:
