@@ -16,7 +16,7 @@ from typing import Literal
 from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.errors import InvalidArgument
 from mdnsq.names import escape_label, join_name, name_key, normalize_name, split_name
-from mdnsq.records import AAAARecord, ARecord, RecordType, SRVRecord, TXTRecord
+from mdnsq.records import AAAARecord, ARecord, NSECRecord, RecordType, SRVRecord, TXTRecord
 
 __all__ = [
     "Address",
@@ -323,6 +323,21 @@ def service_unavailable(cache: RecordCache, name: str, now: float) -> bool:
     return srv_unavailable(cache.entries(name, RecordType.SRV, now))
 
 
+def txt_denial(cache: RecordCache, name: str, now: float, interface: int) -> CacheEntry | None:
+    """An NSEC record of ``name`` heard on ``interface`` that does not list TXT: the responder
+    says the instance has no TXT record (RFC 6762 §6.1), which RFC 6763 §6.1 has clients
+    treat as the empty one. None if there is none."""
+    for entry in cache.entries(name, RecordType.NSEC, now):
+        record = entry.record
+        if (
+            entry.interface == interface
+            and isinstance(record, NSECRecord)
+            and not record.has_type(RecordType.TXT)
+        ):
+            return entry
+    return None
+
+
 def build_service_info(
     cache: RecordCache, name: str, now: float, ptr: CacheEntry | None = None
 ) -> ServiceInfo | None:
@@ -345,12 +360,18 @@ def build_service_info(
     txt_entries = [e for e in cache.entries(name, RecordType.TXT, now) if e.interface == link]
     txt: Mapping[str, bytes | None] = {}
     remaining = [srv_entry.expires - now]
+    has_txt = bool(txt_entries)
     if txt_entries:
         newest = max(txt_entries, key=lambda e: e.received)
         record = newest.record
         assert isinstance(record, TXTRecord)
         txt = dict(record.properties)
         remaining.append(newest.expires - now)
+    else:
+        denial = txt_denial(cache, name, now, link)
+        if denial is not None:  # no TXT record: as the empty one
+            has_txt = True
+            remaining.append(denial.expires - now)
     if ptr is not None and ptr.interface == link:
         remaining.append(ptr.expires - now)
     instance, stype = split_instance_name(srv.name)
@@ -366,5 +387,5 @@ def build_service_info(
         txt=txt,
         interface=link or None,
         ttl=max(0, int(min(remaining))),
-        _has_txt=bool(txt_entries),
+        _has_txt=has_txt,
     )

@@ -40,6 +40,7 @@ from mdnsq.service import (
     is_service_type,
     service_unavailable,
     srv_unavailable,
+    txt_denial,
 )
 
 __all__ = [
@@ -298,7 +299,10 @@ def missing_questions(cache: RecordCache, name: str, now: float) -> list[Questio
     elif srv_unavailable(srvs):
         return []
     txt_links = {e.interface for e in cache.entries(name, RecordType.TXT, now)}
-    if (not srvs and not txt_links) or any(e.interface not in txt_links for e in srvs):
+    if (not srvs and not txt_links) or any(
+        e.interface not in txt_links and txt_denial(cache, name, now, e.interface) is None
+        for e in srvs
+    ):
         wanted.append(Question(name, RecordType.TXT))
     for entry in srvs:
         srv = entry.record

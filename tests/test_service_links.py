@@ -23,8 +23,9 @@ import pytest
 from mdnsq import Message, Querier, RecordType
 from mdnsq.cache import RecordCache
 from mdnsq.interfaces import Interface
-from mdnsq.records import Question
+from mdnsq.records import NSECRecord, Question
 from mdnsq.service import ServiceInfo, build_service_info, service_unavailable
+from mdnsq.tasks import missing_questions
 from tests.fakes import (
     IFINDEX,
     LAN,
@@ -206,6 +207,53 @@ def test_on_one_link_the_srv_record_is_chosen_as_before() -> None:
     file(cache, A_LINK, T0 + 2, srv(NAME, "new.local", 631, ttl=0))
     assert info_at(cache, T0 + 2.5, with_ptr=False).host == "new.local"
     assert info_at(cache, T0 + 3.5, with_ptr=False).host == "old.local"
+
+
+def no_txt(types: tuple[RecordType, ...] = (RecordType.SRV,)) -> NSECRecord:
+    """The NSEC record of a responder whose instance has no TXT record (RFC 6762 §6.1)."""
+    return NSECRecord(name=NAME, ttl=90, next_name=NAME, types=types, cache_flush=True)
+
+
+def test_an_nsec_record_denying_txt_reads_as_the_empty_txt_record_on_its_link() -> None:
+    """RFC 6763 §6.1: clients MUST treat "no TXT record" as a TXT record of one empty string;
+    in mDNS a responder says "no such record" with NSEC. It was read for addresses only, so
+    such an instance was never complete: resolve_service asked for TXT until its deadline
+    and returned it incomplete, and a watch never reported it complete. On the NSEC record's
+    own link only, as a TXT record would be; one that lists TXT denies nothing."""
+    cache = RecordCache()
+    file(cache, A_LINK, T0, srv(NAME, "box.local", 631), a("box.local", "192.0.2.2"))
+    assert not info_at(cache, T0, with_ptr=False).complete
+    file(cache, B_LINK, T0, no_txt())  # another link's word
+    assert not info_at(cache, T0, with_ptr=False).complete
+    assert Question(NAME, RecordType.TXT) in missing_questions(cache, NAME, T0)
+    file(cache, A_LINK, T0, no_txt((RecordType.SRV, RecordType.TXT)))  # lists TXT: no denial
+    assert not info_at(cache, T0, with_ptr=False).complete
+    file(cache, A_LINK, T0 + 1, no_txt())  # flushes the one above a second later
+    info = info_at(cache, T0 + 2, with_ptr=False)
+    assert (
+        info.complete and info.txt == {} and info.ttl == 89
+    )  # the NSEC record's 90 s, from T0 + 1
+    assert missing_questions(cache, NAME, T0 + 2) == []
+    assert (info.host, info.port, info.addresses) == ("box.local", 631, (IPv4Address("192.0.2.2"),))
+    file(cache, A_LINK, T0 + 3, txt(NAME, b"a=1"))  # a TXT record after all: it counts
+    assert info_at(cache, T0 + 3, with_ptr=False).txt == {"a": b"1"}
+
+
+def test_resolve_service_of_an_instance_without_txt_returns_with_the_first_answer() -> None:
+    net = FakeNet()
+    transport = net.transport()
+    q = Querier(transports=[transport], clock=net.clock, wait=net.wait)
+    start = net.clock()
+
+    def responder(message: Message, n: FakeNet, t: FakeTransport) -> None:
+        extra = [no_txt(), a("box.local", "192.0.2.2")]
+        n.later(0.02, response(srv(NAME, "box.local", 631), additionals=extra), t)
+
+    net.responders.append(responder)
+    info = q.resolve_service(NAME, timeout=5)
+    assert info is not None and info.complete and info.txt == {}
+    assert net.clock() - start < 1  # it waited out the 5 s, asking for TXT at 0, 1 and 3 s
+    transport.close()
 
 
 # -- through the Querier, on two fake links -------------------------------------------------
