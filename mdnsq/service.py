@@ -83,9 +83,12 @@ class ServiceInfo:
         """Equal apart from the TTL countdown (what a watch calls 'updated'). Whether a TXT
         record is known counts too: the empty one (RFC 6763 §6.1) reads as the ``{}`` of none,
         and a watch that reported an instance before its TXT record never reported it
-        complete."""
+        complete. So does the interface: an info read from another link once its own link's
+        records are gone (an IPv4-only device heard on Ethernet and Wi-Fi, and the cable
+        pulled) kept the caller's info, and its `removed`, naming a link that had gone."""
         return (
-            (self.host == other.host or name_key(self.host) == name_key(other.host))
+            self.interface == other.interface
+            and (self.host == other.host or name_key(self.host) == name_key(other.host))
             and self.port == other.port
             and self.priority == other.priority
             and self.weight == other.weight

@@ -275,6 +275,29 @@ def announcement(link: str, host: str, port: int, address: str) -> bytes:
     )
 
 
+def test_a_watch_reports_the_info_moving_to_the_other_link_with_the_same_content(
+    net: FakeNet,
+) -> None:
+    """One IPv4-only device heard on both links (Ethernet and Wi-Fi of one LAN), then link A's
+    records expire (the cable pulled): the info is read from link B, the same in all but its
+    interface. Nothing was reported, so the caller's info, and the watch's `removed` at the
+    end, named link A."""
+    q, transport = two_links(net)
+    same = announcement("both", "zc.local", 631, "192.0.2.2")
+    net.later(0.05, same, transport, PEER, A_LINK)
+    net.later(0.10, same, transport, PEER_B, B_LINK)
+
+    start = net.clock()
+
+    def answer_on_b(message: Message, n: FakeNet, t: FakeTransport) -> None:
+        if n.clock() > start + 60:  # the refreshes; link A answers no more
+            n.later(0.02, same, t, PEER_B, B_LINK)
+
+    net.responders.append(answer_on_b)
+    events = [(e.kind, e.info.interface) for e in q.watch("_ipp._tcp", timeout=200)]
+    assert events == [("added", A_LINK), ("updated", B_LINK)]
+
+
 def test_a_watch_does_not_report_the_other_links_device_as_an_update(net: FakeNet) -> None:
     """It reported 'updated' with the host, port and TXT of the device on the other link
     whenever that one announced itself, and again when the first did."""
