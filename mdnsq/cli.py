@@ -454,39 +454,53 @@ def _watchdog(deadline: Deadline) -> Iterator[None]:
 T = TypeVar("T")
 
 
-def _merge(sources: Sequence[Iterable[T]]) -> Iterator[T]:
-    """Items of several blocking Querier calls in the order they arrive.
+def _merge(
+    sources: Sequence[Iterable[T]], more: Iterable[Iterable[T]] | None = None
+) -> Iterator[T]:
+    """Items of several blocking Querier calls in the order they arrive; ``more`` yields more
+    sources while they run (browse --all: a browse for each type as it is first listed).
 
     A Querier call blocks its thread until its deadline, and the API has no call that browses
     several types at once; but a Querier may be shared by threads (one of them receives for all),
     so each source gets a thread and the results meet in a queue. One source needs no thread.
     Threads are daemons: after Ctrl-C, closing the Querier ends their calls and nobody waits.
     """
-    if len(sources) == 1:
+    if len(sources) == 1 and more is None:
         yield from sources[0]
         return
-    results: queue.SimpleQueue[tuple[bool, object]] = queue.SimpleQueue()
+    results: queue.SimpleQueue[tuple[int, object]] = queue.SimpleQueue()
 
-    def pump(source: Iterable[T]) -> None:
+    def pump(source: Iterable[object], kind: int) -> None:
         try:
             for item in source:
-                results.put((True, item))
+                results.put((kind, item))
         except BaseException as e:  # handed to the main thread, which raises it
-            results.put((False, e))
+            results.put((_FAILED, e))
         finally:
-            results.put((False, None))
+            results.put((_ENDED, None))
+
+    def start(source: Iterable[object], kind: int = _ITEM) -> None:
+        threading.Thread(target=pump, args=(source, kind), daemon=True).start()
 
     for source in sources:
-        threading.Thread(target=pump, args=(source,), daemon=True).start()
-    running = len(sources)
+        start(source)
+    if more is not None:
+        start(more, _SOURCE)
+    running = len(sources) + (more is not None)
     while running:
-        ok, item = results.get()
-        if ok:
+        kind, item = results.get()
+        if kind == _ITEM:
             yield cast(T, item)
-        elif item is None:
+        elif kind == _SOURCE:
+            start(cast(Iterable[T], item))
+            running += 1
+        elif kind == _ENDED:
             running -= 1
         else:
             raise cast(BaseException, item)
+
+
+_ITEM, _SOURCE, _ENDED, _FAILED = range(4)  # what _merge's threads hand over
 
 
 def _later(call: Callable[[], T]) -> Iterator[T]:
@@ -528,23 +542,42 @@ def _querier(args: argparse.Namespace, out: cli_output.Output) -> Querier:
     return q
 
 
-# How much of the deadline `browse --all` spends listing types before browsing them: answers to
-# the listing query come within ~120 ms (RFC 6762 §6), and the first retransmission is at 1 s.
-TYPES_PHASE = 1.0
+# browse --all lists the types in rounds of 1, 2, 4 ... s until its deadline (a round asks
+# once, at its start: the retransmission schedule of one continuous query) and browses each
+# type as soon as a round names it. A single first round of 1 s lost every type when its one
+# query or the answer was lost (the retransmission came after it), or a device announced
+# itself later. --no-resolve lists at the end anyway, so it lists types for half the time.
+TYPES_ROUND = 1.0
+
+
+def _all_types(q: Querier, deadline: Deadline) -> Iterator[str]:
+    """Each service type on the link, as a round first lists it, until the deadline."""
+    seen: set[str] = set()
+    length = TYPES_ROUND
+    while (left := deadline.left()) > 0:
+        for stype in q.service_types(timeout=min(length, left)):
+            if name_key(stype) not in seen:
+                seen.add(name_key(stype))
+                yield stype
+        length *= 2
 
 
 def _cmd_browse(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
     if args.all == bool(args.types):
         raise _UsageError("give one or more service types, or --all")
     with _querier(args, out) as q:
-        types = args.types
-        if args.all:
-            types = q.service_types(timeout=min(TYPES_PHASE, deadline.left() / 2))
         if not args.resolve:
+            types = args.types
+            if args.all:
+                types = q.service_types(timeout=deadline.left() / 2)
             return _browse_names(q, types, out, deadline)
         # Generators are made here, so a bad type raises (exit 2) before any thread starts.
+        browses = [q.browse(t, timeout=deadline.left()) for t in args.types]
+        more = None
+        if args.all:
+            more = (q.browse(t, timeout=deadline.left()) for t in _all_types(q, deadline))
         shown: set[str] = set()
-        for info in _merge([q.browse(t, timeout=deadline.left()) for t in types]):
+        for info in _merge(browses, more):
             key = name_key(info.name)
             if key not in shown:  # a type and its subtype (or one type twice) list it twice
                 shown.add(key)

@@ -309,3 +309,59 @@ def test_a_command_option_before_the_command_is_still_refused(
 
 def test_txt_keys_that_are_not_utf8_are_json_strings() -> None:
     assert cli_output.txt_json({"k\udcff": b"1", "a": None}) == {"k\\255": "1", "a": None}
+
+
+# -- seventeenth session ----------------------------------------------------------------------
+
+
+class _TypesLater:
+    """A stand-in Querier on a stopped clock that its calls move on: the type listing finds
+    nothing in its first round (its query or the answer lost, as on Wi-Fi), _http._tcp in the
+    second, and _ipp._tcp, a device that announced itself late, from the third on."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+        self.rounds: list[tuple[float, float]] = []
+
+    def __enter__(self) -> _TypesLater:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def service_types(self, timeout: float) -> list[str]:
+        self.rounds.append((self.clock[0] - 100.0, timeout))
+        self.clock[0] += timeout  # it lists until its deadline
+        return ["_http._tcp.local", "_ipp._tcp.local"][: len(self.rounds) - 1]
+
+    def browse(self, service_type: str, timeout: float) -> Iterator[ServiceInfo]:
+        instance = "Web" if service_type.startswith("_http") else "Printer"
+        info = ServiceInfo(
+            name=f"{instance}.{service_type}", instance=instance, type=service_type,
+            host="h.local", port=80, interface=2,
+        )  # fmt: skip
+        return iter([info])
+
+
+def test_browse_all_lists_types_until_its_deadline_and_browses_each_as_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It listed types for its first second only, then browsed what that found: one lost
+    query or answer (the retransmission came after that second), or a device announcing
+    itself later, and `browse --all -t 5` found nothing and exited 1 after about 1.2 s. Now
+    the listing goes on in rounds of 1, 2, 4 s (one query each: the doubling of a continuous
+    query), and a type is browsed as soon as a round names it."""
+    clock = [100.0]
+    found = _TypesLater(clock)
+    monkeypatch.setattr(cli, "_querier", lambda args, out: found)
+    monkeypatch.setattr(cli, "time", type("T", (), {"monotonic": staticmethod(lambda: clock[0])}))
+    raw = _Bytes()
+    stream = io.TextIOWrapper(raw, encoding="utf-8")
+    assert cli.main(["browse", "--all", "--json", "-t", "5"], stream) == cli.EXIT_FOUND
+    stream.flush()
+    lines = [json.loads(line) for line in raw.getvalue().decode().splitlines()]
+    assert sorted((obj["name"], obj["type"]) for obj in lines) == [  # two threads: any order
+        ("Printer._ipp._tcp.local", "_ipp._tcp.local"),
+        ("Web._http._tcp.local", "_http._tcp.local"),
+    ]
+    assert found.rounds == [(0.0, 1.0), (1.0, 2.0), (3.0, 2.0)]  # the last cut at the deadline
