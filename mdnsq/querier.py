@@ -650,8 +650,10 @@ class Querier:
         larger than a buffer; "dropped_interface": unicast through an interface not selected)
         and the errors they read and wait through ("transient_receive_errors": ENOBUFS, an
         ICMP report returned by a read; "drained_error_reports": ICMP reports read off the
-        error queue). A counter that never moved is absent. Safe in a signal handler, as
-        close() is."""
+        error queue). "send_errors" counts query packets no interface took;
+        "interface_send_errors", summed over the sockets, every send to one interface that
+        failed, also while another interface took the packet (one link's full queue). A
+        counter that never moved is absent. Safe in a signal handler, as close() is."""
         if self._lock._is_owned():  # a handler that interrupted this thread inside the lock
             return self._counters()
         with self._lock:
@@ -669,6 +671,7 @@ class Querier:
                 ("dropped_interface", counts.dropped_interface),
                 ("transient_receive_errors", counts.receive_errors),
                 ("drained_error_reports", counts.drained_errors),
+                ("interface_send_errors", counts.send_errors),
             ):
                 if value:
                     result[name] = result.get(name, 0) + value

@@ -129,6 +129,22 @@ def test_a_send_the_device_queue_drops_raises_enobufs(lab: netlab.Lab, ip_versio
         assert (t.stats().sent, t.stats().send_errors) == (1, 1)
 
 
+def test_a_send_dropped_on_one_of_two_links_is_counted(lab: netlab.Lab) -> None:
+    """The link whose queue drops a query raises nothing while the other link takes it, so
+    Querier.stats() said nothing of it: only the transport counted it. Summed now, as
+    "interface_send_errors"; "send_errors" stays for packets no interface took."""
+    lab.add_host(1)
+    with (
+        UDPv4Transport([netlab.BRIDGE, "lo"]) as transport,
+        Querier(transports=[transport]) as q,
+        dropping_queue(netlab.BRIDGE),
+    ):
+        q.send_query("nobody.local", "A")
+        stats = q.stats()
+    assert stats["interface_send_errors"] == transport.stats().send_errors == 1
+    assert "send_errors" not in stats and stats["packets_sent"] == 1
+
+
 @pytest.mark.parametrize("ip_version", ["v4", "v6"])
 def test_a_resolve_whose_sends_are_all_dropped_returns_empty_at_its_deadline(
     lab: netlab.Lab, ip_version: str
@@ -153,6 +169,7 @@ def test_a_resolve_whose_sends_are_all_dropped_returns_empty_at_its_deadline(
     assert cpu < CPU_BOUND
     assert stats["send_errors"] >= 2 and stats.get("packets_sent", 0) == 0  # first + retry
     assert tstats.send_errors == stats["send_errors"] and tstats.sent == 0
+    assert stats["interface_send_errors"] == tstats.send_errors
     assert pool.stats().in_use == 0
     assert fds_opened_since(fds_before) == set()
     assert set(threading.enumerate()) == threads_before
