@@ -475,7 +475,9 @@ class Querier:
                 if self._lock._is_owned():
                     self._cond.notify_all()
             return
-        with self._cond:
+        lock = self._lock  # as in process(): not `with self._cond`
+        try:
+            lock.acquire()
             if self._released:
                 return
             self._closed = True
@@ -488,6 +490,11 @@ class Querier:
             while self._leader and time.monotonic() < end:
                 self._cond.wait(0.05)
             self._release()
+        finally:
+            try:  # noqa: SIM105 (suppress() would be a call, and an interrupt point)
+                lock.release()
+            except RuntimeError:  # not held: interrupted waiting for it
+                pass
 
     def _wake(self) -> None:
         """Make the receiver's select() return at once (close() writes one byte)."""
@@ -547,7 +554,12 @@ class Querier:
         if seconds is not None:
             # _receive reads infinity as "until something arrives"; -inf was that too.
             timeout = min(max(seconds, 0.0), MAX_WAIT)
-        with self._cond:
+        # Not `with self._cond`: Condition's enter and exit are Python functions, which an
+        # interrupt can split from the lock's own (the lock left held by nobody's call); and
+        # the release ignores a lock an interrupted wait did not take back (see _drive).
+        lock = self._lock
+        try:
+            lock.acquire()
             self._check_open()
             if self._leader:
                 if timeout is None or timeout > 0:
@@ -564,6 +576,11 @@ class Querier:
                 if self._closed:  # by a signal handler while this thread received
                     self._release()
             return self._stats["accepted"] - before
+        finally:
+            try:  # noqa: SIM105 (suppress() would be a call, and an interrupt point)
+                lock.release()
+            except RuntimeError:  # not held: interrupted waiting for it
+                pass
 
     def update_interfaces(self) -> bool:
         """Follow the network interfaces as they are now; whether anything changed since the
@@ -817,22 +834,48 @@ class Querier:
                 waiting = False
         finally:
             if held:
-                if not lock._is_owned():
-                    lock.acquire()  # interrupted while waiting for it, or just after letting go
-                if waiting and self._leader == threading.get_ident():
-                    # Interrupted while receiving, before _lead could say it had stopped:
-                    # left set, nobody would receive again. (Not when the collector closed
-                    # this call while its thread received for another one: that one still
-                    # receives, and the mark is what keeps others and close() off its
-                    # selector.)
-                    self._leader = 0
-                    self._cond.notify_all()
-                self._retire(task)
-                if self._orphans:
-                    self._retire_orphans()
-                if self._closed and not self._leader:  # closed by a signal handler, perhaps
-                    self._release()
-                lock.release()
+                # A KeyboardInterrupt (a script stopped by Ctrl-C while other threads use the
+                # Querier) may land here too, at any call or function entry: the lock then
+                # stayed held, and every other thread's call waited for it forever, whatever
+                # its deadline. Only calls that are safe to repeat come before the release,
+                # inside a loop that runs them again after an interruption (raised once they
+                # are done); the release itself ignores the error of a lock not held rather
+                # than asking first, which would be one more point to land on.
+                interrupted: BaseException | None = None
+                try:
+                    while True:
+                        try:
+                            if not lock._is_owned():
+                                lock.acquire()  # interrupted waiting, or just after letting go
+                            self._end_call(task, waiting)
+                            break
+                        except BaseException as e:
+                            if interrupted is None:
+                                interrupted = e
+                finally:  # also when a second interrupt lands on the loop's jump back
+                    try:  # noqa: SIM105 (suppress() would be a call, and an interrupt point)
+                        lock.release()
+                    except RuntimeError:  # not held: interrupted waiting for it
+                        pass
+                if interrupted is not None:
+                    raise interrupted
+
+    def _end_call(self, task: Task, waiting: bool) -> None:
+        """Under the lock, as a call ends however it ended: retire its task. Safe to run again
+        after an interruption (a task half retired is not retired twice; it may keep a name
+        wanted)."""
+        if waiting and self._leader == threading.get_ident():
+            # Interrupted while receiving, before _lead could say it had stopped: left set,
+            # nobody would receive again. (Not when the collector closed this call while its
+            # thread received for another one: that one still receives, and the mark is what
+            # keeps others and close() off its selector.)
+            self._leader = 0
+            self._cond.notify_all()
+        self._retire(task)
+        if self._orphans:
+            self._retire_orphans()
+        if self._closed and not self._leader:  # closed by a signal handler, perhaps
+            self._release()
 
     def _retire(self, task: Task) -> None:
         """Under the lock: ``task``'s call has ended; forget what it asked and waited for."""
@@ -922,13 +965,24 @@ class Querier:
             lock.release()
             batch = self._receive(timeout, catch_up)
         finally:
-            if not lock._is_owned():
-                try:
-                    lock.acquire()
-                except BaseException:
-                    self._leader = 0  # interrupted while waiting: another thread may receive
-                    raise
-            self._leader = 0
+            # The lock back and the mark cleared, whatever interrupts this: an interrupt
+            # after `_is_owned()` said no and before the acquire left the mark set and the
+            # lock free (and process()'s `with` raised RuntimeError letting it go).
+            interrupted: BaseException | None = None
+            try:
+                while True:  # inline: a function's entry is one more point for an interrupt
+                    try:
+                        if not lock._is_owned():
+                            lock.acquire()
+                        break
+                    except BaseException as e:
+                        if interrupted is None:
+                            interrupted = e
+            finally:
+                self._leader = 0
+            if interrupted is not None:
+                self._cond.notify_all()  # a receiver that leaves wakes the others
+                raise interrupted
             if self._sleep_visible:
                 self._notice_sleep(self._clock())  # before filing what came after the wake
             if batch:
