@@ -912,6 +912,14 @@ class Querier:
             else:
                 self._unwant(name)
 
+    def _new_id(self) -> int:
+        """Under the lock: a random one-shot query ID, accepted in replies for the next 64."""
+        qid = random.randint(1, 0xFFFF)
+        self._ids[qid] = None
+        if len(self._ids) > 64:
+            del self._ids[next(iter(self._ids))]
+        return qid
+
     def _forget_sent(self, now: float) -> None:
         """Under the lock: send_query() names past their SENT_NEEDLE_HOLD are wanted no more."""
         sent = self._sent_names
@@ -1112,7 +1120,16 @@ class Querier:
                 return _DROP
             # §11: sent to the group, it is from the link whatever its source (a host numbered
             # outside the link's subnets, a /32 with an on-link route); unicast may be routed.
-            if not to_group:
+            # A one-shot reply proves it instead by echoing the random ID of a query only the
+            # link heard: every one-shot reply is unicast, and the subnet test dropped those of
+            # an interface numbered /32, or of Avahi answering from a global IPv6 address an
+            # interface with only a link-local one. Its ID is read before anything is parsed.
+            if ephemeral:
+                if len(view) < 2 or (view[0] << 8 | view[1]) not in self._ids:
+                    stats["received"] += 1
+                    stats["dropped_wrong_id"] += 1
+                    return _DROP
+            elif not to_group:
                 ok = onlink.get((source[0], interface))
                 if not ok and (ok is not None or not self._on_link(source[0], interface)):
                     stats["received"] += 1
@@ -1161,10 +1178,6 @@ class Querier:
                 ):
                     at = arrived + self._wall_to_clock if arrived else clock()
                     self._peer_queries.append((message, transport, interface, at))
-                return _DROP
-            if ephemeral and message.id not in self._ids:
-                stats["received"] += 1
-                stats["dropped_wrong_id"] += 1
                 return _DROP
             if message[6]:  # Message.skipped
                 stats["skipped_records"] += message[6]
@@ -1501,12 +1514,7 @@ class Querier:
                         ask.count_sent(now, task.max_interval)
         if not fresh:
             return
-        qid = 0
-        if self.one_shot:
-            qid = random.randint(1, 0xFFFF)
-            self._ids[qid] = None
-            if len(self._ids) > 64:
-                del self._ids[next(iter(self._ids))]
+        qid = self._new_id() if self.one_shot else 0
 
         # The questions' groups and their known answers, once: every transport's packets
         # carry the same, each built no bigger than that transport's cap (PAYLOAD_V4 /
@@ -1557,8 +1565,15 @@ class Querier:
         # A transport whose sends fail (link down, no route) is still tried with every query:
         # the link may be back, and a skipped query is an answer missed until the next one,
         # up to an hour later for a watch.
-        for transport, cap in zip(self._transports, caps, strict=True):
-            for packet in by_cap[cap]:
+        for number, (transport, cap) in enumerate(zip(self._transports, caps, strict=True)):
+            packets = by_cap[cap]
+            if qid and number:
+                # One-shot: an ID per socket. The same bytes over IPv4 and IPv6 looked like
+                # one packet repeated to python-zeroconf, which answers a packet once a second:
+                # it answered over one family only.
+                other = self._new_id().to_bytes(2, "big")
+                packets = [other + packet[2:] for packet in packets]
+            for packet in packets:
                 try:
                     transport.send(packet)
                 except (NetworkError, OSError) as exc:

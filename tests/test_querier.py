@@ -127,6 +127,44 @@ def test_one_shot_uses_random_nonzero_ids_and_accepts_only_replies_with_them(net
     assert q.stats()["dropped_wrong_id"] == 1
 
 
+def test_one_shot_takes_a_reply_echoing_its_id_from_outside_the_subnets(net: FakeNet) -> None:
+    """Every one-shot reply is unicast, so the subnet test of RFC 6762 §11 decided them all: an
+    interface numbered /32 with an on-link route, or Avahi answering from a global IPv6 address
+    an interface with only a link-local one, and nothing was heard. Echoing the random ID of a
+    query only the link heard shows a reply is from the link; one that does not is dropped
+    for it, unparsed."""
+    q = fake_querier(net, one_shot=True)
+
+    def reply(message: Message, n: FakeNet, t: FakeTransport) -> None:
+        outside = ("198.51.100.9", 5353)  # not in 192.0.2.0/24
+        n.later(0.01, response(a("h.local", "192.0.2.9"), id=message.id ^ 0x8000), t, outside)
+        n.later(0.02, response(a("h.local", "192.0.2.7"), id=message.id), t, outside)
+
+    net.responders.append(reply)
+    assert q.resolve_host("h.local", timeout=2) == [IPv4Address("192.0.2.7")]
+    stats = q.stats()
+    assert stats["dropped_wrong_id"] == 1 and "dropped_off_link" not in stats
+
+
+def test_one_shot_gives_each_socket_its_own_id(net: FakeNet) -> None:
+    """The same bytes over IPv4 and IPv6 looked like one packet repeated to python-zeroconf,
+    which answers a packet once a second: it answered over one family only. A reply to either
+    is taken."""
+    v4, v6 = net.transport(), net.transport(family=socket.AF_INET6)
+    q = Querier(transports=[v4, v6], clock=net.clock, wait=net.wait, one_shot=True)
+
+    def reply_on_v6(message: Message, n: FakeNet, t: FakeTransport) -> None:
+        if t is v6:
+            n.later(0.01, response(aaaa("h.local", "fe80::7"), id=message.id), t, ("fe80::7", 5353))
+
+    net.responders.append(reply_on_v6)
+    assert [str(x) for x in q.resolve_host("h.local", timeout=2)] == ["fe80::7%2"]
+    [v4_query] = v4.sent_messages()
+    [v6_query] = v6.sent_messages()
+    assert v4_query.id and v6_query.id and v4_query.id != v6_query.id
+    assert v4_query.questions == v6_query.questions
+
+
 def test_one_shot_sends_no_known_answers(net: FakeNet) -> None:
     q = fake_querier(net, one_shot=True)
     q.cache.add(ptr(HTTP, f"x.{HTTP}"), IFINDEX, net.clock())
