@@ -612,19 +612,19 @@ class RecordCache:
                     self._remove(key)
         return removed
 
-    def reconfirm(self, now: float, within: float) -> int:
-        """Every record must be heard again within ``within`` seconds or it goes: the network
-        may be another one (RFC 6762 §10.3: after a change of topology, adjust the remaining
-        TTL of the records to a few seconds). A record heard again gets its TTL back, as any
-        refresh does. Returns how many expiries came down; their names are reported as
-        changed, as a flush's are."""
+    def reconfirm(self, now: float, within: float, received_before: float = float("inf")) -> int:
+        """Every record received before ``received_before`` must be heard again within
+        ``within`` seconds or it goes: the network may be another one (RFC 6762 §10.3: after
+        a change of topology, adjust the remaining TTL of the records to a few seconds). A
+        record heard again gets its TTL back, as any refresh does. Returns how many expiries
+        came down; their names are reported as changed, as a flush's are."""
         limit = now + within
         entries = self._entries
         changed = self._changed_names
         follow = self._follow
         shortened = 0
         for key, s in list(entries.items()):
-            if s[_EXPIRES] <= limit:
+            if s[_EXPIRES] <= limit or s[_RECEIVED] >= received_before:
                 continue
             if follow and key[0] in follow:
                 self._changed_keys.setdefault(key, False)

@@ -17,7 +17,7 @@ from typing import Any
 
 from mdnsq.cache import CacheEntry, Key, RecordCache, rrset_id
 from mdnsq.names import name_key
-from mdnsq.records import Question, RecordType, SRVRecord
+from mdnsq.records import NSECRecord, Question, RecordType, SRVRecord
 from mdnsq.service import (
     ServiceEvent,
     ServiceInfo,
@@ -419,7 +419,10 @@ def ask_refresh(entry: CacheEntry, point: int, until: float, wanted: dict[Questi
         point += 1
         due = entry.refresh_time(point)
     record = entry.record
-    question = Question(record.name, record.type)  # equal whatever the name case
+    # An NSEC record here says the instance has no TXT record (_entries_of): the question
+    # that brings it again is TXT's.
+    rtype = RecordType.TXT if record.type == RecordType.NSEC else record.type
+    question = Question(record.name, rtype)  # equal whatever the name case
     window = min(SUPPRESS, REFRESH_SUPPRESS * entry.ttl)
     wanted[question] = min(window, wanted.get(question, window))
     return point
@@ -516,7 +519,10 @@ class WatchTask(BrowseTask):
     def _entries_of(
         self, cache: RecordCache, now: float, target: str, ptrs: list[CacheEntry]
     ) -> list[CacheEntry]:
-        """The records an instance's report is read from: its PTRs, SRV, TXT and addresses."""
+        """The records an instance's report is read from: its PTRs, SRV, TXT and addresses,
+        and an NSEC record saying it has no TXT record (service.txt_denial), which stands for
+        one: left out, it was never refreshed, and each time it expired the watch reported
+        the instance incomplete, then complete again."""
         found = list(ptrs)
         for rtype in (RecordType.SRV, RecordType.TXT):
             for entry in cache.entries(target, rtype, now):
@@ -525,6 +531,9 @@ class WatchTask(BrowseTask):
                 if isinstance(srv, SRVRecord):
                     found.extend(cache.entries(srv.target, RecordType.A, now))
                     found.extend(cache.entries(srv.target, RecordType.AAAA, now))
+        for entry in cache.entries(target, RecordType.NSEC, now):
+            if isinstance(entry.record, NSECRecord) and not entry.record.has_type(RecordType.TXT):
+                found.append(entry)
         return found
 
     def _depend(self, key: str, names: tuple[str, ...]) -> None:

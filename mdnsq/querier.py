@@ -328,6 +328,10 @@ class Querier:
         # (a caller's clock says nothing of sleep).
         self._sleep_visible = clock is None
         self._asleep_before = self._clock() - time.monotonic()
+        # The last wake seen (records received before it are reconfirmed until
+        # _reconfirm_by, WAKE_RECONFIRM after it was seen).
+        self._woke_at = -math.inf
+        self._reconfirm_by = -math.inf
         # Bumped when the network may be another one (after sleep, a renumbered or new link):
         # each call then starts its series of queries again (_send), not at its next doubling.
         self._epoch = 0
@@ -991,10 +995,14 @@ class Querier:
             if interrupted is not None:
                 self._cond.notify_all()  # a receiver that leaves wakes the others
                 raise interrupted
-            if self._sleep_visible:
-                self._notice_sleep(self._clock())  # before filing what came after the wake
+            filing = self._clock()
             if batch:
                 self._apply(batch)
+            if self._sleep_visible:
+                # After filing: a backlog that waited in the socket through the sleep is filed
+                # as of its arrival (Linux), before `filing`, and reconfirmed with the rest;
+                # what came after the wake is filed as of now, and kept.
+                self._notice_sleep(self._clock(), filing)
             if self._peer_queries:
                 self._note_peer_queries(self._clock())
             # Whoever waits for the news (a call, a process() call, close()); with nobody
@@ -1209,18 +1217,27 @@ class Querier:
         self._onlink_memo[(address, interface)] = result
         return result
 
-    def _notice_sleep(self, now: float) -> None:
+    def _notice_sleep(self, now: float, fresh_from: float | None = None) -> None:
         """Under the lock: the boot clock ran ahead of time.monotonic, so the machine slept
         and may have woken on another network. Looked at as each call starts and wakes, and
         after each receive pass: a resolve answered from the cache sends nothing to notice it
         by. What was cached before must be heard again within WAKE_RECONFIRM; the other
-        calls wake to ask again and to read their records' new expiries."""
+        calls wake to ask again and to read their records' new expiries. Records filed as of
+        ``fresh_from`` or later (this pass's, read after the wake) are kept; a late backlog
+        filed in the window after (as of its arrival, before the wake) is reconfirmed then
+        (_apply)."""
         asleep = now - time.monotonic()
         if asleep > self._asleep_before + SLEPT:
             self._network_changed(f"the machine slept {asleep - self._asleep_before:.0f} s")
             self._asleep_before = asleep
-            self._stats["reconfirmed_after_sleep"] += self._cache.reconfirm(now, WAKE_RECONFIRM)
+            self._woke_at = now if fresh_from is None else fresh_from
+            self._reconfirm_by = now + WAKE_RECONFIRM
+            self._stats["reconfirmed_after_sleep"] += self._cache.reconfirm(
+                now, WAKE_RECONFIRM, self._woke_at
+            )
             self._cond.notify_all()
+            if self._leader and self._leader != threading.get_ident():
+                self._wake()  # the receiver waits in select(), where no notify reaches it
 
     def _network_changed(self, why: str) -> None:
         """Every call asks again soon (see _send). Under the lock, or on the receiving thread,
@@ -1356,6 +1373,9 @@ class Querier:
                 group.append((message, interface))
             if group:
                 cache.add_received(group, group_at)
+            if now < self._reconfirm_by:  # a backlog from before a wake: reconfirmed too
+                shortened = cache.reconfirm(now, self._reconfirm_by - now, self._woke_at)
+                self._stats["reconfirmed_after_sleep"] += shortened
             fresh = [item for item in batch if len(item) == 2]
         if fresh:
             # Not after late ones alone: the next pass may read more of the same backlog, and

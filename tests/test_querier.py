@@ -1265,6 +1265,31 @@ def test_after_a_wake_what_was_cached_must_be_heard_again_within_a_minute(
 
 
 @needs_boottime
+@pytest.mark.parametrize("noticed_by", ["a call's catch-up", "a read first"])
+def test_a_backlog_that_waited_through_the_sleep_is_reconfirmed_too(
+    monkeypatch: pytest.MonkeyPatch, noticed_by: str
+) -> None:
+    """Announcements queued in the socket while no call ran were filed after the reconfirm,
+    with their full TTLs, so the old network's Scanner stayed for 75 minutes. Filed as of
+    their arrival (before the wake), they are reconfirmed with the rest, in the same pass or
+    in one within the window; what arrives after the wake keeps its TTL."""
+    asleep = suspend(monkeypatch)
+    with FakeTransport() as transport, Querier(transports=[transport]) as q:
+        transport.inject(response(ptr(HTTP, f"Printer.{HTTP}")))
+        assert q.process() == 1
+        transport.inject(response(ptr(HTTP, f"Scanner.{HTTP}")), arrived=time.time() - 5)
+        asleep[0] = 1800.0
+        if noticed_by == "a read first":
+            q.cached_entries(HTTP, "PTR")
+        transport.inject(response(ptr(HTTP, f"Fresh.{HTTP}")))  # after the wake
+        q.query("other.local", "A", timeout=0)  # its catch-up files the queue
+        left = {e.record.target: e.remaining(q.now()) for e in q.cached_entries(HTTP, "PTR")}
+    assert set(left) == {f"{n}.{HTTP}" for n in ("Printer", "Scanner", "Fresh")}
+    assert left[f"Printer.{HTTP}"] <= 60 and left[f"Scanner.{HTTP}"] <= 60, left
+    assert left[f"Fresh.{HTTP}"] > 4000, left
+
+
+@needs_boottime
 @pytest.mark.parametrize("heard_again", [False, True])
 def test_a_watch_woken_on_another_network_reports_the_last_one_s_services_gone(
     monkeypatch: pytest.MonkeyPatch, heard_again: bool
@@ -1291,6 +1316,41 @@ def test_a_watch_woken_on_another_network_reports_the_last_one_s_services_gone(
                 break
     assert kinds == (["added"] if heard_again else ["added", "removed"])
     assert q.stats()["reconfirmed_after_sleep"] == 4
+
+
+@needs_boottime
+def test_a_sleep_another_thread_notices_wakes_the_receiving_watch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The watch's thread waits in select(), where a Condition's notify does not reach: a
+    sleep noticed by another thread's call restarted its queries and reported its expiries
+    only at its own next timer (an hour here, as a watch's queries are after a few hours)."""
+    monkeypatch.setattr(mdnsq.tasks, "FIRST_INTERVAL", 3600.0)
+    monkeypatch.setattr(mdnsq.querier, "WAKE_RECONFIRM", 0.3)
+    asleep = suspend(monkeypatch)
+    records = service_records("Printer", HTTP, "p.local", 80, "192.0.2.7", ttl=4500)
+    with FakeTransport() as transport, Querier(transports=[transport]) as q:
+        transport.inject(response(*records))
+        assert q.process() == 1
+        removed = threading.Event()
+
+        def watch() -> None:
+            for event in q.watch(HTTP, timeout=None):
+                if event.kind == "removed":
+                    removed.set()
+                    return
+
+        thread = threading.Thread(target=watch)
+        thread.start()
+        wait_for(lambda: len(transport.sent) == 1, what="the watch's first query")
+        wait_for(lambda: q._leader != 0, what="the watch receiving")
+        asleep[0] = 1800.0
+        q.cached_entries(HTTP, "PTR")  # this thread notices the sleep
+        gone = removed.wait(2.0)
+        q.close()
+        thread.join(5)
+    assert gone, "the receiving watch slept through the wake"
+    assert len(transport.sent) >= 2  # and it asked again
 
 
 def test_fileno_of_several_transports_is_readable_when_any_has_a_packet() -> None:

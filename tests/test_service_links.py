@@ -209,9 +209,9 @@ def test_on_one_link_the_srv_record_is_chosen_as_before() -> None:
     assert info_at(cache, T0 + 3.5, with_ptr=False).host == "old.local"
 
 
-def no_txt(types: tuple[RecordType, ...] = (RecordType.SRV,)) -> NSECRecord:
+def no_txt(types: tuple[RecordType, ...] = (RecordType.SRV,), ttl: int = 90) -> NSECRecord:
     """The NSEC record of a responder whose instance has no TXT record (RFC 6762 §6.1)."""
-    return NSECRecord(name=NAME, ttl=90, next_name=NAME, types=types, cache_flush=True)
+    return NSECRecord(name=NAME, ttl=ttl, next_name=NAME, types=types, cache_flush=True)
 
 
 def test_an_nsec_record_denying_txt_reads_as_the_empty_txt_record_on_its_link() -> None:
@@ -254,6 +254,34 @@ def test_resolve_service_of_an_instance_without_txt_returns_with_the_first_answe
     assert info is not None and info.complete and info.txt == {}
     assert net.clock() - start < 1  # it waited out the 5 s, asking for TXT at 0, 1 and 3 s
     transport.close()
+
+
+def test_a_watch_refreshes_the_nsec_record_standing_for_txt(net: FakeNet) -> None:
+    """The NSEC record that says "no TXT record" was not among the records a watch refreshes
+    or tracks: each time it expired (TTL 120), the watch reported the instance incomplete,
+    asked for TXT and reported it complete again, two false updates every two minutes. A
+    responder that sends it only in answer to a TXT question, as here."""
+    q = Querier(transports=[net.transport()], clock=net.clock, wait=net.wait)
+    start = net.clock()
+    txt_asked: list[float] = []
+
+    def responder(message: Message, n: FakeNet, t: FakeTransport) -> None:
+        for question in message.questions:
+            if question.type == RecordType.PTR:
+                extra = [srv(NAME, "box.local", 631), a("box.local", "192.0.2.2")]
+                n.later(0.02, response(ptr(IPP, NAME), additionals=extra), t)
+            elif question.type == RecordType.TXT:
+                txt_asked.append(n.clock() - start)
+                n.later(0.02, response(no_txt(types=(RecordType.SRV,), ttl=120)), t)
+            elif question.type == RecordType.SRV:
+                n.later(0.02, response(srv(NAME, "box.local", 631)), t)
+            elif question.type == RecordType.A:
+                n.later(0.02, response(a("box.local", "192.0.2.2")), t)
+
+    net.responders.append(responder)
+    events = [(e.kind, e.info.complete) for e in q.watch("_ipp._tcp", timeout=1000)]
+    assert events == [("added", True)]
+    assert len(txt_asked) >= 8  # refreshed: the first ask, then about every 100 s
 
 
 # -- through the Querier, on two fake links -------------------------------------------------
