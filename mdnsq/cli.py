@@ -761,27 +761,37 @@ def _one_stream(
         for event in q.watch(service_type, timeout=deadline.remaining()):
             yield index, event
 
-    reporters: dict[str, set[int]] = {}
-    shown: dict[str, ServiceInfo] = {}
+    # What each watch says of each instance, and which watch's word is shown: each watch
+    # reads an instance from the link of its own first PTR record, and two watches on two
+    # links, same content, made a false "updated" when their words alternated.
+    said: dict[str, dict[int, ServiceInfo]] = {}
+    shown: dict[str, tuple[int, ServiceInfo]] = {}
     for index, event in _merge([tagged(i, t) for i, t in enumerate(types)]):
         event = ServiceEvent(event.kind, _of_family(event.info, ip_version))
         key = name_key(event.info.name)
+        words = said.setdefault(key, {})
         if event.kind == "removed":
-            others = reporters.get(key)
-            if others is not None:
-                others.discard(index)
-                if others:
-                    continue  # another watched type still lists it
-                del reporters[key]
+            words.pop(index, None)
+            held = shown.get(key)
+            if words:  # another watched type still lists it
+                if held is not None and held[0] == index:  # its word is shown: the next one's
+                    other = min(words)
+                    shown[key] = (other, words[other])
+                    if not words[other].same_content(held[1]):
+                        yield ServiceEvent("updated", words[other])
+                continue
+            del said[key]
             if shown.pop(key, None) is not None:
                 yield event
             continue
-        reporters.setdefault(key, set()).add(index)
-        old = shown.get(key)
-        if old is not None and event.info.same_content(old):
-            continue
-        shown[key] = event.info
-        yield event if old is None else ServiceEvent("updated", event.info)
+        words[index] = event.info
+        held = shown.get(key)
+        if held is None:
+            shown[key] = (index, event.info)
+            yield event
+        elif held[0] == index and not event.info.same_content(held[1]):
+            shown[key] = (index, event.info)
+            yield ServiceEvent("updated", event.info)
 
 
 _Command = Callable[[argparse.Namespace, cli_output.Output, Deadline], bool]

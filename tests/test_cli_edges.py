@@ -102,6 +102,33 @@ def test_watching_a_type_and_its_subtype_reports_an_instance_once(
     assert [e.kind for e in stream] == ["added", "updated", "removed"]
 
 
+def test_a_type_and_its_subtype_read_from_two_links_are_one_instance_not_an_update(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each watch reads an instance from the link of its own first PTR record, and once the
+    interface counted as content (a watch's info moving to another link is an update), the
+    type's word (link 2) and the subtype's (link 3) alternated as false updates. Only the
+    watch whose word is shown updates it; when that one lets go, the next one's word is shown,
+    an update only if it differs."""
+    on_a, on_b = dataclasses.replace(W, interface=2), dataclasses.replace(W, interface=3)
+    moved_a, moved_b = (dataclasses.replace(info, port=81) for info in (on_a, on_b))
+    events = {
+        TYPE: [ServiceEvent("added", on_a), ServiceEvent("updated", moved_a)],
+        SUBTYPE: [ServiceEvent("added", on_b), ServiceEvent("updated", moved_b)],
+    }
+    monkeypatch.setattr(cli, "_merge", _merge_in_order([0, 1, 0, 1]))
+    stream = cli._one_stream(StandIn(events=events), [TYPE, SUBTYPE], cli.Deadline(1.0))  # type: ignore[arg-type]
+    assert [(e.kind, e.info.interface, e.info.port) for e in stream] == [
+        ("added", 2, 80),
+        ("updated", 2, 81),  # before: also "updated" on 3 after each, with nothing changed
+    ]
+    # The type's watch lets go: the subtype's word is shown, an update (another link).
+    events[TYPE].append(ServiceEvent("removed", moved_a))
+    monkeypatch.setattr(cli, "_merge", _merge_in_order([0, 1, 0, 1, 0]))
+    stream = cli._one_stream(StandIn(events=events), [TYPE, SUBTYPE], cli.Deadline(1.0))  # type: ignore[arg-type]
+    assert [(e.kind, e.info.interface) for e in stream][-1] == ("updated", 3)
+
+
 def test_a_closed_stdout_is_one_line_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
