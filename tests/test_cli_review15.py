@@ -112,10 +112,13 @@ def test_the_process_age_is_read_from_proc_self_stat(monkeypatch: pytest.MonkeyP
     fields = [b"S"] + [b"0"] * 18 + [str(50 * ticks).encode()] + [b"0"] * 30  # 50 s after boot
     stat = b"1234 (" + name + b") " + b" ".join(fields) + b"\n"
 
+    schedstat = b"0 0 0\n"  # ns run, ns runnable waiting for a core, time slices
+
     class Stat(io.BytesIO):
         def __init__(self, path: str, mode: str) -> None:
-            assert (path, mode) == ("/proc/self/stat", "rb")
-            super().__init__(stat)
+            assert mode == "rb"
+            files = {"/proc/self/stat": stat, "/proc/self/schedstat": schedstat}
+            super().__init__(files[path])
 
     monkeypatch.setattr(cli, "open", Stat, raising=False)
     monkeypatch.setattr(
@@ -133,6 +136,9 @@ def test_the_process_age_is_read_from_proc_self_stat(monkeypatch: pytest.MonkeyP
         types.SimpleNamespace(clock_gettime=lambda clock: 54.25, CLOCK_BOOTTIME=7),
     )
     assert cli._process_age() == pytest.approx(0.25 + cli.START_WAIT)
+    # Waiting for a core (a loaded machine) is start-up too: 2 s of it here.
+    schedstat = b"250000000 2000000000 40\n"
+    assert cli._process_age() == pytest.approx(2.25 + cli.START_WAIT)
 
     def unreadable(path: str, mode: str) -> Any:
         raise FileNotFoundError(path)
