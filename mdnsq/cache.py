@@ -612,25 +612,41 @@ class RecordCache:
                     self._remove(key)
         return removed
 
-    def reconfirm(self, now: float, within: float, received_before: float = float("inf")) -> int:
-        """Every record received before ``received_before`` must be heard again within
-        ``within`` seconds or it goes: the network may be another one (RFC 6762 §10.3: after
-        a change of topology, adjust the remaining TTL of the records to a few seconds). A
-        record heard again gets its TTL back, as any refresh does. Returns how many expiries
-        came down; their names are reported as changed, as a flush's are."""
+    def reconfirm(
+        self,
+        now: float,
+        within: float,
+        received_before: float = float("inf"),
+        batch: Iterable[tuple[Message, int]] | None = None,
+    ) -> int:
+        """Every record received before ``received_before`` (or only the records of ``batch``,
+        as add_received takes them) must be heard again within ``within`` seconds or it goes:
+        the network may be another one (RFC 6762 §10.3: after a change of topology, adjust the
+        remaining TTL of the records to a few seconds). A record heard again gets its TTL
+        back, as any refresh does. Returns how many expiries came down; their names are
+        reported as changed, as a flush's are."""
         limit = now + within
         entries = self._entries
+        keys: Iterable[Key]
+        if batch is None:
+            keys = [k for k, s in entries.items() if s[_RECEIVED] < received_before]
+        else:
+            keys = [
+                (_head_of(record) + name_key(record.name), interface) + record[4:]  # noqa: RUF005
+                for message, interface in batch
+                for record in message[3] + message[5]  # answers, additionals
+            ]
         changed = self._changed_names
         follow = self._follow
         shortened = 0
-        for key, s in list(entries.items()):
-            if s[_EXPIRES] <= limit or s[_RECEIVED] >= received_before:
+        for key in keys:
+            s = entries.get(key)  # as a rebuild of the expiry groups by an earlier _file left it
+            if s is None or s[_EXPIRES] <= limit:
                 continue
             if follow and key[0] in follow:
                 self._changed_keys.setdefault(key, False)
             if changed is not None:
                 changed.add(key[0][2:])
-            s = entries[key]  # as a rebuild of the expiry groups by an earlier _file left it
             filed = self._file(limit, key)
             entries[key] = (*s[:_EXPIRES], limit, s[_TTL], s[_GOODBYE], s[_NAME], filed)
             shortened += 1

@@ -917,10 +917,11 @@ class Querier:
                 self._unwant(name)
 
     def _new_id(self) -> int:
-        """Under the lock: a random one-shot query ID, accepted in replies for the next 64."""
+        """Under the lock: a random one-shot query ID, accepted in replies for the next 64
+        transmissions."""
         qid = random.randint(1, 0xFFFF)
         self._ids[qid] = None
-        if len(self._ids) > 64:
+        if len(self._ids) > 64 * max(1, len(self._transports)):  # 64 sends, an ID a socket
             del self._ids[next(iter(self._ids))]
         return qid
 
@@ -1373,9 +1374,14 @@ class Querier:
                 group.append((message, interface))
             if group:
                 cache.add_received(group, group_at)
-            if now < self._reconfirm_by:  # a backlog from before a wake: reconfirmed too
-                shortened = cache.reconfirm(now, self._reconfirm_by - now, self._woke_at)
-                self._stats["reconfirmed_after_sleep"] += shortened
+            if now < self._reconfirm_by:
+                # What arrived before a wake seen in the last WAKE_RECONFIRM is reconfirmed
+                # with the rest, by its arrival: it is filed no earlier than the last filing,
+                # which may be after the wake (another socket's fresh packets).
+                before = [(m, i) for m, i, at in late if at < self._woke_at]
+                if before:
+                    shortened = cache.reconfirm(now, self._reconfirm_by - now, batch=before)
+                    self._stats["reconfirmed_after_sleep"] += shortened
             fresh = [item for item in batch if len(item) == 2]
         if fresh:
             # Not after late ones alone: the next pass may read more of the same backlog, and

@@ -127,6 +127,14 @@ def test_a_type_and_its_subtype_read_from_two_links_are_one_instance_not_an_upda
     monkeypatch.setattr(cli, "_merge", _merge_in_order([0, 1, 0, 1, 0]))
     stream = cli._one_stream(StandIn(events=events), [TYPE, SUBTYPE], cli.Deadline(1.0))  # type: ignore[arg-type]
     assert [(e.kind, e.info.interface) for e in stream][-1] == ("updated", 3)
+    # The same word from both (one link): the type's watch letting go is no event at all.
+    events = {
+        TYPE: [ServiceEvent("added", on_a), ServiceEvent("removed", on_a)],
+        SUBTYPE: [ServiceEvent("added", on_a)],
+    }
+    monkeypatch.setattr(cli, "_merge", _merge_in_order([0, 1, 0]))
+    stream = cli._one_stream(StandIn(events=events), [TYPE, SUBTYPE], cli.Deadline(1.0))  # type: ignore[arg-type]
+    assert [e.kind for e in stream] == ["added"]
 
 
 def test_a_closed_stdout_is_one_line_not_a_traceback(

@@ -165,6 +165,18 @@ def test_one_shot_gives_each_socket_its_own_id(net: FakeNet) -> None:
     assert v4_query.questions == v6_query.questions
 
 
+def test_one_shot_ids_stay_live_for_64_sends_whatever_the_sockets(net: FakeNet) -> None:
+    """64 IDs were kept: with an ID per socket, two sockets halved how long a reply was taken
+    (the 8 oldest of 40 transmissions could no longer be answered)."""
+    v4, v6 = net.transport(), net.transport(family=socket.AF_INET6)
+    q = Querier(transports=[v4, v6], clock=net.clock, wait=net.wait, one_shot=True)
+    for i in range(40):
+        q.send_query(f"h{i}.local", "A")
+    first = v4.sent_messages()[0]
+    v4.inject(response(a("h0.local", "192.0.2.7"), id=first.id))
+    assert q.process() == 1 and q.cached("h0.local", "A") == [a("h0.local", "192.0.2.7")]
+
+
 def test_one_shot_sends_no_known_answers(net: FakeNet) -> None:
     q = fake_querier(net, one_shot=True)
     q.cache.add(ptr(HTTP, f"x.{HTTP}"), IFINDEX, net.clock())
@@ -1287,6 +1299,30 @@ def test_a_backlog_that_waited_through_the_sleep_is_reconfirmed_too(
     assert set(left) == {f"{n}.{HTTP}" for n in ("Printer", "Scanner", "Fresh")}
     assert left[f"Printer.{HTTP}"] <= 60 and left[f"Scanner.{HTTP}"] <= 60, left
     assert left[f"Fresh.{HTTP}"] > 4000, left
+
+
+@needs_boottime
+def test_a_backlog_read_after_another_sockets_fresh_packets_is_reconfirmed_by_arrival(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A late packet is filed no earlier than the last filing: after the IPv6 socket's fresh
+    packet, the IPv4 socket's pre-sleep backlog was filed after the wake and kept 75 minutes."""
+    asleep = suspend(monkeypatch)
+    v4, v6 = FakeTransport(), FakeTransport(family=socket.AF_INET6)
+    with v4, v6, Querier(transports=[v4, v6]) as q:
+        v4.inject(response(ptr(HTTP, f"Old.{HTTP}")))
+        assert q.process() == 1
+        before_sleep = time.time() - 5
+        asleep[0] = 1800.0
+        q.cached_entries(HTTP, "PTR")  # the sleep is noticed
+        v6.inject(response(aaaa("x.local", "fe80::1")), source=("fe80::1", 5353))
+        assert q.process() == 1  # fresh, after the wake
+        v4.inject(response(ptr(HTTP, f"Backlog.{HTTP}")), arrived=before_sleep)
+        assert q.process() == 1
+        left = {e.record.target: e.remaining(q.now()) for e in q.cached_entries(HTTP, "PTR")}
+        [fresh] = q.cached_entries("x.local", "AAAA")
+        assert fresh.remaining(q.now()) > 100  # its 120 s
+    assert left[f"Old.{HTTP}"] <= 60 and left[f"Backlog.{HTTP}"] <= 60, left
 
 
 @needs_boottime
