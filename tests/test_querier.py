@@ -14,7 +14,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import Any
 
@@ -1325,6 +1325,21 @@ def test_a_backlog_read_after_another_sockets_fresh_packets_is_reconfirmed_by_ar
     assert left[f"Old.{HTTP}"] <= 60 and left[f"Backlog.{HTTP}"] <= 60, left
 
 
+@contextlib.contextmanager
+def _printer_cached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[FakeTransport, Querier, list[float], tuple[Any, ...]]]:
+    """A Querier on a fake transport with a printer's records (TTLs of 75 minutes) cached,
+    a reconfirmation window of 0.3 s and a boot clock that `asleep[0]` moves on."""
+    monkeypatch.setattr(mdnsq.querier, "WAKE_RECONFIRM", 0.3)
+    asleep = suspend(monkeypatch)
+    records = service_records("Printer", HTTP, "p.local", 80, "192.0.2.7", ttl=4500)
+    with FakeTransport() as transport, Querier(transports=[transport]) as q:
+        transport.inject(response(*records))
+        assert q.process() == 1
+        yield transport, q, asleep, records
+
+
 @needs_boottime
 @pytest.mark.parametrize("heard_again", [False, True])
 def test_a_watch_woken_on_another_network_reports_the_last_one_s_services_gone(
@@ -1334,12 +1349,7 @@ def test_a_watch_woken_on_another_network_reports_the_last_one_s_services_gone(
     watch's deadline is on the boot clock: it counts the sleep): the instance is reported
     removed once the reconfirmation window is over (here 0.3 s), unless it answers the
     queries the watch sends on waking (the guard: no event then)."""
-    monkeypatch.setattr(mdnsq.querier, "WAKE_RECONFIRM", 0.3)
-    asleep = suspend(monkeypatch)
-    records = service_records("Printer", HTTP, "p.local", 80, "192.0.2.7", ttl=4500)
-    with FakeTransport() as transport, Querier(transports=[transport]) as q:
-        transport.inject(response(*records))
-        assert q.process() == 1
+    with _printer_cached(monkeypatch) as (transport, q, asleep, records):
         if heard_again:
             transport.on_send = lambda t, data, dest: t.inject(response(*records))
         kinds = []
@@ -1362,12 +1372,7 @@ def test_a_sleep_another_thread_notices_wakes_the_receiving_watch(
     sleep noticed by another thread's call restarted its queries and reported its expiries
     only at its own next timer (an hour here, as a watch's queries are after a few hours)."""
     monkeypatch.setattr(mdnsq.tasks, "FIRST_INTERVAL", 3600.0)
-    monkeypatch.setattr(mdnsq.querier, "WAKE_RECONFIRM", 0.3)
-    asleep = suspend(monkeypatch)
-    records = service_records("Printer", HTTP, "p.local", 80, "192.0.2.7", ttl=4500)
-    with FakeTransport() as transport, Querier(transports=[transport]) as q:
-        transport.inject(response(*records))
-        assert q.process() == 1
+    with _printer_cached(monkeypatch) as (transport, q, asleep, _):
         removed = threading.Event()
 
         def watch() -> None:
