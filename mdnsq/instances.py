@@ -17,12 +17,13 @@ from typing import Any
 
 from mdnsq.cache import CacheEntry, Key, RecordCache, rrset_id
 from mdnsq.names import name_key
-from mdnsq.records import NSECRecord, Question, RecordType, SRVRecord
+from mdnsq.records import Question, RecordType, SRVRecord
 from mdnsq.service import (
     ServiceEvent,
     ServiceInfo,
     base_type,
     build_service_info,
+    denies_txt,
     instance_key,
 )
 from mdnsq.tasks import (
@@ -531,9 +532,7 @@ class WatchTask(BrowseTask):
                 if isinstance(srv, SRVRecord):
                     found.extend(cache.entries(srv.target, RecordType.A, now))
                     found.extend(cache.entries(srv.target, RecordType.AAAA, now))
-        for entry in cache.entries(target, RecordType.NSEC, now):
-            if isinstance(entry.record, NSECRecord) and not entry.record.has_type(RecordType.TXT):
-                found.append(entry)
+        found.extend(e for e in cache.entries(target, RecordType.NSEC, now) if denies_txt(e))
         return found
 
     def _depend(self, key: str, names: tuple[str, ...]) -> None:

@@ -996,7 +996,7 @@ class Querier:
             if interrupted is not None:
                 self._cond.notify_all()  # a receiver that leaves wakes the others
                 raise interrupted
-            filing = self._clock()
+            filing = self._clock() if self._sleep_visible else 0.0
             if batch:
                 self._apply(batch)
             if self._sleep_visible:

@@ -326,17 +326,19 @@ def service_unavailable(cache: RecordCache, name: str, now: float) -> bool:
     return srv_unavailable(cache.entries(name, RecordType.SRV, now))
 
 
+def denies_txt(entry: CacheEntry) -> bool:
+    """Whether ``entry`` is an NSEC record that does not list TXT: its responder says the
+    instance has no TXT record (RFC 6762 §6.1), which RFC 6763 §6.1 has clients treat as the
+    empty one."""
+    record = entry.record
+    return isinstance(record, NSECRecord) and not record.has_type(RecordType.TXT)
+
+
 def txt_denial(cache: RecordCache, name: str, now: float, interface: int) -> CacheEntry | None:
-    """An NSEC record of ``name`` heard on ``interface`` that does not list TXT: the responder
-    says the instance has no TXT record (RFC 6762 §6.1), which RFC 6763 §6.1 has clients
-    treat as the empty one. None if there is none."""
+    """An NSEC record of ``name`` heard on ``interface`` that denies TXT (denies_txt); None if
+    there is none."""
     for entry in cache.entries(name, RecordType.NSEC, now):
-        record = entry.record
-        if (
-            entry.interface == interface
-            and isinstance(record, NSECRecord)
-            and not record.has_type(RecordType.TXT)
-        ):
+        if entry.interface == interface and denies_txt(entry):
             return entry
     return None
 
