@@ -1365,12 +1365,15 @@ def test_a_watch_woken_on_another_network_reports_the_last_one_s_services_gone(
 
 
 @needs_boottime
+@pytest.mark.parametrize("noticed_by", ["a read", "a resolve answered from the cache"])
 def test_a_sleep_another_thread_notices_wakes_the_receiving_watch(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, noticed_by: str
 ) -> None:
     """The watch's thread waits in select(), where a Condition's notify does not reach: a
     sleep noticed by another thread's call restarted its queries and reported its expiries
-    only at its own next timer (an hour here, as a watch's queries are after a few hours)."""
+    only at its own next timer (an hour here, as a watch's queries are after a few hours).
+    A resolve answered from the cache sends nothing and receives nothing: only the check
+    at the top of its loop sees the sleep."""
     monkeypatch.setattr(mdnsq.tasks, "FIRST_INTERVAL", 3600.0)
     with _printer_cached(monkeypatch) as (transport, q, asleep, _):
         removed = threading.Event()
@@ -1386,7 +1389,11 @@ def test_a_sleep_another_thread_notices_wakes_the_receiving_watch(
         wait_for(lambda: len(transport.sent) == 1, what="the watch's first query")
         wait_for(lambda: q._leader != 0, what="the watch receiving")
         asleep[0] = 1800.0
-        q.cached_entries(HTTP, "PTR")  # this thread notices the sleep
+        if noticed_by == "a read":
+            q.cached_entries(HTTP, "PTR")  # this thread notices the sleep
+        else:
+            info = q.resolve_service(f"Printer.{HTTP}", timeout=1)
+            assert info is not None and info.port == 80  # still within the window
         gone = removed.wait(2.0)
         q.close()
         thread.join(5)
