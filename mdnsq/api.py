@@ -1,7 +1,9 @@
 # One-call functions: open a Querier, ask, close. For scripts that ask one thing; anything that
 # asks repeatedly should keep a Querier (its cache answers follow-up questions without waiting).
+# Each checks its arguments (arguments.py) before the Querier opens any socket.
 from __future__ import annotations
 
+from mdnsq.arguments import checked_timeout, host_args, query_args, service_args, type_args
 from mdnsq.interfaces import InterfaceSpec
 from mdnsq.querier import IPVersion, Querier
 from mdnsq.records import Record
@@ -19,6 +21,7 @@ def resolve_host(
     one_shot: bool = False,
 ) -> list[Address]:
     """Addresses of a .local host name; empty when nobody answered in time."""
+    host_args(name, timeout)
     with Querier(interfaces, ip_version, one_shot) as q:
         return q.resolve_host(name, timeout)
 
@@ -32,6 +35,7 @@ def browse(
     one_shot: bool = False,
 ) -> list[ServiceInfo]:
     """Every instance of a service type found within ``timeout`` seconds."""
+    type_args(service_type, checked_timeout(timeout))
     with Querier(interfaces, ip_version, one_shot) as q:
         return list(q.browse(service_type, timeout))
 
@@ -47,6 +51,7 @@ def resolve_service(
     one_shot: bool = False,
 ) -> ServiceInfo | None:
     """One instance, by full name or by ``instance=`` label and ``type=``; None if unanswered."""
+    service_args(name, timeout, instance, type)
     with Querier(interfaces, ip_version, one_shot) as q:
         return q.resolve_service(name, timeout, instance=instance, type=type)
 
@@ -61,6 +66,7 @@ def query(
     one_shot: bool = False,
 ) -> list[Record]:
     """Records of one (name, type), e.g. query("printer.local", "AAAA")."""
+    query_args(name, type, timeout)
     with Querier(interfaces, ip_version, one_shot) as q:
         return q.query(name, type, timeout)
 
@@ -73,5 +79,6 @@ def service_types(
     one_shot: bool = False,
 ) -> list[str]:
     """Service types announced on the link, e.g. ['_http._tcp.local', '_ipp._tcp.local']."""
+    checked_timeout(timeout)
     with Querier(interfaces, ip_version, one_shot) as q:
         return q.service_types(timeout)

@@ -186,6 +186,9 @@ class RecordCache:
     """TTL-bounded, size-bounded store of received records; not thread-safe (the Querier locks)."""
 
     def __init__(self, max_records: int = 4096, *, report_changes: bool = False) -> None:
+        # NaN passed the old `< 1` check and the cache never evicted; a str failed deep inside.
+        if not isinstance(max_records, int) or isinstance(max_records, bool):
+            raise TypeError(f"max_records must be an int, not {type(max_records).__name__}")
         if max_records < 1:
             raise InvalidArgument("max_records must be at least 1")
         self.max_records = max_records

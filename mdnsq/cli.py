@@ -542,6 +542,9 @@ def _read_input(path: str) -> bytes:
 
 
 def _querier(args: argparse.Namespace, out: cli_output.Output) -> Querier:
+    """The command's Querier. Commands check what was typed before they call this: a typo is
+    a usage error (exit 2) then, with nothing sent, not a network error on a machine without
+    multicast (exit 3)."""
     from mdnsq import Querier
 
     q = Querier(interfaces=args.interfaces, ip_version=args.ip_version, one_shot=args.one_shot)
@@ -572,6 +575,10 @@ def _all_types(q: Querier, deadline: Deadline) -> Iterator[str]:
 def _cmd_browse(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
     if args.all == bool(args.types):
         raise _UsageError("give one or more service types, or --all")
+    from mdnsq import normalize_service_type
+
+    for service_type in args.types:
+        normalize_service_type(service_type)
     with _querier(args, out) as q:
         if not args.resolve:
             types = args.types
@@ -648,6 +655,10 @@ def _browse_names(
 
 def _cmd_resolve(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
     found: set[str] = set()
+    from mdnsq.service import normalize_host
+
+    for host in args.hosts:
+        normalize_host(host)
     with _querier(args, out) as q:
 
         def resolve(host: str) -> tuple[str, tuple[IPAddress, ...]]:
@@ -691,6 +702,9 @@ def _lookup_target(instance: str, service_type: str | None) -> dict[str, str]:
 
 def _cmd_lookup(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
     target = _lookup_target(args.instance, args.type)
+    from mdnsq.arguments import service_args
+
+    service_args(None, 0, **target)
     with _querier(args, out) as q:
         info = q.resolve_service(timeout=deadline.left(), **target)
     if info is not None:
@@ -708,6 +722,9 @@ def _cmd_query(args: argparse.Namespace, out: cli_output.Output, deadline: Deadl
             f"unknown record type {args.rtype!r} (try A, AAAA, PTR, SRV, TXT, ANY, another "
             "mnemonic such as MX, or TYPE<n>)"
         ) from None
+    from mdnsq.arguments import query_args
+
+    query_args(args.name, rtype, 0)
     with _querier(args, out) as q:
         records = q.query(args.name, rtype, timeout=deadline.left())
     if records:
@@ -748,6 +765,10 @@ def _following_interfaces(q: Querier, every: float) -> Iterator[None]:
 
 
 def _cmd_watch(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
+    from mdnsq import normalize_service_type
+
+    for service_type in args.types:
+        normalize_service_type(service_type)
     with _querier(args, out) as q, _following_interfaces(q, FOLLOW_INTERFACES):
         for event in _one_stream(q, args.types, deadline, args.ip_version):
             out.event(event)

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_address
 
-from mdnsq.errors import NetworkError
+from mdnsq.errors import InvalidArgument, NetworkError
 
 __all__ = ["Interface", "list_interfaces", "select_interfaces"]
 
@@ -279,7 +279,7 @@ def check_spec(wanted: object) -> tuple[str | int, ...] | None:
     if wanted is None:
         return None
     if isinstance(wanted, str | int) and not isinstance(wanted, bool):
-        return (wanted,)
+        wanted = (wanted,)
     if isinstance(wanted, bytes | bytearray | memoryview):
         raise TypeError(f"interfaces must be names as str, not {type(wanted).__name__}")
     if isinstance(wanted, bool) or not isinstance(wanted, Iterable):
@@ -294,6 +294,12 @@ def check_spec(wanted: object) -> tuple[str | int, ...] | None:
                 f"an interface is a name, an index or an address (str or int), "
                 f"not {type(item).__name__}: {item!r}"
             )
+    # The caller's mistake, not the network's: it was a NetworkError ("check that an
+    # interface with multicast is up"), and the CLI's `-i ''` exited 3, not 2.
+    if not items:
+        raise InvalidArgument("no interface given (None means every multicast interface)")
+    if "" in items:
+        raise InvalidArgument("an interface name is empty")
     return items
 
 
@@ -329,8 +335,6 @@ def select_interfaces(
     known = list_interfaces() if available is None else available
     what = "IPv6 link-local" if family == socket.AF_INET6 else "IPv4"
     if items is not None:
-        if not items:
-            raise NetworkError("an empty interface list selects nothing")
         chosen, skipped = _choose(items, family, known, missing_ok)
         if not chosen:
             if not skipped:

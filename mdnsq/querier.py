@@ -57,7 +57,6 @@ import contextlib
 import functools
 import logging
 import math
-import numbers
 import operator
 import random
 import selectors
@@ -71,6 +70,17 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 from types import TracebackType
 from typing import Any, Literal
 
+from mdnsq.arguments import (
+    asked_name,
+    checked_timeout,
+    host_args,
+    parse_ip_version,
+    parse_type,
+    query_args,
+    service_args,
+    timeout_seconds,
+    type_args,
+)
 from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.errors import InvalidArgument, MalformedPacket, MdnsqError, NetworkError
 from mdnsq.instances import BrowseTask, WatchTask
@@ -78,15 +88,11 @@ from mdnsq.interfaces import Interface, InterfaceSpec, check_spec, list_interfac
 from mdnsq.locks import OwnedLock
 from mdnsq.names import name_key, name_to_wire_labels, normalize_name
 from mdnsq.parser import parse_message
-from mdnsq.records import FLAG_QR, Message, Question, Record, RecordType, record_type
+from mdnsq.records import FLAG_QR, Message, Question, Record, RecordType
 from mdnsq.service import (
     Address,
     ServiceEvent,
     ServiceInfo,
-    instance_name,
-    instance_with_domain,
-    normalize_host,
-    normalize_service_type,
 )
 from mdnsq.tasks import (
     FIRST_DELAY,
@@ -208,17 +214,6 @@ def _list_interfaces() -> list[Interface] | None:
         return None
 
 
-def _parse_ip_version(ip_version: IPVersion | str | int) -> tuple[bool, bool]:
-    value = str(ip_version).lower()
-    if value == "any":
-        return True, True
-    if value in ("v4", "4", "ipv4"):
-        return True, False
-    if value in ("v6", "6", "ipv6"):
-        return False, True
-    raise InvalidArgument(f"ip_version must be 'any', 'v4' or 'v6', not {ip_version!r}")
-
-
 def _needle(name: str) -> bytes | None:
     """The first label of ``name`` as it appears on the wire (length byte + label), lower case:
     every packet carrying the name holds these bytes literally at least once."""
@@ -227,53 +222,6 @@ def _needle(name: str) -> bytes | None:
     except ValueError:
         return None
     return bytes((len(labels[0]),)) + labels[0].lower() if labels else None
-
-
-def _asked_name(name: str) -> str:
-    """A name to ask about: the root is nobody's on a link, and asking it sent ". SRV?"."""
-    text = normalize_name(name)
-    if not text:
-        raise InvalidArgument(f"no name to ask about in {name!r}")
-    return text
-
-
-# Types no question may ask for: reserved 0, EDNS0's pseudo-record (RFC 6891 §6.1.1), and the
-# transaction and zone-transfer types (TKEY, TSIG, IXFR, AXFR, MAILB, MAILA), which mean
-# nothing on a link.
-_UNASKABLE = frozenset((0, 41, 249, 250, 251, 252, 253, 254))
-
-
-def _parse_type(rtype: int | str, asking: bool = True) -> RecordType:
-    if isinstance(rtype, str):
-        parsed = RecordType.parse(rtype)
-    else:
-        # InvalidArgument outside 0..65535, as parse() for text; int() made 1.5 an A question.
-        try:
-            parsed = record_type(operator.index(rtype))
-        except TypeError:
-            raise TypeError(
-                f"a record type must be str or int, not {type(rtype).__name__}"
-            ) from None
-    if asking and parsed in _UNASKABLE:  # (cached() may read any type back)
-        raise InvalidArgument(f"no question asks for type {parsed.name}")
-    return parsed
-
-
-def _seconds(timeout: float | None, none_ok: bool = False) -> float | None:
-    """A call's timeout: a number (at most 0: answer from the cache at once), or None where it
-    means "until closed". NaN read as 0 before: a computed timeout gone wrong looked like an
-    empty network."""
-    if timeout is None and none_ok:
-        return None
-    if not isinstance(timeout, numbers.Real) or isinstance(timeout, bool):
-        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
-    try:
-        seconds = float(timeout)
-    except OverflowError:  # an int or Fraction past float's range: as good as infinite
-        seconds = math.inf if timeout > 0 else -math.inf
-    if seconds != seconds:
-        raise InvalidArgument("timeout is NaN")
-    return seconds
 
 
 def _chunks(questions: list[Question], budget: int = QUESTION_BUDGET) -> Iterator[list[Question]]:
@@ -320,6 +268,11 @@ class Querier:
         clock: Callable[[], float] | None = None,
         wait: Callable[[float | None], object] | None = None,
     ) -> None:
+        parse_ip_version(ip_version)  # checked before any socket opens, as are the others
+        interfaces = check_spec(interfaces)  # once: an iterator would be spent by the first
+        settle = checked_timeout(settle, "settle")
+        if not 0 <= settle < math.inf:
+            raise InvalidArgument(f"settle must be a finite number of seconds >= 0, not {settle}")
         self.one_shot = one_shot
         self.unicast_response = unicast_response
         self.settle = settle
@@ -427,8 +380,8 @@ class Querier:
         ip_version: IPVersion | str,
         one_shot: bool,
     ) -> list[Transport]:
-        want_v4, want_v6 = _parse_ip_version(ip_version)
-        spec = check_spec(interfaces)  # once: an iterator would be spent by the first socket
+        want_v4, want_v6 = parse_ip_version(ip_version)
+        spec = check_spec(interfaces)
         port = 0 if one_shot else MDNS_PORT
         opened: list[Transport] = []
         errors: list[NetworkError] = []
@@ -554,7 +507,7 @@ class Querier:
         up to ``timeout`` for that thread's news (at once it was: `while True: q.process(1.0)`
         in a thread of its own spun a core while a call on another thread received).
         """
-        seconds = _seconds(timeout, none_ok=True)
+        seconds = timeout_seconds(timeout, none_ok=True)
         if seconds is not None:
             # _receive reads infinity as "until something arrives"; -inf was that too.
             timeout = min(max(seconds, 0.0), MAX_WAIT)
@@ -621,7 +574,7 @@ class Querier:
     def send_query(self, name: str, type: int | str) -> None:
         """Send one query now and return: with fileno() and process(), this is the
         non-blocking way to ask (answers land in the cache; read them with cached())."""
-        question = Question(normalize_name(name), _parse_type(type))
+        question = Question(asked_name(name), parse_type(type))
         with self._lock:
             self._check_open()
             now = self._clock()
@@ -646,7 +599,7 @@ class Querier:
         """Like cached(), with reception details (interface, time, TTL); the entries are
         immutable snapshots, safe to keep while other threads use the Querier. Their times
         are on the Querier's clock: ``entry.remaining(q.now())`` is the TTL left."""
-        rt = _parse_type(rtype, asking=False)
+        rt = parse_type(rtype, asking=False)
         with self._lock:
             now = self._clock()
             if self._sleep_visible:
@@ -703,14 +656,16 @@ class Querier:
     def query(self, name: str, type: int | str, timeout: float = 1.0) -> list[Record]:
         """Records answering (name, type). Returns early only for unique (cache-flush) answers,
         or, one_shot, once the first answer has settled (legacy replies carry no flush bit)."""
-        task = QueryTask(_asked_name(name), _parse_type(type), self.settle, self.one_shot)
-        self._run(task, _seconds(timeout))
+        asked, rtype, seconds = query_args(name, type, timeout)
+        task = QueryTask(asked, rtype, self.settle, self.one_shot)
+        self._run(task, seconds)
         return task.result
 
     def resolve_host(self, name: str, timeout: float = 2.0) -> list[Address]:
         """IPv4/IPv6 addresses of ``name`` ('.local' added to a bare host name)."""
-        task = HostTask(normalize_host(name), self.settle)
-        self._run(task, _seconds(timeout))
+        host, seconds = host_args(name, timeout)
+        task = HostTask(host, self.settle)
+        self._run(task, seconds)
         return task.result
 
     def resolve_service(
@@ -727,16 +682,9 @@ class Querier:
         as service types do. Returns as soon as SRV, TXT and an address are known; at the
         deadline, what is known if at least the SRV record arrived; otherwise None.
         """
-        if name is None:
-            if instance is None or type is None:
-                raise TypeError("resolve_service needs a name, or instance= and type=")
-            full = instance_name(instance, type)
-        else:
-            if instance is not None or type is not None:
-                raise TypeError("give either a name or instance= and type=, not both")
-            full = instance_with_domain(_asked_name(name))
+        full, seconds = service_args(name, timeout, instance, type)
         task = ServiceTask(full)
-        self._run(task, _seconds(timeout))
+        self._run(task, seconds)
         return task.result
 
     def browse(self, service_type: str, timeout: float = 3.0) -> Iterator[ServiceInfo]:
@@ -746,21 +694,23 @@ class Querier:
         to ``settle`` seconds for the other address type after the first). An instance is a PTR
         record's target one label under the type (a subtype's: under its base type, RFC 6763
         §4.1); a PTR record pointing anywhere else names none and is left out."""
-        task = BrowseTask(normalize_service_type(service_type), self.settle)
-        return self._drive(task, _seconds(timeout))
+        stype, seconds = type_args(service_type, checked_timeout(timeout))
+        task = BrowseTask(stype, self.settle)
+        return self._drive(task, seconds)
 
     def watch(self, service_type: str, timeout: float | None = None) -> Iterator[ServiceEvent]:
         """Yield ServiceEvents (added / updated / removed) until timeout, close() or break.
 
         Instances as browse() finds them. Events wait in order while the caller is busy
         elsewhere, each true when it was made: an instance added then may be removed next."""
-        task = WatchTask(normalize_service_type(service_type))
-        return self._drive(task, _seconds(timeout, none_ok=True))
+        stype, seconds = type_args(service_type, timeout)
+        task = WatchTask(stype)
+        return self._drive(task, seconds)
 
     def service_types(self, timeout: float = 3.0) -> list[str]:
         """Service types announced on the link (RFC 6763 §9), e.g. '_http._tcp.local'."""
         task = TypesTask()
-        self._run(task, _seconds(timeout))
+        self._run(task, checked_timeout(timeout))
         return task.result
 
     # -- the engine -----------------------------------------------------------------------

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from mdnsq import Interface, NetworkError, list_interfaces
-from mdnsq.interfaces import select_interfaces
+from mdnsq import Interface, InvalidArgument, NetworkError, list_interfaces
+from mdnsq.interfaces import InterfaceSpec, select_interfaces
 from tests import netlab
 
 LO = Interface("lo", 1, (IPv4Interface("127.0.0.1/8"), IPv6Interface("::1/128")), loopback=True)
@@ -67,8 +67,13 @@ def test_explicit_selection_errors_name_the_problem() -> None:
         select_interfaces(["wlan0"], socket.AF_INET, ALL)
     with pytest.raises(NetworkError, match="no IPv6 link-local address"):
         select_interfaces(["tun0"], socket.AF_INET6, ALL)
-    with pytest.raises(NetworkError):
-        select_interfaces([], socket.AF_INET, ALL)
+
+
+@pytest.mark.parametrize("wanted", [[], (), "", ["eth0", ""]])
+def test_an_empty_selection_is_the_caller_s_mistake(wanted: InterfaceSpec) -> None:
+    # A NetworkError before: the CLI's `-i ''` said to check that an interface is up, exit 3.
+    with pytest.raises(InvalidArgument):
+        select_interfaces(wanted, socket.AF_INET, ALL)
 
 
 def test_address_helpers() -> None:

@@ -1,0 +1,122 @@
+# Argument checks of the one-call functions and the Querier: a caller's mistake is caught before
+# any socket opens (which joins the group), and is the caller's error, not the network's.
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import mdnsq
+from mdnsq import InvalidArgument, Querier, cli
+from tests.fakes import FakeNet
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every attempt to open the Querier's sockets, refused (no socket opens in these tests)."""
+    attempts: list[object] = []
+
+    def refuse(*args: object) -> list[object]:
+        attempts.append(args)
+        raise mdnsq.NetworkError("no sockets in this test")
+
+    monkeypatch.setattr(Querier, "_open", staticmethod(refuse))
+    return attempts
+
+
+BAD_CALLS: list[tuple[str, Callable[[], object], type[Exception]]] = [
+    ("resolve_host: empty name", lambda: mdnsq.resolve_host(""), InvalidArgument),
+    ("resolve_host: NaN", lambda: mdnsq.resolve_host("p.local", math.nan), InvalidArgument),
+    ("browse: bad type", lambda: mdnsq.browse("_http._tpc"), InvalidArgument),
+    ("browse: str timeout", lambda: mdnsq.browse("_http._tcp", "3"), TypeError),  # type: ignore[arg-type]
+    ("resolve_service: no name", lambda: mdnsq.resolve_service(), TypeError),
+    ("resolve_service: root", lambda: mdnsq.resolve_service("."), InvalidArgument),
+    (
+        "resolve_service: bad type",
+        lambda: mdnsq.resolve_service(instance="Printer", type="http"),
+        InvalidArgument,
+    ),
+    ("query: bad type", lambda: mdnsq.query("x.local", "AAAAX"), InvalidArgument),
+    ("query: bool type", lambda: mdnsq.query("x.local", True), TypeError),
+    ("query: meta type", lambda: mdnsq.query("x.local", "AXFR"), InvalidArgument),
+    ("service_types: NaN", lambda: mdnsq.service_types(math.nan), InvalidArgument),
+    ("ip_version", lambda: mdnsq.resolve_host("p.local", ip_version="v5"), InvalidArgument),
+    ("no interface", lambda: mdnsq.resolve_host("p.local", interfaces=[]), InvalidArgument),
+    ("empty interface", lambda: mdnsq.browse("_http._tcp", interfaces=""), InvalidArgument),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "error"), [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS]
+)
+def test_one_call_functions_check_their_arguments_before_opening_sockets(
+    opened: list[object], call: Callable[[], object], error: type[Exception]
+) -> None:
+    # Before: sockets first, then the check; with no usable interface a typo in the service
+    # type was a NetworkError, and the CLI exited 3 ("check that an interface is up").
+    with pytest.raises(error):
+        call()
+    assert opened == []
+
+
+def test_good_arguments_do_reach_the_sockets(opened: list[object]) -> None:
+    # The guard of the test above: the fixture does see an attempt.
+    with pytest.raises(mdnsq.NetworkError):
+        mdnsq.resolve_host("p.local", 0.5)
+    assert len(opened) == 1
+
+
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        ({"cache_size": math.nan}, TypeError),  # never evicted: 1,000 records kept of 16
+        ({"cache_size": "x"}, TypeError),
+        ({"cache_size": 0}, InvalidArgument),
+        ({"settle": "x"}, TypeError),  # accepted, then a browse failed adding it to a float
+        ({"settle": math.nan}, InvalidArgument),
+        ({"settle": -1.0}, InvalidArgument),
+        ({"settle": math.inf}, InvalidArgument),
+        ({"ip_version": "v5"}, InvalidArgument),
+    ],
+)
+def test_querier_settings_are_checked_before_sockets_open(
+    opened: list[object], settings: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        Querier(**settings)
+    assert opened == []
+
+
+@pytest.mark.parametrize(("name", "rtype"), [("", "A"), (".", "SRV"), ("x.local", True)])
+def test_send_query_asks_nothing_that_query_refuses(net: FakeNet, name: str, rtype: Any) -> None:
+    # send_query() skipped query()'s check: "" and "." sent a question for the root, and
+    # True an A question.
+    q = Querier(transports=[net.transport()], clock=net.clock, wait=net.wait)
+    with pytest.raises((InvalidArgument, TypeError)):
+        q.send_query(name, rtype)
+    with pytest.raises((InvalidArgument, TypeError)):
+        q.query(name, rtype, timeout=0)
+    assert net.transports[0].sent == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["browse", "_http._tpc"],
+        ["watch", "_http._tcp", "bad type"],
+        ["resolve", "good.local", ""],
+        ["lookup", "Printer", "http"],
+        ["query", "x.local", "AXFR"],
+        ["query", ".", "A"],
+        ["types", "--interface", ""],
+    ],
+)
+def test_the_command_line_s_typos_are_usage_errors_with_nothing_opened(
+    opened: list[object], argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Exit 3 before ("network error ... check that an interface with multicast is up") on a
+    # machine without multicast, and the group joined first everywhere.
+    assert cli.main(argv) == cli.EXIT_USAGE, capsys.readouterr().err
+    assert opened == []
