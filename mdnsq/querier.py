@@ -616,7 +616,7 @@ class Querier:
         """The shared cache (lock-free access is only safe while no call is running)."""
         return self._cache
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> Counter[str]:
         """Counters: packets received/accepted/dropped (by reason; "shed_under_pressure" were
         dropped unparsed during a flood), queries sent, questions suppressed (by our own recent
         query, or "questions_suppressed_by_peers": another host's, §7.3), cache size. Summed
@@ -627,14 +627,16 @@ class Querier:
         error queue). "send_errors" counts query packets no interface took;
         "interface_send_errors", summed over the sockets, every send to one interface that
         failed, also while another interface took the packet (one link's full queue). A
-        counter that never moved is absent. Safe in a signal handler, as close() is."""
+        Counter: one that never moved is not listed, and reads 0 (a plain dict raised KeyError
+        for ``stats()["send_errors"]`` until the first failure). Safe in a signal handler, as
+        close() is."""
         if self._lock._is_owned():  # a handler that interrupted this thread inside the lock
             return self._counters()
         with self._lock:
             return self._counters()
 
-    def _counters(self) -> dict[str, int]:
-        result = dict(self._stats)
+    def _counters(self) -> Counter[str]:
+        result = Counter(self._stats)
         result["cache_records"] = len(self._cache)
         result["cache_evicted"] = self._cache.evicted
         result["cache_flushed"] = self._cache.flushed
@@ -648,7 +650,7 @@ class Querier:
                 ("interface_send_errors", counts.send_errors),
             ):
                 if value:
-                    result[name] = result.get(name, 0) + value
+                    result[name] += value
         return result
 
     # -- public calls ---------------------------------------------------------------------

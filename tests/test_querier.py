@@ -10,6 +10,7 @@ import contextlib
 import errno
 import gc
 import itertools
+import json
 import select
 import socket
 import threading
@@ -2316,3 +2317,13 @@ def test_cached_reads_back_any_type(net: FakeNet) -> None:
     with pytest.raises(InvalidArgument):
         q.query("h.local", 250, timeout=0)
     q.close()
+
+
+def test_a_counter_that_never_moved_reads_0(net: FakeNet) -> None:
+    # README's `q.stats()["send_errors"]` raised KeyError until the first failed send.
+    q = fake_querier(net)
+    q.query("h.local", "A", timeout=0.5)
+    stats = q.stats()
+    assert stats["packets_sent"] >= 1
+    assert stats["send_errors"] == 0 and "send_errors" not in stats
+    assert json.loads(json.dumps(stats)) == dict(stats)  # still plain data
