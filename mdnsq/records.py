@@ -217,6 +217,21 @@ class _Tuple(tuple[Any, ...]):
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self.__class__, tuple(self)))
 
+    # No order: tuple's compared the fields by position, TTL included, while equality leaves
+    # the TTL and the name's case out (two equal records were each less than the other), and
+    # raised on the bytes of one type against the int of another. Sort by a key instead.
+    def __lt__(self, other: object) -> bool:
+        return NotImplemented
+
+    def __le__(self, other: object) -> bool:
+        return NotImplemented
+
+    def __gt__(self, other: object) -> bool:
+        return NotImplemented
+
+    def __ge__(self, other: object) -> bool:
+        return NotImplemented
+
 
 class Question(_Tuple):
     """One question: name, type, class and the QU ("unicast response wanted") bit."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import pickle
 from ipaddress import IPv4Address, IPv6Address
 
@@ -20,6 +21,7 @@ from mdnsq import (
     Question,
     Record,
     RecordType,
+    SRVRecord,
     TXTRecord,
     UnknownRecord,
     encode_message,
@@ -58,6 +60,22 @@ def test_equality_and_hash_ignore_ttl_and_ascii_case() -> None:
     c = PTRRecord(name="_http._tcp.local", ttl=0, target="Y._http._tcp.local")
     assert a != c
     assert a != PTRRecord(name="_http._tcp.local", ttl=0, target="X._http._tcp.local", rclass=3)
+
+
+def test_records_and_questions_have_no_order() -> None:
+    # Tuple order before: of two equal records each was less than the other (by TTL), and
+    # sorting an SRV beside an A record raised comparing bytes with an int.
+    a1 = ARecord(name="h.local", ttl=120, address="192.0.2.1")
+    a2 = ARecord(name="h.local", ttl=60, address="192.0.2.1")
+    srv = SRVRecord(
+        name="x._http._tcp.local", ttl=120, priority=0, weight=0, port=80, target="h.local"
+    )
+    assert a1 == a2
+    for left, right in [(a1, a2), (a1, srv), (Question("h.local", 1), Question("g.local", 1))]:
+        for compare in (operator.lt, operator.le, operator.gt, operator.ge):
+            with pytest.raises(TypeError):
+                compare(left, right)
+    assert sorted([srv, a1], key=lambda r: r.key) == [a1, srv]  # a key sorts them
 
 
 def test_records_of_different_kinds_never_compare_equal() -> None:
