@@ -757,12 +757,16 @@ class RecordCache:
     def records(self, name: str, rtype: int, now: float) -> list[Record]:
         return [e.record for e in self.entries(name, rtype, now)]
 
-    def known_answers(self, name: str, rtype: int, now: float) -> list[CacheEntry]:
-        """Entries worth listing as known answers (§7.1): more than half their TTL left; a
-        record heard on several interfaces once, with its longest life (our queries go out on
-        every interface, and each copy was one more known answer in every packet)."""
+    def known_answers(
+        self, name: str, rtype: int, now: float, interface: int | None = None
+    ) -> list[CacheEntry]:
+        """Entries worth listing as known answers (§7.1): more than half their TTL left, heard
+        on ``interface`` (the link the query goes out on; None: any link, each record once,
+        with its longest life)."""
         found: dict[tuple[Any, ...], CacheEntry] = {}
         for e in self.entries(name, rtype, now):
+            if interface is not None and e.interface != interface:
+                continue
             if not e.goodbye and e.expires - now > e.ttl / 2:
                 data = (e.key[0], *e.key[2:])
                 kept = found.get(data)

@@ -1420,14 +1420,15 @@ class Querier:
             self._transmit(due, now, windows, task)
         return next_at
 
-    def _known_answers(self, chunk: list[Question], now: float) -> list[Record]:
-        """What the cache holds for a packet's questions (§7.1), at most MAX_KNOWN_ANSWERS."""
+    def _known_answers(self, chunk: list[Question], now: float, link: int | None) -> list[Record]:
+        """What the cache holds for a packet's questions (§7.1), as heard on ``link`` (None:
+        on any), at most MAX_KNOWN_ANSWERS."""
         if self.one_shot:
             return []
         entries: list[CacheEntry] = []
         for question in chunk:
             if question.type != RecordType.ANY:
-                entries.extend(self._cache.known_answers(question.name, question.type, now))
+                entries.extend(self._cache.known_answers(question.name, question.type, now, link))
         if len(entries) > MAX_KNOWN_ANSWERS:
             # Whatever the cache holds (an on-link host can plant thousands of records), our
             # queries stay a few packets: keep the longest-lived known answers.
@@ -1494,29 +1495,38 @@ class Querier:
             return
         qid = self._new_id() if self.one_shot else 0
 
-        # The questions' groups and their known answers, once: every transport's packets
-        # carry the same, each built no bigger than that transport's cap (PAYLOAD_V4 /
-        # PAYLOAD_V6, or its own max_payload); transports with equal caps share them, and the
-        # counters count each query once, as the smallest packets carried it.
-        caps = [
-            int(
+        # Where the packets go: each transport's interfaces, one by one when it has several
+        # (`interface=`), for the known answers are those heard on the link a packet goes out
+        # on (§7.1, §14). Listed from every link, a copy heard on link 3 told link 2's
+        # responder we had its record: it stayed silent, and link 2's copy aged out or, when
+        # that packet had been lost, was never learned (a resolve missing a TXT record asked
+        # for it in vain). One-shot queries carry no known answers: one send per transport.
+        # (transport, cap, link, to that link alone)
+        targets: list[tuple[Transport, int, int | None, bool]] = []
+        for transport in self._transports:
+            cap = int(
                 getattr(
                     transport,
                     "max_payload",
                     PAYLOAD_V4 if transport.family == socket.AF_INET else PAYLOAD_V6,
                 )
             )
-            for transport in self._transports
-        ]
-        plan = [
-            (chunk, self._known_answers(chunk, now))
-            for chunk in _chunks(fresh, min(QUESTION_BUDGET, *caps))  # questions always fit
-        ]
-        by_cap: dict[int, list[bytes]] = {}
-        for cap in sorted(set(caps)):
-            count = not by_cap
-            packets = by_cap[cap] = []
-            for chunk, known in plan:
+            links = [i.index for i in transport.interfaces]
+            if len(links) > 1 and not self.one_shot:
+                targets.extend((transport, cap, link, True) for link in links)
+            else:
+                targets.append((transport, cap, links[0] if len(links) == 1 else None, False))
+        # The questions' groups, and their packets built once per cap (PAYLOAD_V4 / PAYLOAD_V6,
+        # or a transport's own max_payload) and link (transports on one link share them). The
+        # counters count each query once, as the smallest packets for the first link carried it.
+        chunks = list(_chunks(fresh, min(QUESTION_BUDGET, *(t[1] for t in targets))))
+        built_for: dict[tuple[int, int | None], list[bytes]] = {}
+        first = min(targets, key=lambda t: t[1])[1:3]
+        for cap, link in sorted({t[1:3] for t in targets}, key=lambda k: k != first):
+            count = not built_for
+            packets = built_for[cap, link] = []
+            for chunk in chunks:
+                known = self._known_answers(chunk, now, link)
                 try:
                     built = build_queries(chunk, known, id=qid, max_size=cap)
                 except ValueError as exc:  # a name too long to ask about; skip, never crash
@@ -1535,27 +1545,38 @@ class Querier:
                     self._stats["questions_sent"] += len(chunk)
                 packets.extend(built)
         own = self._own_queries
-        for packets in by_cap.values():
+        for packets in built_for.values():
             for packet in packets:
                 own[packet] = None
-        while len(own) > MAX_OWN_QUERIES:
+        keep = max(MAX_OWN_QUERIES, 2 * sum(map(len, built_for.values())))  # many links
+        while len(own) > keep:
             del own[next(iter(own))]
         # A transport whose sends fail (link down, no route) is still tried with every query:
         # the link may be back, and a skipped query is an answer missed until the next one,
-        # up to an hour later for a watch.
-        for number, (transport, cap) in enumerate(zip(self._transports, caps, strict=True)):
-            packets = by_cap[cap]
-            if qid and number:
+        # up to an hour later for a watch. A query no link of a transport took is a send error
+        # (each link's failure the transport counts itself: "interface_send_errors").
+        failed: dict[Transport, bool] = {}
+        previous: Transport | None = None
+        for transport, cap, link, split in targets:
+            packets = built_for[cap, link]
+            if qid and previous is not None and transport is not previous:
                 # One-shot: an ID per socket. The same bytes over IPv4 and IPv6 looked like
                 # one packet repeated to python-zeroconf, which answers a packet once a second:
                 # it answered over one family only.
                 other = self._new_id().to_bytes(2, "big")
                 packets = [other + packet[2:] for packet in packets]
+            previous = transport
             for packet in packets:
                 try:
-                    transport.send(packet)
+                    if split:
+                        transport.send(packet, interface=link)
+                    else:
+                        transport.send(packet)
                 except (NetworkError, OSError) as exc:
-                    self._stats["send_errors"] += 1
-                    log.debug("query not sent on %r: %s", transport, exc)
+                    failed.setdefault(transport, True)
+                    log.debug("query not sent on %r (link %s): %s", transport, link, exc)
                     break
+                failed[transport] = False
                 self._stats["packets_sent"] += 1
+        if any(failed.values()):
+            self._stats["send_errors"] += sum(failed.values())

@@ -223,7 +223,9 @@ class Transport(Protocol):
 
     interfaces: list[Interface]
 
-    def send(self, data: bytes, dest: tuple[str, int] | None = None) -> None: ...
+    def send(
+        self, data: bytes, dest: tuple[str, int] | None = None, interface: int | None = None
+    ) -> None: ...
 
     def receive(self, timeout: float | None) -> Datagram | None: ...
 

@@ -84,6 +84,10 @@ class FakeTransport:
         self.interfaces = list(interfaces)
         self.on_send = on_send
         self.sent: list[tuple[bytes, tuple[str, int] | None]] = []
+        # The interface index of each send (None: every interface), and of the one on_send
+        # is told about.
+        self.sent_links: list[int | None] = []
+        self.link: int | None = None
         self._queue: deque[tuple[bytes, tuple[str, int], int, bool]] = deque()
         self._lock = threading.Lock()
         self._r, self._w = os.pipe()
@@ -115,11 +119,15 @@ class FakeTransport:
         return [parse_message(data) for data, _ in self.sent]
 
     # Transport contract
-    def send(self, data: bytes, dest: tuple[str, int] | None = None) -> None:
+    def send(
+        self, data: bytes, dest: tuple[str, int] | None = None, interface: int | None = None
+    ) -> None:
         if self.closed:
             raise OSError("closed")
         self.sent.append((data, dest))
+        self.sent_links.append(interface)
         if self.on_send is not None:
+            self.link = interface
             self.on_send(self, data, dest)
 
     def _pop(self) -> tuple[bytes, tuple[str, int], int, bool, float] | None:

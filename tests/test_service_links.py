@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import ipaddress
 import subprocess
+from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 
 import pytest
 
-from mdnsq import Message, Querier, RecordType
+from mdnsq import Message, Querier, Record, RecordType
 from mdnsq.cache import RecordCache
 from mdnsq.interfaces import Interface
+from mdnsq.names import name_key
 from mdnsq.records import NSECRecord, Question
 from mdnsq.service import ServiceInfo, build_service_info, service_unavailable
 from mdnsq.tasks import missing_questions
@@ -471,3 +473,66 @@ def test_two_devices_of_one_name_on_two_bridges() -> None:
         lab.close()  # stops both peers
         subprocess.run(["ip", "netns", "del", host], capture_output=True)
         subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+
+
+def link_responder(
+    link: int, peer: tuple[str, int], records: list[object], start: float = -1.0
+) -> Callable[[Message, FakeNet, FakeTransport], None]:
+    """A responder on one link: it hears only the queries sent there, answers from ``start``
+    on, and stays silent about a record the query lists as a known answer with at least half
+    its TTL (RFC 6762 §7.1, as Avahi, mDNSResponder and python-zeroconf do)."""
+    held = [r for r in records if isinstance(r, Record)]
+
+    def respond(message: Message, n: FakeNet, t: FakeTransport) -> None:
+        if t.link not in (None, link) or n.clock() < start:
+            return
+        out = [
+            r
+            for question in message.questions
+            for r in held
+            if r.key == (name_key(question.name), question.type, question.rclass)
+            and not any(k == r and k.ttl >= r.ttl / 2 for k in message.answers)
+        ]
+        if out:
+            n.later(0.02, response(*out), t, peer, link, to_group=True)
+
+    return respond
+
+
+def test_a_known_answer_heard_on_one_link_is_not_listed_on_the_other(net: FakeNet) -> None:
+    """Link A's announcement lost its TXT record; link B's device (the same one: Wi-Fi and
+    Ethernet of one LAN) was heard whole. The info is read from link A and its TXT question
+    went out on both links with link B's TXT record as a known answer: link A's responder
+    stayed silent, and resolve_service waited out its timeout with an incomplete info."""
+    q, transport = two_links(net)
+    on_a = [ptr(IPP, NAME), srv(NAME, "d.local", 631), txt(NAME, b"a=1"), a("d.local", "192.0.2.5")]
+    on_b = [*on_a[:3], a("d.local", "198.51.100.5")]
+    net.later(0.0, response(on_a[1], on_a[3]), transport, PEER, A_LINK, to_group=True)
+    net.later(0.1, response(*on_b), transport, PEER_B, B_LINK, to_group=True)
+    net.clock.advance(0.2)
+    assert q.process(0) >= 1
+    net.responders += [link_responder(A_LINK, PEER, on_a), link_responder(B_LINK, PEER_B, on_b)]
+    start = net.clock()
+    info = q.resolve_service(NAME, timeout=3)
+    assert info is not None and info.interface == A_LINK
+    assert info.complete and info.txt == {"a": b"1"}
+    assert net.clock() - start < 1
+    assert set(transport.sent_links) == {A_LINK, B_LINK}  # a packet per link
+
+
+def test_refreshes_carry_each_link_s_own_known_answers(net: FakeNet) -> None:
+    """A device on both links, heard on link B a minute after link A. The refreshes of link
+    A's records (at 80-95 % of their TTL) listed link B's younger copies as known answers:
+    both responders stayed silent, link A's records expired, and the watch reported the
+    device moving to link B and back though it never left link A."""
+    q, transport = two_links(net)
+    on_a = [ptr(IPP, NAME), srv(NAME, "d.local", 631), txt(NAME, b"a=1"), a("d.local", "192.0.2.5")]
+    on_b = [*on_a[:3], a("d.local", "198.51.100.5")]
+    start = net.clock()
+    net.later(60, response(*on_b), transport, PEER_B, B_LINK, to_group=True)
+    net.responders += [
+        link_responder(A_LINK, PEER, on_a),
+        link_responder(B_LINK, PEER_B, on_b, start=start + 1),  # heard first at 60 s
+    ]
+    events = [(e.kind, e.info.interface) for e in q.watch("_ipp._tcp", timeout=1200)]
+    assert events == [("added", A_LINK)]

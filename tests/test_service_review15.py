@@ -306,7 +306,8 @@ def answer_txt_on_link_a(net: FakeNet, asked: list[float]) -> None:
     start = net.clock()
 
     def responder(message: Message, n: FakeNet, t: FakeTransport) -> None:
-        if Question(NAME, RecordType.TXT) in message.questions:
+        # It hears the query sent on link A (queries go to each link in turn).
+        if t.link in (None, A_LINK) and Question(NAME, RecordType.TXT) in message.questions:
             asked.append(round(n.clock() - start, 2))
             n.later(0.05, response(txt(NAME, b"where=A")), t, PEER, A_LINK)
 
