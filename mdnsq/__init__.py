@@ -9,7 +9,13 @@ import logging
 
 from mdnsq.api import browse, query, resolve_host, resolve_service, service_types
 from mdnsq.cache import CacheEntry, RecordCache
-from mdnsq.errors import InvalidArgument, MalformedPacket, MdnsqError, NetworkError
+from mdnsq.errors import (
+    InvalidArgument,
+    MalformedPacket,
+    MdnsqError,
+    NetworkError,
+    QuerierClosed,
+)
 from mdnsq.interfaces import Interface, list_interfaces
 from mdnsq.names import (
     escape_label,
@@ -70,6 +76,7 @@ __all__ = [
     "PTRRecord",
     "PoolStats",
     "Querier",
+    "QuerierClosed",
     "Question",
     "Record",
     "RecordCache",

@@ -32,3 +32,8 @@ class InvalidArgument(MdnsqError, ValueError):
     """An argument mdnsq cannot use: a name, service type or instance label that cannot be
     written as a DNS name, an unknown record type, a field or setting out of range, a message
     too big to send. Raised before anything is sent."""
+
+
+class QuerierClosed(MdnsqError):
+    """A call made on a Querier after close() (a call already running when it closed returns
+    what it found instead, and so does a browse or watch made before)."""

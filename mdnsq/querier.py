@@ -64,7 +64,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from types import TracebackType
@@ -82,7 +82,13 @@ from mdnsq.arguments import (
     type_args,
 )
 from mdnsq.cache import CacheEntry, RecordCache
-from mdnsq.errors import InvalidArgument, MalformedPacket, MdnsqError, NetworkError
+from mdnsq.errors import (
+    InvalidArgument,
+    MalformedPacket,
+    MdnsqError,
+    NetworkError,
+    QuerierClosed,
+)
 from mdnsq.instances import BrowseTask, WatchTask
 from mdnsq.interfaces import Interface, InterfaceSpec, check_spec, list_interfaces
 from mdnsq.locks import OwnedLock
@@ -405,6 +411,7 @@ class Querier:
     # -- lifecycle ------------------------------------------------------------------------
 
     def __enter__(self) -> Querier:
+        self._check_open()  # `with q:` on a closed Querier failed only at its first call
         return self
 
     def __exit__(
@@ -417,7 +424,18 @@ class Querier:
 
     @property
     def closed(self) -> bool:
+        """Whether close() was called (calls made from now on raise QuerierClosed)."""
         return self._closed
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return "<mdnsq.Querier closed>"
+        links = sorted({i.name for t in self._transports for i in t.interfaces})
+        families = "+".join(
+            "IPv6" if t.family == socket.AF_INET6 else "IPv4" for t in self._transports
+        )
+        mode = " one_shot" if self.one_shot else ""
+        return f"<mdnsq.Querier {families} on {', '.join(links) or 'no interface'}{mode}>"
 
     def close(self) -> None:
         """Wake every waiting call (each returns what it found) and release the sockets.
@@ -474,7 +492,7 @@ class Querier:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise MdnsqError("this Querier is closed")
+            raise QuerierClosed("this Querier is closed")
 
     # -- select-loop integration ----------------------------------------------------------
 
@@ -689,7 +707,7 @@ class Querier:
         self._run(task, seconds)
         return task.result
 
-    def browse(self, service_type: str, timeout: float = 3.0) -> Iterator[ServiceInfo]:
+    def browse(self, service_type: str, timeout: float = 3.0) -> Generator[ServiceInfo, None, None]:
         """Yield each instance of a type (or subtype) as soon as it is resolved, until timeout.
 
         Resolved: SRV, TXT and the host's addresses, settled as resolve_host settles them (up
@@ -697,15 +715,19 @@ class Querier:
         record's target one label under the type (a subtype's: under its base type, RFC 6763
         §4.1); a PTR record pointing anywhere else names none and is left out."""
         stype, seconds = type_args(service_type, checked_timeout(timeout))
+        self._check_open()  # now, not at the first next(): a call after close() raises
         task = BrowseTask(stype, self.settle)
         return self._drive(task, seconds)
 
-    def watch(self, service_type: str, timeout: float | None = None) -> Iterator[ServiceEvent]:
+    def watch(
+        self, service_type: str, timeout: float | None = None
+    ) -> Generator[ServiceEvent, None, None]:
         """Yield ServiceEvents (added / updated / removed) until timeout, close() or break.
 
         Instances as browse() finds them. Events wait in order while the caller is busy
         elsewhere, each true when it was made: an instance added then may be removed next."""
         stype, seconds = type_args(service_type, timeout)
+        self._check_open()
         task = WatchTask(stype)
         return self._drive(task, seconds)
 
@@ -718,10 +740,11 @@ class Querier:
     # -- the engine -----------------------------------------------------------------------
 
     def _run(self, task: Task, timeout: float | None) -> None:
+        self._check_open()
         for _ in self._drive(task, timeout):
             pass
 
-    def _drive(self, task: Task, timeout: float | None) -> Iterator[Any]:
+    def _drive(self, task: Task, timeout: float | None) -> Generator[Any, None, None]:
         # Every acquire and release is inside the try, and the finally asks whether this thread
         # holds the lock rather than assuming: a KeyboardInterrupt (a signal's handler runs as
         # a call returns) may come between any two steps.
@@ -730,7 +753,8 @@ class Querier:
         waiting = False  # inside _await: only then can this call be the thread receiving
         try:
             lock.acquire()
-            self._check_open()
+            if self._closed:  # since the call (a browse made before close(), run after)
+                return
             start = self._clock()
             deadline = math.inf if timeout is None else start + max(0.0, timeout)
             task.epoch = self._epoch

@@ -23,6 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import mdnsq
 import mdnsq.instances
 import mdnsq.querier
 import mdnsq.tasks
@@ -1169,6 +1170,27 @@ def test_calls_after_close_raise_and_close_is_idempotent(net: FakeNet) -> None:
     q.close()
     with pytest.raises(MdnsqError):
         q.resolve_host("h.local", timeout=1)
+
+
+def test_a_closed_querier_says_so_at_the_call(net: FakeNet) -> None:
+    """QuerierClosed (an MdnsqError) at the call itself: a browse made after close() raised
+    only at its first next(), and `with q:` on a closed Querier went in silently."""
+    q = fake_querier(net)
+    made_before = q.browse(HTTP, timeout=5)
+    assert "IPv4 on fake0" in repr(q)
+    q.close()
+    assert repr(q) == "<mdnsq.Querier closed>"
+    for call in (
+        lambda: q.browse(HTTP),
+        lambda: q.watch(HTTP),
+        lambda: q.query("h.local", "A"),
+        lambda: q.service_types(),
+        lambda: q.__enter__(),
+    ):
+        with pytest.raises(mdnsq.QuerierClosed):
+            call()
+    # Made while open: it returns what it has, as calls running at close() do.
+    assert list(made_before) == []
 
 
 def test_closing_inside_a_browse_loop_ends_it(net: FakeNet) -> None:
