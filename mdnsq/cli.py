@@ -295,7 +295,7 @@ def build_parser() -> _Parser:
         )
         return p
 
-    def output_options(parsable: bool) -> _Parser:
+    def output_options(parsable: bool, like: str = "'avahi-browse -p -r'") -> _Parser:
         p = _Parser(add_help=False)
         formats = p.add_argument_group("output format (see 'mdnsq --help' for details)")
         exclusive = formats.add_mutually_exclusive_group()
@@ -307,7 +307,7 @@ def build_parser() -> _Parser:
                 "-p",
                 "--parsable",
                 action="store_true",
-                help="lines in the format of 'avahi-browse -p -r'",
+                help=f"lines in the format of {like}",
             )
         return p
 
@@ -340,7 +340,11 @@ def build_parser() -> _Parser:
         help="instance names only (no SRV, TXT or address lookups)",
     )
 
-    resolve = command("resolve", browse_parsable, _PARSABLE_RESOLVE_HELP)
+    resolve = command(
+        "resolve",
+        [network, one_shot_timeout, output_options(True, "'avahi-resolve'")],
+        _PARSABLE_RESOLVE_HELP,
+    )
     resolve.add_argument("hosts", metavar="HOST", nargs="+", help="a host name, e.g. printer.local")
 
     lookup = command("lookup", browse_parsable, _PARSABLE_BROWSE_HELP)

@@ -120,3 +120,13 @@ def test_the_command_line_s_typos_are_usage_errors_with_nothing_opened(
     # machine without multicast, and the group joined first everywhere.
     assert cli.main(argv) == cli.EXIT_USAGE, capsys.readouterr().err
     assert opened == []
+
+
+def test_resolve_help_names_the_format_its_parsable_lines_have(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Its -p said 'avahi-browse -p -r' while its own epilog said avahi-resolve (which it is).
+    with pytest.raises(SystemExit):
+        cli.main(["resolve", "--help"])
+    text = capsys.readouterr().out
+    assert "format of 'avahi-resolve'" in text and "avahi-browse" not in text
