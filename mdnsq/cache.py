@@ -103,10 +103,12 @@ class CacheEntry(NamedTuple):
     key: Key
 
     def remaining(self, now: float) -> float:
+        """Seconds of TTL left at ``now`` (the Querier's clock: ``q.now()``)."""
         return self.expires - now
 
     @property
     def jitter(self) -> float:
+        """The share of the TTL added to each refresh point (RFC 6762 §5.2: up to 2 %)."""
         # Per-record and per-process (str hashing is salted), so hosts and records spread out,
         # without storing anything: the entry stays a tuple the GC can ignore.
         return (hash(self.key) % 1024) / 1024 * REFRESH_JITTER
@@ -656,6 +658,7 @@ class RecordCache:
         return shortened
 
     def clear(self) -> None:
+        """Forget every record (wanted names stay wanted: their callers still wait)."""
         for bucket in self._follow:
             members = self._buckets.get(bucket)
             if members is not None:
@@ -715,6 +718,7 @@ class RecordCache:
             self._follow.add(_bucket(key, RecordType.PTR, 1))
 
     def unwant(self, name: str) -> None:
+        """One caller of want(``name``) is done; once none is, its records may be evicted."""
         key = name_key(name)
         left = self._wanted.get(key, 0) - 1
         if left > 0:
@@ -755,6 +759,7 @@ class RecordCache:
         ]
 
     def records(self, name: str, rtype: int, now: float) -> list[Record]:
+        """The live records of (name, type), without their reception details."""
         return [e.record for e in self.entries(name, rtype, now)]
 
     def known_answers(

@@ -64,13 +64,16 @@ class Interface:
 
     @property
     def ipv4(self) -> tuple[IPv4Interface, ...]:
+        """Its IPv4 addresses with their prefixes (the subnets of the §11 on-link check)."""
         return tuple(a for a in self.addresses if isinstance(a, IPv4Interface))
 
     @property
     def ipv6(self) -> tuple[IPv6Interface, ...]:
+        """Its IPv6 addresses with their prefixes, link-local ones included."""
         return tuple(a for a in self.addresses if isinstance(a, IPv6Interface))
 
     def has_family(self, family: int) -> bool:
+        """Whether it has an address of ``family`` (AF_INET or AF_INET6)."""
         if family == socket.AF_INET:
             return bool(self.ipv4)
         if family == socket.AF_INET6:

@@ -293,6 +293,7 @@ class BufferPool:
 
     @property
     def size(self) -> int:
+        """Bytes per buffer: the largest datagram a receive can take whole."""
         return self._size
 
     def buffer(self) -> Lease:
@@ -300,6 +301,7 @@ class BufferPool:
         return Lease(self)
 
     def stats(self) -> PoolStats:
+        """Counters of the free-list (a leak shows as buffers in use that never come back)."""
         with self._lock:
             acquisitions = self._acq_blocks * 256 + self._acq_small
             return PoolStats(

@@ -264,6 +264,7 @@ class Question(_Tuple):
 
     @property
     def key(self) -> tuple[str, int, int]:
+        """(name_key(name), type, rclass): what it asks for, whatever the name's case."""
         return (name_key(self[0]), self[1], self[2])
 
     def __eq__(self, other: object) -> bool:
@@ -357,6 +358,9 @@ def _head(
 
 
 class ARecord(Record):
+    """An IPv4 address (RFC 1035). Kept packed, as on the wire: an ipaddress object is made
+    only when ``address`` is read."""
+
     __slots__ = ()
     type = RecordType.A
     _data_names = ("address",)
@@ -381,10 +385,14 @@ class ARecord(Record):
 
     @property
     def address(self) -> IPv4Address:
+        """A new IPv4Address at each read (records keep the packed bytes)."""
         return IPv4Address(self[4])
 
 
 class AAAARecord(Record):
+    """An IPv6 address (RFC 3596), kept packed as ARecord keeps its address. A link-local
+    address has no scope here: ServiceInfo adds the interface it was heard on."""
+
     __slots__ = ()
     type = RecordType.AAAA
     _data_names = ("address",)
@@ -409,10 +417,13 @@ class AAAARecord(Record):
 
     @property
     def address(self) -> IPv6Address:
+        """A new IPv6Address at each read, without a scope."""
         return IPv6Address(self[4])
 
 
 class PTRRecord(Record):
+    """A pointer: in DNS-SD, from a service type to one of its instances (RFC 6763 §4.1)."""
+
     __slots__ = ()
     type = RecordType.PTR
     _data_names = ("target",)
@@ -429,6 +440,8 @@ class PTRRecord(Record):
 
 
 class CNAMERecord(Record):
+    """An alias (RFC 1035); mDNS queriers rarely meet one, but a cache must keep it apart."""
+
     __slots__ = ()
     type = RecordType.CNAME
     _data_names = ("target",)
@@ -445,6 +458,9 @@ class CNAMERecord(Record):
 
 
 class SRVRecord(Record):
+    """Where a service instance runs (RFC 2782): the host's name and port, and the priority
+    and weight that choose among several."""
+
     __slots__ = ()
     type = RecordType.SRV
     _data_names = ("priority", "weight", "port", "target")
@@ -552,14 +568,20 @@ class TXTRecord(Record):
 
     @property
     def strings(self) -> tuple[bytes, ...]:
+        """The character-strings, split from the RDATA at each read (not cached)."""
         return split_strings(self[4])
 
     @property
     def properties(self) -> Mapping[str, bytes | None]:
+        """The DNS-SD key/value pairs (RFC 6763 §6): a key without '=' maps to None, the
+        first of equal keys wins."""
         return txt_properties(split_strings(self[4]))
 
 
 class HINFORecord(Record):
+    """Host information (RFC 1035): CPU and operating system, as bytes (no encoding is
+    promised)."""
+
     __slots__ = ()
     type = RecordType.HINFO
     _data_names = ("cpu", "os")
@@ -788,22 +810,27 @@ class Message(_Tuple):
 
     @property
     def is_response(self) -> bool:
+        """The QR bit: a response (else a query, whose records are known answers)."""
         return bool(self[1] & FLAG_QR)
 
     @property
     def opcode(self) -> int:
+        """The header's opcode; mDNS messages with any but 0 are ignored (RFC 6762 §18.3)."""
         return int((self[1] >> 11) & 0xF)
 
     @property
     def rcode(self) -> int:
+        """The header's response code; mDNS responses with any but 0 are ignored (§18.11)."""
         return int(self[1] & 0xF)
 
     @property
     def truncated(self) -> bool:
+        """The TC bit: in a query, more known answers follow in the next packets (§7.2)."""
         return bool(self[1] & FLAG_TC)
 
     @property
     def authoritative(self) -> bool:
+        """The AA bit, which mDNS responses set (RFC 6762 §18.4); not checked on receipt."""
         return bool(self[1] & FLAG_AA)
 
     @property

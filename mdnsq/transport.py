@@ -225,19 +225,30 @@ class Transport(Protocol):
 
     def send(
         self, data: bytes, dest: tuple[str, int] | None = None, interface: int | None = None
-    ) -> None: ...
+    ) -> None:
+        """Send to ``dest``, or to the group on every interface or on ``interface`` alone
+        (each link's queries carry that link's known answers). NetworkError when nothing
+        was sent."""
 
-    def receive(self, timeout: float | None) -> Datagram | None: ...
+    def receive(self, timeout: float | None) -> Datagram | None:
+        """One datagram as owned bytes, or None at the timeout."""
 
-    def receive_with(self, handler: Handler[T], timeout: float | None) -> T | None: ...
+    def receive_with(self, handler: Handler[T], timeout: float | None) -> T | None:
+        """One datagram handed to ``handler`` as a view of a pooled buffer, valid only during
+        the call (the zero-copy path); what the handler returns, or None at the timeout."""
 
-    def receive_batch(self, handler: Handler[T], limit: int, out: list[T]) -> None: ...
+    def receive_batch(self, handler: Handler[T], limit: int, out: list[T]) -> None:
+        """Up to ``limit`` datagrams already queued, without waiting, each through
+        ``handler``, what it returns appended to ``out``."""
 
-    def fileno(self) -> int: ...
+    def fileno(self) -> int:
+        """The socket's descriptor, for select()."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Leave the group and close the socket; idempotent."""
 
-    def stats(self) -> TransportStats: ...
+    def stats(self) -> TransportStats:
+        """What it dropped before any parsing, and the errors it waited through."""
 
     def __enter__(self) -> Transport: ...
 
