@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -60,7 +59,7 @@ class ServiceInfo:
     priority: int = 0
     weight: int = 0
     addresses: tuple[Address, ...] = ()
-    txt: Mapping[str, bytes | None] = field(default_factory=dict, hash=False)  # hashable info
+    txt: dict[str, bytes | None] = field(default_factory=dict, hash=False)  # hashable info
     interface: int | None = None
     ttl: int = 0
 
@@ -363,7 +362,7 @@ def build_service_info(
         return None
     link = srv_entry.interface
     txt_entries = [e for e in cache.entries(name, RecordType.TXT, now) if e.interface == link]
-    txt: Mapping[str, bytes | None] = {}
+    txt: dict[str, bytes | None] = {}
     remaining = [srv_entry.expires - now]
     has_txt = bool(txt_entries)
     if txt_entries:
