@@ -78,8 +78,12 @@ class RecordType(IntEnum):
 
     @classmethod
     def parse(cls, text: str) -> RecordType:
-        """``"aaaa"``, ``"TYPE65"`` or ``"28"`` -> RecordType; ValueError for anything else."""
-        word = text.strip().upper()
+        """``"aaaa"``, ``"TYPE65"`` or ``"28"`` -> RecordType; InvalidArgument (a ValueError)
+        for any other text, TypeError for what is not text."""
+        if not isinstance(text, str):  # an int here raised AttributeError from .strip()
+            raise TypeError(f"a record type's name is a str, not {type(text).__name__}")
+        # ASCII only: str.upper() made "ſoa" (long s) SOA and "ﬀ..." two letters.
+        word = text.strip().upper() if text.isascii() else ""
         member = cls.__members__.get(word)
         if member is not None:
             return member

@@ -46,10 +46,18 @@ def test_record_type_parse(text: str, expected: int) -> None:
     assert RecordType.parse(text) == expected
 
 
-@pytest.mark.parametrize("junk", ["", "bogus", "TYPE", "TYPE70000", "-1", "12x", "A A"])
+@pytest.mark.parametrize(
+    "junk", ["", "bogus", "TYPE", "TYPE70000", "-1", "12x", "A A", "\u017foa", "\u0661\u0662"]
+)
 def test_record_type_parse_rejects_junk(junk: str) -> None:
+    # "\u017foa" (long s) upper-cased to SOA.
     with pytest.raises(ValueError):
         RecordType.parse(junk)
+
+
+def test_record_type_parse_of_no_text_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        RecordType.parse(1)  # type: ignore[arg-type]
 
 
 def test_equality_and_hash_ignore_ttl_and_ascii_case() -> None:
