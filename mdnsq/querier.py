@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 import math
 import operator
@@ -220,6 +221,16 @@ def _list_interfaces() -> list[Interface] | None:
         return None
 
 
+def _takes_interface(send: Callable[..., object]) -> bool:
+    """Whether a transport's send() takes ``interface=`` (a transport written before it did
+    gets one packet for all its links)."""
+    try:
+        parameters = inspect.signature(send).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "interface" or p.kind == p.VAR_KEYWORD for p in parameters)
+
+
 def _needle(name: str) -> bytes | None:
     """The first label of ``name`` as it appears on the wire (length byte + label), lower case:
     every packet carrying the name holds these bytes literally at least once."""
@@ -353,6 +364,8 @@ class Querier:
         self._late_seen = False
         self._filed_at = -math.inf  # the latest time records were filed as of
         self._handlers = {t: self._make_handler(t) for t in self._transports}
+        # Transports whose send() can aim at one interface get a packet per link (_transmit).
+        self._per_link = {t: _takes_interface(t.send) for t in self._transports}
         self._wait_hook = wait
         # close() writes a byte here to wake the receiver out of select(). A socket pair, not
         # os.pipe(): sockets close themselves when a Querier is dropped without close(), raw
@@ -1309,7 +1322,10 @@ class Querier:
                         by_key.setdefault(record.key, []).append(record)
                 theirs = by_key.get(qkey)
                 if theirs:
-                    ours = {e.record for e in self._cache.known_answers(*qkey[:2], now)}
+                    # What our packet on that link would list (§7.3): that link's records.
+                    link = interface if self._per_link.get(transport, False) else None
+                    known = self._cache.known_answers(*qkey[:2], now, link)
+                    ours = {e.record for e in known}
                     if not all(r in ours for r in theirs):
                         continue
                 asked[(qkey, transport, interface)] = min(at, now)
@@ -1519,14 +1535,14 @@ class Querier:
             return
         qid = self._new_id() if self.one_shot else 0
 
-        # Where the packets go: each transport's interfaces, one by one when it has several
-        # (`interface=`), for the known answers are those heard on the link a packet goes out
-        # on (§7.1, §14). Listed from every link, a copy heard on link 3 told link 2's
-        # responder we had its record: it stayed silent, and link 2's copy aged out or, when
-        # that packet had been lost, was never learned (a resolve missing a TXT record asked
-        # for it in vain). One-shot queries carry no known answers: one send per transport.
-        # (transport, cap, link, to that link alone)
-        targets: list[tuple[Transport, int, int | None, bool]] = []
+        # Where the packets go: to each of a transport's links alone (`interface=`), for the
+        # known answers are those heard on the link a packet goes out on (§7.1, §14). Listed
+        # from every link, a copy heard on link B told link A's responder we had its record:
+        # it stayed silent, and link A's copy aged out or, when that packet had been lost, was
+        # never learned (a resolve missing a TXT record asked for it in vain). One-shot
+        # queries carry no known answers: one send per transport, as from a transport whose
+        # send() takes no interface (then with the known answers of any of its links).
+        targets: list[tuple[Transport, int, int | None, bool]] = []  # ..., link, alone
         for transport in self._transports:
             cap = int(
                 getattr(
@@ -1536,21 +1552,25 @@ class Querier:
                 )
             )
             links = [i.index for i in transport.interfaces]
-            if len(links) > 1 and not self.one_shot:
+            if links and not self.one_shot and self._per_link.get(transport, False):
                 targets.extend((transport, cap, link, True) for link in links)
             else:
                 targets.append((transport, cap, links[0] if len(links) == 1 else None, False))
-        # The questions' groups, and their packets built once per cap (PAYLOAD_V4 / PAYLOAD_V6,
-        # or a transport's own max_payload) and link (transports on one link share them). The
-        # counters count each query once, as the smallest packets for the first link carried it.
+        # The questions' groups; each link's known answers for each group, once (IPv4 and IPv6
+        # on one link share them), and the packets built once per cap (PAYLOAD_V4 / PAYLOAD_V6,
+        # or a transport's own max_payload) and link. Questions are counted once; known
+        # answers once per link they went to.
         chunks = list(_chunks(fresh, min(QUESTION_BUDGET, *(t[1] for t in targets))))
+        known_for: dict[int | None, list[list[Record]]] = {}
         built_for: dict[tuple[int, int | None], list[bytes]] = {}
         first = min(targets, key=lambda t: t[1])[1:3]
         for cap, link in sorted({t[1:3] for t in targets}, key=lambda k: k != first):
             count = not built_for
+            count_known = link not in known_for
+            if count_known:
+                known_for[link] = [self._known_answers(chunk, now, link) for chunk in chunks]
             packets = built_for[cap, link] = []
-            for chunk in chunks:
-                known = self._known_answers(chunk, now, link)
+            for chunk, known in zip(chunks, known_for[link], strict=True):
                 try:
                     built = build_queries(chunk, known, id=qid, max_size=cap)
                 except ValueError as exc:  # a name too long to ask about; skip, never crash
@@ -1558,7 +1578,7 @@ class Querier:
                         self._stats["unsendable_questions"] += len(chunk)
                         log.debug("cannot build a query for %s: %s", chunk, exc)
                     continue
-                if count:
+                if count_known:
                     # build_queries leaves out a known answer too big for any packet: count
                     # what went.
                     sent = sum(int.from_bytes(packet[6:8], "big") for packet in built)
@@ -1566,22 +1586,24 @@ class Querier:
                         self._stats["known_answers_sent"] += sent
                     if sent < len(known):
                         self._stats["known_answers_too_big"] += len(known) - sent
+                if count:
                     self._stats["questions_sent"] += len(chunk)
                 packets.extend(built)
         own = self._own_queries
         for packets in built_for.values():
             for packet in packets:
+                own.pop(packet, None)  # to the end: the newest is kept longest
                 own[packet] = None
         keep = max(MAX_OWN_QUERIES, 2 * sum(map(len, built_for.values())))  # many links
         while len(own) > keep:
             del own[next(iter(own))]
         # A transport whose sends fail (link down, no route) is still tried with every query:
         # the link may be back, and a skipped query is an answer missed until the next one,
-        # up to an hour later for a watch. A query no link of a transport took is a send error
-        # (each link's failure the transport counts itself: "interface_send_errors").
-        failed: dict[Transport, bool] = {}
+        # up to an hour later for a watch. A query no link of a transport took whole is a
+        # send error (each link's failure the transport counts: "interface_send_errors").
+        took: dict[Transport, bool] = {}
         previous: Transport | None = None
-        for transport, cap, link, split in targets:
+        for transport, cap, link, alone in targets:
             packets = built_for[cap, link]
             if qid and previous is not None and transport is not previous:
                 # One-shot: an ID per socket. The same bytes over IPv4 and IPv6 looked like
@@ -1590,17 +1612,19 @@ class Querier:
                 other = self._new_id().to_bytes(2, "big")
                 packets = [other + packet[2:] for packet in packets]
             previous = transport
+            took.setdefault(transport, False)
             for packet in packets:
                 try:
-                    if split:
+                    if alone:
                         transport.send(packet, interface=link)
                     else:
                         transport.send(packet)
                 except (NetworkError, OSError) as exc:
-                    failed.setdefault(transport, True)
                     log.debug("query not sent on %r (link %s): %s", transport, link, exc)
                     break
-                failed[transport] = False
                 self._stats["packets_sent"] += 1
-        if any(failed.values()):
-            self._stats["send_errors"] += sum(failed.values())
+            else:
+                took[transport] = True
+        failed = sum(not ok for ok in took.values())
+        if failed:
+            self._stats["send_errors"] += failed

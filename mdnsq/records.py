@@ -224,17 +224,25 @@ class _Tuple(tuple[Any, ...]):
     # No order: tuple's compared the fields by position, TTL included, while equality leaves
     # the TTL and the name's case out (two equal records were each less than the other), and
     # raised on the bytes of one type against the int of another. Sort by a key instead.
+    # Raised, not NotImplemented, which let a plain tuple on the other side compare.
     def __lt__(self, other: object) -> bool:
-        return NotImplemented
+        raise _unordered(self, other, "<")
 
     def __le__(self, other: object) -> bool:
-        return NotImplemented
+        raise _unordered(self, other, "<=")
 
     def __gt__(self, other: object) -> bool:
-        return NotImplemented
+        raise _unordered(self, other, ">")
 
     def __ge__(self, other: object) -> bool:
-        return NotImplemented
+        raise _unordered(self, other, ">=")
+
+
+def _unordered(left: object, right: object, op: str) -> TypeError:
+    return TypeError(
+        f"'{op}' not supported between {type(left).__name__} and {type(right).__name__}: "
+        "records and questions have no order (sort by a key, e.g. r.key)"
+    )
 
 
 class Question(_Tuple):

@@ -79,7 +79,9 @@ def test_records_and_questions_have_no_order() -> None:
         name="x._http._tcp.local", ttl=120, priority=0, weight=0, port=80, target="h.local"
     )
     assert a1 == a2
-    for left, right in [(a1, a2), (a1, srv), (Question("h.local", 1), Question("g.local", 1))]:
+    pairs = [(a1, a2), (a1, srv), (Question("h.local", 1), Question("g.local", 1))]
+    pairs += [(a1, ("a",)), (("a",), a1)]  # a plain tuple on either side too
+    for left, right in pairs:
         for compare in (operator.lt, operator.le, operator.gt, operator.ge):
             with pytest.raises(TypeError):
                 compare(left, right)

@@ -15,13 +15,14 @@ test puts a python-zeroconf peer on each of two bridges (inside tests/netns-run)
 from __future__ import annotations
 
 import ipaddress
+import socket
 import subprocess
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 
 import pytest
 
-from mdnsq import Message, Querier, Record, RecordType
+from mdnsq import Message, NetworkError, Querier, Record, RecordType, encode_message
 from mdnsq.cache import RecordCache
 from mdnsq.interfaces import Interface
 from mdnsq.names import name_key
@@ -536,3 +537,100 @@ def test_refreshes_carry_each_link_s_own_known_answers(net: FakeNet) -> None:
     ]
     events = [(e.kind, e.info.interface) for e in q.watch("_ipp._tcp", timeout=1200)]
     assert events == [("added", A_LINK)]
+
+
+def query_packet(name: str, rtype: RecordType, *answers: Record) -> bytes:
+    question = Question(name, rtype)
+    return encode_message(Message(id=0, flags=0, questions=[question], answers=answers))
+
+
+def test_a_peer_s_known_answer_from_another_link_does_not_stand_for_our_question(
+    net: FakeNet,
+) -> None:
+    """§7.3: a peer's query stands for ours only if it lists no known answer our packet on
+    that link would not. Judged by the records of any link, a peer on link A listing the TXT
+    record we had only from link B was taken as asking for us: our retransmission at 1 s
+    was skipped and the resolve ended without link A's TXT record."""
+    q, transport = two_links(net)
+    the_txt = txt(NAME, b"a=1")
+    on_a = [srv(NAME, "d.local", 631), a("d.local", "192.0.2.5")]
+    on_b = [ptr(IPP, NAME), on_a[0], the_txt, a("d.local", "198.51.100.5")]
+    transport.inject(response(*on_a), PEER, A_LINK, to_group=True)  # its TXT record lost
+    transport.inject(response(*on_b), PEER_B, B_LINK, to_group=True)
+    q.process(0)
+    start = net.clock()
+    asking = query_packet(NAME, RecordType.TXT, the_txt)
+    net.later(0.5, asking, transport, ("192.0.2.77", 5353), A_LINK, to_group=True)
+    net.later(0.5, asking, transport, ("198.51.100.77", 5353), B_LINK, to_group=True)
+    net.responders.append(link_responder(A_LINK, PEER, [*on_a, the_txt], start=start + 0.6))
+    info = q.resolve_service(NAME, timeout=2.9)
+    assert info is not None and info.txt == {"a": b"1"}
+    assert net.clock() - start < 1.1  # the retransmission at 1 s was answered
+
+
+def test_known_answers_are_counted_once_for_each_link_they_went_to(net: FakeNet) -> None:
+    # An IPv4 and an IPv6 socket on one link (the default) counted the cap twice; a link's
+    # known answers other than the first link's were not counted at all.
+    v4, v6 = net.transport(), net.transport(family=socket.AF_INET6)
+    q = Querier(transports=[v4, v6], clock=net.clock, wait=net.wait)
+    for i in range(250):
+        q.cache.add(ptr(IPP, f"i{i}.{IPP}"), A_LINK, net.clock())
+    q.send_query(IPP, "PTR")
+    stats = q.stats()
+    assert (stats["known_answers_sent"], stats["known_answers_capped"]) == (200, 50)
+
+    q, transport = two_links(net)
+    for i in range(3):
+        q.cache.add(ptr(IPP, f"i{i}.{IPP}"), B_LINK, net.clock())
+    q.send_query(IPP, "PTR")
+    carried = {
+        link: len(m.answers)
+        for link, m in zip(transport.sent_links, transport.sent_messages(), strict=True)
+    }
+    assert carried == {A_LINK: 0, B_LINK: 3}
+    assert q.stats()["known_answers_sent"] == 3
+
+
+def test_a_packet_of_a_query_no_link_took_is_a_send_error(net: FakeNet) -> None:
+    """Known answers for two packets (§7.2); every link refuses the second. It went nowhere,
+    but the first packet's send on one link had marked the whole query sent."""
+
+    class Refusing(FakeTransport):
+        def send(
+            self, data: bytes, dest: tuple[str, int] | None = None, interface: int | None = None
+        ) -> None:
+            if data[4:6] == b"\0\0":  # no question: a continuation packet
+                raise NetworkError("refused")
+            super().send(data, dest, interface)
+
+    transport = Refusing(interfaces=[LAN, OTHER])
+    try:
+        q = Querier(transports=[transport], clock=net.clock, wait=net.wait)
+        for link in (A_LINK, B_LINK):
+            for i in range(60):
+                q.cache.add(ptr(IPP, f"{'x' * 60} {i}.{IPP}"), link, net.clock())
+        q.send_query(IPP, "PTR")
+        assert transport.sent_links == [A_LINK, B_LINK]  # each link's first packet
+        assert q.stats()["send_errors"] == 1
+    finally:
+        transport.close()
+
+
+def test_a_transport_whose_send_takes_no_interface_gets_one_packet_for_its_links(
+    net: FakeNet,
+) -> None:
+    # A transport written to the Transport protocol before send() took interface=: every
+    # call raised TypeError.
+    class OldStyle(FakeTransport):
+        def send(self, data: bytes, dest: tuple[str, int] | None = None) -> None:  # type: ignore[override]
+            super().send(data, dest)
+
+    transport = OldStyle(interfaces=[LAN, OTHER])
+    try:
+        q = Querier(transports=[transport], clock=net.clock, wait=net.wait)
+        q.cache.add(ptr(IPP, f"Seen.{IPP}"), B_LINK, net.clock())
+        q.query(IPP, "PTR", timeout=0.5)
+        assert transport.sent_links == [None]
+        assert len(transport.sent_messages()[0].answers) == 1  # any link's known answers
+    finally:
+        transport.close()
