@@ -623,9 +623,11 @@ class RecordCache:
         within: float,
         received_before: float = float("inf"),
         batch: Iterable[tuple[Message, int]] | None = None,
+        interfaces: AbstractSet[int] | None = None,
     ) -> int:
         """Every record received before ``received_before`` (or only the records of ``batch``,
-        as add_received takes them) must be heard again within ``within`` seconds or it goes:
+        as add_received takes them; or only those received on ``interfaces``) must be heard
+        again within ``within`` seconds or it goes:
         the network may be another one (RFC 6762 §10.3: after a change of topology, adjust the
         remaining TTL of the records to a few seconds). A record heard again gets its TTL
         back, as any refresh does. Returns how many expiries came down; their names are
@@ -633,7 +635,9 @@ class RecordCache:
         limit = now + within
         entries = self._entries
         keys: Iterable[Key]
-        if batch is None:
+        if interfaces is not None:
+            keys = [k for k in entries if k[1] in interfaces]
+        elif batch is None:
             keys = [k for k, s in entries.items() if s[_RECEIVED] < received_before]
         else:
             keys = [

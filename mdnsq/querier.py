@@ -581,13 +581,15 @@ class Querier:
         (with the selection given to the constructor) and leave those gone, and every
         interface's addresses are read again. An interface that is down but still there is
         kept; one named to the constructor that is gone is left, and joined again once it is
-        back. It sends nothing itself; a family that had no socket when the Querier opened
+        back. What was heard on a link gone or down must be heard again within
+        WAKE_RECONFIRM (RFC 6762 §10.3). It sends nothing itself; a family that had no socket when the Querier opened
         still has none (open a new Querier for it).
         """
         with self._lock:
             self._check_open()
             listed = _list_interfaces()
             changed = False
+            before = {i.index for t in self._transports for i in t.interfaces}
             if self._owns_transports and listed is not None:
                 for transport in self._transports:
                     if not isinstance(transport, UDPv4Transport | UDPv6Transport):
@@ -596,6 +598,20 @@ class Querier:
                         changed = transport.follow_interfaces(listed) or changed
                     except NetworkError as exc:  # closed meanwhile (a signal handler's close())
                         log.debug("%r not followed: %s", transport, exc)
+            if listed is not None:
+                # RFC 6762 §10.3: what was heard on a link now gone or down must be heard
+                # again within WAKE_RECONFIRM, as after a sleep. Left to its TTL, a cable
+                # pulled kept the other network's services listed for up to 75 minutes (a
+                # PTR record's TTL), or until their SRV records expired.
+                up = {i.index: i.up for i in listed}
+                after = {i.index for t in self._transports for i in t.interfaces}
+                lost = (before - after) | {i for i in after if up.get(i) is False}
+                if lost:
+                    shortened = self._cache.reconfirm(
+                        self._clock(), WAKE_RECONFIRM, interfaces=lost
+                    )
+                    if shortened:
+                        self._stats["reconfirmed_link_lost"] += shortened
             if self._learn_links(listed) or changed:
                 self._network_changed("the interfaces changed")
                 self._cond.notify_all()  # waiting calls ask again; wake the receiver too

@@ -247,6 +247,33 @@ def test_a_named_link_that_goes_away_is_left_and_joined_again_once_back(
 
 
 @pytest.mark.netns
+@pytest.mark.parametrize("how", ["pulled out", "down"])
+def test_what_was_heard_on_a_link_lost_must_be_heard_again_within_a_minute(
+    second_link: str, how: str
+) -> None:
+    """RFC 6762 §10.3. A link gone or down kept what was heard there to its TTL: up to 75
+    minutes of another network's services (a PTR record's TTL). Now it is reconfirmed as
+    after a sleep; what was heard on the links still up keeps its TTL."""
+    bring_up(second_link)
+    with Querier(ip_version="v4") as q:
+        with netlab.peer_v4(second_link) as far, netlab.peer_v4(BRIDGE_HOST) as near:
+            far.sendto(response(a("far.local", "198.51.100.9", ttl=4500)), GROUP)
+            near.sendto(response(a("near.local", "192.0.2.22", ttl=4500)), GROUP)
+            assert q.query("far.local", "A", timeout=3.0)
+            assert q.query("near.local", "A", timeout=3.0)
+        if how == "down":
+            netlab.ip("link", "set", LINK, "down")
+        else:
+            netlab.ip("link", "del", LINK)
+        assert q.update_interfaces() is True
+        [far_entry] = q.cached_entries("far.local", "A")
+        [near_entry] = q.cached_entries("near.local", "A")
+        assert far_entry.remaining(q.now()) <= mdnsq.querier.WAKE_RECONFIRM
+        assert near_entry.remaining(q.now()) > 4000
+        assert q.stats()["reconfirmed_link_lost"] == 1
+
+
+@pytest.mark.netns
 def test_a_link_that_is_down_when_the_querier_follows_is_kept(second_link: str) -> None:
     # Down is not gone: the kernel keeps the membership, and the link comes back (a flap,
     # Wi-Fi associating again). Leaving it would leave the Querier deaf there once it is up.
