@@ -582,8 +582,8 @@ class Querier:
         interface's addresses are read again. An interface that is down but still there is
         kept; one named to the constructor that is gone is left, and joined again once it is
         back. What was heard on a link gone or down must be heard again within
-        WAKE_RECONFIRM (RFC 6762 §10.3). It sends nothing itself; a family that had no socket when the Querier opened
-        still has none (open a new Querier for it).
+        WAKE_RECONFIRM (RFC 6762 §10.3). It sends nothing itself; a family that had no
+        socket when the Querier opened still has none (open a new Querier for it).
         """
         with self._lock:
             self._check_open()
