@@ -102,11 +102,26 @@ def test_a_timeout_longer_than_poll_takes_waits_for_the_datagram(
 ) -> None:
     """poll() takes at most 2^31 ms (24.8 days): a longer timeout raised OverflowError, and
     an infinite one could not be rounded to milliseconds at all."""
+    main_native_id = threading.get_native_id()
+    blocked_when_sent = []
     with UDPv4Transport(interfaces=["lo"], port=0) as sender:
-        later = threading.Timer(0.05, sender.send, (b"late",))  # lands while receive waits
+
+        def send_once_blocked() -> None:
+            # Only a datagram that arrives while receive waits in poll() exercises the long
+            # wait: one already queued is read before any poll(). Sent in any case, so a
+            # receive that never reached poll() still returns.
+            blocked_when_sent.append(
+                poll_until(lambda: blocked_in_poll(main_native_id), WAIT, step=0.001)
+            )
+            sender.send(b"late")
+
+        later = threading.Thread(target=send_once_blocked)
         later.start()
-        got = lo4.receive(timeout)
-        later.join()
+        try:
+            got = lo4.receive(timeout)
+        finally:
+            later.join()
+    assert blocked_when_sent == [True]
     assert got is not None and got.data == b"late"
 
 
