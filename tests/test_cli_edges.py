@@ -19,6 +19,11 @@ from mdnsq import PTRRecord, Querier, RecordType, TXTRecord, UnknownRecord, cli,
 from mdnsq.service import ServiceEvent, ServiceInfo
 from tests.fakes import FakeNet, aaaa, ptr, response, service_records
 
+# main() arms the CLI's watchdog, an ITIMER_REAL/SIGALRM alarm, for every network command (stand-in
+# Querier or not) and disarms it on the way out: pytest-timeout's default (signal) method uses that
+# same alarm, so a hang after such a call went uncaught. Its thread method does not.
+pytestmark = pytest.mark.timeout(method="thread")
+
 TYPE = "_test._tcp.local"
 SUBTYPE = "_printer._sub._test._tcp.local"
 W = ServiceInfo(

@@ -40,6 +40,11 @@ from mdnsq import (
 )
 from mdnsq.service import ServiceEvent, ServiceInfo
 
+# main() arms the CLI's watchdog, an ITIMER_REAL/SIGALRM alarm, for every network command (stand-in
+# Querier or not) and disarms it on the way out: pytest-timeout's default (signal) method uses that
+# same alarm, so a hang after such a call went uncaught. Its thread method does not.
+pytestmark = pytest.mark.timeout(method="thread")
+
 DATA = Path(__file__).parent / "data" / "cli"
 
 PRINTER = ServiceInfo(

@@ -18,6 +18,11 @@ from mdnsq import Message, UnknownRecord, cli, encode_message
 from mdnsq.records import FLAG_QR
 from tests.test_cli_edges import run_cli
 
+# main() arms the CLI's watchdog, an ITIMER_REAL/SIGALRM alarm, for every network command (stand-in
+# Querier or not) and disarms it on the way out: pytest-timeout's default (signal) method uses that
+# same alarm, so a hang after such a call went uncaught. Its thread method does not.
+pytestmark = pytest.mark.timeout(method="thread")
+
 # -- finding 5: --timeout counts from the start of the process -------------------------------
 
 

@@ -245,6 +245,7 @@ def test_ipv6_without_a_multicast_route_gives_enetunreach_and_an_empty_answer(
 
 
 @pytest.mark.netns
+@pytest.mark.timeout(method="thread")  # this test takes over SIGALRM, pytest-timeout's default
 def test_signals_during_a_blocked_call_neither_raise_nor_shorten_it(
     lab_querier: tuple[netlab.Lab, Querier, BufferPool],
 ) -> None:

@@ -19,6 +19,10 @@ from mdnsq.locks import OwnedLock
 from tests.fakes import FakeTransport, a, response
 from tests.test_transport_review13 import interrupts  # noqa: F401 (a fixture)
 
+# The interrupts fixture takes over ITIMER_REAL/SIGALRM, the alarm pytest-timeout's default (signal)
+# method relies on: a hang here went uncaught. The thread method does not use it.
+pytestmark = pytest.mark.timeout(method="thread")
+
 
 def _answers_after(q: Querier) -> list[Any]:
     """What another thread's calls get once the interrupts are over (3 s at most)."""

@@ -51,6 +51,9 @@ def interrupts() -> Iterator[list[bool]]:
             gc.enable()
 
 
+# The interrupts fixture takes over ITIMER_REAL/SIGALRM, the alarm pytest-timeout's default (signal)
+# method relies on: a hang here went uncaught. The thread method does not use it.
+@pytest.mark.timeout(method="thread")
 @pytest.mark.parametrize("method", ["receive", "receive_with", "receive_batch"])
 def test_interrupts_anywhere_in_a_receive_leave_no_buffer_in_use(
     private_netns: None, interrupts: list[bool], method: str
@@ -93,6 +96,7 @@ def test_interrupts_anywhere_in_a_receive_leave_no_buffer_in_use(
     assert pool.stats().in_use == 0
 
 
+@pytest.mark.timeout(method="thread")  # the interrupts fixture owns the alarm (see above)
 def test_a_call_after_an_interrupted_one_meets_its_deadline(
     private_netns: None, interrupts: list[bool]
 ) -> None:
