@@ -14,6 +14,7 @@ import signal
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -139,12 +140,12 @@ def test_counters_stay_exact_past_the_small_int_range(private_netns: None) -> No
 
 
 def test_two_threads_can_receive_on_one_transport(private_netns: None) -> None:
-    import threading
-
     payloads = {b"packet %03d " % i + bytes([i % 251]) * (i % 200) for i in range(200)}
     got: list[bytes] = []
     failures: list[BaseException] = []
     lock = threading.Lock()
+    all_in = threading.Event()  # set by whoever takes the last datagram
+    give_up = time.monotonic() + 10 * WAIT  # a hang guard for a lost datagram, never reached
     with UDPv4Transport(interfaces=["lo"]) as t:
 
         def take(use_view: bool) -> None:
@@ -154,18 +155,22 @@ def test_two_threads_can_receive_on_one_transport(private_netns: None) -> None:
                 failures.append(exc)
 
         def receive_all(use_view: bool) -> None:
-            while True:
+            # Short waits only so that each thread sees the other take the last datagram: the
+            # count, not an idle spell, says when they are done.
+            while not all_in.is_set() and time.monotonic() < give_up:
                 if use_view:
                     data = t.receive_with(
-                        lambda view, source, index, to_group, arrived: view.tobytes(), 0.5
+                        lambda view, source, index, to_group, arrived: view.tobytes(), 0.05
                     )
                 else:
-                    d = t.receive(0.5)
+                    d = t.receive(0.05)
                     data = None if d is None else d.data
                 if data is None:
-                    return
+                    continue
                 with lock:
                     got.append(data)
+                    if len(got) >= len(payloads):
+                        all_in.set()
 
         threads = [threading.Thread(target=take, args=(flag,)) for flag in (True, False)]
         for th in threads:
