@@ -22,6 +22,7 @@ import pytest
 
 import mdnsq.querier
 import mdnsq.tasks
+import mdnsq.transport
 from mdnsq import BufferPool, MdnsqError, NetworkError, Querier, UDPv4Transport
 from tests import netlab
 from tests.fakes import FakeClock, FakeNet, FakeTransport, response, service_records
@@ -209,20 +210,32 @@ def lab_querier(lab: netlab.Lab) -> Iterator[tuple[netlab.Lab, Querier, BufferPo
 
 @pytest.mark.netns
 @pytest.mark.parametrize("ip_version", ["v4", "v6"])
-def test_interface_going_down_mid_query(lab: netlab.Lab, ip_version: str) -> None:
+def test_interface_going_down_mid_query(
+    lab: netlab.Lab, ip_version: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lab.add_host(6)
     fds_before = len(os.listdir("/proc/self/fd"))
+    # The link goes down as the first query has gone out: the retransmission at 1 s meets it
+    # down, however late this thread runs (a timer could fire after that retransmission).
+    real_send = mdnsq.transport._UDPTransport.send
+    taken_down = []
+
+    def send_then_take_the_link_down(self: Any, *args: Any, **kwargs: Any) -> None:
+        real_send(self, *args, **kwargs)
+        if not taken_down:
+            netlab.ip("link", "set", netlab.BRIDGE, "down")
+            taken_down.append(True)
+
+    monkeypatch.setattr(mdnsq.transport._UDPTransport, "send", send_then_take_the_link_down)
     q = Querier(interfaces=[netlab.BRIDGE], ip_version=ip_version)
     try:
-        down = threading.Timer(0.3, netlab.ip, ("link", "set", netlab.BRIDGE, "down"))
-        down.start()
         result, cpu, wall = cpu_and_wall(lambda: q.query("nobody.local", "A", timeout=2.0))
-        down.join()
         stats = q.stats()
     finally:
         q.close()
         netlab.ip("link", "set", netlab.BRIDGE, "up")
     print(f"link down ({ip_version}): {wall:.2f} s wall, {cpu:.3f} s CPU, {stats}")
+    assert len(taken_down) == 1 and stats["packets_sent"] >= 1
     assert result == []
     assert 1.9 <= wall < 3.0
     assert cpu < CPU_SHARE * wall
