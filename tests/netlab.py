@@ -56,11 +56,13 @@ def ip(*args: str, netns: str | None = None) -> str:
 
 
 def sysctl(setting: str, netns: str | None = None) -> None:
+    require_private_netns()  # without ``netns``, the setting is this namespace's
     prefix = ["ip", "netns", "exec", netns] if netns else []
     subprocess.run([*prefix, "sysctl", "-qw", setting], check=True, capture_output=True)
 
 
 def ifindex(name: str, netns: str | None = None) -> int:
+    require_private_netns()
     # /sys shows the outer namespace's interfaces here, so ask the kernel through a socket call.
     with in_netns(netns):
         return socket.if_nametoindex(name)
@@ -83,6 +85,7 @@ def wait_link_gone(dev: str, limit: float = 5.0) -> None:
     background, so a host number used by an earlier test may still have its old veth."""
     import time
 
+    require_private_netns()
     deadline = time.monotonic() + limit
     while subprocess.run(["ip", "link", "show", dev], capture_output=True).returncode == 0:
         if time.monotonic() >= deadline:
@@ -190,6 +193,7 @@ class Lab:
         raise RuntimeError(f"no usable link-local address on {dev} ({netns})")
 
     def close(self) -> None:
+        require_private_netns()  # outside it, "ip link del br0" would delete a real bridge
         for name in reversed(self.hosts):
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
         self.hosts.clear()
