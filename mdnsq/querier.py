@@ -671,7 +671,9 @@ class Querier:
         larger than a buffer; "dropped_interface": unicast through an interface not selected)
         and the errors they read and wait through ("transient_receive_errors": ENOBUFS, an
         ICMP report returned by a read; "drained_error_reports": ICMP reports read off the
-        error queue). "send_errors" counts query packets no interface took;
+        error queue). "packets_sent" counts query packets, one per link where a socket
+        sends to its links one by one (each with its own known answers); "send_errors" counts
+        queries some packet of which no interface took;
         "interface_send_errors", summed over the sockets, every send to one interface that
         failed, also while another interface took the packet (one link's full queue). A
         Counter: one that never moved is not listed, and reads 0 (a plain dict raised KeyError
