@@ -278,7 +278,8 @@ def build_parser() -> _Parser:
         "--verbose",
         action="count",
         default=0,
-        help="report what the library does on stderr (-vv: every packet-level detail)",
+        help="report what the library notices on stderr (-vv: also every query sent and "
+        "every response heard)",
     )
     network.set_defaults(ip_version="any")
 
@@ -1018,7 +1019,7 @@ def _main(argv: Sequence[str] | None, stream: IO[str], from_process_start: bool)
     if args.command != "decode":
         _fail(
             f"nothing found before the deadline ({args.timeout:g} s); try a longer --timeout, "
-            "check that the device is on this link, or add -v to see what happened"
+            "check that the device is on this link, or add -vv to see what was asked and heard"
             if args.timeout is not None
             else "nothing found"
         )

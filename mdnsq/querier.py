@@ -221,6 +221,15 @@ def _list_interfaces() -> list[Interface] | None:
         return None
 
 
+def _summary(message: Message, most: int = 6) -> str:
+    """A response's records, briefly, for a debug line."""
+    records = message.answers + message.additionals
+    text = ", ".join(
+        f"{r.name} {r.type.name}" + (" goodbye" if not r.ttl else "") for r in records[:most]
+    )
+    return text + (f" and {len(records) - most} more" if len(records) > most else "") or "nothing"
+
+
 def _takes_interface(send: Callable[..., object]) -> bool:
     """Whether a transport's send() takes ``interface=`` (a transport written before it did
     gets one packet for all its links)."""
@@ -1361,6 +1370,9 @@ class Querier:
 
     def _apply(self, batch: list[Received]) -> None:
         self._stats["accepted"] += len(batch)
+        if log.isEnabledFor(logging.DEBUG):  # the CLI's -vv: what was heard, per response
+            for item in batch:
+                log.debug("heard on interface %s: %s", item[1], _summary(item[0]))
         # The question section of a response is ignored; authority records are for probing.
         cache = self._cache
         now = self._clock()
@@ -1631,6 +1643,14 @@ class Querier:
                 packets = [other + packet[2:] for packet in packets]
             previous = transport
             took.setdefault(transport, False)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "asking %s on %s (%d packet(s), %d known answer(s))",
+                    ", ".join(f"{q.name} {q.type.name}" for q in fresh),
+                    f"interface {link}" if alone else repr(transport),
+                    len(packets),
+                    sum(int.from_bytes(p[6:8], "big") for p in packets),
+                )
             for packet in packets:
                 try:
                     if alone:
