@@ -405,3 +405,19 @@ def test_browse_all_lists_types_until_its_deadline_and_browses_each_as_found(
         ("Web._http._tcp.local", "_http._tcp.local"),
     ]
     assert found.rounds == [(0.0, 1.0), (1.0, 2.0), (3.0, 2.0)]  # the last cut at the deadline
+
+
+def test_browse_all_leaves_half_of_a_short_deadline_to_browse_the_types() -> None:
+    # With `-t 1` the first round of listing types took the whole second: no type was
+    # browsed, and `mdnsq browse --all -t 1` found nothing where `browse _http._tcp -t 1` did.
+    asked: list[float] = []
+
+    class Types:
+        def service_types(self, timeout: float) -> list[str]:
+            asked.append(timeout)
+            return ["_http._tcp.local"]
+
+    deadline = cli.Deadline(1.0)
+    first = next(cli._all_types(Types(), deadline))  # type: ignore[arg-type]
+    assert first == "_http._tcp.local"
+    assert asked[0] <= 0.5 and deadline.left() > 0.4
