@@ -15,9 +15,9 @@ from mdnsq.names import normalize_name
 from mdnsq.records import RecordType, record_type
 from mdnsq.service import (
     instance_name,
-    instance_with_domain,
     normalize_host,
     normalize_service_type,
+    typed_instance_name,
 )
 
 __all__ = [
@@ -118,7 +118,7 @@ def service_args(
     else:
         if instance is not None or type is not None:
             raise TypeError("give either a name or instance= and type=, not both")
-        full = instance_with_domain(asked_name(name))
+        full = typed_instance_name(asked_name(name))
     return full, checked_timeout(timeout)
 
 

@@ -224,6 +224,21 @@ def instance_with_domain(name: str) -> str:
     return name
 
 
+def typed_instance_name(name: str) -> str:
+    """A full instance name as a person types it: an instance is one label (RFC 6763 §4.3),
+    so unescaped dots before the service type belong to it ('Dr. Who._ipp._tcp' is the
+    instance 'Dr. Who'), as the CLI's lookup reads them; read as labels, the name was
+    nobody's and resolve_service waited out its timeout for None. '.local' is added as
+    instance_with_domain adds it. Other names are as given."""
+    labels = split_name(name)
+    protos = [i for i, label in enumerate(labels) if name_key(label) in ("_tcp", "_udp")]
+    if protos and protos[-1] >= 3 and _is_type(labels[protos[-1] - 1 : protos[-1] + 1]):
+        k = protos[-1] - 1  # the service label
+        service_type = join_name(*(escape_label(label) for label in labels[k:]))
+        return instance_name(".".join(labels[:k]), service_type)
+    return instance_with_domain(name)
+
+
 def split_instance_name(name: str) -> tuple[str, str]:
     """'Office\\.1._ipp._tcp.local' -> ('Office.1', '_ipp._tcp.local')."""
     labels = split_name(name)

@@ -10,7 +10,9 @@ import pytest
 
 import mdnsq
 from mdnsq import InvalidArgument, Querier, cli
-from tests.fakes import FakeNet
+from mdnsq.names import escape_label
+from mdnsq.service import instance_name
+from tests.fakes import FakeNet, response, service_records
 
 
 @pytest.fixture
@@ -130,3 +132,25 @@ def test_resolve_help_names_the_format_its_parsable_lines_have(
         cli.main(["resolve", "--help"])
     text = capsys.readouterr().out
     assert "format of 'avahi-resolve'" in text and "avahi-browse" not in text
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Dr. Who's Printer._ipp._tcp",
+        "Dr. Who's Printer._ipp._tcp.local.",
+        "Dr\\. Who's Printer._ipp._tcp",
+    ],
+)
+def test_resolve_service_reads_a_typed_full_name_as_the_cli_does(net: FakeNet, typed: str) -> None:
+    """An instance is one label (RFC 6763 §4.3): unescaped dots before the service type are
+    part of it, as `mdnsq lookup` reads them. Read as labels, the name was nobody's and the
+    call waited out its timeout for None."""
+    published = instance_name("Dr. Who's Printer", "_ipp._tcp")
+    label = escape_label("Dr. Who's Printer")
+    records = service_records(label, "_ipp._tcp.local", "who.local", 631, "192.0.2.9")
+    assert records[1].name == published  # the SRV record
+    net.responders.append(lambda m, n, t: n.later(0.02, response(*records[1:]), t))
+    q = Querier(transports=[net.transport()], clock=net.clock, wait=net.wait)
+    info = q.resolve_service(typed, timeout=2)
+    assert info is not None and info.instance == "Dr. Who's Printer" and info.port == 631
