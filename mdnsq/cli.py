@@ -710,11 +710,20 @@ def _lookup_target(instance: str, service_type: str | None) -> dict[str, str]:
 
 def _cmd_lookup(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
     target = _lookup_target(args.instance, args.type)
+    from mdnsq import SRVRecord
     from mdnsq.arguments import service_args
 
-    service_args(None, 0, **target)
+    full = service_args(None, 0, **target)[0]
     with _querier(args, out) as q:
         info = q.resolve_service(timeout=deadline.left(), **target)
+        if info is None and any(
+            isinstance(r, SRVRecord) and not r.target for r in q.cached(full, "SRV")
+        ):
+            # Not "nothing found ... check that the device is on this link": it answered.
+            raise MdnsqError(
+                f"{full}: the service says it is not available "
+                "(its SRV record's target is '.', RFC 2782)"
+            )
     if info is not None:
         out.service(_of_family(info, args.ip_version))
     return info is not None

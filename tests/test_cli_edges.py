@@ -17,7 +17,7 @@ import pytest
 
 from mdnsq import PTRRecord, Querier, RecordType, TXTRecord, UnknownRecord, cli, cli_output
 from mdnsq.service import ServiceEvent, ServiceInfo
-from tests.fakes import FakeNet, aaaa, ptr, response, service_records
+from tests.fakes import FakeNet, aaaa, ptr, response, service_records, srv
 
 # main() arms the CLI's watchdog, an ITIMER_REAL/SIGALRM alarm, for every network command (stand-in
 # Querier or not) and disarms it on the way out: pytest-timeout's default (signal) method uses that
@@ -421,3 +421,15 @@ def test_browse_all_leaves_half_of_a_short_deadline_to_browse_the_types() -> Non
     first = next(cli._all_types(Types(), deadline))  # type: ignore[arg-type]
     assert first == "_http._tcp.local"
     assert asked[0] <= 0.5 and deadline.left() > 0.4
+
+
+def test_lookup_of_a_service_that_says_it_is_unavailable_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It said "nothing found before the deadline; check that the device is on this link",
+    # though the device had answered: its SRV record's target is "." (RFC 2782).
+    gone = srv(f"Gone.{TYPE}", ".", 0)
+    status, out = run_cli(monkeypatch, ["lookup", "Gone", TYPE, "-t", "2"], response(gone))
+    assert (status, out) == (cli.EXIT_NOTHING, "")
+    err = capsys.readouterr().err
+    assert "says it is not available" in err and "check that the device" not in err
