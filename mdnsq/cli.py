@@ -546,6 +546,19 @@ def _read_input(path: str) -> bytes:
         raise _UsageError(f"cannot read {what}: {e.strerror or e}") from None
 
 
+def _nothing_hint(args: argparse.Namespace) -> str:
+    """What to try when nothing was found. `query` asks for the name as typed (other commands
+    add .local): a name outside .local and the reverse zones is nobody's on a link."""
+    if args.command == "query":
+        key = name_key(args.name).rstrip(".")
+        if not key.endswith((".local", ".arpa")) and key not in ("local", "arpa"):
+            return f"mDNS names end in .local: try '{args.name.rstrip('.')}.local'"
+    return (
+        "try a longer --timeout, check that the device is on this link, "
+        "or add -vv to see what was asked and heard"
+    )
+
+
 def _querier(args: argparse.Namespace, out: cli_output.Output) -> Querier:
     """The command's Querier. Commands check what was typed before they call this: a typo is
     a usage error (exit 2) then, with nothing sent, not a network error on a machine without
@@ -1030,8 +1043,7 @@ def _main(argv: Sequence[str] | None, stream: IO[str], from_process_start: bool)
         return EXIT_FOUND
     if args.command != "decode":
         _fail(
-            f"nothing found before the deadline ({args.timeout:g} s); try a longer --timeout, "
-            "check that the device is on this link, or add -vv to see what was asked and heard"
+            f"nothing found before the deadline ({args.timeout:g} s); {_nothing_hint(args)}"
             if args.timeout is not None
             else "nothing found"
         )

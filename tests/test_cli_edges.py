@@ -433,3 +433,17 @@ def test_lookup_of_a_service_that_says_it_is_unavailable_says_so(
     assert (status, out) == (cli.EXIT_NOTHING, "")
     err = capsys.readouterr().err
     assert "says it is not available" in err and "check that the device" not in err
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [("peerhost", "try 'peerhost.local'"), ("Web._http._tcp", "try 'Web._http._tcp.local'")],
+)
+def test_a_query_outside_local_hints_at_local(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, hint: str
+) -> None:
+    # `query` asks for the name as typed (resolve adds .local); its "nothing found" said to
+    # check that the device was on this link.
+    status, _ = run_cli(monkeypatch, ["query", name, "A", "-t", "0.5"])
+    assert status == cli.EXIT_NOTHING
+    assert hint in capsys.readouterr().err
