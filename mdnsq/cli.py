@@ -594,7 +594,9 @@ def _all_types(q: Querier, deadline: Deadline) -> Iterator[str]:
 
 
 def _cmd_browse(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
-    if args.all == bool(args.types):
+    if args.all and args.types:
+        raise _UsageError("give service types or --all, not both")
+    if not args.all and not args.types:
         raise _UsageError("give one or more service types, or --all")
     from mdnsq import normalize_service_type
 
@@ -881,12 +883,24 @@ def _setup_logging(verbose: int) -> None:
     logger.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
 
 
-def _network_hint(error: NetworkError) -> str:
+def _network_hint(error: NetworkError, named: Sequence[str] | None = None) -> str:
     if error.errno == errno.EADDRINUSE:
         return "another program holds port 5353 without sharing it: try --one-shot"
     if error.errno in (errno.EACCES, errno.EPERM):
         return "this user may not open the socket (a firewall or sandbox?)"
+    if named:  # telling them to choose one with --interface, as they had, helped nobody
+        return f"interfaces with multicast here: {_usable_interfaces()}"
     return "check that an interface with multicast is up, or choose one with --interface NAME"
+
+
+def _usable_interfaces() -> str:
+    from mdnsq import list_interfaces
+
+    try:
+        found = [i for i in list_interfaces() if i.up and i.multicast]
+    except NetworkError:
+        return "(cannot be listed)"
+    return ", ".join(i.name for i in found) or "none"
 
 
 def _fail(message: str) -> None:
@@ -1030,7 +1044,7 @@ def _main(argv: Sequence[str] | None, stream: IO[str], from_process_start: bool)
         _fail(f"{e}; give one DNS message as raw bytes or hex text (see '{PROG} decode --help')")
         return EXIT_NOTHING
     except NetworkError as e:
-        _fail(f"network error: {e}; {_network_hint(e)}")
+        _fail(f"network error: {e}; {_network_hint(e, getattr(args, 'interfaces', None))}")
         return EXIT_NETWORK
     except ValueError as e:
         # The library rejects bad names and types with ValueError before any packet is sent.

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from mdnsq import NetworkError, cli
 from mdnsq.cli_output import parsable_label, parsable_txt
 from tests import peers
 from tests.peers import (
@@ -314,7 +315,12 @@ def test_network_error_exits_3(private_netns: None) -> None:
     run = mdnsq("types", "--interface", "nosuch0")
     assert run.status == 3
     assert run.err.count("\n") == 1
-    assert run.err.startswith("mdnsq: network error: ") and "--interface" in run.err
+    assert run.err.startswith("mdnsq: network error: ") and "nosuch0" in run.err
+    # The interface was named: the hint lists those that would do, not "choose one with
+    # --interface NAME" again.
+    assert run.err.rstrip().endswith("interfaces with multicast here: lo")
+    # With none named, it says to choose one.
+    assert cli._network_hint(NetworkError("no interface qualifies")).endswith("--interface NAME")
 
 
 def test_port_held_exclusively_suggests_one_shot(private_netns: None) -> None:

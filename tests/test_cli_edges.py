@@ -447,3 +447,9 @@ def test_a_query_outside_local_hints_at_local(
     status, _ = run_cli(monkeypatch, ["query", name, "A", "-t", "0.5"])
     assert status == cli.EXIT_NOTHING
     assert hint in capsys.readouterr().err
+
+
+def test_browse_with_types_and_all_says_not_both(capsys: pytest.CaptureFixture[str]) -> None:
+    # It said "give one or more service types, or --all" when both were given.
+    assert cli.main(["browse", "--all", "_http._tcp"]) == cli.EXIT_USAGE
+    assert "not both" in capsys.readouterr().err
