@@ -550,9 +550,23 @@ def _nothing_hint(args: argparse.Namespace) -> str:
     """What to try when nothing was found. `query` asks for the name as typed (other commands
     add .local): a name outside .local and the reverse zones is nobody's on a link."""
     if args.command == "query":
-        key = name_key(args.name).rstrip(".")
-        if not key.endswith((".local", ".arpa")) and key not in ("local", "arpa"):
-            return f"mDNS names end in .local: try '{args.name.rstrip('.')}.local'"
+        import ipaddress
+
+        from mdnsq import join_name, normalize_name, split_name
+
+        try:
+            address = ipaddress.ip_address(args.name.partition("%")[0])
+        except ValueError:
+            pass
+        else:  # who has this address: its reverse name (RFC 6762 §4)
+            return f"to ask who has {address}, query '{address.reverse_pointer}' PTR"
+        try:
+            name = normalize_name(args.name)
+        except ValueError:
+            name = ""
+        labels = split_name(name) if name else []
+        if labels and name_key(labels[-1]) not in ("local", "arpa"):
+            return f"mDNS names end in .local: try '{join_name(name, 'local')}'"
     return (
         "try a longer --timeout, check that the device is on this link, "
         "or add -vv to see what was asked and heard"
@@ -731,8 +745,8 @@ def _cmd_lookup(args: argparse.Namespace, out: cli_output.Output, deadline: Dead
     full = service_args(None, 0, **target)[0]
     with _querier(args, out) as q:
         info = q.resolve_service(timeout=deadline.left(), **target)
-        if info is None and any(
-            isinstance(r, SRVRecord) and not r.target for r in q.cached(full, "SRV")
+        if info is None and any(  # a goodbye (TTL 0) is kept a second: not it
+            isinstance(r, SRVRecord) and not r.target and r.ttl for r in q.cached(full, "SRV")
         ):
             # Not "nothing found ... check that the device is on this link": it answered.
             raise MdnsqError(
@@ -868,6 +882,15 @@ _NETWORK_COMMANDS: dict[str, _Command] = {
 # --- main ------------------------------------------------------------------------------------
 
 
+class _CleanFormatter(logging.Formatter):
+    """Log lines as the results are printed (cli_output.clean): at -vv every name any host on
+    the link sends reaches the terminal, and one holding an escape sequence or a newline
+    cleared the screen or forged a line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return cli_output.clean(super().format(record))
+
+
 def _setup_logging(verbose: int) -> None:
     """The library logs under `mdnsq`; a command shows it only when asked (one line per failure
     otherwise, from _fail)."""
@@ -878,26 +901,37 @@ def _setup_logging(verbose: int) -> None:
             logger.addHandler(logging.NullHandler())
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"{PROG}: %(name)s: %(message)s"))
+    handler.setFormatter(_CleanFormatter(f"{PROG}: %(name)s: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
 
 
-def _network_hint(error: NetworkError, named: Sequence[str] | None = None) -> str:
+def _network_hint(
+    error: NetworkError, named: Sequence[str] | None = None, ip_version: str = "any"
+) -> str:
     if error.errno == errno.EADDRINUSE:
         return "another program holds port 5353 without sharing it: try --one-shot"
     if error.errno in (errno.EACCES, errno.EPERM):
         return "this user may not open the socket (a firewall or sandbox?)"
     if named:  # telling them to choose one with --interface, as they had, helped nobody
-        return f"interfaces with multicast here: {_usable_interfaces()}"
+        return f"interfaces that would do here: {_usable_interfaces(ip_version)}"
     return "check that an interface with multicast is up, or choose one with --interface NAME"
 
 
-def _usable_interfaces() -> str:
+def _usable_interfaces(ip_version: str) -> str:
+    """Those up, with multicast and an address of the family asked for (-4, -6 or either)."""
+    import socket
+
     from mdnsq import list_interfaces
 
+    families = {"v4": [socket.AF_INET], "v6": [socket.AF_INET6]}
+    wanted = families.get(ip_version, [socket.AF_INET, socket.AF_INET6])
     try:
-        found = [i for i in list_interfaces() if i.up and i.multicast]
+        found = [
+            i
+            for i in list_interfaces()
+            if i.up and i.multicast and any(i.usable_for(f) for f in wanted)
+        ]
     except NetworkError:
         return "(cannot be listed)"
     return ", ".join(i.name for i in found) or "none"
@@ -1044,7 +1078,10 @@ def _main(argv: Sequence[str] | None, stream: IO[str], from_process_start: bool)
         _fail(f"{e}; give one DNS message as raw bytes or hex text (see '{PROG} decode --help')")
         return EXIT_NOTHING
     except NetworkError as e:
-        _fail(f"network error: {e}; {_network_hint(e, getattr(args, 'interfaces', None))}")
+        hint = _network_hint(
+            e, getattr(args, "interfaces", None), getattr(args, "ip_version", "any")
+        )
+        _fail(f"network error: {e}; {hint}")
         return EXIT_NETWORK
     except ValueError as e:
         # The library rejects bad names and types with ValueError before any packet is sent.

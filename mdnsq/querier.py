@@ -681,8 +681,8 @@ class Querier:
         and the errors they read and wait through ("transient_receive_errors": ENOBUFS, an
         ICMP report returned by a read; "drained_error_reports": ICMP reports read off the
         error queue). "packets_sent" counts query packets, one per link where a socket
-        sends to its links one by one (each with its own known answers); "send_errors" counts
-        queries some packet of which no interface took;
+        sends to its links one by one (each with its own known answers); "send_errors"
+        counts, per query, each socket none of whose links took every packet;
         "interface_send_errors", summed over the sockets, every send to one interface that
         failed, also while another interface took the packet (one link's full queue). A
         Counter: one that never moved is not listed, and reads 0 (a plain dict raised KeyError
@@ -736,7 +736,8 @@ class Querier:
         instance: str | None = None,
         type: str | None = None,
     ) -> ServiceInfo | None:
-        """Resolve one instance: by full escaped name, or by raw ``instance`` label + ``type``.
+        """Resolve one instance: by full name, or by raw ``instance`` label + ``type``. In a
+        full name, unescaped dots before a .local service type belong to the instance label.
 
         A full name that ends in a service type ('Office Printer._ipp._tcp') gets '.local',
         as service types do. Returns as soon as SRV, TXT and an address are known; at the

@@ -232,10 +232,20 @@ def typed_instance_name(name: str) -> str:
     instance_with_domain adds it. Other names are as given."""
     labels = split_name(name)
     protos = [i for i, label in enumerate(labels) if name_key(label) in ("_tcp", "_udp")]
-    if protos and protos[-1] >= 3 and _is_type(labels[protos[-1] - 1 : protos[-1] + 1]):
+    if (
+        protos
+        and protos[-1] >= 3
+        # .local, or no domain: in another one, or after a subtype, as given
+        and [name_key(label) for label in labels[protos[-1] + 1 :]] in ([], ["local"])
+        and _is_type(labels[protos[-1] - 1 : protos[-1] + 1])
+        and not any(name_key(label) == "_sub" for label in labels[: protos[-1]])
+    ):
         k = protos[-1] - 1  # the service label
         service_type = join_name(*(escape_label(label) for label in labels[k:]))
-        return instance_name(".".join(labels[:k]), service_type)
+        try:
+            return instance_name(".".join(labels[:k]), service_type)
+        except InvalidArgument:  # too long as one label: the labels as given
+            pass
     return instance_with_domain(name)
 
 

@@ -154,3 +154,19 @@ def test_resolve_service_reads_a_typed_full_name_as_the_cli_does(net: FakeNet, t
     q = Querier(transports=[net.transport()], clock=net.clock, wait=net.wait)
     info = q.resolve_service(typed, timeout=2)
     assert info is not None and info.instance == "Dr. Who's Printer" and info.port == 631
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Dr. Who._ipp._tcp.example.com",  # another domain: as given (was InvalidArgument)
+        "A.B._ipp._tcp.lan",
+        f"{'a' * 40}.{'b' * 40}._http._tcp",  # 81 bytes as one label: as given
+        "Foo._printer._sub._ipp._tcp",  # a subtype's labels are no instance's
+    ],
+)
+def test_a_full_name_that_is_no_typed_instance_is_asked_as_given(name: str) -> None:
+    from mdnsq.arguments import service_args
+    from mdnsq.service import instance_with_domain
+
+    assert service_args(name, 1, None, None)[0] == instance_with_domain(name)

@@ -318,7 +318,7 @@ def test_network_error_exits_3(private_netns: None) -> None:
     assert run.err.startswith("mdnsq: network error: ") and "nosuch0" in run.err
     # The interface was named: the hint lists those that would do, not "choose one with
     # --interface NAME" again.
-    listed = run.err.rstrip().partition("interfaces with multicast here: ")[2]
+    listed = run.err.rstrip().partition("interfaces that would do here: ")[2]
     assert "lo" in listed.split(", ")  # (and any lab links other tests left up)
     # With none named, it says to choose one.
     assert cli._network_hint(NetworkError("no interface qualifies")).endswith("--interface NAME")

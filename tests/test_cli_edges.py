@@ -9,6 +9,7 @@ import dataclasses
 import errno
 import io
 import json
+import logging
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -437,7 +438,13 @@ def test_lookup_of_a_service_that_says_it_is_unavailable_says_so(
 
 @pytest.mark.parametrize(
     ("name", "hint"),
-    [("peerhost", "try 'peerhost.local'"), ("Web._http._tcp", "try 'Web._http._tcp.local'")],
+    [
+        ("peerhost", "try 'peerhost.local'"),
+        ("Web._http._tcp", "try 'Web._http._tcp.local'"),
+        ("foo\\.", "try 'foo\\..local'"),  # one label "foo.": escaped as typed
+        ("192.0.2.1", "query '1.2.0.192.in-addr.arpa' PTR"),  # not '192.0.2.1.local'
+        ("fe80::1", "query '1.0.0.0"),
+    ],
 )
 def test_a_query_outside_local_hints_at_local(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, hint: str
@@ -453,3 +460,20 @@ def test_browse_with_types_and_all_says_not_both(capsys: pytest.CaptureFixture[s
     # It said "give one or more service types, or --all" when both were given.
     assert cli.main(["browse", "--all", "_http._tcp"]) == cli.EXIT_USAGE
     assert "not both" in capsys.readouterr().err
+
+
+def test_vv_lines_are_cleaned_like_the_results(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # At -vv every name any host sends reaches stderr: one holding an escape sequence and a
+    # newline cleared the screen and forged a line.
+    evil = service_records("Evil\x1b[2J\nmdnsq: forged", TYPE, "h.local", 80, "192.0.2.9")
+    logger = logging.getLogger("mdnsq")
+    handlers, level = list(logger.handlers), logger.level
+    try:
+        run_cli(monkeypatch, ["lookup", "Other", TYPE, "-t", "1", "-vv"], response(*evil))
+    finally:
+        logger.handlers[:], logger.level = handlers, level
+    err = capsys.readouterr().err
+    assert "heard on interface" in err and "\x1b" not in err
+    assert not any(line.startswith("mdnsq: forged") for line in err.splitlines())
