@@ -35,7 +35,7 @@ __all__ = [
 # Types no question may ask for: reserved 0, EDNS0's pseudo-record (RFC 6891 §6.1.1), and the
 # transaction and zone-transfer types (TKEY, TSIG, IXFR, AXFR, MAILB, MAILA), which mean
 # nothing on a link.
-UNASKABLE = frozenset((0, 41, 249, 250, 251, 252, 253, 254))
+_UNASKABLE = frozenset((0, 41, 249, 250, 251, 252, 253, 254))
 
 
 def parse_ip_version(ip_version: str | int) -> tuple[bool, bool]:
@@ -71,7 +71,7 @@ def parse_type(rtype: int | str, asking: bool = True) -> RecordType:
             raise TypeError(
                 f"a record type must be str or int, not {type(rtype).__name__}"
             ) from None
-    if asking and parsed in UNASKABLE:  # (cached() may read any type back)
+    if asking and parsed in _UNASKABLE:  # (cached() may read any type back)
         raise InvalidArgument(f"no question asks for type {parsed.name}")
     return parsed
 

@@ -623,6 +623,7 @@ class RecordCache:
         within: float,
         received_before: float = float("inf"),
         batch: Iterable[tuple[Message, int]] | None = None,
+        *,
         interfaces: AbstractSet[int] | None = None,
     ) -> int:
         """Every record received before ``received_before`` (or only the records of ``batch``,
@@ -636,6 +637,8 @@ class RecordCache:
         entries = self._entries
         keys: Iterable[Key]
         if interfaces is not None:
+            if batch is not None or received_before != float("inf"):
+                raise TypeError("reconfirm selects by interfaces, or by batch or time: not both")
             keys = [k for k in entries if k[1] in interfaces]
         elif batch is None:
             keys = [k for k, s in entries.items() if s[_RECEIVED] < received_before]

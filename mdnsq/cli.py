@@ -560,11 +560,8 @@ def _nothing_hint(args: argparse.Namespace) -> str:
             pass
         else:  # who has this address: its reverse name (RFC 6762 §4)
             return f"to ask who has {address}, query '{address.reverse_pointer}' PTR"
-        try:
-            name = normalize_name(args.name)
-        except ValueError:
-            name = ""
-        labels = split_name(name) if name else []
+        name = normalize_name(args.name)  # checked before the query (query_args)
+        labels = split_name(name)
         if labels and name_key(labels[-1]) not in ("local", "arpa"):
             return f"mDNS names end in .local: try '{join_name(name, 'local')}'"
     return (
@@ -584,11 +581,12 @@ def _querier(args: argparse.Namespace, out: cli_output.Output) -> Querier:
     return q
 
 
-# browse --all lists the types in rounds of 1, 2, 4 ... s until its deadline (a round asks
-# once, at its start: the retransmission schedule of one continuous query) and browses each
-# type as soon as a round names it. A single first round of 1 s lost every type when its one
-# query or the answer was lost (the retransmission came after it), or a device announced
-# itself later. --no-resolve lists at the end anyway, so it lists types for half the time.
+# browse --all lists the types in rounds of 1, 2, 4 ... s (the first at most half a short
+# deadline) until its deadline (a round asks once, at its start: the retransmission schedule
+# of one continuous query) and browses each type as soon as a round names it. A single first
+# round of 1 s lost every type when its one query or the answer was lost (the retransmission
+# came after it), or a device announced itself later. --no-resolve lists at the end anyway,
+# so it lists types for half the time.
 TYPES_ROUND = 1.0
 
 
@@ -715,39 +713,37 @@ def _cmd_resolve(args: argparse.Namespace, out: cli_output.Output, deadline: Dea
 def _lookup_target(instance: str, service_type: str | None) -> dict[str, str]:
     """resolve_service's arguments for what was typed.
 
-    With TYPE, INSTANCE is the raw instance label. Without it, INSTANCE is a full name; a
-    DNS-SD instance is one label (RFC 6763 §4.3), so unescaped dots before the service type
-    are taken to belong to it ('Dr. Who._ipp._tcp' is the instance 'Dr. Who').
+    With TYPE, INSTANCE is the raw instance label. Without it, INSTANCE is a full name, read
+    as the library reads one (service.typed_instance_parts: unescaped dots before the service
+    type belong to the instance, 'Dr. Who._ipp._tcp' is the instance 'Dr. Who').
     """
     if service_type is not None:
         return {"instance": instance, "type": service_type}
-    from mdnsq import split_name
+    from mdnsq import escape_label, join_name, normalize_service_type, split_name
+    from mdnsq.service import typed_instance_parts
 
-    labels = split_name(instance)
-    protos = [i for i, label in enumerate(labels) if name_key(label) in ("_tcp", "_udp")]
-    if not protos or protos[-1] < 2:
+    parts = typed_instance_parts(instance)
+    if parts is None:
+        labels = split_name(instance)
+        protos = [i for i, label in enumerate(labels) if name_key(label) in ("_tcp", "_udp")]
+        if protos and protos[-1] >= 2:  # a type in another domain: say what is wrong with it
+            normalize_service_type(join_name(*map(escape_label, labels[protos[-1] - 1 :])))
         raise _UsageError(
             f"{instance!r} is not a service instance name (expected e.g. "
             "'Office Printer._ipp._tcp.local', or an instance and its type as two arguments)"
         )
-    k = protos[-1]
-    from mdnsq import escape_label, join_name
-
-    service_type = join_name(*(escape_label(label) for label in labels[k - 1 :]))
-    return {"instance": ".".join(labels[: k - 1]), "type": service_type}
+    return {"instance": ".".join(parts[0]), "type": parts[1]}
 
 
 def _cmd_lookup(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
     target = _lookup_target(args.instance, args.type)
-    from mdnsq import SRVRecord
     from mdnsq.arguments import service_args
+    from mdnsq.service import srv_unavailable
 
     full = service_args(None, 0, **target)[0]
     with _querier(args, out) as q:
         info = q.resolve_service(timeout=deadline.left(), **target)
-        if info is None and any(  # a goodbye (TTL 0) is kept a second: not it
-            isinstance(r, SRVRecord) and not r.target and r.ttl for r in q.cached(full, "SRV")
-        ):
+        if info is None and srv_unavailable(q.cached_entries(full, "SRV")):
             # Not "nothing found ... check that the device is on this link": it answered.
             raise MdnsqError(
                 f"{full}: the service says it is not available "
@@ -919,22 +915,17 @@ def _network_hint(
 
 
 def _usable_interfaces(ip_version: str) -> str:
-    """Those up, with multicast and an address of the family asked for (-4, -6 or either)."""
+    """Those the default selection would take for -4, -6 or either (select_interfaces)."""
     import socket
 
-    from mdnsq import list_interfaces
+    from mdnsq.interfaces import select_interfaces
 
     families = {"v4": [socket.AF_INET], "v6": [socket.AF_INET6]}
-    wanted = families.get(ip_version, [socket.AF_INET, socket.AF_INET6])
-    try:
-        found = [
-            i
-            for i in list_interfaces()
-            if i.up and i.multicast and any(i.usable_for(f) for f in wanted)
-        ]
-    except NetworkError:
-        return "(cannot be listed)"
-    return ", ".join(i.name for i in found) or "none"
+    names: list[str] = []
+    for family in families.get(ip_version, [socket.AF_INET, socket.AF_INET6]):
+        with contextlib.suppress(NetworkError):  # none for this family
+            names += [i.name for i in select_interfaces(None, family) if i.name not in names]
+    return ", ".join(names) or "none"
 
 
 def _fail(message: str) -> None:

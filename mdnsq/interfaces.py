@@ -277,7 +277,7 @@ def check_spec(wanted: object) -> tuple[str | int, ...] | None:
     first transport): None for the default, else names, indexes or addresses.
 
     Raises TypeError for anything else: bytes would be read as a list of indexes, a bool as
-    index 0 or 1.
+    index 0 or 1; InvalidArgument for an empty selection or an empty name.
     """
     if wanted is None:
         return None

@@ -14,7 +14,8 @@
 #   with a random ID: legacy unicast, §6.7); retransmission 1 s after the first query, then
 #   doubling (a watch caps the gap at 60 minutes and refreshes records at 80/85/90/95 % of TTL);
 #   the first query of a continuous series (browse, watch, service_types) 20-120 ms late (§5.2);
-#   known answers with more than half their TTL left (§7.1), split with TC by build_queries; the
+#   known answers with more than half their TTL left (§7.1), split with TC by build_queries, and
+#   only those heard on the link a packet goes to (one packet per link, §14); the
 #   same question is not sent twice within a second by two callers (both see the one answer);
 #   a refresh query's window is 2.5 % of the record's TTL, so short TTLs get all four refreshes.
 #   Duplicate question suppression (§7.3): a QM question another host asked within the last
@@ -49,7 +50,8 @@
 # A Querier may outlive its network (ADR 005 §9-§13): after a sleep (the boot clock ran ahead of
 # time.monotonic), a renumbered link (a source off every known subnet makes it list the
 # interfaces again) or update_interfaces(), every call starts its series of queries again;
-# after a sleep, what was cached must also be heard again within WAKE_RECONFIRM (§10.3). A
+# after a sleep, what was cached must also be heard again within WAKE_RECONFIRM (§10.3), and
+# after update_interfaces() what was heard on a link gone or down. A
 # failing transport is tried with every query, so a link that comes back is used at once.
 from __future__ import annotations
 
@@ -181,7 +183,9 @@ Received = tuple[Message, int] | tuple[Message, int, float]
 _arrival = operator.itemgetter(2)
 _wall = time.time  # the clock of the kernel's arrival times (a test may replace it)
 _cpu = time.thread_time  # what a receive pass spends (a test may replace it)
-MAX_OWN_QUERIES = 32  # query packets we sent, kept to recognise them looped back (§7.3)
+# Query packets we sent, kept to recognise them looped back (§7.3): at least this many, and
+# twice one transmission's (a packet per link on a machine with many).
+MAX_OWN_QUERIES = 32
 # A name sent by send_query() stays one the shedder lets through (a needle) this long, for its
 # answers to reach the cache though no call waits for them (RFC 6762 §6: answers come within
 # 120 ms, or 500 ms for aggregated shared answers); at most this many such names at a time.
@@ -614,7 +618,9 @@ class Querier:
                 # PTR record's TTL), or until their SRV records expired.
                 up = {i.index: i.up for i in listed}
                 after = {i.index for t in self._transports for i in t.interfaces}
-                lost = (before - after) | {i for i in after if up.get(i) is False}
+                # (only our own sockets' indexes are the machine's: _learn_links)
+                ours = after & self._listed
+                lost = (before - after) | {i for i in ours if up.get(i) is False}
                 if lost:
                     shortened = self._cache.reconfirm(
                         self._clock(), WAKE_RECONFIRM, interfaces=lost
@@ -1351,7 +1357,7 @@ class Querier:
                 theirs = by_key.get(qkey)
                 if theirs:
                     # What our packet on that link would list (§7.3): that link's records.
-                    link = interface if self._per_link.get(transport, False) else None
+                    link = self._packet_link(transport, interface)
                     known = self._cache.known_answers(*qkey[:2], now, link)
                     ours = {e.record for e in known}
                     if not all(r in ours for r in theirs):
@@ -1491,6 +1497,23 @@ class Querier:
             self._transmit(due, now, windows, task)
         return next_at
 
+    def _alone(self, transport: Transport) -> bool:
+        """Whether queries go to each of ``transport``'s links alone (see _transmit)."""
+        return (
+            not self.one_shot
+            and self._per_link.get(transport, False)
+            and bool(transport.interfaces)
+        )
+
+    def _packet_link(self, transport: Transport, interface: int | None) -> int | None:
+        """The link whose known answers our packet to ``interface`` through ``transport``
+        lists: that one when the packet goes there alone or the transport has no other;
+        None (any link's) when one packet goes to several."""
+        if self._alone(transport):
+            return interface
+        links = transport.interfaces
+        return links[0].index if len(links) == 1 else None
+
     def _known_answers(self, chunk: list[Question], now: float, link: int | None) -> list[Record]:
         """What the cache holds for a packet's questions (§7.1), as heard on ``link`` (None:
         on any), at most MAX_KNOWN_ANSWERS."""
@@ -1582,11 +1605,10 @@ class Querier:
                     PAYLOAD_V4 if transport.family == socket.AF_INET else PAYLOAD_V6,
                 )
             )
-            links = [i.index for i in transport.interfaces]
-            if links and not self.one_shot and self._per_link.get(transport, False):
-                targets.extend((transport, cap, link, True) for link in links)
+            if self._alone(transport):
+                targets.extend((transport, cap, i.index, True) for i in transport.interfaces)
             else:
-                targets.append((transport, cap, links[0] if len(links) == 1 else None, False))
+                targets.append((transport, cap, self._packet_link(transport, None), False))
         # The questions' groups; each link's known answers for each group, once (IPv4 and IPv6
         # on one link share them), and the packets built once per cap (PAYLOAD_V4 / PAYLOAD_V6,
         # or a transport's own max_payload) and link. Questions are counted once; known

@@ -91,7 +91,7 @@ class RecordType(IntEnum):
         if value is not None:
             return cls(value)  # a TYPE<n> member: shown by number, as the parser shows it
         digits = word[4:] if word.startswith("TYPE") else word
-        if digits.isascii() and digits.isdigit() and len(digits) <= 5:
+        if digits.isdigit() and len(digits) <= 5:  # ASCII: word is
             value = int(digits)
             if value <= 0xFFFF:
                 return cls(value)
@@ -214,7 +214,8 @@ def _rebuild(cls: type[Any], items: tuple[Any, ...]) -> Any:
 
 class _Tuple(tuple[Any, ...]):
     """Base of the codec's tuples: pickles them by their fields (tuple's own pickling would
-    call ``__new__`` with one positional tuple, which the keyword constructors refuse)."""
+    call ``__new__`` with one positional tuple, which the keyword constructors refuse), and
+    gives them no order (below)."""
 
     __slots__ = ()
 
@@ -241,7 +242,7 @@ class _Tuple(tuple[Any, ...]):
 def _unordered(left: object, right: object, op: str) -> TypeError:
     return TypeError(
         f"'{op}' not supported between {type(left).__name__} and {type(right).__name__}: "
-        "records and questions have no order (sort by a key, e.g. r.key)"
+        "records, questions and messages have no order (sort by a key, e.g. r.key)"
     )
 
 

@@ -31,6 +31,8 @@ __all__ = [
     "service_unavailable",
     "split_instance_name",
     "srv_unavailable",
+    "typed_instance_name",
+    "typed_instance_parts",
 ]
 
 log = logging.getLogger(__name__)
@@ -224,26 +226,35 @@ def instance_with_domain(name: str) -> str:
     return name
 
 
-def typed_instance_name(name: str) -> str:
-    """A full instance name as a person types it: an instance is one label (RFC 6763 §4.3),
-    so unescaped dots before the service type belong to it ('Dr. Who._ipp._tcp' is the
-    instance 'Dr. Who'), as the CLI's lookup reads them; read as labels, the name was
-    nobody's and resolve_service waited out its timeout for None. '.local' is added as
-    instance_with_domain adds it. Other names are as given."""
+def typed_instance_parts(name: str) -> tuple[list[str], str] | None:
+    """A full instance name as a person types it, split: (the labels before the service type,
+    the service type), or None when it does not end in a .local service type (or one without
+    a domain) with at least one label before it, or names a subtype. An instance is one label
+    (RFC 6763 §4.3), so several labels before the type are one instance with unescaped dots
+    ('Dr. Who._ipp._tcp': ['Dr', ' Who'])."""
     labels = split_name(name)
     protos = [i for i, label in enumerate(labels) if name_key(label) in ("_tcp", "_udp")]
+    if not protos or protos[-1] < 2:
+        return None
+    k = protos[-1] - 1  # the service label
     if (
-        protos
-        and protos[-1] >= 3
-        # .local, or no domain: in another one, or after a subtype, as given
-        and [name_key(label) for label in labels[protos[-1] + 1 :]] in ([], ["local"])
-        and _is_type(labels[protos[-1] - 1 : protos[-1] + 1])
-        and not any(name_key(label) == "_sub" for label in labels[: protos[-1]])
+        [name_key(label) for label in labels[k + 2 :]] not in ([], ["local"])
+        or not _is_type(labels[k : k + 2])
+        or any(name_key(label) == "_sub" for label in labels[:k])
     ):
-        k = protos[-1] - 1  # the service label
-        service_type = join_name(*(escape_label(label) for label in labels[k:]))
+        return None
+    return labels[:k], join_name(*(escape_label(label) for label in labels[k:]))
+
+
+def typed_instance_name(name: str) -> str:
+    """resolve_service's reading of a full name: unescaped dots before a .local service type
+    belong to the instance (typed_instance_parts), as the CLI's lookup reads them; read as
+    labels, the name was nobody's and the call waited out its timeout for None. Other names
+    are asked as given, with '.local' added as instance_with_domain adds it."""
+    parts = typed_instance_parts(name)
+    if parts is not None and len(parts[0]) > 1:
         try:
-            return instance_name(".".join(labels[:k]), service_type)
+            return instance_name(".".join(parts[0]), parts[1])
         except InvalidArgument:  # too long as one label: the labels as given
             pass
     return instance_with_domain(name)

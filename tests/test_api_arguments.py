@@ -170,3 +170,26 @@ def test_a_full_name_that_is_no_typed_instance_is_asked_as_given(name: str) -> N
     from mdnsq.service import instance_with_domain
 
     assert service_args(name, 1, None, None)[0] == instance_with_domain(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Dr. Who._ipp._tcp",
+        "Dr\\. Who._ipp._tcp.local",
+        "a.b.c._http._udp",
+        "X._printer._sub._http._tcp",
+    ],
+)
+def test_the_cli_s_lookup_reads_a_full_name_as_the_library_does(name: str) -> None:
+    # Two splitters gave two readings: the CLI asked a subtype's labels as an instance.
+    from mdnsq.arguments import service_args
+    from mdnsq.service import typed_instance_name
+
+    try:
+        target = cli._lookup_target(name, None)
+    except cli._UsageError:
+        assert typed_instance_name(name) == service_args(name, 1, None, None)[0]
+        assert "_sub" in name  # the only one here that names no instance
+        return
+    assert service_args(None, 1, **target)[0] == typed_instance_name(name)

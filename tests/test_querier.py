@@ -2351,3 +2351,19 @@ def test_a_counter_that_never_moved_reads_0(net: FakeNet) -> None:
     assert stats["packets_sent"] >= 1
     assert stats["send_errors"] == 0 and "send_errors" not in stats
     assert json.loads(json.dumps(stats)) == dict(stats)  # still plain data
+
+
+def test_a_down_link_of_the_machine_says_nothing_of_a_caller_s_transport(
+    net: FakeNet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # update_interfaces() reconfirmed the records of a caller's transport whose interface
+    # index happened to be that of a machine's interface that was down.
+    q = fake_querier(net)
+    net.transports[0].inject(response(a("p.local", "192.0.2.5", ttl=4500)))
+    assert q.process() == 1
+    down = Interface(name="eth9", index=IFINDEX, up=False)
+    monkeypatch.setattr(mdnsq.querier, "_list_interfaces", lambda: [down])
+    q.update_interfaces()
+    [entry] = q.cached_entries("p.local", "A")
+    assert entry.remaining(q.now()) > 4000
+    assert "reconfirmed_link_lost" not in q.stats()
