@@ -35,7 +35,7 @@ def browse(
     one_shot: bool = False,
 ) -> list[ServiceInfo]:
     """Every instance of a service type found within ``timeout`` seconds."""
-    type_args(service_type, checked_timeout(timeout))
+    type_args(service_type, timeout, none_ok=False)
     with Querier(interfaces, ip_version, one_shot) as q:
         return list(q.browse(service_type, timeout))
 

@@ -122,5 +122,8 @@ def service_args(
     return full, checked_timeout(timeout)
 
 
-def type_args(service_type: str, timeout: float | None) -> tuple[str, float | None]:
-    return normalize_service_type(service_type), timeout_seconds(timeout, none_ok=True)
+def type_args(
+    service_type: str, timeout: float | None, none_ok: bool = True
+) -> tuple[str, float | None]:
+    """browse's (a number) and watch's (None: until closed) type and timeout."""
+    return normalize_service_type(service_type), timeout_seconds(timeout, none_ok)

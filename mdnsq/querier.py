@@ -298,8 +298,9 @@ class Querier:
         clock: Callable[[], float] | None = None,
         wait: Callable[[float | None], object] | None = None,
     ) -> None:
-        parse_ip_version(ip_version)  # checked before any socket opens, as are the others
-        interfaces = check_spec(interfaces)  # once: an iterator would be spent by the first
+        # Checked (once: an iterator would be spent by the first socket) before any opens.
+        families = parse_ip_version(ip_version)
+        spec = check_spec(interfaces)
         settle = checked_timeout(settle, "settle")
         if not 0 <= settle < math.inf:
             raise InvalidArgument(f"settle must be a finite number of seconds >= 0, not {settle}")
@@ -351,7 +352,7 @@ class Querier:
         self._sent_names: dict[str, float] = {}  # send_query() name -> until when it is wanted
         self._public_selector: selectors.BaseSelector | None = None
         if transports is None:
-            self._transports = self._open(interfaces, ip_version, one_shot)
+            self._transports = self._open(spec, families, one_shot)
             self._owns_transports = True
         else:
             self._transports = list(transports)
@@ -408,12 +409,9 @@ class Querier:
 
     @staticmethod
     def _open(
-        interfaces: InterfaceSpec,
-        ip_version: IPVersion | str,
-        one_shot: bool,
+        spec: tuple[str | int, ...] | None, families: tuple[bool, bool], one_shot: bool
     ) -> list[Transport]:
-        want_v4, want_v6 = parse_ip_version(ip_version)
-        spec = check_spec(interfaces)
+        want_v4, want_v6 = families
         port = 0 if one_shot else MDNS_PORT
         opened: list[Transport] = []
         errors: list[NetworkError] = []
@@ -761,7 +759,7 @@ class Querier:
         to ``settle`` seconds for the other address type after the first). An instance is a PTR
         record's target one label under the type (a subtype's: under its base type, RFC 6763
         §4.1); a PTR record pointing anywhere else names none and is left out."""
-        stype, seconds = type_args(service_type, checked_timeout(timeout))
+        stype, seconds = type_args(service_type, timeout, none_ok=False)
         self._check_open()  # now, not at the first next(): a call after close() raises
         task = BrowseTask(stype, self.settle)
         return self._drive(task, seconds)
