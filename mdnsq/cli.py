@@ -560,7 +560,7 @@ def _nothing_hint(args: argparse.Namespace) -> str:
             pass
         else:  # who has this address: its reverse name (RFC 6762 §4)
             return f"to ask who has {address}, query '{address.reverse_pointer}' PTR"
-        name = normalize_name(args.name)  # checked before the query (query_args)
+        name = normalize_name(args.name)  # checked before the query (asked_name)
         labels = split_name(name)
         if labels and name_key(labels[-1]) not in ("local", "arpa"):
             return f"mDNS names end in .local: try '{join_name(name, 'local')}'"
@@ -737,10 +737,9 @@ def _lookup_target(instance: str, service_type: str | None) -> dict[str, str]:
 
 def _cmd_lookup(args: argparse.Namespace, out: cli_output.Output, deadline: Deadline) -> bool:
     target = _lookup_target(args.instance, args.type)
-    from mdnsq.arguments import service_args
-    from mdnsq.service import srv_unavailable
+    from mdnsq.service import instance_name, srv_unavailable
 
-    full = service_args(None, 0, **target)[0]
+    full = instance_name(target["instance"], target["type"])  # checked before any socket
     with _querier(args, out) as q:
         info = q.resolve_service(timeout=deadline.left(), **target)
         if info is None and srv_unavailable(q.cached_entries(full, "SRV")):
@@ -764,9 +763,10 @@ def _cmd_query(args: argparse.Namespace, out: cli_output.Output, deadline: Deadl
             f"unknown record type {args.rtype!r} (try A, AAAA, PTR, SRV, TXT, ANY, another "
             "mnemonic such as MX, or TYPE<n>)"
         ) from None
-    from mdnsq.arguments import query_args
+    from mdnsq.arguments import asked_name, parse_type
 
-    query_args(args.name, rtype, 0)
+    asked_name(args.name)  # both checked before any socket opens
+    parse_type(rtype)
     with _querier(args, out) as q:
         records = q.query(args.name, rtype, timeout=deadline.left())
     if records:
