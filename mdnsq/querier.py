@@ -18,10 +18,11 @@
 #   only those heard on the link a packet goes to (one packet per link, §14); the
 #   same question is not sent twice within a second by two callers (both see the one answer);
 #   a refresh query's window is 2.5 % of the record's TTL, so short TTLs get all four refreshes.
-#   Duplicate question suppression (§7.3): a QM question another host asked within the last
-#   second, on every interface we would send on, with no known answer we would not list
-#   ourselves, counts as sent by us (its answers are multicast: we hear them too). Our own
-#   queries, looped back by the kernel, are told apart by source address and exact bytes.
+#   Duplicate question suppression (§7.3): a QM question another host asked on a link within
+#   the last second (over either address family), with no known answer we would not list
+#   ourselves, counts as sent by us on that link (its answers are multicast there: we hear
+#   them too); asked on every link, it is not sent at all. Our own queries, looped back by the
+#   kernel, are told apart by source address and exact bytes.
 # - Receive filters, each counted in stats(): queries ignored, malformed packets, opcode/rcode
 #   not 0, source port not 5353 (except replies to our one-shot query, which must echo our ID),
 #   unicast from sources off the link of the arrival interface (§11), packets from interfaces
@@ -67,7 +68,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from types import TracebackType
@@ -254,6 +255,10 @@ def _needle(name: str) -> bytes | None:
     return bytes((len(labels[0]),)) + labels[0].lower() if labels else None
 
 
+def _indexes(transport: Transport) -> list[int]:
+    return [interface.index for interface in transport.interfaces]
+
+
 def _chunks(questions: list[Question], budget: int = QUESTION_BUDGET) -> Iterator[list[Question]]:
     """Questions in groups that fit one packet of ``budget`` bytes (each group gets its own
     known answers)."""
@@ -334,10 +339,10 @@ class Querier:
         # (_await, process, the end of a call, close).
         self._orphans: list[Task] = []
         self._recent: dict[tuple[tuple[str, int, int], bool], float] = {}
-        # §7.3: (question key, transport, interface) -> when another host asked it (QM); the
+        # §7.3: (question key, interface) -> when another host asked it (QM) on that link; the
         # receiver queues the queries it sees for the lock holder; our own sent packets (bytes),
         # to recognise them when the kernel loops them back.
-        self._peer_asked: dict[tuple[tuple[str, int, int], Transport, int], float] = {}
+        self._peer_asked: dict[tuple[tuple[str, int, int], int], float] = {}
         # A peer's query, where it came from, and when (on our clock)
         self._peer_queries: list[tuple[Message, Transport, int, float]] = []
         self._own_queries: dict[bytes, None] = {}
@@ -679,7 +684,8 @@ class Querier:
     def stats(self) -> Counter[str]:
         """Counters: packets received/accepted/dropped (by reason; "shed_under_pressure" were
         dropped unparsed during a flood), queries sent, questions suppressed (by our own recent
-        query, or "questions_suppressed_by_peers": another host's, §7.3), cache size. Summed
+        query, or "questions_suppressed_by_peers": another host's, §7.3, once per link it was
+        not sent on), cache size. Summed
         over the sockets, what they drop before the Querier sees it ("dropped_oversize":
         larger than a buffer; "dropped_interface": unicast through an interface not selected)
         and the errors they read and wait through ("transient_receive_errors": ENOBUFS, an
@@ -1360,18 +1366,22 @@ class Querier:
                     ours = {e.record for e in known}
                     if not all(r in ours for r in theirs):
                         continue
-                asked[(qkey, transport, interface)] = min(at, now)
+                key = (qkey, interface)
+                asked[key] = max(asked.get(key, -math.inf), min(at, now))
                 self._stats["peer_questions_seen"] += 1
 
-    def _asked_by_peers(self, qkey: tuple[str, int, int], now: float) -> bool:
-        """Did other hosts ask this, within SUPPRESS, on every interface we would send on?"""
+    def _asked_on(self, qkey: tuple[str, int, int], links: Iterable[int], now: float) -> bool:
+        """Did other hosts ask this, within SUPPRESS, on each of ``links`` (none: no)? On a
+        link, whichever address family they asked over: the answers are filed by link, and a
+        responder answers with all its addresses either way."""
         asked = self._peer_asked
-        for transport in self._transports:
-            for interface in transport.interfaces:
-                last = asked.get((qkey, transport, interface.index))
-                if last is None or now - last >= SUPPRESS:
-                    return False
-        return True
+        seen = False
+        for link in links:
+            last = asked.get((qkey, link))
+            if last is None or now - last >= SUPPRESS:
+                return False
+            seen = True
+        return seen
 
     def _apply(self, batch: list[Received]) -> None:
         self._stats["accepted"] += len(batch)
@@ -1549,44 +1559,6 @@ class Querier:
         if len(recent) > 512:
             for key in [k for k, t in recent.items() if now - t >= SUPPRESS]:
                 del recent[key]
-        fresh: list[Question] = []
-        asked: list[tuple[str, int]] = []
-        seen: set[tuple[tuple[str, int, int], bool]] = set()
-        for question in questions:
-            key = (question.key, question.unicast_response)
-            last = recent.get(key)
-            window = SUPPRESS if not windows else windows.get(question, SUPPRESS)
-            if key in seen or (last is not None and now - last < window):
-                self._stats["questions_suppressed"] += 1
-                continue
-            seen.add(key)
-            recent[key] = now
-            asked.append((key[0][0], key[0][1]))
-            if (
-                self._peer_asked
-                and not question.unicast_response
-                and self._asked_by_peers(question.key, now)
-            ):
-                self._stats["questions_suppressed_by_peers"] += 1
-                continue
-            fresh.append(question)
-        if asked and self._tasks:
-            # §5.2: the gaps between queries of one question on the link at least double. Each
-            # call keeps its own schedule; without this, two watches of one type started 1.5 s
-            # apart each doubled apart from the other and the link saw the question twice as
-            # often. Treated as sent: no earlier than a gap from now, and the gap doubles
-            # (never restarted; a new call's first query is only held back by SUPPRESS).
-            for task in self._tasks:
-                if task is sender or not task.asks:
-                    continue
-                for qkey in asked:
-                    ask = task.asks.get(qkey)
-                    if ask is not None:
-                        ask.count_sent(now, task.max_interval)
-        if not fresh:
-            return
-        qid = self._new_id() if self.one_shot else 0
-
         # Where the packets go: to each of a transport's links alone (`interface=`), for the
         # known answers are those heard on the link a packet goes out on (§7.1, §14). Listed
         # from every link, a copy heard on link B told link A's responder we had its record:
@@ -1607,26 +1579,91 @@ class Querier:
                 targets.extend((transport, cap, i.index, True) for i in transport.interfaces)
             else:
                 targets.append((transport, cap, self._packet_link(transport, None), False))
-        # The questions' groups; each link's known answers for each group, once (IPv4 and IPv6
-        # on one link share them), and the packets built once per cap (PAYLOAD_V4 / PAYLOAD_V6,
-        # or a transport's own max_payload) and link. Questions are counted once; known
-        # answers once per link they went to.
-        chunks = list(_chunks(fresh, min(QUESTION_BUDGET, *(t[1] for t in targets))))
-        known_for: dict[int | None, list[list[Record]]] = {}
-        built_for: dict[tuple[int, int | None], list[bytes]] = {}
-        first = min(targets, key=lambda t: t[1])[1:3]
-        for cap, link in sorted({t[1:3] for t in targets}, key=lambda k: k != first):
-            count = not built_for
-            count_known = link not in known_for
-            if count_known:
-                known_for[link] = [self._known_answers(chunk, now, link) for chunk in chunks]
-            packets = built_for[cap, link] = []
-            for chunk, known in zip(chunks, known_for[link], strict=True):
+        fresh: list[Question] = []
+        asked: list[tuple[str, int]] = []
+        seen: set[tuple[tuple[str, int, int], bool]] = set()
+        # §7.3, per link: a question another host asked on a link is not sent there, and one
+        # asked on every link we would send it on is not sent at all (each counted as
+        # "questions_suppressed_by_peers", once per link it stayed off).
+        held_back: dict[int, set[Question]] = {}  # target's position -> questions not sent
+        for question in questions:
+            key = (question.key, question.unicast_response)
+            last = recent.get(key)
+            window = SUPPRESS if not windows else windows.get(question, SUPPRESS)
+            if key in seen or (last is not None and now - last < window):
+                self._stats["questions_suppressed"] += 1
+                continue
+            seen.add(key)
+            recent[key] = now
+            asked.append((key[0][0], key[0][1]))
+            if self._peer_asked and not question.unicast_response:
+                off = [
+                    n
+                    for n, (transport, _, link, alone) in enumerate(targets)
+                    if self._asked_on(
+                        question.key,
+                        (link,) if alone and link is not None else _indexes(transport),
+                        now,
+                    )
+                ]
+                if off:
+                    links = {targets[n][2] for n in off}
+                    self._stats["questions_suppressed_by_peers"] += len(links)
+                    if len(off) == len(targets):
+                        continue
+                    for n in off:
+                        held_back.setdefault(n, set()).add(question)
+            fresh.append(question)
+        if asked and self._tasks:
+            # §5.2: the gaps between queries of one question on the link at least double. Each
+            # call keeps its own schedule; without this, two watches of one type started 1.5 s
+            # apart each doubled apart from the other and the link saw the question twice as
+            # often. Treated as sent: no earlier than a gap from now, and the gap doubles
+            # (never restarted; a new call's first query is only held back by SUPPRESS).
+            for task in self._tasks:
+                if task is sender or not task.asks:
+                    continue
+                for qkey in asked:
+                    ask = task.asks.get(qkey)
+                    if ask is not None:
+                        ask.count_sent(now, task.max_interval)
+        if not fresh:
+            return
+        qid = self._new_id() if self.one_shot else 0
+
+        # Each target's questions (those not held back there) in groups; each link's known
+        # answers for each group, once (IPv4 and IPv6 on one link share them), and the packets
+        # built once per cap (PAYLOAD_V4 / PAYLOAD_V6, or a transport's own max_payload), link
+        # and questions. Questions are counted once; known answers once per link they went to.
+        budget = min(QUESTION_BUDGET, *(t[1] for t in targets))
+        plan: list[tuple[int, int | None, tuple[Question, ...]]] = [
+            (
+                cap,
+                link,
+                tuple(fresh)
+                if n not in held_back
+                else tuple(q for q in fresh if q not in held_back[n]),
+            )
+            for n, (_, cap, link, _) in enumerate(targets)
+        ]
+        known_for: dict[tuple[int | None, tuple[Question, ...]], list[Record]] = {}
+        built_for: dict[tuple[int, int | None, tuple[Question, ...]], list[bytes]] = {}
+        went: set[Question] = set()
+        unsendable: set[Question] = set()
+        first = min(plan, key=lambda p: p[0])
+        for cap, link, mine in sorted(set(plan), key=lambda p: p != first):
+            packets = built_for[cap, link, mine] = []
+            for chunk in _chunks(list(mine), budget):
+                group = (link, tuple(chunk))
+                count_known = group not in known_for
+                if count_known:
+                    known_for[group] = self._known_answers(chunk, now, link)
+                known = known_for[group]
                 try:
                     built = build_queries(chunk, known, id=qid, max_size=cap)
                 except ValueError as exc:  # a name too long to ask about; skip, never crash
-                    if count:
-                        self._stats["unsendable_questions"] += len(chunk)
+                    if not unsendable.issuperset(chunk):
+                        unsendable.update(chunk)
                         log.debug("cannot build a query for %s: %s", chunk, exc)
                     continue
                 if count_known:
@@ -1637,9 +1674,12 @@ class Querier:
                         self._stats["known_answers_sent"] += sent
                     if sent < len(known):
                         self._stats["known_answers_too_big"] += len(known) - sent
-                if count:
-                    self._stats["questions_sent"] += len(chunk)
+                went.update(chunk)
                 packets.extend(built)
+        if went:
+            self._stats["questions_sent"] += len(went)
+        if unsendable - went:
+            self._stats["unsendable_questions"] += len(unsendable - went)
         own = self._own_queries
         for packets in built_for.values():
             for packet in packets:
@@ -1654,8 +1694,10 @@ class Querier:
         # send error (each link's failure the transport counts: "interface_send_errors").
         took: dict[Transport, bool] = {}
         previous: Transport | None = None
-        for transport, cap, link, alone in targets:
-            packets = built_for[cap, link]
+        for (transport, _, link, alone), step in zip(targets, plan, strict=True):
+            packets = built_for[step]
+            if not packets:
+                continue  # held back on this link (§7.3), or nothing could be built
             if qid and previous is not None and transport is not previous:
                 # One-shot: an ID per socket. The same bytes over IPv4 and IPv6 looked like
                 # one packet repeated to python-zeroconf, which answers a packet once a second:
@@ -1667,7 +1709,7 @@ class Querier:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "asking %s on %s (%d packet(s), %d known answer(s))",
-                    ", ".join(f"{q.name} {q.type.name}" for q in fresh),
+                    ", ".join(f"{q.name} {q.type.name}" for q in step[2]),
                     f"interface {link}" if alone else repr(transport),
                     len(packets),
                     sum(int.from_bytes(p[6:8], "big") for p in packets),

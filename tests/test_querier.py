@@ -343,14 +343,42 @@ def test_our_own_query_looped_back_does_not_suppress_our_retransmission(net: Fak
     assert q.stats().get("peer_questions_seen", 0) == 0
 
 
-def test_a_peer_question_on_one_of_two_interfaces_does_not_suppress(net: FakeNet) -> None:
-    """Its answers reach only the link it was asked on; we send on both."""
-    other = Interface(name="fake1", index=7, addresses=(IPv4Interface("198.51.100.1/24"),))
-    transport = net.transport(interfaces=[LAN, other])
+def send_times_by_link(
+    net: FakeNet, q: Querier, name: str, timeout: float = 4
+) -> dict[tuple[int, int | None], list[float]]:
+    """When our queries for ``name`` A went out, per (address family, link)."""
+    start = net.clock()
+    times: dict[tuple[int, int | None], list[float]] = {}
+
+    def record(message: Message, n: FakeNet, t: FakeTransport) -> None:
+        if any(qu.name == name for qu in message.questions):
+            times.setdefault((t.family, t.link), []).append(round(n.clock() - start, 3))
+
+    net.responders.append(record)
+    q.query(name, "A", timeout=timeout)
+    return times
+
+
+OTHER_LINK = Interface(name="fake1", index=7, addresses=(IPv4Interface("198.51.100.1/24"),))
+
+
+def test_a_peer_question_on_one_of_two_links_holds_ours_back_there_alone(net: FakeNet) -> None:
+    """§7.3 is about the link the peer asked on: its answers reach that link alone. Our
+    retransmission at 1 s still goes to the other link, and not to the peer's (it went to
+    both: the rule only held when the peer had asked on every link)."""
+    net.transport(interfaces=[LAN, OTHER_LINK])
     q = fake_querier(net)
-    assert net.transports[0] is transport
     net.later(0.8, peer_query("nobody.local", RecordType.A), interface=IFINDEX, to_group=True)
-    assert send_times(net, q, "nobody.local") == [0, 1, 3]
+    assert send_times_by_link(net, q, "nobody.local") == {
+        (socket.AF_INET, IFINDEX): [0, 3],
+        (socket.AF_INET, 7): [0, 1, 3],
+    }
+    assert q.stats()["questions_suppressed_by_peers"] == 1
+
+
+def test_a_peer_question_on_every_link_holds_ours_back_everywhere(net: FakeNet) -> None:
+    transport = net.transport(interfaces=[LAN, OTHER_LINK])
+    q = fake_querier(net)
     net.later(0.8, peer_query("other.local", RecordType.A), interface=IFINDEX, to_group=True)
     net.later(
         0.8,
@@ -359,7 +387,55 @@ def test_a_peer_question_on_one_of_two_interfaces_does_not_suppress(net: FakeNet
         interface=7,
         to_group=True,
     )
-    assert send_times(net, q, "other.local") == [0, 3]
+    assert send_times_by_link(net, q, "other.local") == {
+        (socket.AF_INET, IFINDEX): [0, 3],
+        (socket.AF_INET, 7): [0, 3],
+    }
+    assert q.stats()["questions_suppressed_by_peers"] == 2  # one per link
+    assert len(transport.sent) == 4
+
+
+def test_a_peer_question_over_ipv4_holds_back_our_ipv6_query_on_that_link(net: FakeNet) -> None:
+    """Answers are filed by link, and a responder answers with all its addresses whichever
+    family it was asked over: the peer's IPv4 question is ours on that link. Only a peer asking
+    over both families counted, and a dual-stack machine among IPv4 askers never held back."""
+    v4 = net.transport(interfaces=[LAN])
+    v6 = net.transport(family=socket.AF_INET6, interfaces=[LAN])
+    q = Querier(transports=[v4, v6], clock=net.clock, wait=net.wait)
+    net.later(0.8, peer_query("nobody.local", RecordType.A), v4, interface=IFINDEX, to_group=True)
+    assert send_times_by_link(net, q, "nobody.local") == {
+        (socket.AF_INET, IFINDEX): [0, 3],
+        (socket.AF_INET6, IFINDEX): [0, 3],
+    }
+
+
+def test_a_transport_sending_to_all_its_links_at_once_holds_back_only_when_all_were_asked(
+    net: FakeNet,
+) -> None:
+    """A transport whose send() takes no interface sends one packet to all its links: a
+    question asked on one of them still goes out."""
+
+    class OldProtocol(FakeTransport):
+        def send(self, data: bytes, dest: tuple[str, int] | None = None) -> None:
+            super().send(data, dest)
+
+    old = OldProtocol(interfaces=[LAN, OTHER_LINK], on_send=net._on_send)
+    net.transports.append(old)
+    try:
+        q = fake_querier(net)
+        net.later(0.8, peer_query("nobody.local", RecordType.A), interface=IFINDEX, to_group=True)
+        assert send_times_by_link(net, q, "nobody.local") == {(socket.AF_INET, None): [0, 1, 3]}
+        for link, source in ((IFINDEX, PEER), (7, ("198.51.100.2", 5353))):
+            net.later(
+                0.8,
+                peer_query("other.local", RecordType.A),
+                source=source,
+                interface=link,
+                to_group=True,
+            )
+        assert send_times_by_link(net, q, "other.local") == {(socket.AF_INET, None): [0, 3]}
+    finally:
+        old.close()
 
 
 def test_peer_queries_of_hundreds_of_questions_and_answers_cost_linear_work(net: FakeNet) -> None:
