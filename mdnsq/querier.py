@@ -19,9 +19,9 @@
 #   same question is not sent twice within a second by two callers (both see the one answer);
 #   a refresh query's window is 2.5 % of the record's TTL, so short TTLs get all four refreshes.
 #   Duplicate question suppression (§7.3): a QM question another host asked on a link within
-#   the last second (over either address family), with no known answer we would not list
-#   ourselves, counts as sent by us on that link (its answers are multicast there: we hear
-#   them too); asked on every link, it is not sent at all. Our own queries, looped back by the
+#   the last second (over each address family we send there), with no known answer we would
+#   not list ourselves, counts as sent by us on that link (its answers are multicast there: we
+#   hear them too); asked on every link, it is not sent at all. Our own queries, looped back by the
 #   kernel, are told apart by source address and exact bytes.
 # - Receive filters, each counted in stats(): queries ignored, malformed packets, opcode/rcode
 #   not 0, source port not 5353 (except replies to our one-shot query, which must echo our ID),
@@ -339,10 +339,10 @@ class Querier:
         # (_await, process, the end of a call, close).
         self._orphans: list[Task] = []
         self._recent: dict[tuple[tuple[str, int, int], bool], float] = {}
-        # §7.3: (question key, interface) -> when another host asked it (QM) on that link; the
+        # §7.3: (question key, transport, interface) -> when another host asked it (QM); the
         # receiver queues the queries it sees for the lock holder; our own sent packets (bytes),
         # to recognise them when the kernel loops them back.
-        self._peer_asked: dict[tuple[tuple[str, int, int], int], float] = {}
+        self._peer_asked: dict[tuple[tuple[str, int, int], Transport, int], float] = {}
         # A peer's query, where it came from, and when (on our clock)
         self._peer_queries: list[tuple[Message, Transport, int, float]] = []
         self._own_queries: dict[bytes, None] = {}
@@ -1366,21 +1366,23 @@ class Querier:
                     ours = {e.record for e in known}
                     if not all(r in ours for r in theirs):
                         continue
-                key = (qkey, interface)
+                key = (qkey, transport, interface)
                 asked[key] = max(asked.get(key, -math.inf), min(at, now))
                 self._stats["peer_questions_seen"] += 1
 
     def _asked_on(self, qkey: tuple[str, int, int], links: Iterable[int], now: float) -> bool:
-        """Did other hosts ask this, within SUPPRESS, on each of ``links`` (none: no)? On a
-        link, whichever address family they asked over: the answers are filed by link, and a
-        responder answers with all its addresses either way."""
+        """Did other hosts ask this, within SUPPRESS, on each of ``links`` (none: no), over
+        each address family we send there? A responder may answer over the family it was
+        asked alone, and be reachable over one (as mDNSResponder judges it)."""
         asked = self._peer_asked
         seen = False
         for link in links:
-            last = asked.get((qkey, link))
-            if last is None or now - last >= SUPPRESS:
-                return False
-            seen = True
+            for transport in self._transports:
+                if any(i.index == link for i in transport.interfaces):
+                    last = asked.get((qkey, transport, link))
+                    if last is None or now - last >= SUPPRESS:
+                        return False
+                    seen = True
         return seen
 
     def _apply(self, batch: list[Received]) -> None:

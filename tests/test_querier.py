@@ -395,18 +395,32 @@ def test_a_peer_question_on_every_link_holds_ours_back_everywhere(net: FakeNet) 
     assert len(transport.sent) == 4
 
 
-def test_a_peer_question_over_ipv4_holds_back_our_ipv6_query_on_that_link(net: FakeNet) -> None:
-    """Answers are filed by link, and a responder answers with all its addresses whichever
-    family it was asked over: the peer's IPv4 question is ours on that link. Only a peer asking
-    over both families counted, and a dual-stack machine among IPv4 askers never held back."""
+def test_a_dual_stack_link_holds_back_when_asked_over_both_families(net: FakeNet) -> None:
+    """A responder may answer over the family it was asked alone (Avahi does), and a device
+    may be reachable over one: as mDNSResponder judges it, the link counts as asked when it
+    was asked over each family we send there. Then both of ours stay off it."""
     v4 = net.transport(interfaces=[LAN])
     v6 = net.transport(family=socket.AF_INET6, interfaces=[LAN])
     q = Querier(transports=[v4, v6], clock=net.clock, wait=net.wait)
     net.later(0.8, peer_query("nobody.local", RecordType.A), v4, interface=IFINDEX, to_group=True)
     assert send_times_by_link(net, q, "nobody.local") == {
+        (socket.AF_INET, IFINDEX): [0, 1, 3],
+        (socket.AF_INET6, IFINDEX): [0, 1, 3],
+    }
+    for transport, source in ((v4, PEER), (v6, ("fe80::1", 5353))):
+        net.later(
+            0.8,
+            peer_query("other.local", RecordType.A),
+            transport,
+            source=source,
+            interface=IFINDEX,
+            to_group=True,
+        )
+    assert send_times_by_link(net, q, "other.local") == {
         (socket.AF_INET, IFINDEX): [0, 3],
         (socket.AF_INET6, IFINDEX): [0, 3],
     }
+    assert q.stats()["questions_suppressed_by_peers"] == 1  # one link
 
 
 def test_a_transport_sending_to_all_its_links_at_once_holds_back_only_when_all_were_asked(
