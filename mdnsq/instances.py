@@ -434,6 +434,12 @@ def _handed_out(info: ServiceInfo) -> ServiceInfo:
     return dataclasses.replace(info, txt=dict(info.txt))
 
 
+def _removed(info: ServiceInfo) -> ServiceEvent:
+    """The last info reported, gone: nothing of it is left to expire (it said the seconds left
+    as of that report, up to 75 minutes, as if the instance lived on)."""
+    return ServiceEvent("removed", dataclasses.replace(info, ttl=0))
+
+
 # Stale items a heap of times may hold beyond twice its live ones, before it is rebuilt.
 HEAP_SLACK = 64
 
@@ -572,7 +578,7 @@ class WatchTask(BrowseTask):
         todo = self._to_read(current, stale, came)
         if todo is None:
             for key in [k for k in self.reported if k not in current]:
-                self.out.append(ServiceEvent("removed", self.reported.pop(key)))
+                self.out.append(_removed(self.reported.pop(key)))
             for key in [k for k in pending if k not in current]:
                 pending.pop(key)
             overdue.intersection_update(pending)
@@ -584,7 +590,7 @@ class WatchTask(BrowseTask):
             # reported, as the full pass above does (a pass over those reported, only when
             # some instance went).
             for key in [k for k in self.reported if k in gone]:
-                self.out.append(ServiceEvent("removed", self.reported.pop(key)))
+                self.out.append(_removed(self.reported.pop(key)))
             for key in gone:
                 pending.pop(key)
                 overdue.discard(key)
@@ -610,7 +616,7 @@ class WatchTask(BrowseTask):
                 # Kept as reported, it kept its old host and port, and was never asked about:
                 # its PTR record (TTL 4500) outlives its SRV (120), and as a known answer it
                 # kept the responder silent.
-                self.out.append(ServiceEvent("removed", self.reported.pop(key)))
+                self.out.append(_removed(self.reported.pop(key)))
             self._report(key, info, now)
             entries = self._entries_of(cache, now, target, ptrs)
             # Its own name, and its hosts' (the SRV targets, whether or not their addresses

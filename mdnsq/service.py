@@ -104,7 +104,8 @@ EventKind = Literal["added", "updated", "removed"]
 
 @dataclass(frozen=True)
 class ServiceEvent:
-    """What a watch reports: an instance appeared, changed, or went away (goodbye or expiry)."""
+    """What a watch reports: an instance appeared, changed, or went away (goodbye or expiry).
+    A removed event carries the info last reported, with ``ttl`` 0."""
 
     kind: EventKind
     info: ServiceInfo

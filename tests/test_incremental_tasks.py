@@ -55,13 +55,13 @@ class FullScanWatch(BrowseTask):
     def update(self, cache: RecordCache, now: float) -> None:
         current = self.instances(cache, now)
         for key in [k for k in self.reported if k not in current]:
-            self.out.append(ServiceEvent("removed", self.reported.pop(key)))
+            self.out.append(instances._removed(self.reported.pop(key)))
         for key in [k for k in self.pending if k not in current]:
             del self.pending[key]
         for key, (target, ptr_entry) in current.items():
             info = build_service_info(cache, target, now, ptr_entry)
             if info is None and key in self.reported:  # SRV expired, or names the root
-                self.out.append(ServiceEvent("removed", self.reported.pop(key)))
+                self.out.append(instances._removed(self.reported.pop(key)))
             old = self.reported.get(key)
             if old is not None:
                 if info is not None and not info.same_content(old):

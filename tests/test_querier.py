@@ -842,6 +842,8 @@ def test_watch_reports_added_updated_and_removed_after_goodbye(net: FakeNet) -> 
             assert event.info.txt == {"path": b"/new"}
         else:
             assert event.info.name == name
+            assert event.info.txt == {"path": b"/new"}  # the last info reported
+            assert event.info.ttl == 0  # it said 118 s, left as of the update
             break
     assert events == [("added", 0.05), ("updated", 5.0), ("removed", 11.0)]
 
