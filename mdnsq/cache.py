@@ -150,6 +150,18 @@ def rrset_id(name: str, rtype: int, rclass: int = 1) -> Bucket:
 _OPT_HEAD = chr(41)
 
 
+def _shared_ptr(record: Record) -> bool:
+    """A DNS-SD PTR record (of a service type, a subtype or the type enumeration): shared by
+    every host offering the type (RFC 6763 §4.1), so its cache-flush bit, which "MUST NOT ever
+    be set in any shared resource record" (RFC 6762 §10.2), flushes nothing. Some embedded
+    responders set it on every record: honoured, one device's announcement removed every
+    other device's instance of the type a second later, until the next PTR query (up to an
+    hour into a watch)."""
+    return record.type == RecordType.PTR and name_key(record.name).endswith(
+        ("._tcp.local", "._udp.local")
+    )
+
+
 def _head_of(record: Record) -> str:
     return chr(int(record.type)) + chr(record[1])
 
@@ -366,11 +378,13 @@ class RecordCache:
         # A goodbye flushes nothing, flush bit or not: it says this one record is going (RFC
         # 6762 §10.1), not that the rrset is complete. Avahi sends its unique records' goodbyes
         # with the bit set: read as a flush, one address withdrawn took the host's others.
+        # Nor does a DNS-SD PTR record (_shared_ptr).
         if (
             members is not None
             and record.cache_flush
             and record.ttl
             and (old is None or (isinstance(members, dict) and len(members) > 1))
+            and not _shared_ptr(record)
         ):
             self._request_flush(bucket, members, key, now)
             # Again: filing what it flushed may have rebuilt the expiry groups, and filed this

@@ -16,6 +16,8 @@ from tests.fakes import a, aaaa, ptr, srv, txt
 
 T0 = 1000.0
 HTTP = "_http._tcp.local"
+# A PTR name whose cache-flush bit counts (a DNS-SD type's flushes nothing: cache._shared_ptr).
+REVERSE = "8.2.0.192.in-addr.arpa"
 CH = 3  # the CHAOS class: a class other than IN
 
 
@@ -375,16 +377,16 @@ def test_a_flush_that_rebuilds_the_groups_leaves_its_own_record_filed_to_expire(
     # rebuilds the expiry groups, the refreshed entry is filed again too. It kept the group it
     # had before, which the rebuild threw away: it never expired.
     cache = RecordCache()
-    cache.add(ptr(HTTP, f"k.{HTTP}"), 2, T0)
-    cache.add(ptr(HTTP, f"o.{HTTP}"), 2, T0)
+    cache.add(ptr(REVERSE, f"k.{HTTP}"), 2, T0)  # not a DNS-SD PTR: its flush bit counts
+    cache.add(ptr(REVERSE, f"o.{HTTP}"), 2, T0)
     filler = a("f.local", "192.0.2.1", ttl=4500)
     cache.add(filler, 2, T0)
     # Goodbye then hello again, until one more filing for an earlier expiry rebuilds.
     while cache._stale < len(cache) + 64:
         cache.add(filler.with_ttl(0), 2, T0)
         cache.add(filler, 2, T0)
-    cache.add(ptr(HTTP, f"k.{HTTP}"), 2, T0 + 10)  # filed where it was, expiring later
-    cache.add(ptr(HTTP, f"k.{HTTP}", flush=True), 2, T0 + 20)  # flushes o: the rebuild
+    cache.add(ptr(REVERSE, f"k.{HTTP}"), 2, T0 + 10)  # filed where it was, expiring later
+    cache.add(ptr(REVERSE, f"k.{HTTP}", flush=True), 2, T0 + 20)  # flushes o: the rebuild
     assert cache._stale < 64, "the flush did not rebuild the groups: the test proves nothing"
     # Every item filed is the current filing of an entry or counted as stale (what decides
     # the next rebuild): the item the rebuild made for the entry flushed is stale now.
@@ -534,7 +536,7 @@ def test_flush_records_for_one_rrset_scan_it_once_per_gap() -> None:
     # A bucket of 400 records under one name (PTR: no other type may hold that many), then a
     # flush record for it every 10 ms: the bucket is walked a few times a second, not 100 times.
     cache = RecordCache()
-    cache.add_all([ptr(HTTP, f"s{i}.{HTTP}") for i in range(400)], 2, T0)
+    cache.add_all([ptr(REVERSE, f"s{i}.{HTTP}") for i in range(400)], 2, T0)
     walked = 0
     members = cache._buckets[next(iter(cache._buckets))]
     assert isinstance(members, dict) and len(members) == 400
@@ -546,13 +548,13 @@ def test_flush_records_for_one_rrset_scan_it_once_per_gap() -> None:
         real_flush(*args)
 
     cache._flush = counting_flush  # type: ignore[method-assign]
-    flushing = PTRRecord(name=HTTP, ttl=4500, target=f"new.{HTTP}", cache_flush=True)
+    flushing = PTRRecord(name=REVERSE, ttl=4500, target=f"new.{HTTP}", cache_flush=True)
     for step in range(100):
         cache.add_all([flushing], 2, T0 + 2 + step * 0.01)
     cache.expire(T0 + 3)
     assert walked <= 1 + 1.0 / cache.flush_gap + 1
     # The first flush record (at T0 + 2) flushed all 400: they are gone a second later.
-    assert [r.target for r in cache.records(HTTP, RecordType.PTR, T0 + 3)] == [f"new.{HTTP}"]
+    assert [r.target for r in cache.records(REVERSE, RecordType.PTR, T0 + 3)] == [f"new.{HTTP}"]
 
 
 def test_one_name_holds_at_most_max_rrset_records_of_a_type_but_ptr() -> None:

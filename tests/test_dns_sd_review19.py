@@ -1,0 +1,100 @@
+"""Found by the nineteenth session's review of the cache, tasks and DNS-SD assembly.
+
+Each test drives a Querier over tests/fakes.py's in-memory network on a fake clock (no
+sockets, no sleeping) or a RecordCache alone, and failed on the code as reviewed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from mdnsq import Message, Querier, Record, RecordType
+from mdnsq.names import name_key
+from tests.fakes import (
+    FakeNet,
+    FakeTransport,
+    fake_querier,
+    ptr,
+    response,
+    service_records,
+)
+
+HTTP = "_http._tcp.local"
+
+pytestmark = pytest.mark.usefixtures("no_first_delay")
+
+Responder = Callable[[Message, FakeNet, FakeTransport], None]
+
+
+def device(records: Sequence[Record], start: float) -> Responder:
+    """A responder for ``records``: answers every question about them, honouring the known
+    answers (RFC 6762 §7.1); an answer to a PTR question carries the rest as additionals
+    (RFC 6763 §12.1)."""
+
+    def answer(message: Message, net: FakeNet, transport: FakeTransport) -> None:
+        answers: list[Record] = []
+        for question in message.questions:
+            for record in records:
+                if name_key(record.name) != name_key(question.name) or record.type != question.type:
+                    continue
+                if any(k == record and k.ttl >= record.ttl / 2 for k in message.answers):
+                    continue  # a known answer: stay silent about it
+                answers.append(record)
+        if answers:
+            extra = [r for r in records if r not in answers]
+            net.later(0.05, response(*answers, additionals=extra), transport)
+
+    return answer
+
+
+Event = tuple[str, float, str]
+
+
+def watch_events(net: FakeNet, q: Querier, timeout: float) -> list[Event]:
+    start = net.clock()
+    return [
+        (e.kind, round(net.clock() - start, 2), e.info.instance) for e in q.watch(HTTP, timeout)
+    ]
+
+
+# -- 1. the cache-flush bit on a shared PTR record ---------------------------------------------
+
+
+def test_a_ptr_record_with_the_flush_bit_does_not_remove_other_hosts_instances(
+    net: FakeNet,
+) -> None:
+    """Two live devices, A and B, both answering everything. B (a responder that sets the
+    cache-flush bit on every record, as several embedded stacks do) re-announces its PTR
+    record at 130 s. A service type's PTR rrset is shared (RFC 6763 §4.1; RFC 6762 §10.2: the
+    bit "MUST NOT ever be set in any shared resource record"): B's announcement says nothing
+    about A. The cache flushes A's PTR record a second later; the watch reports A removed
+    and learns it again only at its next PTR query (255 s here; up to an hour later in a
+    long-running watch)."""
+    q = fake_querier(net)
+    start = net.clock()
+    dev_a = service_records("A", HTTP, "a.local", 80, "192.0.2.1")
+    dev_b = service_records("B", HTTP, "b.local", 80, "192.0.2.2")
+    net.responders += [device(dev_a, start), device(dev_b, start)]
+    flushing_ptr = ptr(HTTP, f"B.{HTTP}", flush=True)
+    net.later(130, response(flushing_ptr, additionals=dev_b[1:]))
+    events = watch_events(net, q, 300)
+    assert [e for e in events if e[0] == "removed"] == []
+
+
+def test_only_dns_sd_ptr_records_ignore_the_flush_bit() -> None:
+    """A subtype's and the type enumeration's PTR records are shared too; a reverse-address
+    PTR record is unique (RFC 6762 §10.2): its flush bit still flushes."""
+    from mdnsq.cache import RecordCache
+
+    for owner, flushes in (
+        ("_printer._sub._http._tcp.local", False),
+        ("_services._dns-sd._udp.local", False),
+        ("_HTTP._TCP.local", False),
+        ("5.2.0.192.in-addr.arpa", True),
+    ):
+        cache = RecordCache()
+        cache.add(ptr(owner, "old.local"), 2, 100.0)
+        cache.add(ptr(owner, "new.local", flush=True), 2, 105.0)
+        left = sorted(r.target for r in cache.records(owner, RecordType.PTR, 106.5))
+        assert left == (["new.local"] if flushes else ["new.local", "old.local"]), owner
