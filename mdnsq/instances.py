@@ -607,17 +607,22 @@ class WatchTask(BrowseTask):
             ):
                 continue
             self.marks[key] = mark
-            info = build_service_info(cache, target, now, ptrs[0])
-            if info is None and key in self.reported:
-                # No SRV record names its host any more: it expired (its four refresh queries
-                # went unanswered: the peer vanished, or the link was down), or it says
-                # "decidedly not available" (RFC 2782). Gone until an SRV record names a host
-                # again; unreported, it is asked about again (needs()) and then added afresh.
-                # Kept as reported, it kept its old host and port, and was never asked about:
-                # its PTR record (TTL 4500) outlives its SRV (120), and as a known answer it
-                # kept the responder silent.
-                self.out.append(_removed(self.reported.pop(key)))
-            self._report(key, info, now)
+            if key not in self.reported and all(e.goodbye for e in ptrs):
+                # Going (a goodbye nobody rescued, §10.1), as browse takes it: not added, to be
+                # removed a second later. A rescue is a new mark: it is read again then.
+                pending.pop(key)
+            else:
+                info = build_service_info(cache, target, now, ptrs[0])
+                if info is None and key in self.reported:
+                    # No SRV record names its host any more: it expired (its four refresh
+                    # queries went unanswered: the peer vanished, or the link was down), or it
+                    # says "decidedly not available" (RFC 2782). Gone until an SRV record names
+                    # a host again; unreported, it is asked about again (needs()) and then
+                    # added afresh. Kept as reported, it kept its old host and port, and was
+                    # never asked about: its PTR record (TTL 4500) outlives its SRV (120), and
+                    # as a known answer it kept the responder silent.
+                    self.out.append(_removed(self.reported.pop(key)))
+                self._report(key, info, now)
             entries = self._entries_of(cache, now, target, ptrs)
             # Its own name, and its hosts' (the SRV targets, whether or not their addresses
             # are known yet).

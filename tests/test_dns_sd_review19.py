@@ -82,6 +82,29 @@ def test_a_ptr_record_with_the_flush_bit_does_not_remove_other_hosts_instances(
     assert [e for e in events if e[0] == "removed"] == []
 
 
+# -- 3. a watch started in an instance's goodbye second ---------------------------------------
+
+
+def test_a_watch_started_in_a_ptr_goodbye_second_reports_nothing_about_that_instance(
+    net: FakeNet,
+) -> None:
+    """The device said goodbye for its PTR record 0.2 s before the watch starts (RFC 6762
+    §10.1: the record is deleted a second later). Browse leaves such an instance out ("it is
+    going", README); the watch reports it "added" and 0.8 s later "removed": two events, for
+    an instance that had already left before the call began."""
+    q = fake_querier(net)
+    transport = net.transports[0]
+    records = service_records("Leaving", HTTP, "leaving.local", 80, "192.0.2.5")
+    transport.inject(response(records[0], additionals=records[1:]))
+    q.process()
+    net.clock.advance(5)
+    transport.inject(response(records[0].with_ttl(0)))
+    q.process()
+    net.clock.advance(0.2)
+    assert [info.instance for info in q.browse(HTTP, timeout=0.5)] == []
+    assert watch_events(net, q, 3) == []
+
+
 def test_only_dns_sd_ptr_records_ignore_the_flush_bit() -> None:
     """A subtype's and the type enumeration's PTR records are shared too; a reverse-address
     PTR record is unique (RFC 6762 §10.2): its flush bit still flushes."""

@@ -63,6 +63,10 @@ class FullScanWatch(BrowseTask):
             if info is None and key in self.reported:  # SRV expired, or names the root
                 self.out.append(instances._removed(self.reported.pop(key)))
             old = self.reported.get(key)
+            assert self.listed is not None
+            if old is None and all(e.goodbye for e in self.listed[key][1]):
+                self.pending.pop(key, None)  # changed: going, not added (nineteenth session)
+                continue
             if old is not None:
                 if info is not None and not info.same_content(old):
                     self.reported[key] = info
