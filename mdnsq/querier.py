@@ -750,11 +750,13 @@ class Querier:
         full name, unescaped dots before a .local service type belong to the instance label.
 
         A full name that ends in a service type ('Office Printer._ipp._tcp') gets '.local',
-        as service types do. Returns as soon as SRV, TXT and an address are known; at the
-        deadline, what is known if at least the SRV record arrived; otherwise None.
+        as service types do. Returns as soon as SRV, TXT and an address are known and the
+        host's addresses have settled as resolve_host settles them (up to ``settle`` seconds
+        for the other address type after the first); at the deadline, what is known if at
+        least the SRV record arrived; otherwise None.
         """
         full, seconds = service_args(name, timeout, instance, type)
-        task = ServiceTask(full)
+        task = ServiceTask(full, self.settle)
         self._run(task, seconds)
         return task.result
 

@@ -313,10 +313,15 @@ def missing_questions(cache: RecordCache, name: str, now: float) -> list[Questio
     return wanted
 
 
-class ServiceTask(Task):
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
+class ServiceTask(SettleTask):
+    """Done when SRV, TXT and an address are known and the host's addresses have settled, by
+    resolve_host's rule: both types present with the cache-flush bit or denied by NSEC, else
+    ``settle`` after the first address arrived. Avahi answers a query over IPv6 with the AAAA
+    record alone and over IPv4 with both: taken on the first, the info lacked the IPv4
+    address that arrived 10 ms later."""
+
+    def __init__(self, name: str, settle: float = SETTLE) -> None:
+        super().__init__(name, settle)
         self.result: ServiceInfo | None = None
 
     def update(self, cache: RecordCache, now: float) -> None:
@@ -324,7 +329,23 @@ class ServiceTask(Task):
             self.done = True  # nothing to wait for: the answer is None (see finish)
             return
         info = build_service_info(cache, self.name, now)
-        self.done = info is not None and info.complete
+        self.first_at = None
+        if info is None or not info.complete:
+            pass
+        elif self.started or all_addresses_known(cache, info.host, now):
+            self.done = True
+        else:
+            heard = min(
+                e.received
+                for rtype in (RecordType.A, RecordType.AAAA)
+                for e in cache.entries(info.host, rtype, now)
+                if e.interface == info.interface
+            )
+            if now >= heard + self.settle:
+                self.done = True
+            else:
+                self.first_at = heard  # wake_at: settled then
+        self.started = False
 
     def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
         return missing_questions(cache, self.name, now)

@@ -6,6 +6,7 @@ sockets, no sleeping) or a RecordCache alone, and failed on the code as reviewed
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 
@@ -14,10 +15,14 @@ from mdnsq.names import name_key
 from tests.fakes import (
     FakeNet,
     FakeTransport,
+    a,
+    aaaa,
     fake_querier,
     ptr,
     response,
     service_records,
+    srv,
+    txt,
 )
 
 HTTP = "_http._tcp.local"
@@ -103,6 +108,39 @@ def test_a_watch_started_in_a_ptr_goodbye_second_reports_nothing_about_that_inst
     net.clock.advance(0.2)
     assert [info.instance for info in q.browse(HTTP, timeout=0.5)] == []
     assert watch_events(net, q, 3) == []
+
+
+# -- 4. resolve_service takes the first address family that arrives ----------------------------
+
+
+def test_resolve_service_waits_for_the_other_address_family_as_resolve_host_does(
+    net: FakeNet,
+) -> None:
+    """ADR 005 §3: Avahi answers a query over IPv6 with the AAAA record alone and the same
+    query over IPv4 with both; browse settles for that reason (resolve_host's rule: both
+    types with the cache-flush bit, or SETTLE after the first address). resolve_service
+    finishes on the first complete info: 10 ms before the A record arrives, it returns the
+    IPv6 address alone, where resolve_host, asked the same, returns both."""
+    name = f"Office.{HTTP}"
+    record_srv, record_txt = srv(name, "office.local", 80), txt(name, b"x=1")
+    v4, v6 = a("office.local", "192.0.2.8"), aaaa("office.local", "2001:db8::8")
+
+    def avahi(message: Message, n: FakeNet, t: FakeTransport) -> None:
+        if any(qq.type in (RecordType.SRV, RecordType.A) for qq in message.questions):
+            n.later(0.03, response(record_srv, record_txt, v6), t)  # the answer over IPv6
+            n.later(0.04, response(record_srv, record_txt, v4, v6), t)  # the one over IPv4
+
+    net.responders.append(avahi)
+    q = fake_querier(net)
+    assert q.resolve_host("office.local", timeout=3) == [
+        IPv4Address("192.0.2.8"),
+        IPv6Address("2001:db8::8"),
+    ]
+    q.cache.clear()
+    net.clock.advance(2)
+    info = q.resolve_service(name, timeout=3)
+    assert info is not None
+    assert set(info.addresses) == {IPv4Address("192.0.2.8"), IPv6Address("2001:db8::8")}
 
 
 def test_only_dns_sd_ptr_records_ignore_the_flush_bit() -> None:

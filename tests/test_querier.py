@@ -617,10 +617,13 @@ def test_resolve_host_collects_addresses_arriving_within_the_settle_window(net: 
 
 
 def test_resolve_service_returns_as_soon_as_srv_txt_and_address_are_known(net: FakeNet) -> None:
+    """Known: the A record with the cache-flush bit and an NSEC record denying AAAA (RFC 6762
+    §6.1), as responders send them: the host's addresses are settled on arrival."""
     q = fake_querier(net)
     name = f"Office.{HTTP}"
     _, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
-    answer_with(net, RecordType.SRV, name, response(s, t, additionals=[addr]), delay=0.03)
+    packet = response(s, t, additionals=[addr, _host_nsec("office.local")])
+    answer_with(net, RecordType.SRV, name, packet, delay=0.03)
     start = net.clock()
     info = q.resolve_service(name, timeout=5)
     assert net.clock() - start == pytest.approx(0.03)
@@ -635,6 +638,20 @@ def test_resolve_service_returns_as_soon_as_srv_txt_and_address_are_known(net: F
         interface=IFINDEX,
         ttl=120,
     )
+
+
+def test_resolve_service_waits_the_settle_window_when_an_address_type_is_unsaid(
+    net: FakeNet,
+) -> None:
+    """No NSEC record, no AAAA: as resolve_host, it waits ``settle`` for the other type."""
+    q = fake_querier(net, settle=0.2)
+    name = f"Office.{HTTP}"
+    _, s, t, addr = service_records("Office", HTTP, "office.local", 8080, "192.0.2.8")
+    answer_with(net, RecordType.SRV, name, response(s, t, additionals=[addr]), delay=0.03)
+    start = net.clock()
+    info = q.resolve_service(name, timeout=5)
+    assert net.clock() - start == pytest.approx(0.23)
+    assert info is not None and info.addresses == (IPv4Address("192.0.2.8"),)
 
 
 def test_resolve_service_after_browse_is_answered_from_the_cache(net: FakeNet) -> None:
