@@ -652,15 +652,19 @@ class ParsableOutput(Output):
     its '+'. The protocols follow the addresses, which change while a service stays, so what was
     opened is remembered per instance: an update opens the pairs its addresses add, closes those
     they no longer have (their addresses are gone), then lists the addresses; a removal closes
-    what is open, whatever addresses it still carries.
+    what is open, whatever addresses it still carries. A pair kept whose '=' lines named an
+    address now gone (its host said goodbye for it) is closed and opened again before the
+    addresses are listed: '=' lines only add to what a script holds, and with no address left
+    the pair stays open (the instance is there) and the dead address stayed current.
     """
 
     def __init__(self, stream: IO[str], protocol: str | None = None) -> None:
         super().__init__(stream)
         self.protocol = protocol
         self.querier: Querier | None = None
-        # instance key -> (interface, protocol) -> the columns of the '+' line printed for it
-        self._open: dict[str, dict[tuple[str, str], str]] = {}
+        # instance key -> (interface, protocol) -> the columns of the '+' line printed for it,
+        # and the addresses its '=' lines named since
+        self._open: dict[str, dict[tuple[str, str], tuple[str, frozenset[IPAddress]]]] = {}
 
     def attach(self, querier: Querier) -> None:
         self.querier = querier
@@ -700,7 +704,9 @@ class ParsableOutput(Output):
     def _resolved(self, info: ServiceInfo) -> list[str]:
         # avahi-browse lists the TXT strings last to first (its string lists are built by
         # prepending); the interface column already says what an IPv6 scope would.
-        txt = " ".join(parsable_txt(s) for s in reversed(self._txt(info)))
+        # Empty strings are left out, as avahi's TXT parser drops them: the TXT record of
+        # one empty string (a service without properties, RFC 6763 §6.1) is an empty column.
+        txt = " ".join(parsable_txt(s) for s in reversed(self._txt(info)) if s)
         lines = []
         for address in info.addresses:
             plain = str(type(address)(address.packed))  # no scope: the interface column says it
@@ -730,15 +736,26 @@ class ParsableOutput(Output):
         opened = self._open.pop(key, {})
         if event.kind == "removed":
             if opened:  # nothing was printed for an instance never opened: nothing to close
-                self._write(["-;" + columns for columns in opened.values()])
+                self._write(["-;" + columns for columns, _ in opened.values()])
             return
         # added, or updated (an 'added' again, from another type's watch, is an update too)
         now = self._pairs(info)
-        closed = ["-;" + columns for pair, columns in opened.items() if pair not in now]
-        kept = {pair: columns for pair, columns in opened.items() if pair in now}
-        fresh = {pair: columns for pair, columns in now.items() if pair not in opened}
-        self._open[key] = kept | fresh
-        self._write(closed + ["+;" + columns for columns in fresh.values()] + self._resolved(info))
+        named: dict[tuple[str, str], frozenset[IPAddress]] = {
+            pair: frozenset(a for a in info.addresses if self._protocol(a) == pair[1])
+            for pair in now
+        }
+        closed = [
+            "-;" + columns
+            for pair, (columns, before) in opened.items()
+            if pair not in now or not before <= named[pair]
+        ]
+        fresh = [
+            "+;" + columns
+            for pair, columns in now.items()
+            if pair not in opened or not opened[pair][1] <= named[pair]
+        ]
+        self._open[key] = {pair: (columns, named[pair]) for pair, columns in now.items()}
+        self._write(closed + fresh + self._resolved(info))
 
     def host(self, name: str, addresses: Sequence[IPAddress]) -> None:
         # avahi-resolve's format: name TAB address, one line per address.

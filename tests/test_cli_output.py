@@ -327,6 +327,53 @@ def test_parsable_watch_update_closes_a_protocol_whose_addresses_went() -> None:
     ]
 
 
+def test_parsable_watch_reopens_a_protocol_whose_printed_address_went() -> None:
+    """The host said goodbye for its addresses: the update carried none. The IPv4 pair stayed
+    open (the instance is there) with no new '=' line, so a script kept the dead address as
+    current; it is now closed and opened again. A changed address of a kept pair is the same."""
+    gone = dataclasses.replace(WATCHED, addresses=())
+    moved = dataclasses.replace(WATCHED, addresses=(IPv4Address("192.0.2.10"),))
+    assert _watch_lines([("added", WATCHED), ("updated", gone), ("updated", moved)]) == [
+        "+;n/a;IPv4;w;_http._tcp;local",
+        "=;n/a;IPv4;w;_http._tcp;local;h.local;192.0.2.9;80;",
+        "-;n/a;IPv4;w;_http._tcp;local",
+        "+;n/a;IPv4;w;_http._tcp;local",
+        "=;n/a;IPv4;w;_http._tcp;local;h.local;192.0.2.10;80;",
+    ]
+    assert _watch_lines([("added", WATCHED), ("updated", moved)])[2:] == [
+        "-;n/a;IPv4;w;_http._tcp;local",
+        "+;n/a;IPv4;w;_http._tcp;local",
+        "=;n/a;IPv4;w;_http._tcp;local;h.local;192.0.2.10;80;",
+    ]
+    # An address added to those printed: the '=' lines are enough.
+    more = dataclasses.replace(WATCHED, addresses=(*V4, IPv4Address("192.0.2.10")))
+    assert [line[0] for line in _watch_lines([("added", WATCHED), ("updated", more)])] == list(
+        "+==="
+    )
+
+
+def test_parsable_leaves_out_empty_txt_strings_as_avahi_browse_does() -> None:
+    """A service without properties publishes one empty string (RFC 6763 §6.1); avahi's TXT
+    parser drops empty strings and avahi-browse prints an empty column. mdnsq printed ""."""
+
+    class Cached:  # the Querier's cache, as ParsableOutput reads the published strings
+        def __init__(self, strings: list[bytes]) -> None:
+            self.strings = strings
+
+        def cached(self, name: str, rtype: RecordType) -> list[TXTRecord]:
+            return [TXTRecord(name=name, ttl=4500, strings=self.strings)]
+
+    for strings, txt, column in (
+        ([b""], {}, ""),
+        ([b"", b"a=1", b""], {"a": b"1"}, '"a=1"'),
+    ):
+        out = io.StringIO()
+        fmt = cli_output.ParsableOutput(out)
+        fmt.attach(Cached(strings))  # type: ignore[arg-type]
+        fmt.service(dataclasses.replace(WATCHED, txt=txt))
+        assert out.getvalue().splitlines()[-1].split(";")[-1] == column
+
+
 def test_parsable_watch_follows_the_interface_and_ignores_unknown_removals() -> None:
     moved = dataclasses.replace(WATCHED, interface=1)
     iface = cli_output.interface_name(1)
