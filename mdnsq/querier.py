@@ -724,8 +724,9 @@ class Querier:
     # -- public calls ---------------------------------------------------------------------
 
     def query(self, name: str, type: int | str, timeout: float = 1.0) -> list[Record]:
-        """Records answering (name, type). Returns early only for unique (cache-flush) answers,
-        or, one_shot, once the first answer has settled (legacy replies carry no flush bit)."""
+        """Records answering (name, type), each with the whole seconds of its TTL left (0 for
+        one that said goodbye). Returns early only for unique (cache-flush) answers, or,
+        one_shot, once the first answer has settled (legacy replies carry no flush bit)."""
         asked, rtype, seconds = query_args(name, type, timeout)
         task = QueryTask(asked, rtype, self.settle, self.one_shot)
         self._run(task, seconds)

@@ -231,9 +231,15 @@ class QueryTask(SettleTask):
         return (Question(self.name, self.rtype),)
 
     def finish(self, cache: RecordCache, now: float) -> None:
+        # Each record once (two links' copies are equal), with the whole seconds of TTL left,
+        # as dig shows a cached answer's: a record heard a minute before the call said the TTL
+        # it came with, and a script keeping it kept it a minute too long.
         seen: dict[Record, None] = {}
         for entry in self._entries(cache, now):
-            seen.setdefault(entry.record, None)
+            if entry.record not in seen:
+                left = 0 if entry.goodbye else max(0, int(entry.expires - now))
+                record = entry.record
+                seen[record if record.ttl == left else record.with_ttl(left)] = None
         self.result = list(seen)
 
 
