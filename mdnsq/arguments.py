@@ -118,7 +118,11 @@ def service_args(
     else:
         if instance is not None or type is not None:
             raise TypeError("give either a name or instance= and type=, not both")
-        full = typed_instance_name(asked_name(name))
+        if not isinstance(name, str):
+            raise TypeError(f"a name must be str, not {type(name).__name__}")
+        # Read as typed first: dots around and doubled in the instance are its own, and
+        # normalized as a name first, the empty labels between them were refused.
+        full = asked_name(typed_instance_name(name))
     return full, checked_timeout(timeout)
 
 

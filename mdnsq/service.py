@@ -232,8 +232,15 @@ def typed_instance_parts(name: str) -> tuple[list[str], str] | None:
     the service type), or None when it does not end in a .local service type (or one without
     a domain) with at least one label before it, or names a subtype. An instance is one label
     (RFC 6763 §4.3), so several labels before the type are one instance with unescaped dots
-    ('Dr. Who._ipp._tcp': ['Dr', ' Who'])."""
-    labels = split_name(name)
+    ('Dr. Who._ipp._tcp': ['Dr', ' Who']). So are leading, trailing and doubled dots, whose
+    empty labels no name may hold ('Dot.._ipp._tcp': ['Dot', ''], the instance 'Dot.')."""
+    try:
+        labels = split_name(name)
+    except ValueError:  # InvalidArgument: an empty label, or a name too long
+        found = _labels_with_empty(name)
+        if found is None:
+            return None
+        labels = found
     protos = [i for i, label in enumerate(labels) if name_key(label) in ("_tcp", "_udp")]
     if not protos or protos[-1] < 2:
         return None
@@ -245,6 +252,36 @@ def typed_instance_parts(name: str) -> tuple[list[str], str] | None:
     ):
         return None
     return labels[:k], join_name(*(escape_label(label) for label in labels[k:]))
+
+
+def _labels_with_empty(text: str) -> list[str] | None:
+    """The unescaped labels of ``text`` split at its unescaped dots, empty ones kept (a
+    trailing dot ends the name); None if a piece is not one label."""
+    pieces: list[str] = []
+    start = i = 0
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2  # an escape: '\\.' or '\\DDD' (DDD holds no dot)
+            continue
+        if text[i] == ".":
+            pieces.append(text[start:i])
+            start = i + 1
+        i += 1
+    if start < len(text):
+        pieces.append(text[start:])
+    labels = []
+    for piece in pieces:
+        if not piece:
+            labels.append("")
+            continue
+        try:
+            one = split_name(piece)
+        except ValueError:
+            return None
+        if len(one) != 1:
+            return None
+        labels.append(one[0])
+    return labels
 
 
 def typed_instance_name(name: str) -> str:

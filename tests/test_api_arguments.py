@@ -179,6 +179,8 @@ def test_a_full_name_that_is_no_typed_instance_is_asked_as_given(name: str) -> N
         "Dr\\. Who._ipp._tcp.local",
         "a.b.c._http._udp",
         "X._printer._sub._http._tcp",
+        "trailing dot.._http._tcp",
+        ".leading dot._http._tcp.local.",
     ],
 )
 def test_the_cli_s_lookup_reads_a_full_name_as_the_library_does(name: str) -> None:
@@ -193,3 +195,31 @@ def test_the_cli_s_lookup_reads_a_full_name_as_the_library_does(name: str) -> No
         assert "_sub" in name  # the only one here that names no instance
         return
     assert service_args(None, 1, **target)[0] == typed_instance_name(name)
+
+
+@pytest.mark.parametrize(
+    ("typed", "instance"),
+    [
+        ("trailing dot.._t._tcp", "trailing dot."),
+        (".leading dot._t._tcp", ".leading dot"),
+        (".._t._tcp.local", "."),
+        ("a..b\\.c._t._tcp", "a..b.c"),
+    ],
+)
+def test_dots_around_and_doubled_in_a_typed_instance_belong_to_it(
+    typed: str, instance: str
+) -> None:
+    """Avahi publishes such instances, and `browse` lists them; typed as a person reads them,
+    they raised InvalidArgument ("empty label") and the CLI exited 2, though unescaped dots
+    before the service type belong to the one-label instance."""
+    from mdnsq.arguments import service_args
+    from mdnsq.service import instance_name
+
+    assert service_args(typed, 1, None, None)[0] == instance_name(instance, "_t._tcp")
+
+
+def test_an_empty_instance_before_a_type_is_still_refused() -> None:
+    from mdnsq.arguments import service_args
+
+    with pytest.raises(InvalidArgument):
+        service_args("._t._tcp", 1, None, None)
