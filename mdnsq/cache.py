@@ -639,18 +639,21 @@ class RecordCache:
         batch: Iterable[tuple[Message, int]] | None = None,
         *,
         interfaces: AbstractSet[int] | None = None,
+        keys: Iterable[Key] | None = None,
     ) -> int:
         """Every record received before ``received_before`` (or only the records of ``batch``,
-        as add_received takes them; or only those received on ``interfaces``) must be heard
-        again within ``within`` seconds or it goes:
+        as add_received takes them; or only those received on ``interfaces``; or only the
+        entries of ``keys``) must be heard again within ``within`` seconds or it goes:
         the network may be another one (RFC 6762 §10.3: after a change of topology, adjust the
         remaining TTL of the records to a few seconds). A record heard again gets its TTL
         back, as any refresh does. Returns how many expiries came down; their names are
         reported as changed, as a flush's are."""
         limit = now + within
         entries = self._entries
-        keys: Iterable[Key]
-        if interfaces is not None:
+        if keys is not None:
+            if batch is not None or received_before != float("inf") or interfaces is not None:
+                raise TypeError("reconfirm selects by keys alone")
+        elif interfaces is not None:
             if batch is not None or received_before != float("inf"):
                 raise TypeError("reconfirm selects by interfaces, or by batch or time: not both")
             keys = [k for k in entries if k[1] in interfaces]

@@ -144,6 +144,15 @@ SLEPT = 1.0
 # §10.3): the calls ask again at once and double from 1 s, so a link that takes up to half of
 # this to come back after the wake (Wi-Fi associating, DHCP) loses nothing.
 WAKE_RECONFIRM = 60.0
+# §10.5, passive observation of failures: a record another host asked for (QM, not listed
+# among its known answers) and nobody answered, POOF_QUERIES times, goes POOF_WINDOW after the
+# first of those queries unless heard again by then (at least POOF_LATE after the last one).
+# A query within POOF_QUIET of the record's last reception proves nothing: a responder
+# multicasts a record at most once a second per link (§6).
+POOF_QUERIES = 2
+POOF_WINDOW = 10.0
+POOF_LATE = 1.0
+POOF_QUIET = 1.0
 CLOSE_WAIT = 5.0  # seconds close() waits for the receiver to leave select() (it wakes it)
 MAX_RECEIVE_ERRORS = 5  # receive failures in a row on one transport before a call gives up
 MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn)
@@ -346,6 +355,8 @@ class Querier:
         # A peer's query, where it came from, and when (on our clock)
         self._peer_queries: list[tuple[Message, Transport, int, float]] = []
         self._own_queries: dict[bytes, None] = {}
+        # §10.5: cache entry key -> (peers' queries for it gone unanswered, time of the first)
+        self._unanswered: dict[Any, tuple[int, float]] = {}
         self._ids: dict[int, None] = {}  # one-shot query IDs still accepted (bounded, ordered)
         self._stats: Counter[str] = Counter()
         self._receive_errors: dict[Transport, int] = {}
@@ -685,7 +696,8 @@ class Querier:
         """Counters: packets received/accepted/dropped (by reason; "shed_under_pressure" were
         dropped unparsed during a flood), queries sent, questions suppressed (by our own recent
         query, or "questions_suppressed_by_peers": another host's, §7.3, once per link it was
-        not sent on), cache size. Summed
+        not sent on), records other hosts asked for in vain ("flushed_unanswered", §10.5),
+        cache size. Summed
         over the sockets, what they drop before the Querier sees it ("dropped_oversize":
         larger than a buffer; "dropped_interface": unicast through an interface not selected)
         and the errors they read and wait through ("transient_receive_errors": ENOBUFS, an
@@ -1333,34 +1345,35 @@ class Querier:
     def _note_peer_queries(self, now: float) -> None:
         """Under the lock: remember the QM questions other hosts asked (RFC 6762 §7.3), unless
         their known answers hold a record we would not list ourselves (then the responder may
-        stay silent about it, and our own question is still needed)."""
+        stay silent about it, and our own question is still needed); and watch for records
+        they asked for in vain (§10.5, _note_unanswered)."""
         queries, self._peer_queries = self._peer_queries, []
-        # Only what some call is asking matters, and a query may hold hundreds of questions
-        # and known answers: the answers are grouped by key once per query, when needed, so
-        # the work is linear in the query (not questions x answers).
+        # Only what some call is asking matters to §7.3, and a query may hold hundreds of
+        # questions and known answers: the answers are grouped by key once per query, so the
+        # work is linear in the query (not questions x answers).
         wanted: set[tuple[str, int]] = set()
         for task in self._tasks:
             wanted.update(task.asks)
-        if not wanted:
-            return
         asked = self._peer_asked
         if len(asked) > 1024:
             for key in [k for k, t in asked.items() if now - t >= SUPPRESS]:
                 del asked[key]
+        gone: dict[Any, float] = {}
         for message, transport, interface, at in queries:
-            if now - at >= SUPPRESS:
-                continue  # asked long ago (it waited in the socket): it says nothing of now
-            by_key: dict[tuple[str, int, int], list[Record]] | None = None
+            by_key: dict[tuple[str, int, int], list[Record]] = {}
+            for record in message.answers:
+                by_key.setdefault(record.key, []).append(record)
+            # (A query with TC set, whose known answers go on in the next packets, is not
+            # queued: only flags 0 are.)
+            self._note_unanswered(message, interface, at, now, by_key, gone)
+            if not wanted or now - at >= SUPPRESS:
+                continue  # or asked long ago (it waited in the socket): it says nothing of now
             for question in message.questions:
                 if question.unicast_response or question.type == RecordType.ANY:
                     continue
                 qkey = question.key
                 if (qkey[0], qkey[1]) not in wanted:
                     continue
-                if by_key is None:
-                    by_key = {}
-                    for record in message.answers:
-                        by_key.setdefault(record.key, []).append(record)
                 theirs = by_key.get(qkey)
                 if theirs:
                     # What our packet on that link would list (§7.3): that link's records.
@@ -1372,6 +1385,58 @@ class Querier:
                 key = (qkey, transport, interface)
                 asked[key] = max(asked.get(key, -math.inf), min(at, now))
                 self._stats["peer_questions_seen"] += 1
+        if gone:
+            shortened = 0
+            for key, until in gone.items():
+                shortened += self._cache.reconfirm(now, max(0.0, until - now), keys=(key,))
+            if shortened:
+                self._stats["flushed_unanswered"] += shortened
+                log.debug("%d record(s) other hosts asked for in vain will go (§10.5)", shortened)
+                self._changed(frozenset())
+
+    def _note_unanswered(
+        self,
+        message: Message,
+        interface: int,
+        at: float,
+        now: float,
+        by_key: dict[tuple[str, int, int], list[Record]],
+        gone: dict[Any, float],
+    ) -> None:
+        """RFC 6762 §10.5: a peer's QM question that a cached record of ours answers, on the
+        link it was asked on, and that does not list it as a known answer, should bring that
+        record by multicast; POOF_QUERIES such questions with no reception of the record since
+        the first, and the record is noted in ``gone`` to expire POOF_WINDOW after that first
+        one (a reception before then restores its TTL, as any refresh does). A device that
+        vanished without a goodbye left its records for up to their TTL (75 minutes for a
+        PTR record) while other hosts asked for them; mDNSResponder watches the same way."""
+        cache = self._cache
+        tracked = self._unanswered
+        if len(tracked) > 4096:
+            tracked.clear()  # bounded against a flood of queries; a few misses cost nothing
+        for question in message.questions:
+            if question.unicast_response or question.type == RecordType.ANY:
+                continue  # a QU answer may go to the asker alone
+            entries = cache.entries(question.name, question.type, now)
+            if not entries:
+                continue
+            theirs = by_key.get(question.key, ())
+            for entry in entries:
+                if (
+                    entry.interface != interface
+                    or entry.goodbye
+                    or entry.received >= at - POOF_QUIET
+                    or entry.record in theirs
+                ):
+                    continue
+                count, first = tracked.get(entry.key, (0, at))
+                if entry.received > first:
+                    count, first = 0, at  # heard since the first: that one was answered
+                count += 1
+                tracked[entry.key] = (count, first)
+                if count >= POOF_QUERIES:
+                    until = max(first + POOF_WINDOW, at + POOF_LATE)
+                    gone[entry.key] = min(until, gone.get(entry.key, until))
 
     def _asked_on(self, qkey: tuple[str, int, int], links: Iterable[int], now: float) -> bool:
         """Did other hosts ask this, within SUPPRESS, on each of ``links`` (none: no), over

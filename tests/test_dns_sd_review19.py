@@ -6,13 +6,17 @@ sockets, no sleeping) or a RecordCache alone, and failed on the code as reviewed
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 
 import pytest
 
-from mdnsq import Message, Querier, Record, RecordType
+from mdnsq import Message, Querier, Record, RecordType, build_queries
+from mdnsq.interfaces import Interface
 from mdnsq.names import name_key
+from mdnsq.records import Question
 from tests.fakes import (
+    IFINDEX,
+    LAN,
     FakeNet,
     FakeTransport,
     a,
@@ -159,3 +163,120 @@ def test_only_dns_sd_ptr_records_ignore_the_flush_bit() -> None:
         cache.add(ptr(owner, "new.local", flush=True), 2, 105.0)
         left = sorted(r.target for r in cache.records(owner, RecordType.PTR, 106.5))
         assert left == (["new.local"] if flushes else ["new.local", "old.local"]), owner
+
+
+# -- 2. passive observation of failures (RFC 6762 §10.5) --------------------------------------
+
+
+def peer_query(name: str, rtype: RecordType) -> bytes:
+    [packet] = build_queries([Question(name, rtype)])
+    return packet
+
+
+def test_a_record_other_hosts_ask_for_in_vain_is_flushed_within_ten_seconds(
+    net: FakeNet,
+) -> None:
+    """RFC 6762 §10.5: a host that sees two or more queries its cached record would answer,
+    and no multicast answer with it within ten seconds, SHOULD flush it. The device answered
+    once and then lost power; from 20 s on two other hosts ask for its SRV record, 1 s apart,
+    and nobody answers. The watch goes on listing it until the record's TTL runs out
+    (120 s): queries are read only for §7.3, never for §10.5."""
+    q = fake_querier(net)
+    start = net.clock()
+    records = service_records("Gone", HTTP, "gone.local", 80, "192.0.2.5")
+    net.responders.append(device(records, start))
+    name = f"Gone.{HTTP}"
+    transport = net.transports[0]
+
+    def unplug(message: Message, n: FakeNet, t: FakeTransport) -> None:
+        if n.clock() - start > 1:  # the power is off: it answers nothing more
+            del net.responders[:]
+
+    net.responders.insert(0, unplug)
+    net.later(
+        20, peer_query(name, RecordType.SRV), transport, source=("192.0.2.77", 5353), to_group=True
+    )
+    net.later(
+        21, peer_query(name, RecordType.SRV), transport, source=("192.0.2.78", 5353), to_group=True
+    )
+    events = watch_events(net, q, 130)
+    assert events[0] == ("added", 0.05, "Gone")
+    assert [e[0] for e in events[1:]] == ["removed"]
+    assert events[1][1] <= 32
+
+
+def _asked_in_vain(
+    net: FakeNet, *queries: tuple[float, bytes, int, tuple[str, int]]
+) -> tuple[Querier, float]:
+    """A Querier holding an SRV record heard at 0 on IFINDEX (TTL 120), a call running (peer
+    queries are read only then), and ``queries`` (delay, packet, interface, source) from
+    other hosts to the group, nobody answering; returns it and the SRV record's expiry."""
+    transport = net.transport(interfaces=[LAN, OTHER_LINK])
+    q = fake_querier(net)
+    transport.inject(response(srv(f"Gone.{HTTP}", "gone.local", 80)), to_group=True)
+    q.process(0)
+    for delay, packet, interface, source in queries:
+        net.later(delay, packet, transport, source=source, interface=interface, to_group=True)
+    q.query("other.local", "A", timeout=40)  # the call during which the queries come
+    [entry] = q.cached_entries(f"Gone.{HTTP}", "SRV") or [None]
+    return q, (entry.expires if entry is not None else -1.0)
+
+
+PEER_A, PEER_B = ("192.0.2.77", 5353), ("192.0.2.78", 5353)
+OTHER_LINK = Interface(name="fake1", index=7, addresses=(IPv4Interface("198.51.100.1/24"),))
+SRV_Q = peer_query(f"Gone.{HTTP}", RecordType.SRV)
+
+
+def test_two_unanswered_peer_queries_make_the_record_go_ten_seconds_after_the_first(
+    net: FakeNet,
+) -> None:
+    q, expires = _asked_in_vain(net, (20, SRV_Q, IFINDEX, PEER_A), (21, SRV_Q, IFINDEX, PEER_B))
+    assert expires == -1.0  # gone by the end of the call (at 40 s), not at 120 s
+    assert q.stats()["flushed_unanswered"] == 1
+
+
+@pytest.mark.parametrize(
+    "why",
+    ["one query", "listed as known", "qu", "other link", "truncated", "too soon"],
+)
+def test_what_does_not_count_as_a_query_asked_in_vain(net: FakeNet, why: str) -> None:
+    """Only a QM question the responder should answer by multicast on that link counts: not
+    one listing the record as a known answer (§7.1: the responder stays silent), a QU one (the
+    answer may go to the asker alone), one on another link, one whose known answers go on in
+    another packet (TC), nor one within a second of the record's reception (§6: the responder
+    multicasts a record at most once a second)."""
+    name = f"Gone.{HTTP}"
+    known = build_queries(
+        [Question(name, RecordType.SRV)], [srv(name, "gone.local", 80).with_ttl(100)]
+    )[0]
+    qu = build_queries([Question(name, RecordType.SRV, unicast_response=True)])[0]
+    truncated = bytes([0, 0, 0x02, 0]) + SRV_Q[4:]  # TC: known answers go on in the next
+    second = {
+        "one query": None,
+        "listed as known": (21.0, known, IFINDEX, PEER_B),
+        "qu": (21.0, qu, IFINDEX, PEER_B),
+        "other link": (21.0, SRV_Q, 7, ("198.51.100.2", 5353)),
+        "truncated": (21.0, truncated, IFINDEX, PEER_B),
+        "too soon": (0.5, SRV_Q, IFINDEX, PEER_B),
+    }[why]
+    first = (20.0 if why != "too soon" else 0.4, SRV_Q, IFINDEX, PEER_A)
+    queries = [first] if second is None else [first, second]
+    q, expires = _asked_in_vain(net, *queries)
+    assert expires > 100, why
+    assert q.stats()["flushed_unanswered"] == 0
+
+
+def test_a_device_that_answers_the_peers_queries_is_kept(net: FakeNet) -> None:
+    """The watch of a live device sees nothing removed while other hosts keep asking."""
+    q = fake_querier(net)
+    start = net.clock()
+    records = service_records("Alive", HTTP, "alive.local", 80, "192.0.2.5")
+    net.responders.append(device(records, start))
+    name = f"Alive.{HTTP}"
+    transport = net.transports[0]
+    for at in range(20, 200, 7):  # another host asks; the device answers it, to the group
+        net.later(at, peer_query(name, RecordType.SRV), transport, source=PEER_A, to_group=True)
+        net.later(at + 0.05, response(records[1]), transport, to_group=True)
+    events = watch_events(net, q, 220)
+    assert [e[0] for e in events] == ["added"]
+    assert q.stats().get("flushed_unanswered", 0) == 0
