@@ -749,7 +749,19 @@ def _cmd_lookup(args: argparse.Namespace, out: cli_output.Output, deadline: Dead
                 "(its SRV record's target is '.', RFC 2782)"
             )
     if info is not None:
-        out.service(_of_family(info, args.ip_version))
+        shown = _of_family(info, args.ip_version)
+        out.service(shown)
+        if not shown.addresses:
+            # Found (exit 0: its SRV record answered), but nothing to connect to: say so, as
+            # avahi-resolve says it failed. Printed alone, the block without an address line
+            # read like a success.
+            family = {"v4": "IPv4 ", "v6": "IPv6 "}.get(args.ip_version, "")
+            _fail(
+                f"{cli_output.clean(shown.name)}: no {family}address heard for "
+                f"{cli_output.clean(shown.host)}"
+            )
+        elif not shown.complete:
+            _fail(f"{cli_output.clean(shown.name)}: no TXT record heard before the deadline")
     return info is not None
 
 

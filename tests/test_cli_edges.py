@@ -477,3 +477,24 @@ def test_vv_lines_are_cleaned_like_the_results(
     err = capsys.readouterr().err
     assert "heard on interface" in err and "\x1b" not in err
     assert not any(line.startswith("mdnsq: forged") for line in err.splitlines())
+
+
+def test_lookup_says_on_stderr_when_the_service_has_no_address(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The SRV and TXT records answered, the host never did: exit 0 (the service is there)
+    with a block and no address line read like a success; stderr now says what is missing.
+    (Found in a black-box run against python-zeroconf.)"""
+    _, s, t, _ = OFFICE
+    status, out = run_cli(monkeypatch, ["lookup", "Office", TYPE, "-t", "3"], response(s, t))
+    assert status == cli.EXIT_FOUND and "office.local" in out
+    assert capsys.readouterr().err == (
+        "mdnsq: Office._test._tcp.local: no address heard for office.local\n"
+    )
+    status, out = run_cli(
+        monkeypatch, ["lookup", "Office", TYPE, "-t", "3", "-6"], response(*OFFICE[1:])
+    )
+    assert status == cli.EXIT_FOUND
+    assert "no IPv6 address heard for office.local" in capsys.readouterr().err
+    status, out = run_cli(monkeypatch, ["lookup", "Office", TYPE, "-t", "3"], response(*OFFICE))
+    assert status == cli.EXIT_FOUND and capsys.readouterr().err == ""
