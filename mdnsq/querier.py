@@ -153,6 +153,7 @@ POOF_QUERIES = 2
 POOF_WINDOW = 10.0
 POOF_LATE = 1.0
 POOF_QUIET = 1.0
+POOF_BURST = 0.5  # queries for a record closer than this count once (one asker, two paths)
 CLOSE_WAIT = 5.0  # seconds close() waits for the receiver to leave select() (it wakes it)
 MAX_RECEIVE_ERRORS = 5  # receive failures in a row on one transport before a call gives up
 MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn)
@@ -355,8 +356,9 @@ class Querier:
         # A peer's query, where it came from, and when (on our clock)
         self._peer_queries: list[tuple[Message, Transport, int, float]] = []
         self._own_queries: dict[bytes, None] = {}
-        # §10.5: cache entry key -> (peers' queries for it gone unanswered, time of the first)
-        self._unanswered: dict[Any, tuple[int, float]] = {}
+        # §10.5: (cache entry key, transport) -> (peers' queries for it gone unanswered, time of
+        # the first, of the last)
+        self._unanswered: dict[tuple[Any, Transport], tuple[int, float, float]] = {}
         self._ids: dict[int, None] = {}  # one-shot query IDs still accepted (bounded, ordered)
         self._stats: Counter[str] = Counter()
         self._receive_errors: dict[Transport, int] = {}
@@ -1365,7 +1367,7 @@ class Querier:
                 by_key.setdefault(record.key, []).append(record)
             # (A query with TC set, whose known answers go on in the next packets, is not
             # queued: only flags 0 are.)
-            self._note_unanswered(message, interface, at, now, by_key, gone)
+            self._note_unanswered(message, transport, interface, at, now, by_key, gone)
             if not wanted or now - at >= SUPPRESS:
                 continue  # or asked long ago (it waited in the socket): it says nothing of now
             for question in message.questions:
@@ -1397,6 +1399,7 @@ class Querier:
     def _note_unanswered(
         self,
         message: Message,
+        transport: Transport,
         interface: int,
         at: float,
         now: float,
@@ -1405,11 +1408,15 @@ class Querier:
     ) -> None:
         """RFC 6762 §10.5: a peer's QM question that a cached record of ours answers, on the
         link it was asked on, and that does not list it as a known answer, should bring that
-        record by multicast; POOF_QUERIES such questions with no reception of the record since
-        the first, and the record is noted in ``gone`` to expire POOF_WINDOW after that first
-        one (a reception before then restores its TTL, as any refresh does). A device that
-        vanished without a goodbye left its records for up to their TTL (75 minutes for a
-        PTR record) while other hosts asked for them; mDNSResponder watches the same way."""
+        record by multicast. Counted per address family (socket), once per POOF_BURST (a
+        peer on two paths asks twice at once): when every socket of ours on that link has
+        seen POOF_QUERIES such questions with no reception of the record since the first, the
+        record is noted in ``gone`` to expire POOF_WINDOW after the first (a reception before
+        then restores its TTL, as any refresh does). Over one family alone proves nothing: a
+        responder may listen on one (an IPv6-only device among IPv4-only askers such as
+        python-zeroconf's default) and its records were taken away and found again, over
+        and over. A device that vanished without a goodbye left its records for up to their
+        TTL (75 minutes for a PTR record) while other hosts asked for them."""
         cache = self._cache
         tracked = self._unanswered
         if len(tracked) > 4096:
@@ -1429,13 +1436,27 @@ class Querier:
                     or entry.record in theirs
                 ):
                     continue
-                count, first = tracked.get(entry.key, (0, at))
+                count, first, last = tracked.get((entry.key, transport), (0, at, -math.inf))
                 if entry.received > first:
-                    count, first = 0, at  # heard since the first: that one was answered
+                    count, first, last = 0, at, -math.inf  # heard since: that one was answered
+                if at - last < POOF_BURST:
+                    continue  # the same query over two paths, or a burst: one
                 count += 1
-                tracked[entry.key] = (count, first)
-                if count >= POOF_QUERIES:
-                    until = max(first + POOF_WINDOW, at + POOF_LATE)
+                tracked[entry.key, transport] = (count, first, at)
+                if count < POOF_QUERIES:
+                    continue
+                firsts = []
+                for other in self._transports:
+                    if other is transport or not any(
+                        i.index == interface for i in other.interfaces
+                    ):
+                        continue
+                    seen = tracked.get((entry.key, other))
+                    if seen is None or seen[0] < POOF_QUERIES or entry.received > seen[1]:
+                        break
+                    firsts.append(seen[1])
+                else:
+                    until = max(min([first, *firsts]) + POOF_WINDOW, at + POOF_LATE)
                     gone[entry.key] = min(until, gone.get(entry.key, until))
 
     def _asked_on(self, qkey: tuple[str, int, int], links: Iterable[int], now: float) -> bool:

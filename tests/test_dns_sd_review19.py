@@ -280,3 +280,35 @@ def test_a_device_that_answers_the_peers_queries_is_kept(net: FakeNet) -> None:
     events = watch_events(net, q, 220)
     assert [e[0] for e in events] == ["added"]
     assert q.stats().get("flushed_unanswered", 0) == 0
+
+
+def test_unanswered_over_one_family_of_two_flushes_nothing(net: FakeNet) -> None:
+    """A responder may listen over one family: an IPv6-only device among IPv4-only askers
+    (python-zeroconf's default) never hears their queries. Counted over IPv4 alone, its
+    records were taken away and found again, over and over; the link counts as asked in
+    vain when every family of ours there saw it."""
+    import socket
+
+    v4 = net.transport(interfaces=[LAN])
+    v6 = net.transport(family=socket.AF_INET6, interfaces=[LAN])
+    q = Querier(transports=[v4, v6], clock=net.clock, wait=net.wait)
+    v6.inject(response(srv(f"Gone.{HTTP}", "gone.local", 80)), ("fe80::5", 5353), to_group=True)
+    q.process(0)
+    for at in (20, 22, 24):
+        net.later(at, SRV_Q, v4, source=PEER_A, to_group=True)
+    q.query("other.local", "A", timeout=40)
+    assert [e.record.port for e in q.cached_entries(f"Gone.{HTTP}", "SRV")] == [80]
+    assert q.stats()["flushed_unanswered"] == 0
+    for at in (20, 22):  # now over IPv6 too: gone ten seconds after the first IPv4 query
+        net.later(at, SRV_Q, v6, source=("fe80::77", 5353), to_group=True)
+        net.later(at, SRV_Q, v4, source=PEER_A, to_group=True)
+    q.query("other.local", "A", timeout=40)
+    assert q.cached_entries(f"Gone.{HTTP}", "SRV") == []
+    assert q.stats()["flushed_unanswered"] == 1
+
+
+def test_queries_in_one_burst_count_once(net: FakeNet) -> None:
+    """A peer on two paths to the link asks twice at once: one query, not two."""
+    q, expires = _asked_in_vain(net, (20.0, SRV_Q, IFINDEX, PEER_A), (20.1, SRV_Q, IFINDEX, PEER_B))
+    assert expires > 100
+    assert q.stats()["flushed_unanswered"] == 0
