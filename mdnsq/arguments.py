@@ -119,7 +119,7 @@ def service_args(
         if instance is not None or type is not None:
             raise TypeError("give either a name or instance= and type=, not both")
         if not isinstance(name, str):
-            raise TypeError(f"a name must be str, not {type(name).__name__}")
+            raise TypeError(f"a name must be str, not {name.__class__.__name__}")
         # Read as typed first: dots around and doubled in the instance are its own, and
         # normalized as a name first, the empty labels between them were refused.
         full = asked_name(typed_instance_name(name))

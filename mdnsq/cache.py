@@ -767,6 +767,14 @@ class RecordCache:
             return [_view(members, s, names)] if s[_EXPIRES] > now else []
         return [_view(k, s, names) for k in members if (s := entries[k])[_EXPIRES] > now]
 
+    def size(self, name: str, rtype: int, rclass: int = 1) -> int:
+        """How many entries (name, type, class) holds, expired ones not yet removed included:
+        a bound read without building a view of each."""
+        members = self._buckets.get(_bucket(name_key(name), rtype, rclass))
+        if members is None:
+            return 0
+        return len(members) if isinstance(members, dict) else 1
+
     def entries_for_name(self, name: str, now: float) -> list[CacheEntry]:
         """Live entries of every type for a name (for ANY queries)."""
         if now >= self._requests_due:

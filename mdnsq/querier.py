@@ -154,6 +154,9 @@ POOF_WINDOW = 10.0
 POOF_LATE = 1.0
 POOF_QUIET = 1.0
 POOF_BURST = 0.5  # queries for a record closer than this count once (one asker, two paths)
+# Records of one name and type beyond this are not looked at: a query for a type with
+# thousands of instances cost ms each, under the lock (their SRV questions are looked at).
+POOF_MAX_RRSET = 64
 CLOSE_WAIT = 5.0  # seconds close() waits for the receiver to leave select() (it wakes it)
 MAX_RECEIVE_ERRORS = 5  # receive failures in a row on one transport before a call gives up
 MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn)
@@ -263,6 +266,11 @@ def _needle(name: str) -> bytes | None:
     except ValueError:
         return None
     return bytes((len(labels[0]),)) + labels[0].lower() if labels else None
+
+
+def _loose(record: Record) -> tuple[Any, ...]:
+    """A record's identity with every name in it compared without ASCII case."""
+    return (record.key, *(f.lower() if isinstance(f, str) else f for f in record[4:]))
 
 
 def _indexes(transport: Transport) -> list[int]:
@@ -1424,21 +1432,27 @@ class Querier:
         for question in message.questions:
             if question.unicast_response or question.type == RecordType.ANY:
                 continue  # a QU answer may go to the asker alone
-            entries = cache.entries(question.name, question.type, now)
-            if not entries:
+            size = cache.size(question.name, question.type, question.rclass)
+            if not size or size > POOF_MAX_RRSET:
                 continue
-            theirs = by_key.get(question.key, ())
+            entries = cache.entries(question.name, question.type, now, question.rclass)
+            # Their known answers, compared without case in names of the data too: a
+            # responder seeing its record listed so stays silent (Avahi, mDNSResponder and
+            # python-zeroconf compare names so), and that silence is no failure.
+            theirs = {_loose(r) for r in by_key.get(question.key, ())}
             for entry in entries:
                 if (
                     entry.interface != interface
                     or entry.goodbye
                     or entry.received >= at - POOF_QUIET
-                    or entry.record in theirs
+                    or (theirs and _loose(entry.record) in theirs)
                 ):
                     continue
                 count, first, last = tracked.get((entry.key, transport), (0, at, -math.inf))
-                if entry.received > first:
-                    count, first, last = 0, at, -math.inf  # heard since: that one was answered
+                if entry.received > first or at - first > POOF_WINDOW:
+                    # Heard since (that one was answered), or too long ago to be the same
+                    # failure: the RFC's queries fall within ten seconds.
+                    count, first, last = 0, at, -math.inf
                 if at - last < POOF_BURST:
                     continue  # the same query over two paths, or a burst: one
                 count += 1
@@ -1452,7 +1466,12 @@ class Querier:
                     ):
                         continue
                     seen = tracked.get((entry.key, other))
-                    if seen is None or seen[0] < POOF_QUERIES or entry.received > seen[1]:
+                    if (
+                        seen is None
+                        or seen[0] < POOF_QUERIES
+                        or entry.received > seen[1]
+                        or at - seen[1] > POOF_WINDOW
+                    ):
                         break
                     firsts.append(seen[1])
                 else:
@@ -1698,7 +1717,10 @@ class Querier:
                     )
                 ]
                 if off:
-                    links = {targets[n][2] for n in off}
+                    links: set[int | None] = set()
+                    for n in off:
+                        transport, _, link, alone = targets[n]
+                        links.update((link,) if alone else _indexes(transport) or (link,))
                     self._stats["questions_suppressed_by_peers"] += len(links)
                     if len(off) == len(targets):
                         continue

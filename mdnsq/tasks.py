@@ -234,13 +234,13 @@ class QueryTask(SettleTask):
         # Each record once (two links' copies are equal), with the whole seconds of TTL left,
         # as dig shows a cached answer's: a record heard a minute before the call said the TTL
         # it came with, and a script keeping it kept it a minute too long.
-        seen: dict[Record, None] = {}
+        # Of copies from several links (equal records), the longest-lived, in first order.
+        best: dict[Record, int] = {}
         for entry in self._entries(cache, now):
-            if entry.record not in seen:
-                left = 0 if entry.goodbye else max(0, int(entry.expires - now))
-                record = entry.record
-                seen[record if record.ttl == left else record.with_ttl(left)] = None
-        self.result = list(seen)
+            left = 0 if entry.goodbye else max(0, int(entry.expires - now))
+            if left > best.get(entry.record, -1):
+                best[entry.record] = left  # the key, and its place, stay the first copy's
+        self.result = [r if r.ttl == left else r.with_ttl(left) for r, left in best.items()]
 
 
 def all_addresses_known(cache: RecordCache, name: str, now: float) -> bool:
@@ -341,11 +341,15 @@ class ServiceTask(SettleTask):
         elif self.started or all_addresses_known(cache, info.host, now):
             self.done = True
         else:
+            # The info's link (None: the link the transport could not name, 0).
             heard = min(
-                e.received
-                for rtype in (RecordType.A, RecordType.AAAA)
-                for e in cache.entries(info.host, rtype, now)
-                if e.interface == info.interface
+                (
+                    e.received
+                    for rtype in (RecordType.A, RecordType.AAAA)
+                    for e in cache.entries(info.host, rtype, now)
+                    if (e.interface or None) == info.interface
+                ),
+                default=now,
             )
             if now >= heard + self.settle:
                 self.done = True
