@@ -549,6 +549,16 @@ def _read_input(path: str) -> bytes:
 def _nothing_hint(args: argparse.Namespace) -> str:
     """What to try when nothing was found. `query` asks for the name as typed (other commands
     add .local): a name outside .local and the reverse zones is nobody's on a link."""
+    if args.command == "lookup" and args.type is not None:
+        from mdnsq.service import typed_instance_parts
+
+        parts = typed_instance_parts(args.instance)
+        if parts is not None:  # a full name, and a TYPE: the name was asked as one label
+            label = ".".join(parts[0])
+            return (
+                f"with a TYPE, INSTANCE is the instance label alone: try '{label}' "
+                f"{args.type}, or the full name without a TYPE"
+            )
     if args.command == "query":
         import ipaddress
 

@@ -498,3 +498,14 @@ def test_lookup_says_on_stderr_when_the_service_has_no_address(
     assert "no IPv6 address heard for office.local" in capsys.readouterr().err
     status, out = run_cli(monkeypatch, ["lookup", "Office", TYPE, "-t", "3"], response(*OFFICE))
     assert status == cli.EXIT_FOUND and capsys.readouterr().err == ""
+
+
+def test_lookup_of_a_full_name_with_a_type_hints_at_the_instance_label(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With TYPE, INSTANCE is the raw label, so a full name given with its type was asked
+    as one label nobody publishes, and the hint said to check the link."""
+    status, _ = run_cli(monkeypatch, ["lookup", "svc one._c1._tcp.local", "_c1._tcp", "-t", "1"])
+    assert status == cli.EXIT_NOTHING
+    err = capsys.readouterr().err
+    assert "try 'svc one' _c1._tcp, or the full name without a TYPE" in err
