@@ -3,10 +3,23 @@
 # Each checks its arguments (arguments.py) before the Querier opens any socket.
 from __future__ import annotations
 
+from typing import Any, Literal, overload
+
 from mdnsq.arguments import checked_timeout, host_args, query_args, service_args, type_args
 from mdnsq.interfaces import InterfaceSpec
 from mdnsq.querier import IPVersion, Querier
-from mdnsq.records import Record
+from mdnsq.records import (
+    AAAARecord,
+    ARecord,
+    CNAMERecord,
+    HINFORecord,
+    NSECRecord,
+    PTRRecord,
+    Record,
+    RecordType,
+    SRVRecord,
+    TXTRecord,
+)
 from mdnsq.service import Address, ServiceInfo
 
 __all__ = ["browse", "query", "resolve_host", "resolve_service", "service_types"]
@@ -56,6 +69,114 @@ def resolve_service(
         return q.resolve_service(name, timeout, instance=instance, type=type)
 
 
+@overload
+def query(
+    name: str,
+    type: Literal["A", RecordType.A],
+    timeout: float = ...,
+    *,
+    interfaces: InterfaceSpec = ...,
+    ip_version: IPVersion | str = ...,
+    one_shot: bool = ...,
+) -> list[ARecord]: ...
+
+
+@overload
+def query(
+    name: str,
+    type: Literal["AAAA", RecordType.AAAA],
+    timeout: float = ...,
+    *,
+    interfaces: InterfaceSpec = ...,
+    ip_version: IPVersion | str = ...,
+    one_shot: bool = ...,
+) -> list[AAAARecord]: ...
+
+
+@overload
+def query(
+    name: str,
+    type: Literal["PTR", RecordType.PTR],
+    timeout: float = ...,
+    *,
+    interfaces: InterfaceSpec = ...,
+    ip_version: IPVersion | str = ...,
+    one_shot: bool = ...,
+) -> list[PTRRecord]: ...
+
+
+@overload
+def query(
+    name: str,
+    type: Literal["CNAME", RecordType.CNAME],
+    timeout: float = ...,
+    *,
+    interfaces: InterfaceSpec = ...,
+    ip_version: IPVersion | str = ...,
+    one_shot: bool = ...,
+) -> list[CNAMERecord]: ...
+
+
+@overload
+def query(
+    name: str,
+    type: Literal["SRV", RecordType.SRV],
+    timeout: float = ...,
+    *,
+    interfaces: InterfaceSpec = ...,
+    ip_version: IPVersion | str = ...,
+    one_shot: bool = ...,
+) -> list[SRVRecord]: ...
+
+
+@overload
+def query(
+    name: str,
+    type: Literal["TXT", RecordType.TXT],
+    timeout: float = ...,
+    *,
+    interfaces: InterfaceSpec = ...,
+    ip_version: IPVersion | str = ...,
+    one_shot: bool = ...,
+) -> list[TXTRecord]: ...
+
+
+@overload
+def query(
+    name: str,
+    type: Literal["HINFO", RecordType.HINFO],
+    timeout: float = ...,
+    *,
+    interfaces: InterfaceSpec = ...,
+    ip_version: IPVersion | str = ...,
+    one_shot: bool = ...,
+) -> list[HINFORecord]: ...
+
+
+@overload
+def query(
+    name: str,
+    type: Literal["NSEC", RecordType.NSEC],
+    timeout: float = ...,
+    *,
+    interfaces: InterfaceSpec = ...,
+    ip_version: IPVersion | str = ...,
+    one_shot: bool = ...,
+) -> list[NSECRecord]: ...
+
+
+@overload
+def query(
+    name: str,
+    type: int | str,
+    timeout: float = ...,
+    *,
+    interfaces: InterfaceSpec = ...,
+    ip_version: IPVersion | str = ...,
+    one_shot: bool = ...,
+) -> list[Record]: ...
+
+
 def query(
     name: str,
     type: int | str,
@@ -64,7 +185,7 @@ def query(
     interfaces: InterfaceSpec = None,
     ip_version: IPVersion | str = "any",
     one_shot: bool = False,
-) -> list[Record]:
+) -> list[Any]:
     """Records of one (name, type), e.g. query("printer.local", "AAAA")."""
     query_args(name, type, timeout)
     with Querier(interfaces, ip_version, one_shot) as q:

@@ -661,7 +661,7 @@ def _family(addresses: Sequence[IPAddress], ip_version: str) -> tuple[IPAddress,
     return tuple(a for a in addresses if a.version == version)
 
 
-def _ptrs_of(query: Callable[[str], list[Record]], name: str) -> tuple[str, list[Record]]:
+def _ptrs_of(query: Callable[[str], Sequence[Record]], name: str) -> tuple[str, Sequence[Record]]:
     return name, query(name)
 
 

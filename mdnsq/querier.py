@@ -72,7 +72,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from mdnsq.arguments import (
     asked_name,
@@ -98,7 +98,21 @@ from mdnsq.interfaces import Interface, InterfaceSpec, check_spec, list_interfac
 from mdnsq.locks import OwnedLock
 from mdnsq.names import name_key, name_to_wire_labels, normalize_name
 from mdnsq.parser import parse_message
-from mdnsq.records import FLAG_QR, Message, Question, Record, RecordType
+from mdnsq.records import (
+    FLAG_QR,
+    AAAARecord,
+    ARecord,
+    CNAMERecord,
+    HINFORecord,
+    Message,
+    NSECRecord,
+    PTRRecord,
+    Question,
+    Record,
+    RecordType,
+    SRVRecord,
+    TXTRecord,
+)
 from mdnsq.service import (
     Address,
     ServiceEvent,
@@ -745,10 +759,55 @@ class Querier:
 
     # -- public calls ---------------------------------------------------------------------
 
-    def query(self, name: str, type: int | str, timeout: float = 1.0) -> list[Record]:
+    @overload
+    def query(
+        self, name: str, type: Literal["A", RecordType.A], timeout: float = ...
+    ) -> list[ARecord]: ...
+
+    @overload
+    def query(
+        self, name: str, type: Literal["AAAA", RecordType.AAAA], timeout: float = ...
+    ) -> list[AAAARecord]: ...
+
+    @overload
+    def query(
+        self, name: str, type: Literal["PTR", RecordType.PTR], timeout: float = ...
+    ) -> list[PTRRecord]: ...
+
+    @overload
+    def query(
+        self, name: str, type: Literal["CNAME", RecordType.CNAME], timeout: float = ...
+    ) -> list[CNAMERecord]: ...
+
+    @overload
+    def query(
+        self, name: str, type: Literal["SRV", RecordType.SRV], timeout: float = ...
+    ) -> list[SRVRecord]: ...
+
+    @overload
+    def query(
+        self, name: str, type: Literal["TXT", RecordType.TXT], timeout: float = ...
+    ) -> list[TXTRecord]: ...
+
+    @overload
+    def query(
+        self, name: str, type: Literal["HINFO", RecordType.HINFO], timeout: float = ...
+    ) -> list[HINFORecord]: ...
+
+    @overload
+    def query(
+        self, name: str, type: Literal["NSEC", RecordType.NSEC], timeout: float = ...
+    ) -> list[NSECRecord]: ...
+
+    @overload
+    def query(self, name: str, type: int | str, timeout: float = ...) -> list[Record]: ...
+
+    def query(self, name: str, type: int | str, timeout: float = 1.0) -> list[Any]:
         """Records answering (name, type), each with the whole seconds of its TTL left (0 for
-        one that said goodbye). Returns early only for unique (cache-flush) answers, or,
-        one_shot, once the first answer has settled (legacy replies carry no flush bit)."""
+        one that said goodbye); typed by the type's record class when the type is a literal
+        (``list[AAAARecord]`` for "AAAA"). Returns early only for unique (cache-flush)
+        answers, or, one_shot, once the first answer has settled (legacy replies carry no
+        flush bit)."""
         asked, rtype, seconds = query_args(name, type, timeout)
         task = QueryTask(asked, rtype, self.settle, self.one_shot)
         self._run(task, seconds)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import mdnsq
-from mdnsq import InvalidArgument, Querier, cli
+from mdnsq import InvalidArgument, Querier, RecordType, cli
 from mdnsq.names import escape_label
 from mdnsq.service import instance_name
 from tests.fakes import FakeNet, response, service_records
@@ -223,3 +224,25 @@ def test_an_empty_instance_before_a_type_is_still_refused() -> None:
 
     with pytest.raises(InvalidArgument):
         service_args("._t._tcp", 1, None, None)
+
+
+@pytest.mark.parametrize("function", [Querier.query, mdnsq.query])
+def test_query_s_overloads_name_the_record_class_of_each_literal_type(function: Any) -> None:
+    """`q.query(name, "AAAA")` is typed list[AAAARecord], so a script reads `.address`
+    without isinstance; each overload must name the class the parser builds for its type."""
+    import typing
+
+    import mdnsq.records
+
+    overloads = typing.get_overloads(function)
+    assert len(overloads) == 9  # eight decoded types, and any other type
+    checked = set()
+    for overload in overloads[:-1]:
+        hints = typing.get_type_hints(overload, vars(sys.modules[function.__module__]))
+        literals = typing.get_args(hints["type"])
+        (record_class,) = typing.get_args(hints["return"])
+        assert issubclass(record_class, mdnsq.records.Record)
+        text, member = literals
+        assert RecordType.parse(text) == member == record_class.type
+        checked.add(member)
+    assert len(checked) == 8
