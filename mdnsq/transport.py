@@ -162,6 +162,41 @@ def _only_joined_groups(sock: socket.socket, level: int, option: int | None) -> 
         log.debug("cannot restrict multicast to joined groups: %s", exc)
 
 
+def _devices_in_group(family: int, group: str) -> set[int] | None:
+    """Linux: the indexes of the interfaces whose device is in ``group`` now, from
+    /proc/net/igmp or /proc/net/igmp6 (this network namespace's); None if unreadable. A
+    device unregistered and made again under its index (a link recreated, moved to another
+    namespace and back), or whose IPv6 was torn down (an MTU below 1280 for a moment), is out
+    of the group while the socket's own list still holds the membership: a join then fails
+    with EADDRINUSE, and only this tells the two apart."""
+    try:
+        if family == socket.AF_INET:
+            with open("/proc/net/igmp", encoding="ascii") as f:
+                lines = f.read().splitlines()[1:]
+            # The group as the kernel prints its __be32: %08X of the number in host order.
+            wanted = f"{struct.unpack('=I', socket.inet_aton(group))[0]:08X}"
+            found: set[int] = set()
+            index = -1
+            for line in lines:
+                fields = line.split()
+                if not fields:
+                    continue
+                if not line[0].isspace():
+                    index = int(fields[0])  # a device: "Idx Device : Count Querier"
+                elif fields[0].upper() == wanted:
+                    found.add(index)
+            return found
+        with open("/proc/net/igmp6", encoding="ascii") as f:
+            wanted = socket.inet_pton(socket.AF_INET6, group).hex()
+            return {
+                int(fields[0])
+                for fields in (line.split() for line in f)
+                if len(fields) > 2 and fields[2].lower() == wanted
+            }
+    except (OSError, ValueError):
+        return None
+
+
 def _stamp_arrivals(sock: socket.socket) -> bool:
     """Have the kernel note each datagram's arrival (the first SIOCGSTAMPNS turns that on, and
     says ENOENT: nothing read yet); whether the platform gives arrival times."""
@@ -466,8 +501,31 @@ class _UDPTransport:
         fresh = {i.index: i for i in selected or ()}
         before = {i.index for i in self.interfaces}
         joined = [i for i in selected or () if i.index not in before]
+        rejoined = False
         if self.port:
             joined = self._join_all(joined)[0]
+            in_group = _devices_in_group(self.family, self.group) if _LINUX else None
+            for interface in self.interfaces:
+                current = fresh.get(interface.index)
+                if (
+                    in_group is None
+                    or current is None
+                    or not current.up
+                    or interface.index in in_group
+                ):
+                    continue
+                # Out of the group, with our membership still on the socket (see
+                # _devices_in_group): deaf there for good unless joined again.
+                with contextlib.suppress(OSError):
+                    self._leave(interface)
+                try:
+                    self._join(current)
+                except OSError as exc:
+                    self._join_errors += 1
+                    log.warning("cannot join %s on %s: %s", self.group, current.name, exc)
+                else:
+                    rejoined = True
+                    log.info("%s on %s: joined again", self.group, current.name)
         kept = [
             fresh.get(i.index, i)  # with its current addresses; a held one as it was joined
             for i in self.interfaces
@@ -489,7 +547,7 @@ class _UDPTransport:
         self._default_index = kept[0].index if len(kept) == 1 else 0
         self._mcast_if = None
         seen = {i.index: (present[i.index].up, present[i.index].addresses) for i in kept}
-        changed = seen != self._seen
+        changed = seen != self._seen or rejoined
         self._seen = seen
         if after != before:
             names = ", ".join(i.name for i in kept) or "no interface"
