@@ -171,6 +171,7 @@ POOF_BURST = 0.5  # queries for a record closer than this count once (one asker,
 # Records of one name and type beyond this are not looked at: a query for a type with
 # thousands of instances cost ms each, under the lock (their SRV questions are looked at).
 POOF_MAX_RRSET = 64
+SHARED_RECHECK = 30.0  # how often unicast_response looks whether port 5353 is shared
 CLOSE_WAIT = 5.0  # seconds close() waits for the receiver to leave select() (it wakes it)
 MAX_RECEIVE_ERRORS = 5  # receive failures in a row on one transport before a call gives up
 MAX_BATCH = 64  # packets read per transport per wake-up (others wait their turn)
@@ -317,9 +318,9 @@ class Querier:
     ``interfaces``: names, indexes or addresses (default: every multicast-capable interface).
     ``ip_version``: "any", "v4" or "v6". ``one_shot``: query from an ephemeral port (legacy
     unicast, RFC 6762 §5.1) instead of sharing port 5353. ``unicast_response``: set the QU bit on
-    the first query of each question (§5.4). ``transports``, ``clock`` and ``wait`` replace the
-    sockets, the clock (default: boot_clock()) and the readiness wait (tests drive a Querier
-    without a network).
+    the first query of each question (§5.4), unless another program shares port 5353 (§15.1).
+    ``transports``, ``clock`` and ``wait`` replace the sockets, the clock (default:
+    boot_clock()) and the readiness wait (tests drive a Querier without a network).
     """
 
     def __init__(
@@ -378,6 +379,8 @@ class Querier:
         # A peer's query, where it came from, and when (on our clock)
         self._peer_queries: list[tuple[Message, Transport, int, float]] = []
         self._own_queries: dict[bytes, None] = {}
+        self._port_shared = False  # another socket shares our port 5353 (_port_to_ourselves)
+        self._shared_checked = -math.inf
         # §10.5: (cache entry key, transport) -> (peers' queries for it gone unanswered, time of
         # the first, of the last)
         self._unanswered: dict[tuple[Any, Transport], tuple[int, float, float]] = {}
@@ -1649,7 +1652,7 @@ class Querier:
         for ask in asks.values():
             if ask.next_at <= now:
                 question = ask.question
-                if ask.sent == 0 and self.unicast_response:
+                if ask.sent == 0 and self.unicast_response and self._port_to_ourselves(now):
                     question = Question(question.name, question.type, unicast_response=True)
                 due.append(question)
                 ask.count_sent(now, task.max_interval)
@@ -1673,6 +1676,19 @@ class Querier:
         if due:
             self._transmit(due, now, windows, task)
         return next_at
+
+    def _port_to_ourselves(self, now: float) -> bool:
+        """Whether no other socket (an mDNS daemon beside us) shares our port 5353, looked at
+        at most every SHARED_RECHECK: unicast to a shared port reaches one of the sockets
+        only, so a QU question's answers could go to the daemon, and RFC 6762 §15.1 says not
+        to ask for them then."""
+        if now >= self._shared_checked + SHARED_RECHECK:
+            self._shared_checked = now
+            shared = any(getattr(t, "shares_port", lambda: None)() for t in self._transports)
+            if shared and not self._port_shared:
+                log.info("another program shares port 5353: no unicast replies asked for")
+            self._port_shared = shared
+        return not self._port_shared
 
     def _alone(self, transport: Transport) -> bool:
         """Whether queries go to each of ``transport``'s links alone (see _transmit)."""

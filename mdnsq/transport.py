@@ -46,6 +46,7 @@ import errno
 import fcntl
 import logging
 import math
+import os
 import select
 import socket
 import struct
@@ -556,6 +557,26 @@ class _UDPTransport:
 
     def fileno(self) -> int:
         return self._sock.fileno()
+
+    def shares_port(self) -> bool | None:
+        """Linux: whether another socket of this network namespace and family is bound to our
+        port (an mDNS daemon beside us); None when unknown (elsewhere, or an ephemeral port).
+        Unicast to a shared port reaches one of the sockets only (RFC 6762 §15.1)."""
+        if not _LINUX or self.port != MDNS_PORT or self._closed:
+            return None
+        try:
+            mine = os.fstat(self._sock.fileno()).st_ino
+            path = "/proc/net/udp" if self.family == socket.AF_INET else "/proc/net/udp6"
+            with open(path, encoding="ascii") as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    port = int(fields[1].rsplit(":", 1)[1], 16)
+                    if port == MDNS_PORT and int(fields[9]) != mine:
+                        return True
+        except (OSError, ValueError, IndexError, StopIteration):
+            return None
+        return False
 
     @property
     def local_port(self) -> int:

@@ -126,3 +126,36 @@ def test_follow_interfaces_joins_again_an_interface_whose_membership_the_kernel_
         peer_sends(family, b"after")
         got = transport.receive(WAIT)
         assert got is not None and got.data == b"after", "deaf on the link it lists as joined"
+
+
+def test_a_querier_beside_another_mdns_socket_does_not_ask_for_unicast_replies(link: None) -> None:
+    """RFC 6762 §15.1: unicast to port 5353 reaches one of the sockets bound to it,
+    so an implementation that is not alone on the port SHOULD NOT ask for QU replies (detect
+    it by binding without SO_REUSEADDR/SO_REUSEPORT first). With a socket bound as Avahi binds
+    (both options, same user), Linux splits unicast to 5353 between the two by a hash of the
+    sender (20 senders: 13 to the other socket, 7 to the transport); Avahi under its own
+    user, or a daemon without SO_REUSEPORT, loses all of it to the newest socket. The
+    Querier asked QU all the same, and a share of the answers it asked for went to the
+    daemon; it now looks (/proc/net/udp) and asks QM. Alone on the port, it asks QU."""
+    from mdnsq import Querier, parse_message
+
+    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # avahi-daemon, bound first
+    daemon.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    daemon.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    daemon.bind(("", 5353))
+    peer = netlab.peer_v4(HOST, timeout=WAIT)
+    try:
+        with Querier(interfaces=[MINE], ip_version="v4", unicast_response=True) as q:
+            q.query("nobody.local", "A", timeout=0.05)
+            first = parse_message(peer.recvfrom(9000)[0])
+        assert not first.questions[0].unicast_response, (
+            "QU asked while another socket shares port 5353"
+        )
+        daemon.close()
+        with Querier(interfaces=[MINE], ip_version="v4", unicast_response=True) as q:
+            q.query("alone.local", "A", timeout=0.05)
+            first = parse_message(peer.recvfrom(9000)[0])
+        assert first.questions[0].unicast_response
+    finally:
+        peer.close()
+        daemon.close()
