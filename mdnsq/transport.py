@@ -113,7 +113,7 @@ _IPV6_RECVERR: int | None = getattr(socket, "IPV6_RECVERR", 25) if _LINUX else N
 # hot path of a socket read as datagrams come pays nothing (SO_TIMESTAMPNS would put a control
 # message on every one: +200 B and 4 allocations a datagram).
 _SIOCGSTAMPNS = 0x8907  # linux/sockios.h
-_TIMESPEC = struct.Struct("@ql")  # struct timespec { time_t tv_sec; long tv_nsec; }
+_TIMESPEC = struct.Struct("@ll")  # the ioctl's old timespec: { long tv_sec; long tv_nsec; }
 STAMP_AFTER = 1.0
 _MSG_ERRQUEUE = int(getattr(socket, "MSG_ERRQUEUE", 0x2000))
 _MAX_DRAIN = 64  # queued errors read per drain; a longer queue keeps POLLERR up for the next
