@@ -27,6 +27,7 @@ from mdnsq.service import (
     instance_key,
 )
 from mdnsq.tasks import (
+    ADDRESS_TYPES,
     MAX_RESOLVING,
     PARTIAL_AFTER,
     REFRESH_SUPPRESS,
@@ -36,6 +37,7 @@ from mdnsq.tasks import (
     SUPPRESS,
     WATCH_MAX_INTERVAL,
     Task,
+    addresses_heard,
     all_addresses_known,
     missing_questions,
 )
@@ -47,21 +49,27 @@ class BrowseTask(Task):
     """Yields each instance once, when complete and its addresses have settled; at the
     deadline, the partial ones with an SRV.
 
-    Settled is resolve_host's rule: both address types present with the cache-flush bit or
-    denied by NSEC, or ``settle`` after the instance first became complete. Responders send
-    the families apart (Avahi answers a query over IPv6 with the AAAA alone, the same query
-    over IPv4 with both), and an instance yielded on the first would lack the other address."""
+    Settled is resolve_host's rule: both address types (those of ``types``) present with the
+    cache-flush bit or denied by NSEC, or ``settle`` after its first address arrived.
+    Responders send the families apart (Avahi answers a query over IPv6 with the AAAA alone,
+    the same query over IPv4 with both), and an instance yielded on the first would lack the
+    other address."""
 
     follows_changes = True
     continuous = True
 
-    def __init__(self, service_type: str, settle: float = SETTLE) -> None:
+    def __init__(
+        self,
+        service_type: str,
+        settle: float = SETTLE,
+        types: tuple[RecordType, ...] = ADDRESS_TYPES,
+    ) -> None:
         super().__init__(service_type)
         self.service_type = service_type
         self.settle = settle
+        self.types = types
         self.yielded: set[str] = set()
         self.complete_since: dict[str, float] = {}  # instance key -> first seen complete
-        self.started = True  # the first look, at the cache alone: what is there is settled
         # Instances are read again only when a name they were read from changed (see
         # changed()): reading every instance on every wake-up cost ~0.9 ms an instance whose
         # TXT record holds thousands of empty strings (90 ms a wake-up for 100 of them).
@@ -314,11 +322,13 @@ class BrowseTask(Task):
         if not partial:
             if not info.complete:
                 return
-            since = self.complete_since.get(key, now)
+            # From when its first address arrived (resolve_host's rule): heard long ago, at
+            # once; heard in the pass before the first look, not (that is no cache answer).
+            since = addresses_heard(cache, info.host, now, info.interface)
+            if since is None:
+                since = self.complete_since.get(key, now)
             if not (
-                self.started
-                or now >= since + self.settle
-                or all_addresses_known(cache, info.host, now)
+                now >= since + self.settle or all_addresses_known(cache, info.host, now, self.types)
             ):
                 settling[key] = since
                 return
@@ -327,7 +337,6 @@ class BrowseTask(Task):
 
     def update(self, cache: RecordCache, now: float) -> None:
         self._yield_new(cache, now, partial=False)
-        self.started = False
 
     def wake_at(self, cache: RecordCache, now: float) -> float:
         settled = min(self.complete_since.values(), default=math.inf) + self.settle

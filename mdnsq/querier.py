@@ -338,6 +338,11 @@ class Querier:
     ) -> None:
         # Checked (once: an iterator would be spent by the first socket) before any opens.
         families = parse_ip_version(ip_version)
+        # The address types a call waits for once the first address came: over one family
+        # alone, that family's (tasks.all_addresses_known).
+        self._settle_types = tuple(
+            t for t, on in zip((RecordType.A, RecordType.AAAA), families, strict=True) if on
+        )
         spec = check_spec(interfaces)
         settle = checked_timeout(settle, "settle")
         if not 0 <= settle < math.inf:
@@ -819,7 +824,7 @@ class Querier:
     def resolve_host(self, name: str, timeout: float = 2.0) -> list[Address]:
         """IPv4/IPv6 addresses of ``name`` ('.local' added to a bare host name)."""
         host, seconds = host_args(name, timeout)
-        task = HostTask(host, self.settle)
+        task = HostTask(host, self.settle, self._settle_types)
         self._run(task, seconds)
         return task.result
 
@@ -841,7 +846,7 @@ class Querier:
         least the SRV record arrived; otherwise None.
         """
         full, seconds = service_args(name, timeout, instance, type)
-        task = ServiceTask(full, self.settle)
+        task = ServiceTask(full, self.settle, self._settle_types)
         self._run(task, seconds)
         return task.result
 
@@ -854,7 +859,7 @@ class Querier:
         §4.1); a PTR record pointing anywhere else names none and is left out."""
         stype, seconds = type_args(service_type, timeout, none_ok=False)
         self._check_open()  # now, not at the first next(): a call after close() raises
-        task = BrowseTask(stype, self.settle)
+        task = BrowseTask(stype, self.settle, self._settle_types)
         return self._drive(task, seconds)
 
     def watch(

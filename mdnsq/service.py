@@ -464,6 +464,6 @@ def build_service_info(
         addresses=tuple(addresses_for(cache, srv.target, now, link)),
         txt=txt,
         interface=link or None,
-        ttl=max(0, int(min(remaining))),
+        ttl=max(0, int(min(remaining) + 0.5)),  # the nearest second, as query() gives
         _has_txt=has_txt,
     )

@@ -44,6 +44,7 @@ from mdnsq.service import (
 )
 
 __all__ = [
+    "ADDRESS_TYPES",
     "FIRST_DELAY",
     "FIRST_INTERVAL",
     "MAX_RESOLVING",
@@ -62,6 +63,7 @@ __all__ = [
     "SettleTask",
     "Task",
     "TypesTask",
+    "addresses_heard",
     "all_addresses_known",
     "missing_questions",
 ]
@@ -237,16 +239,27 @@ class QueryTask(SettleTask):
         # Of copies from several links (equal records), the longest-lived, in first order.
         best: dict[Record, int] = {}
         for entry in self._entries(cache, now):
-            left = 0 if entry.goodbye else max(0, int(entry.expires - now))
+            # To the nearest second: truncated, an answer heard 5 ms ago said 119 of its 120.
+            left = 0 if entry.goodbye else max(0, int(entry.expires - now + 0.5))
             if left > best.get(entry.record, -1):
                 best[entry.record] = left  # the key, and its place, stay the first copy's
         self.result = [r if r.ttl == left else r.with_ttl(left) for r, left in best.items()]
 
 
-def all_addresses_known(cache: RecordCache, name: str, now: float) -> bool:
-    """Both address types settled by the responder: present with the cache-flush bit (a unique
+ADDRESS_TYPES = (RecordType.A, RecordType.AAAA)
+
+
+def all_addresses_known(
+    cache: RecordCache,
+    name: str,
+    now: float,
+    types: tuple[RecordType, ...] = ADDRESS_TYPES,
+) -> bool:
+    """Both address types (or those of ``types``: a Querier listening over one family waits
+    for that one's) settled by the responder: present with the cache-flush bit (a unique
     RRset is sent whole, RFC 6762 §10.2) or denied by its NSEC record (§6.1). A record that
-    said goodbye counts for its last second, as every reader counts it."""
+    said goodbye counts for its last second, as every reader counts it. Over IPv6 alone,
+    Avahi sends no A record and no NSEC: waiting for A cost every call `settle` for nothing."""
     # has_type, not types: a peer's NSEC record may list 65,536 types, and this runs on every
     # wake-up of a call about the name.
     nsec = [
@@ -254,7 +267,7 @@ def all_addresses_known(cache: RecordCache, name: str, now: float) -> bool:
         for e in cache.entries(name, RecordType.NSEC, now)
         if isinstance(e.record, NSECRecord)
     ]
-    for rtype in (RecordType.A, RecordType.AAAA):
+    for rtype in types:
         entries = cache.entries(name, rtype, now)
         if any(e.record.cache_flush for e in entries):
             continue
@@ -264,20 +277,40 @@ def all_addresses_known(cache: RecordCache, name: str, now: float) -> bool:
     return True
 
 
+def addresses_heard(
+    cache: RecordCache, host: str, now: float, interface: int | bool | None = False
+) -> float | None:
+    """When the first live address of ``host`` arrived (on ``interface``: None is the link a
+    transport could not name; False, any); None if it has none. The settle window runs from
+    then: from the cache at once when heard long enough ago, and not at once when the answer
+    came in the very pass before the call's first look (a fresh Querier's socket held half of
+    a dual-stack answer: taken as "from the cache", the info lacked the other family)."""
+    return min(
+        (
+            e.received
+            for rtype in ADDRESS_TYPES
+            for e in cache.entries(host, rtype, now)
+            if interface is False or (e.interface or None) == interface
+        ),
+        default=None,
+    )
+
+
 class HostTask(SettleTask):
-    def __init__(self, name: str, settle: float) -> None:
+    def __init__(
+        self, name: str, settle: float, types: tuple[RecordType, ...] = ADDRESS_TYPES
+    ) -> None:
         super().__init__(name, settle)
+        self.types = types
         self.result: list[Address] = []
 
     def update(self, cache: RecordCache, now: float) -> None:
-        found = bool(addresses_for(cache, self.name, now))
-        if found and (self.started or all_addresses_known(cache, self.name, now)):
+        heard = addresses_heard(cache, self.name, now)
+        self.first_at = heard
+        if heard is not None and (
+            now >= heard + self.settle or all_addresses_known(cache, self.name, now, self.types)
+        ):
             self.done = True
-        elif found and self.first_at is None:
-            self.first_at = now
-        elif self.first_at is not None and now >= self.first_at + self.settle:
-            self.done = True
-        self.started = False
 
     def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
         return (Question(self.name, RecordType.A), Question(self.name, RecordType.AAAA))
@@ -326,8 +359,11 @@ class ServiceTask(SettleTask):
     record alone and over IPv4 with both: taken on the first, the info lacked the IPv4
     address that arrived 10 ms later."""
 
-    def __init__(self, name: str, settle: float = SETTLE) -> None:
+    def __init__(
+        self, name: str, settle: float = SETTLE, types: tuple[RecordType, ...] = ADDRESS_TYPES
+    ) -> None:
         super().__init__(name, settle)
+        self.types = types
         self.result: ServiceInfo | None = None
 
     def update(self, cache: RecordCache, now: float) -> None:
@@ -336,26 +372,14 @@ class ServiceTask(SettleTask):
             return
         info = build_service_info(cache, self.name, now)
         self.first_at = None
-        if info is None or not info.complete:
-            pass
-        elif self.started or all_addresses_known(cache, info.host, now):
-            self.done = True
-        else:
-            # The info's link (None: the link the transport could not name, 0).
-            heard = min(
-                (
-                    e.received
-                    for rtype in (RecordType.A, RecordType.AAAA)
-                    for e in cache.entries(info.host, rtype, now)
-                    if (e.interface or None) == info.interface
-                ),
-                default=now,
-            )
-            if now >= heard + self.settle:
+        if info is not None and info.complete:
+            heard = addresses_heard(cache, info.host, now, info.interface)
+            if heard is None:
+                heard = now
+            if now >= heard + self.settle or all_addresses_known(cache, info.host, now, self.types):
                 self.done = True
             else:
                 self.first_at = heard  # wake_at: settled then
-        self.started = False
 
     def needs(self, cache: RecordCache, now: float) -> Iterable[Question]:
         return missing_questions(cache, self.name, now)

@@ -89,19 +89,25 @@ def answer_with(
 
 
 def test_query_gives_each_record_the_ttl_it_has_left(net: FakeNet) -> None:
-    """As dig shows a cached answer: a record heard 30 s before the call has 90 of its 120 s
-    left (it said 120, and a script keeping it kept it 30 s too long); one that said goodbye
-    has 0."""
+    """As dig shows a cached answer: a record heard 30.6 s before the call has 89 of its 120 s
+    left, to the nearest second (it said 120, and a script keeping it kept it 30 s too long);
+    one that said goodbye has 0; one just heard, 120 (truncated, 5 ms made it 119)."""
     q = fake_querier(net)
     transport = net.transports[0]
     transport.inject(response(a("h.local", "192.0.2.1"), a("h.local", "192.0.2.2")))
     q.process(0)
-    net.clock.advance(30.4)
+    net.clock.advance(30.6)
     transport.inject(response(a("h.local", "192.0.2.2").with_ttl(0)))
     q.process(0)
     found = {str(r.address): r.ttl for r in q.query("h.local", "A", timeout=1)}  # type: ignore[attr-defined]
     assert found == {"192.0.2.1": 89, "192.0.2.2": 0}
     assert q.cached("h.local", "A")[0].ttl == 120  # cached(): the record as received
+    transport.inject(response(a("h.local", "192.0.2.3")))
+    q.process(0)
+    net.clock.advance(0.005)
+    assert [r.ttl for r in q.query("h.local", "A", timeout=1) if str(r.address) == "192.0.2.3"] == [
+        120
+    ]
 
 
 # -- query format ------------------------------------------------------------------------------

@@ -249,3 +249,57 @@ def test_query_gives_the_longest_lived_copy_of_a_record_heard_on_two_links(
     q.process(0)
     [record] = q.query("h.local", "A", timeout=1)
     assert record.ttl == 120  # link 7's copy, just heard; not link 2's 70
+
+
+# -- from the second black-box run: settling addresses -------------------------------------
+
+V6_ONLY_ANSWER = (
+    srv(NAME, "dual.local", 80),
+    txt(NAME, b"x=1"),
+)
+
+
+def _aaaa() -> Record:
+    from tests.fakes import aaaa
+
+    return aaaa("dual.local", "fe80::5")
+
+
+def test_half_an_answer_read_before_the_first_look_is_no_cache_answer(net: FakeNet) -> None:
+    """A fresh Querier's socket held Avahi's answer over IPv6 (SRV, TXT, AAAA) when the call
+    first looked: taken as an answer from the cache, resolve_service returned at once with the
+    IPv6 address alone, and the A record 10 ms later was lost. Now the settle window runs
+    from the first address's arrival: a record heard long before the call still answers at
+    once (test_resolve_service_after_browse_is_answered_from_the_cache)."""
+    q = fake_querier(net)
+    transport = net.transports[0]
+    transport.inject(response(*V6_ONLY_ANSWER, _aaaa()), to_group=True)
+    net.later(0.01, response(a("dual.local", "192.0.2.5")), transport, to_group=True)
+    info = q.resolve_service(NAME, timeout=2)
+    assert info is not None and len(info.addresses) == 2, info
+    q.cache.clear()
+    transport.inject(response(_aaaa()), to_group=True)
+    net.later(0.01, response(a("dual.local", "192.0.2.5")), transport, to_group=True)
+    assert len(q.resolve_host("dual.local", timeout=2)) == 2
+    q.cache.clear()
+    transport.inject(response(ptr(HTTP, NAME), *V6_ONLY_ANSWER, _aaaa()), to_group=True)
+    net.later(0.01, response(a("dual.local", "192.0.2.5")), transport, to_group=True)
+    [found] = list(q.browse("_http._tcp", timeout=1))
+    assert len(found.addresses) == 2
+
+
+def test_over_ipv6_alone_nothing_waits_for_an_a_record(net: FakeNet) -> None:
+    """Avahi sends no A record over IPv6 (publish-a-on-ipv6=no) and no NSEC: a Querier
+    listening over IPv6 alone waited `settle` on every resolve for an A record that could
+    not come (3 ms -> 205 ms against Avahi, measured). It waits for AAAA alone now."""
+    v6 = net.transport(family=socket.AF_INET6, interfaces=[LAN])
+    q = Querier(transports=[v6], clock=net.clock, wait=net.wait, ip_version="v6")
+    start = net.clock()
+    net.later(0.01, response(*V6_ONLY_ANSWER, _aaaa()), v6, ("fe80::5", 5353), to_group=True)
+    info = q.resolve_service(NAME, timeout=2)
+    assert info is not None and net.clock() - start == pytest.approx(0.01)
+    q.cache.clear()
+    start = net.clock()
+    net.later(0.01, response(_aaaa()), v6, ("fe80::5", 5353), to_group=True)
+    assert len(q.resolve_host("dual.local", timeout=2)) == 1
+    assert net.clock() - start == pytest.approx(0.01)
