@@ -470,6 +470,8 @@ def test_a_transport_sending_to_all_its_links_at_once_holds_back_only_when_all_w
                 to_group=True,
             )
         assert send_times_by_link(net, q, "other.local") == {(socket.AF_INET, None): [0, 3]}
+        # Once per link it stayed off: the one packet would have gone to both (it counted 1).
+        assert q.stats()["questions_suppressed_by_peers"] == 2
     finally:
         old.close()
 

@@ -169,39 +169,6 @@ def test_resolve_service_with_a_non_str_name_says_what_is_wrong() -> None:
 # -- 6. the §7.3 counter for a transport that sends to all its links at once -------------------
 
 
-def test_peer_suppression_counts_each_link_for_a_transport_without_send_interface(
-    net: FakeNet,
-) -> None:
-    """stats() and ADR 005 say "questions_suppressed_by_peers" counts "once per link it was
-    not sent on" (test_a_peer_question_on_every_link_holds_ours_back_everywhere: 2 for two
-    links). A transport whose send() takes no interface covers both links with one target
-    whose link is None: the question stayed off two links and is counted once."""
-    from ipaddress import IPv4Interface
-
-    from mdnsq.interfaces import Interface
-
-    other = Interface(name="fake1", index=7, addresses=(IPv4Interface("198.51.100.1/24"),))
-
-    class OldProtocol(FakeTransport):
-        def send(self, data: bytes, dest: tuple[str, int] | None = None) -> None:  # type: ignore[override]
-            super().send(data, dest)
-
-    old = OldProtocol(interfaces=[LAN, other], on_send=net._on_send)
-    net.transports.append(old)
-    q = fake_querier(net)
-    for link, source in ((IFINDEX, ("192.0.2.1", 5353)), (7, ("198.51.100.2", 5353))):
-        net.later(
-            0.8,
-            peer_query("other.local", RecordType.A),
-            source=source,
-            interface=link,
-            to_group=True,
-        )
-    q.query("other.local", "A", timeout=2)
-    assert len(old.sent) == 1  # held back at 1 s on both links
-    assert q.stats()["questions_suppressed_by_peers"] == 2
-
-
 def _vain(net: FakeNet, *queries: tuple[float, bytes]) -> Querier:
     """An SRV record heard at 0 on one IPv4 link, then ``queries`` from another host to the
     group during a call, nobody answering."""
