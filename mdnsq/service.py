@@ -334,6 +334,12 @@ def addresses_for(
     return list(seen)
 
 
+def _left(entry: CacheEntry, now: float) -> float:
+    """Seconds of TTL left; none for one that said goodbye (it lives its last second only
+    for another responder to rescue it, RFC 6762 §10.1)."""
+    return 0.0 if entry.goodbye else entry.expires - now
+
+
 def is_root(name: str) -> bool:
     """The root name, as the parser gives it ('') or as people write it ('.')."""
     return name in ("", ".")
@@ -437,21 +443,21 @@ def build_service_info(
     link = srv_entry.interface
     txt_entries = [e for e in cache.entries(name, RecordType.TXT, now) if e.interface == link]
     txt: dict[str, bytes | None] = {}
-    remaining = [srv_entry.expires - now]
+    remaining = [_left(srv_entry, now)]
     has_txt = bool(txt_entries)
     if txt_entries:
         newest = max(txt_entries, key=lambda e: e.received)
         record = newest.record
         assert isinstance(record, TXTRecord)
         txt = dict(record.properties)
-        remaining.append(newest.expires - now)
+        remaining.append(_left(newest, now))
     else:
         denial = txt_denial(cache, name, now, link)
         if denial is not None:  # no TXT record: as the empty one
             has_txt = True
-            remaining.append(denial.expires - now)
+            remaining.append(_left(denial, now))
     if ptr is not None and ptr.interface == link:
-        remaining.append(ptr.expires - now)
+        remaining.append(_left(ptr, now))
     instance, stype = split_instance_name(srv.name)
     return ServiceInfo(
         name=srv.name,
