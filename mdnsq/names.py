@@ -167,6 +167,12 @@ def split_name(name: str) -> list[str]:
     return [label.decode("utf-8", "surrogateescape") for label in name_to_wire_labels(name)]
 
 
+def split_typed(name: str) -> list[str]:
+    """The unescaped labels of a name as a person typed it, empty ones kept (leading, trailing
+    and doubled dots) and no limit checked: split_name validates."""
+    return [label.decode("utf-8", "surrogateescape") for label in _split_raw(_strip_dot(name))]
+
+
 def normalize_name(text: str) -> str:
     """Canonical text form: trailing dot stripped, escapes minimal, limits checked (ValueError)."""
     if not isinstance(text, str):

@@ -119,6 +119,7 @@ from mdnsq.service import (
     ServiceInfo,
 )
 from mdnsq.tasks import (
+    ADDRESS_TYPES,
     FIRST_DELAY,
     FIRST_INTERVAL,
     REFRESH_GAP,
@@ -340,9 +341,7 @@ class Querier:
         families = parse_ip_version(ip_version)
         # The address types a call waits for once the first address came: over one family
         # alone, that family's (tasks.all_addresses_known).
-        self._settle_types = tuple(
-            t for t, on in zip((RecordType.A, RecordType.AAAA), families, strict=True) if on
-        )
+        self._settle_types = tuple(t for t, on in zip(ADDRESS_TYPES, families, strict=True) if on)
         spec = check_spec(interfaces)
         settle = checked_timeout(settle, "settle")
         if not 0 <= settle < math.inf:
@@ -1527,10 +1526,8 @@ class Querier:
                 if count < POOF_QUERIES:
                     continue
                 firsts = []
-                for other in self._transports:
-                    if other is transport or not any(
-                        i.index == interface for i in other.interfaces
-                    ):
+                for other in self._sockets_on(interface):
+                    if other is transport:
                         continue
                     seen = tracked.get((entry.key, other))
                     if (
@@ -1552,13 +1549,18 @@ class Querier:
         asked = self._peer_asked
         seen = False
         for link in links:
-            for transport in self._transports:
-                if any(i.index == link for i in transport.interfaces):
-                    last = asked.get((qkey, transport, link))
-                    if last is None or now - last >= SUPPRESS:
-                        return False
-                    seen = True
+            for transport in self._sockets_on(link):
+                last = asked.get((qkey, transport, link))
+                if last is None or now - last >= SUPPRESS:
+                    return False
+                seen = True
         return seen
+
+    def _sockets_on(self, link: int) -> Iterator[Transport]:
+        """Our sockets that send and listen on ``link``: one per address family, mostly."""
+        for transport in self._transports:
+            if any(i.index == link for i in transport.interfaces):
+                yield transport
 
     def _apply(self, batch: list[Received]) -> None:
         self._stats["accepted"] += len(batch)

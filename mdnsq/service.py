@@ -14,7 +14,14 @@ from typing import Literal
 
 from mdnsq.cache import CacheEntry, RecordCache
 from mdnsq.errors import InvalidArgument
-from mdnsq.names import escape_label, join_name, name_key, normalize_name, split_name
+from mdnsq.names import (
+    escape_label,
+    join_name,
+    name_key,
+    normalize_name,
+    split_name,
+    split_typed,
+)
 from mdnsq.records import AAAARecord, ARecord, NSECRecord, RecordType, SRVRecord, TXTRecord
 
 __all__ = [
@@ -237,10 +244,10 @@ def typed_instance_parts(name: str) -> tuple[list[str], str] | None:
     try:
         labels = split_name(name)
     except ValueError:  # InvalidArgument: an empty label, or a name too long
-        found = _labels_with_empty(name)
-        if found is None:
+        try:
+            labels = split_typed(name)
+        except ValueError:  # a dangling backslash, an escape out of range
             return None
-        labels = found
     protos = [i for i, label in enumerate(labels) if name_key(label) in ("_tcp", "_udp")]
     if not protos or protos[-1] < 2:
         return None
@@ -252,36 +259,6 @@ def typed_instance_parts(name: str) -> tuple[list[str], str] | None:
     ):
         return None
     return labels[:k], join_name(*(escape_label(label) for label in labels[k:]))
-
-
-def _labels_with_empty(text: str) -> list[str] | None:
-    """The unescaped labels of ``text`` split at its unescaped dots, empty ones kept (a
-    trailing dot ends the name); None if a piece is not one label."""
-    pieces: list[str] = []
-    start = i = 0
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2  # an escape: '\\.' or '\\DDD' (DDD holds no dot)
-            continue
-        if text[i] == ".":
-            pieces.append(text[start:i])
-            start = i + 1
-        i += 1
-    if start < len(text):
-        pieces.append(text[start:])
-    labels = []
-    for piece in pieces:
-        if not piece:
-            labels.append("")
-            continue
-        try:
-            one = split_name(piece)
-        except ValueError:
-            return None
-        if len(one) != 1:
-            return None
-        labels.append(one[0])
-    return labels
 
 
 def typed_instance_name(name: str) -> str:
