@@ -165,6 +165,17 @@ def test_only_dns_sd_ptr_records_ignore_the_flush_bit() -> None:
         assert left == (["new.local"] if flushes else ["new.local", "old.local"]), owner
 
 
+def _a_device(
+    net: FakeNet, instance: str
+) -> tuple[Querier, float, Sequence[Record], str, FakeTransport]:
+    """A Querier and a device answering everything about ``instance`` (see device())."""
+    q = fake_querier(net)
+    start = net.clock()
+    records = service_records(instance, HTTP, f"{instance.lower()}.local", 80, "192.0.2.5")
+    net.responders.append(device(records, start))
+    return q, start, records, f"{instance}.{HTTP}", net.transports[0]
+
+
 # -- 2. passive observation of failures (RFC 6762 §10.5) --------------------------------------
 
 
@@ -181,12 +192,7 @@ def test_a_record_other_hosts_ask_for_in_vain_is_flushed_within_ten_seconds(
     once and then lost power; from 20 s on two other hosts ask for its SRV record, 1 s apart,
     and nobody answers. The watch goes on listing it until the record's TTL runs out
     (120 s): queries are read only for §7.3, never for §10.5."""
-    q = fake_querier(net)
-    start = net.clock()
-    records = service_records("Gone", HTTP, "gone.local", 80, "192.0.2.5")
-    net.responders.append(device(records, start))
-    name = f"Gone.{HTTP}"
-    transport = net.transports[0]
+    q, start, _, name, transport = _a_device(net, "Gone")
 
     def unplug(message: Message, n: FakeNet, t: FakeTransport) -> None:
         if n.clock() - start > 1:  # the power is off: it answers nothing more
@@ -268,12 +274,7 @@ def test_what_does_not_count_as_a_query_asked_in_vain(net: FakeNet, why: str) ->
 
 def test_a_device_that_answers_the_peers_queries_is_kept(net: FakeNet) -> None:
     """The watch of a live device sees nothing removed while other hosts keep asking."""
-    q = fake_querier(net)
-    start = net.clock()
-    records = service_records("Alive", HTTP, "alive.local", 80, "192.0.2.5")
-    net.responders.append(device(records, start))
-    name = f"Alive.{HTTP}"
-    transport = net.transports[0]
+    q, _, records, name, transport = _a_device(net, "Alive")
     for at in range(20, 200, 7):  # another host asks; the device answers it, to the group
         net.later(at, peer_query(name, RecordType.SRV), transport, source=PEER_A, to_group=True)
         net.later(at + 0.05, response(records[1]), transport, to_group=True)

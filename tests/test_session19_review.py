@@ -16,6 +16,7 @@ from tests.fakes import (
     FakeNet,
     FakeTransport,
     a,
+    aaaa,
     fake_querier,
     ptr,
     response,
@@ -226,10 +227,7 @@ V6_ONLY_ANSWER = (
 )
 
 
-def _aaaa() -> Record:
-    from tests.fakes import aaaa
-
-    return aaaa("dual.local", "fe80::5")
+AAAA = aaaa("dual.local", "fe80::5")
 
 
 def test_half_an_answer_read_before_the_first_look_is_no_cache_answer(net: FakeNet) -> None:
@@ -240,16 +238,16 @@ def test_half_an_answer_read_before_the_first_look_is_no_cache_answer(net: FakeN
     once (test_resolve_service_after_browse_is_answered_from_the_cache)."""
     q = fake_querier(net)
     transport = net.transports[0]
-    transport.inject(response(*V6_ONLY_ANSWER, _aaaa()), to_group=True)
+    transport.inject(response(*V6_ONLY_ANSWER, AAAA), to_group=True)
     net.later(0.01, response(a("dual.local", "192.0.2.5")), transport, to_group=True)
     info = q.resolve_service(NAME, timeout=2)
     assert info is not None and len(info.addresses) == 2, info
     q.cache.clear()
-    transport.inject(response(_aaaa()), to_group=True)
+    transport.inject(response(AAAA), to_group=True)
     net.later(0.01, response(a("dual.local", "192.0.2.5")), transport, to_group=True)
     assert len(q.resolve_host("dual.local", timeout=2)) == 2
     q.cache.clear()
-    transport.inject(response(ptr(HTTP, NAME), *V6_ONLY_ANSWER, _aaaa()), to_group=True)
+    transport.inject(response(ptr(HTTP, NAME), *V6_ONLY_ANSWER, AAAA), to_group=True)
     net.later(0.01, response(a("dual.local", "192.0.2.5")), transport, to_group=True)
     [found] = list(q.browse("_http._tcp", timeout=1))
     assert len(found.addresses) == 2
@@ -262,11 +260,11 @@ def test_over_ipv6_alone_nothing_waits_for_an_a_record(net: FakeNet) -> None:
     v6 = net.transport(family=socket.AF_INET6, interfaces=[LAN])
     q = Querier(transports=[v6], clock=net.clock, wait=net.wait, ip_version="v6")
     start = net.clock()
-    net.later(0.01, response(*V6_ONLY_ANSWER, _aaaa()), v6, ("fe80::5", 5353), to_group=True)
+    net.later(0.01, response(*V6_ONLY_ANSWER, AAAA), v6, ("fe80::5", 5353), to_group=True)
     info = q.resolve_service(NAME, timeout=2)
     assert info is not None and net.clock() - start == pytest.approx(0.01)
     q.cache.clear()
     start = net.clock()
-    net.later(0.01, response(_aaaa()), v6, ("fe80::5", 5353), to_group=True)
+    net.later(0.01, response(AAAA), v6, ("fe80::5", 5353), to_group=True)
     assert len(q.resolve_host("dual.local", timeout=2)) == 1
     assert net.clock() - start == pytest.approx(0.01)
